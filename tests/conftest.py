@@ -1,0 +1,24 @@
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+@pytest.fixture
+def iris_df():
+    "Iris with string labels, some missing values and a string categorical column."
+    from sklearn.datasets import load_iris
+    iris = load_iris(as_frame=True)
+    df = iris.frame.drop(columns="target")
+    df["species"] = iris.target.map(dict(enumerate(iris.target_names)))
+    df.loc[::7, "sepal width (cm)"] = np.nan
+    df["color"] = pd.Series(np.where(df.index % 3 == 0, "red", "blue"), dtype="str").where(df.index % 11 != 0)
+    return df
+
+
+@pytest.fixture
+def quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
