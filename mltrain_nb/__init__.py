@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/01_package.ipynb #b2fa8348
+# %% ../nbs/01_package.ipynb #077ae956
 from importlib import import_module as _import_module
 
 from .errors import (MLTrainError, ConfigError, DataError, UnknownAlgorithmError,
                      ModelNotFoundError, ModelIntegrityError, TrainingInterrupted)
 
-# %% ../nbs/01_package.ipynb #23af5bab
+# %% ../nbs/01_package.ipynb #a89ce58c
 # Public names -> the module that defines them; imported on first use.
 _LAZY = {
     "TrainConfig": "config", "DataPreparation": "data", "ModelEvaluator": "evaluation",

@@ -14,8 +14,12 @@ from mltrain_nb.engine import MLTrainingEngine, TrainResult
 from mltrain_nb.events import FoldDone, IterationDone, ModelDone, TrainingFinished, TrainingStarted
 
 
+OFF = {"enabled": False}   # tracking has its own tests (test_tracking.py); these stay quick without a store
+
+
 def engine(**kw):
     kw.setdefault("cv", 3)
+    kw.setdefault("tracking", OFF)
     return MLTrainingEngine(progress=False, **kw)
 
 
@@ -23,7 +27,7 @@ def engine(**kw):
 
 def test_classification_string_labels_end_to_end(iris_df, tmp_path):
     events = []
-    eng = MLTrainingEngine(cv=3, callbacks=[events.append])
+    eng = MLTrainingEngine(cv=3, callbacks=[events.append], tracking=OFF)
     result = eng.compare(iris_df, "species", models=["logistic_regression", "random_forest", "xgboost", "lightgbm", "svm"])
     assert isinstance(result, TrainResult) and result.task == "classification"
     board = result.leaderboard
@@ -179,7 +183,7 @@ def test_predict_columns_missing_extra_and_unseen(iris_df, quiet):
 
 def test_unknown_config_key_names_closest():
     with pytest.raises(ConfigError, match="Did you mean 'test_size'"):
-        MLTrainingEngine({"split": {"tst_size": 0.3}})
+        MLTrainingEngine({"split": {"tst_size": 0.3}}, tracking=OFF)
 
 
 # ---- saving ----------------------------------------------------------------------------------------
@@ -210,7 +214,7 @@ def test_save_is_atomic_and_load_verifies_hash(iris_df, tmp_path, monkeypatch, q
 def test_first_sigint_stops_after_the_fold_and_keeps_finished_models(iris_df):
     def interrupt(event):
         if isinstance(event, ModelDone): os.kill(os.getpid(), signal.SIGINT)
-    eng = MLTrainingEngine(cv=3, callbacks=[interrupt])
+    eng = MLTrainingEngine(cv=3, callbacks=[interrupt], tracking=OFF)
     result = eng.compare(iris_df, "species", models=["logistic_regression", "decision_tree", "knn"])
     assert result.interrupted and list(result.results) == ["logistic_regression"]
 
@@ -218,7 +222,7 @@ def test_first_sigint_stops_after_the_fold_and_keeps_finished_models(iris_df):
 def test_sigterm_is_graceful_too(iris_df):
     def term(event):
         if isinstance(event, FoldDone) and event.fold == 1: os.kill(os.getpid(), signal.SIGTERM)
-    eng = MLTrainingEngine(cv=3, callbacks=[term])
+    eng = MLTrainingEngine(cv=3, callbacks=[term], tracking=OFF)
     result = eng.compare(iris_df, "species", models=["decision_tree", "knn"])
     assert result.interrupted and result.results == {}
 
@@ -226,7 +230,7 @@ def test_sigterm_is_graceful_too(iris_df):
 def test_handlers_live_only_while_training_and_threads_install_none(iris_df):
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     during = []
-    eng = MLTrainingEngine(cv=2, callbacks=[lambda e: during.append(signal.getsignal(signal.SIGINT))])
+    eng = MLTrainingEngine(cv=2, callbacks=[lambda e: during.append(signal.getsignal(signal.SIGINT))], tracking=OFF)
     assert signal.getsignal(signal.SIGINT) == before[0]          # an idle engine holds no handler
     eng.train_model(iris_df, "species", "decision_tree")
     assert during and all(h == eng._on_signal for h in during)
@@ -235,7 +239,7 @@ def test_handlers_live_only_while_training_and_threads_install_none(iris_df):
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
     box = {}
     def work():
-        e = MLTrainingEngine(cv=2, callbacks=[lambda ev: box.setdefault("h", signal.getsignal(signal.SIGINT))])
+        e = MLTrainingEngine(cv=2, callbacks=[lambda ev: box.setdefault("h", signal.getsignal(signal.SIGINT))], tracking=OFF)
         box["res"] = e.train_model(iris_df, "species", "decision_tree")
     t = threading.Thread(target=work)
     t.start(); t.join()
@@ -244,7 +248,7 @@ def test_handlers_live_only_while_training_and_threads_install_none(iris_df):
 
 def test_iteration_events_for_boosting_with_validation(iris_df, quiet):
     events = []
-    eng = MLTrainingEngine(cv=2, callbacks=[events.append], early_stopping={"enabled": True, "patience": 5})
+    eng = MLTrainingEngine(cv=2, callbacks=[events.append], early_stopping={"enabled": True, "patience": 5}, tracking=OFF)
     X, y = iris_df.drop(columns="species"), iris_df["species"]
     for algo in ("xgboost", "lightgbm"):
         res = eng.train_model(X, y, algo, X_val=X.iloc[::3], y_val=y.iloc[::3])

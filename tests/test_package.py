@@ -11,14 +11,14 @@ NOTEBOOKS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "nbs").rglob(
                    if ".ipynb_checkpoints" not in p.parts)
 
 
-def run(*args, timeout=600, **kw):
-    return subprocess.run(list(args), cwd=ROOT, capture_output=True, text=True, timeout=timeout, **kw)
+def run(*args, timeout=600, cwd=ROOT, **kw):
+    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=timeout, **kw)
 
 
 def test_import_is_light():
     "`import mltrain_nb` must not pull in the heavy libraries: they load inside the functions that need them."
     code = ("import sys, mltrain_nb; mltrain_nb.MLTrainError; "
-            "heavy = [m for m in ('sklearn', 'xgboost', 'lightgbm', 'pandas', 'numpy', 'pydantic', 'mlflow') if m in sys.modules]; "
+            "heavy = [m for m in ('sklearn', 'xgboost', 'lightgbm', 'pandas', 'numpy', 'pydantic', 'mlflow', 'shap', 'matplotlib') if m in sys.modules]; "
             "print(','.join(heavy))")
     out = run(sys.executable, "-c", code)
     assert out.returncode == 0, out.stderr
@@ -40,9 +40,10 @@ def test_notebook(nb):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
 
 
-def test_cli_demo_prints_both_leaderboards():
-    out = run("mltrain", "demo", "--cv", "3", "--no-progress")
+def test_cli_demo_prints_both_leaderboards(tmp_path):
+    out = run("mltrain", "demo", "--cv", "3", "--no-progress", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
+    assert (tmp_path / "experiments" / "mlflow.db").exists() and "mlflow ui --backend-store-uri" in out.stdout
     assert "Classification: breast cancer" in out.stdout and "Regression: diabetes" in out.stdout
     for name in ("logistic_regression", "random_forest", "xgboost", "lightgbm", "decision_tree", "ridge"):
         assert name in out.stdout
@@ -51,8 +52,8 @@ def test_cli_demo_prints_both_leaderboards():
 def test_cli_user_error_is_one_line(tmp_path):
     csv = tmp_path / "d.csv"
     csv.write_text("a,b\n1,x\n2,y\n")
-    out = run("mltrain", "train", str(csv), "--target", "c", "--no-progress")
+    out = run("mltrain", "train", str(csv), "--target", "c", "--no-progress", cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "Missing target column 'c'" in out.stderr
-    out = run("mltrain", "train", str(tmp_path / "nope.csv"), "--target", "c")
+    out = run("mltrain", "train", str(tmp_path / "nope.csv"), "--target", "c", cwd=tmp_path)
     assert out.returncode == 2 and "No file at" in out.stderr
