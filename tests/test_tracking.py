@@ -139,3 +139,18 @@ def test_report_written_and_logged(iris_df):
     best = eng.get_best_model()
     arts = {a.path for a in eng.tracker.client.list_artifacts(best["run_id"], "report")}
     assert any(a.endswith(".md") for a in arts) and any(a.endswith(".html") for a in arts)
+
+
+@pytest.mark.parametrize("algorithm", ["xgboost", "logistic_regression", "knn"])
+def test_explanations_by_original_column_multiclass_and_logged(iris_df, algorithm):
+    eng = MLTrainingEngine(cv=2, progress=False)
+    eng.train_model(iris_df, "species", algorithm)
+    ex = eng.generate_explainability(algorithm, max_rows=60)
+    columns = set(iris_df.columns) - {"species"}
+    assert set(ex["importance"]) == columns and Path(ex["plot_path"]).exists()
+    assert ex["values"].shape[1:] == (len(columns), 3)          # rows x original columns x classes
+    perm = eng.generate_explainability(algorithm, method="permutation")
+    assert set(perm["importance"]) == columns
+    run_id = eng.models[algorithm]["run_id"]
+    arts = {a.path for a in eng.tracker.client.list_artifacts(run_id)}
+    assert {"explain_shap_importance.json", "explain_permutation_importance.json"} <= arts
