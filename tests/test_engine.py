@@ -3,7 +3,6 @@ import json
 import os
 import signal
 import threading
-import warnings
 
 import numpy as np
 import pandas as pd

@@ -1,5 +1,4 @@
 "The package as a user meets it: a cheap import, the notebooks' own tests, the mltrain command."
-import os
 import subprocess
 import sys
 from pathlib import Path

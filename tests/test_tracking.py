@@ -4,14 +4,11 @@ import signal
 from pathlib import Path
 
 import mlflow
-import numpy as np
-import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from mltrain_nb.engine import MLTrainingEngine
 from mltrain_nb.events import ModelDone
-from mltrain_nb.tracking import ExperimentTracker
 
 
 def runs_of(engine):
