@@ -151,3 +151,16 @@ def test_explanations_by_original_column_multiclass_and_logged(iris_df, algorith
     run_id = eng.models[algorithm]["run_id"]
     arts = {a.path for a in eng.tracker.client.list_artifacts(run_id)}
     assert {"explain_shap_importance.json", "explain_permutation_importance.json"} <= arts
+
+
+def test_tune_is_tracked_as_a_study_and_a_refit(iris_df):
+    eng = MLTrainingEngine(cv=2, progress=False)
+    tr = eng.tune(iris_df, "species", "decision_tree", n_trials=5)
+    runs = {r.info.run_name: r for r in runs_of(eng)}
+    parent, child = runs["tune decision_tree"], runs["decision_tree_tuned"]
+    assert parent.info.status == child.info.status == "FINISHED"
+    assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id == tr.run_id
+    arts = {a.path for a in eng.tracker.client.list_artifacts(parent.info.run_id)}
+    plots = {a.path for a in eng.tracker.client.list_artifacts(parent.info.run_id, "plots")}
+    assert "trials.csv" in arts and any("optimization_history" in p for p in plots), (arts, plots)
+    assert parent.data.metrics["n_trials"] == 5
