@@ -195,7 +195,8 @@ def test_mltrain_user_errors(ip):
     mt = lambda line: usage_error(lambda: ip.run_line_magic("mltrain", line))
     assert "No %train result yet" in mt("leaderboard")
     assert "Unknown %mltrain subcommand 'leaderbord'. Did you mean 'leaderboard'?" in mt("leaderbord")
-    assert mt("panel") == "%mltrain panel is not available yet: it comes with the panels issue."
+    assert mt("promote") == "%mltrain promote is not available yet: it comes with the registry issue."
+    assert mt("panel") == "%mltrain panel needs a notebook with ipywidgets (it is a widget form)."   # a terminal shell
     assert "comes with the registry issue" in mt("promote")
     ip.run_line_magic("train", f"iris --target species {FAST} -o r")
     ip.user_ns["x"] = 3
@@ -236,7 +237,7 @@ def _on_first_model(action):
 def test_interrupt_returns_the_partial_result(ip, monkeypatch, capsys):
     "Ctrl-C (SIGINT) during the second model: the engine stops after the fold and the magic keeps the first."
     cb = _on_first_model(lambda: os.kill(os.getpid(), signal.SIGINT))
-    monkeypatch.setattr(mm, "_display_callbacks", lambda shell, panel: [cb])
+    monkeypatch.setattr(mm, "_display_callbacks", lambda shell, panel, *a, **k: [cb])
     r = ip.run_line_magic("train", f"iris --target species {FAST} -o r")
     assert r.interrupted and list(r.results) == ["logistic_regression"] and ip.user_ns["r"] is r
     assert ("interrupted: kept 1 finished model (logistic_regression); not finished: decision_tree."
@@ -245,7 +246,7 @@ def test_interrupt_returns_the_partial_result(ip, monkeypatch, capsys):
 
 def test_interrupt_escaping_the_engine_still_returns_finished_models(ip, monkeypatch, capsys):
     def stop(): raise KeyboardInterrupt
-    monkeypatch.setattr(mm, "_display_callbacks", lambda shell, panel: [_on_first_model(stop)])
+    monkeypatch.setattr(mm, "_display_callbacks", lambda shell, panel, *a, **k: [_on_first_model(stop)])
     r = ip.run_line_magic("train", f"iris --target species {FAST}")
     assert r.interrupted and list(r.results) == ["logistic_regression"]
     assert list(r.leaderboard.index) == ["logistic_regression"]
@@ -360,7 +361,7 @@ def test_tune_interrupt_returns_the_partial_result(ip, monkeypatch, capsys):
             cb.fired = True
             os.kill(os.getpid(), signal.SIGINT)
     cb.fired = False
-    monkeypatch.setattr(mm, "_display_callbacks", lambda shell, panel: [cb])
+    monkeypatch.setattr(mm, "_display_callbacks", lambda shell, panel, *a, **k: [cb])
     t = ip.run_line_magic("tune", "decision_tree --data iris --target species --trials 20")
     assert t.interrupted and 1 <= len(t.trials) < 20
     assert "interrupted: kept the" in capsys.readouterr().out
