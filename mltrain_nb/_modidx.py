@@ -275,7 +275,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'mltrain_nb.evaluation.model_scores': ('evaluation.html#model_scores', 'mltrain_nb/evaluation.py'),
                                        'mltrain_nb.evaluation.rank_key': ('evaluation.html#rank_key', 'mltrain_nb/evaluation.py'),
                                        'mltrain_nb.evaluation.sklearn_scorer': ( 'evaluation.html#sklearn_scorer',
-                                                                                 'mltrain_nb/evaluation.py')},
+                                                                                 'mltrain_nb/evaluation.py'),
+                                       'mltrain_nb.evaluation.tuning_plots': ('evaluation.html#tuning_plots', 'mltrain_nb/evaluation.py')},
             'mltrain_nb.events': { 'mltrain_nb.events.Event': ('events.html#event', 'mltrain_nb/events.py'),
                                    'mltrain_nb.events.Event.as_dict': ('events.html#event.as_dict', 'mltrain_nb/events.py'),
                                    'mltrain_nb.events.FoldDone': ('events.html#folddone', 'mltrain_nb/events.py'),
@@ -718,5 +719,4 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'mltrain_nb.tuning.run_search': ('tuning.html#run_search', 'mltrain_nb/tuning.py'),
                                    'mltrain_nb.tuning.space_to_grid': ('tuning.html#space_to_grid', 'mltrain_nb/tuning.py'),
                                    'mltrain_nb.tuning.suggest': ('tuning.html#suggest', 'mltrain_nb/tuning.py'),
-                                   'mltrain_nb.tuning.to_distributions': ('tuning.html#to_distributions', 'mltrain_nb/tuning.py'),
-                                   'mltrain_nb.tuning.tuning_plots': ('tuning.html#tuning_plots', 'mltrain_nb/tuning.py')}}}
+                                   'mltrain_nb.tuning.to_distributions': ('tuning.html#to_distributions', 'mltrain_nb/tuning.py')}}}
