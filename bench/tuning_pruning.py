@@ -12,7 +12,8 @@
    searches by default (the catalog's xgboost space), and on the grid's five parameters as ranges spanning its values.
    Goal: Optuna's best CV score equal or better (judged on the default space, the issue's `tune`).
 3. Dask: the same small grid of trials (sampler="grid", so both runs fit the same configurations) in process and on a
-   `LocalCluster` with one single-threaded worker process: the overhead per trial (cluster start-up excluded).
+   `LocalCluster` with one single-threaded worker process, xgboost on one thread in both: the overhead per trial
+   (cluster start-up excluded).
 
 Every run uses the same rows, the same folds and the same pipeline (the package's preprocessing + xgboost). Optuna runs
 use the package's defaults: the estimator's defaults as the first trial, and n_estimators read off each trial's
@@ -121,6 +122,9 @@ def grid_vs_optuna(X, y, folds, build, metric, grid, space):
 
 def dask_overhead(X, y, folds, build, metric, space):
     from distributed import LocalCluster
+    # one thread per fit on both sides: a Dask worker process runs OpenMP single-threaded (as `engine.tune` asks on Dask)
+    build = tuning.PipelineBuilder(malgo.make_estimator("xgboost", "classification", random_state=0, n_jobs=1),
+                                   build.steps)
     n = int(np.prod([len(v) for v in space.values()]))
     kw = dict(n_trials=n, sampler="grid", pruner="none", random_state=0, rounds_from_curve=False)   # n trials, n fits
     inproc, t_in = timed(tuning.run_optuna, build, X, y, folds, "classification", metric, space, **kw)
