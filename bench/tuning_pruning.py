@@ -168,20 +168,19 @@ def main(argv=None):
                         "xgboost": xgboost.__version__, "sklearn": sklearn.__version__, "quick": args.quick},
                "config": {"rows": args.rows, "features": X.shape[1], "trials": args.trials, "cv": args.cv,
                           "metric": args.metric, "xgb_n_jobs": args.n_jobs, "space": space, "grid": grid}}
-    if out and args.skip and Path(out).exists():      # a partial run keeps the earlier results of the parts it skips
+    if out and args.skip and Path(out).exists():      # a partial run keeps the earlier results (each with its "when")
         earlier = json.loads(Path(out).read_text())
         for part in ("pruning", "grid_vs_optuna", "dask"):
             if part in earlier: results[part] = earlier[part]
-        results["meta"]["skipped_parts_from"] = earlier.get("meta", {}).get("when")
     if "pruning" not in args.skip:
         print(f"1. pruning: {args.trials} trials, {args.rows} rows, {args.cv}-fold CV", flush=True)
-        results["pruning"] = pruning(X, y, folds, build, args.metric, args.trials, space)
+        results["pruning"] = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), **pruning(X, y, folds, build, args.metric, args.trials, space)}
     if "grid" not in args.skip:
         print("2. grid search vs optuna with a quarter of its time", flush=True)
-        results["grid_vs_optuna"] = grid_vs_optuna(X, y, folds, build, args.metric, grid, space)
+        results["grid_vs_optuna"] = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), **grid_vs_optuna(X, y, folds, build, args.metric, grid, space)}
     if "dask" not in args.skip:
         print("3. dask LocalCluster (1 worker, 1 thread) vs in process", flush=True)
-        results["dask"] = dask_overhead(X, y, folds, build, args.metric, dask_space)
+        results["dask"] = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), **dask_overhead(X, y, folds, build, args.metric, dask_space)}
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(results, indent=2, default=str))
