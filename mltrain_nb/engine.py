@@ -5,7 +5,6 @@
 # %% ../nbs/10_engine.ipynb #dbe22a01
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -26,7 +25,8 @@ from fastcore.basics import patch
 from .config import TrainConfig, as_config
 from .errors import (MLTrainError, ConfigError, DataError, ModelNotFoundError, ModelIntegrityError,
                                TrainingInterrupted, suggest)
-from .fileio import atomic_write
+from .fileio import (atomic_write, check_name, clean_orphans, current_version, file_sha256, read_json_object, sign,
+                               signing_key, verify, write_version)
 from .plots import _py
 from . import data as mdata
 from . import algorithms as malgo
@@ -221,12 +221,6 @@ def _versions() -> dict[str, str]:
     "Versions of Python and the libraries a saved model depends on."
     from mltrain_nb.report import environment_info
     return {k: v for k, v in environment_info().items() if k != "platform"}
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
-    return h.hexdigest()
 
 def _jsonable(v):
     if isinstance(v, dict): return {str(k): _jsonable(x) for k, x in v.items()}
@@ -950,41 +944,75 @@ def plot(self: MLTrainingEngine, kind: str = "confusion_matrix", model_name: str
     return getattr(ev, f"plot_{kind}")(X_test, y_test, path=path)
 
 # %% ../nbs/10_engine.ipynb #a41a9a28
+_MODEL_FILE, _META_FILE = "model.joblib", "model.json"
+_REQUIRED_META = ("model_name", "task", "features", "sha256")
+
 @patch
-def save_model(self: MLTrainingEngine, model_name: str | None = None, path: str | os.PathLike | None = None) -> Path:
-    "Write `NAME.joblib` and `NAME.json` atomically into `path` (a folder, default `mltrain_models/`); returns the model file."
-    import joblib
-    res = self._get(model_name)
-    name = res["model_name"]
-    path = Path(path) if path is not None else Path("mltrain_models")
-    model_file = path if path.suffix == ".joblib" else path / f"{name}.joblib"
-    meta_file = model_file.with_suffix(".json")
-    atomic_write(model_file, lambda tmp: joblib.dump(res["model"], tmp))
+def _model_meta(self: MLTrainingEngine, res: dict, model_file: Path) -> dict:
+    "The metadata saved beside a model: what it is, how it scored, what it needs, its checksum and (with a key) signature."
     meta = {k: res[k] for k in ("model_name", "algorithm", "task", "params", "metrics", "test_metrics", "cv_scores",
                                 "features", "classes", "n_train", "best_iteration")}
-    meta.update(training_rows=res["n_train"], versions=_versions(), sha256=_sha256(model_file),
+    meta.update(training_rows=res["n_train"], versions=_versions(), sha256=file_sha256(model_file),
                 model_file=model_file.name, saved_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    try: atomic_write(meta_file, lambda tmp: tmp.write_text(json.dumps(_jsonable(meta), indent=2)))
-    except BaseException:
-        model_file.unlink(missing_ok=True)   # no model without its metadata
-        raise
-    return model_file
+    meta = _jsonable(meta)
+    key = signing_key()
+    if key: meta["signature"] = sign(meta, key)
+    return meta
+
+@patch
+def save_model(self: MLTrainingEngine, model_name: str | None = None, path: str | os.PathLike | None = None) -> Path:
+    "Save a model as a new version `DIR/NAME/v<N>/` (model and metadata together, or not at all); returns the model file."
+    import joblib
+    res = self._get(model_name)
+    folder = Path(path) if path is not None else Path("mltrain_models")
+    if folder.suffix == ".joblib": folder, name = folder.parent, check_name(folder.stem)   # DIR/NAME.joblib saves into DIR/NAME/
+    else: name = check_name(res["model_name"])
+    clean_orphans(folder)   # temporary files of killed saves of the flat layout
+    version = write_version(folder / name, {
+        _MODEL_FILE: lambda tmp: joblib.dump(res["model"], tmp),
+        _META_FILE: lambda tmp: tmp.write_text(json.dumps(self._model_meta(res, tmp.parent / _MODEL_FILE), indent=2))})
+    return version / _MODEL_FILE
+
+# %% ../nbs/10_engine.ipynb #9d22d0e5
+def _saved_files(path: Path, model_name: str | None) -> tuple[Path, Path]:
+    "(model file, metadata file) of the saved model `path` (and `model_name`) points at."
+    if path.suffix == ".json": path = path.with_suffix(".joblib")
+    if path.suffix == ".joblib":
+        if path.exists() or not path.with_suffix("").is_dir(): return path, path.with_suffix(".json")
+        path = path.with_suffix("")   # save_model(path="DIR/NAME.joblib") saved into DIR/NAME/
+    elif not (path / "CURRENT").exists() and not (path / _MODEL_FILE).exists():
+        if model_name is None:
+            raise ModelNotFoundError(f"No saved model at {path}: pass the model's folder (DIR/NAME), its model file, "
+                                     "or the folder and model_name=.")
+        flat = path / f"{check_name(model_name)}.joblib"
+        if flat.exists() or not (path / model_name).is_dir(): return flat, flat.with_suffix(".json")
+        path = path / model_name
+    if (path / _MODEL_FILE).exists(): return path / _MODEL_FILE, path / _META_FILE   # one version folder
+    clean_orphans(path)
+    version = current_version(path)
+    if version is None: raise ModelNotFoundError(f"No saved model at {path}: it holds no saved version.")
+    return version / _MODEL_FILE, version / _META_FILE
+
+def _checked_meta(model_file: Path, meta_file: Path) -> dict:
+    "The metadata of a saved model after every check that needs no unpickling: present, well-formed, hash, signature."
+    for f in (model_file, meta_file):
+        if not f.exists(): raise ModelNotFoundError(f"No saved model at {f}. save_model writes a model file and its .json side by side.")
+    meta = read_json_object(meta_file, _REQUIRED_META)
+    key = signing_key()
+    if key: verify(meta, key, str(model_file))
+    digest = file_sha256(model_file)
+    if digest != meta["sha256"]:
+        raise ModelIntegrityError(f"{model_file} does not match the checksum recorded when it was saved "
+                                  f"({digest[:12]}... vs {str(meta['sha256'])[:12]}...); it was changed or corrupted. "
+                                  "Save the model again.")
+    return meta
 
 @patch
 def load_model(self: MLTrainingEngine, path: str | os.PathLike, model_name: str | None = None) -> dict[str, Any]:
-    "Load a model saved by `save_model` after checking its SHA-256; it joins this engine's models."
+    "Load a model saved by `save_model` after checking its metadata, SHA-256 and signature; it joins this engine's models."
     import joblib
-    path = Path(path)
-    model_file = path if path.suffix == ".joblib" else path.with_suffix(".joblib") if path.suffix == ".json" else path / f"{model_name}.joblib"
-    meta_file = model_file.with_suffix(".json")
-    for f in (model_file, meta_file):
-        if not f.exists(): raise ModelNotFoundError(f"No saved model at {f}. save_model writes NAME.joblib and NAME.json side by side.")
-    meta = json.loads(meta_file.read_text())
-    digest = _sha256(model_file)
-    if digest != meta.get("sha256"):
-        raise ModelIntegrityError(f"{model_file} does not match the checksum recorded when it was saved "
-                                  f"({digest[:12]}... vs {str(meta.get('sha256'))[:12]}...); it was changed or corrupted. "
-                                  "Save the model again.")
+    model_file, meta_file = _saved_files(Path(path), model_name)
+    meta = _checked_meta(model_file, meta_file)
     if self.task is not None and self.models and meta["task"] != self.task:
         raise ConfigError(f"{model_file.name} is a {meta['task']} model; this engine holds {self.task} models.")
     model = joblib.load(model_file)
