@@ -47,8 +47,8 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], o
     return path
 
 # %% ../nbs/00a_fileio.ipynb #24693a5e
-_TMP = re.compile(r"^\..*\.tmp$")
-_TMP_PID = re.compile(r"^\..*\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
+_TMP = re.compile(r"^\..*\.tmp(-journal)?$")   # SQLite leaves a -journal beside a store built in a temporary file
+_TMP_PID = re.compile(r"^\..*\.(\d+)\.[A-Za-z0-9_]+\.tmp(-journal)?$")
 
 def pid_alive(pid: int) -> bool:
     "Whether a process with this id runs on this machine."

@@ -19,10 +19,11 @@ from typing import Any, Iterator
 from fastcore.basics import patch
 
 from .errors import MLTrainError, TrainingInterrupted
-from .fileio import atomic_write
+from .fileio import atomic_write, clean_orphans, pid_alive
 
 # %% auto #0
-__all__ = ['resolve_tracking_uri', 'ExperimentTracker', 'pip_requirements']
+__all__ = ['resolve_tracking_uri', 'sqlite_path', 'store_state', 'ensure_store', 'process_tags', 'end_dead_runs',
+           'ExperimentTracker', 'pip_requirements']
 
 # %% ../nbs/08_tracking.ipynb #62da21de
 def resolve_tracking_uri(output_dir: str | os.PathLike = "experiments", tracking_uri: str | None = None) -> str:
@@ -41,6 +42,106 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
         else: out[key] = v
     return out
 
+# %% ../nbs/08_tracking.ipynb #99ced625
+def sqlite_path(uri: str) -> Path | None:
+    "The database file of a `sqlite:///` tracking URI (`None` for other stores and in-memory SQLite)."
+    if not uri.startswith("sqlite:///"): return None
+    p = uri[len("sqlite:///"):].split("?")[0]
+    return None if p in ("", ":memory:") else Path(p)
+
+@functools.lru_cache(maxsize=1)
+def _head_revision() -> str:
+    from mlflow.store.db.utils import _get_latest_schema_revision
+    return _get_latest_schema_revision()
+
+def store_state(db: Path) -> str:
+    "`missing`, `ready` (schema at MLflow's head), `partial` (creation never finished, holds no runs) or `other`."
+    import sqlite3
+    if not db.exists(): return "missing"
+    if db.stat().st_size == 0: return "partial"
+    try:
+        con = sqlite3.connect(str(db), timeout=60)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            count = lambda t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] if t in tables else 0
+            version = con.execute("SELECT version_num FROM alembic_version").fetchone() if "alembic_version" in tables else None
+            runs, experiments = count("runs"), count("experiments")
+        finally: con.close()
+    except sqlite3.DatabaseError: return "other"
+    if version is not None and version[0] == _head_revision() and "experiments" in tables: return "ready"
+    return "partial" if runs == 0 and experiments <= 1 else "other"
+
+# %% ../nbs/08_tracking.ipynb #bb41841b
+def _build_store(db: Path, artifact_root: str) -> None:
+    "Create a complete MLflow store (schema, default experiment) in the file `db`."
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    uri = f"sqlite:///{db}"
+    try: SqlAlchemyStore(uri, artifact_root)
+    finally:   # MLflow caches one engine per URI; this URI is about to be renamed away
+        engine = getattr(SqlAlchemyStore, "_engine_map", {}).pop(uri, None)
+        if engine is not None: engine.dispose()
+
+def ensure_store(tracking_uri: str, artifact_root: str | None = None) -> str:
+    "Make sure a SQLite store exists and is complete, creating it once across processes; other stores pass through."
+    import secrets
+    from filelock import FileLock
+    db = sqlite_path(tracking_uri)
+    if db is None or store_state(db) == "ready": return tracking_uri
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(db) + ".lock", timeout=600):
+        state = store_state(db)
+        if state in ("ready", "other"): return tracking_uri   # created meanwhile, or a store MLflow must judge itself
+        clean_orphans(db.parent)
+        tmp = db.with_name(f".{db.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            _build_store(tmp, artifact_root or (db.parent / "artifacts").as_uri())
+            if state == "partial":
+                warnings.warn(f"{db} was a tracking store whose creation never finished (it held no runs); it was rebuilt.",
+                              RuntimeWarning, stacklevel=2)
+            os.replace(tmp, db)
+        finally:
+            for p in (tmp, Path(f"{tmp}-journal")): p.unlink(missing_ok=True)
+    return tracking_uri
+
+# %% ../nbs/08_tracking.ipynb #6c12d7bf
+def _process_start(pid: int) -> str | None:
+    "The start time of a process in clock ticks since boot (Linux), to tell a reused process id apart."
+    try: return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError): return None
+
+def process_tags() -> dict[str, str]:
+    "Tags naming the process that opens a run."
+    import socket
+    tags = {"mltrain.pid": str(os.getpid()), "mltrain.host": socket.gethostname()}
+    start = _process_start(os.getpid())
+    if start: tags["mltrain.pid_start"] = start
+    return tags
+
+def _process_gone(tags: dict) -> bool:
+    try: pid = int(tags.get("mltrain.pid", ""))
+    except ValueError: return False
+    if not pid_alive(pid): return True
+    return bool(tags.get("mltrain.pid_start")) and _process_start(pid) not in (None, tags["mltrain.pid_start"])
+
+def end_dead_runs(client, experiment_ids: list[str] | None = None) -> list[str]:
+    "End FAILED the RUNNING runs opened on this machine by a process that is gone; returns their ids."
+    import socket
+    host = socket.gethostname()
+    ids = experiment_ids or [e.experiment_id for e in client.search_experiments()]
+    if not ids: return []
+    ended = []
+    runs = client.search_runs(ids, filter_string=f"attributes.status = 'RUNNING' and tags.`mltrain.host` = '{host}'", max_results=5000)
+    for r in runs:
+        if not _process_gone(r.data.tags): continue
+        reason = f"process {r.data.tags['mltrain.pid']} on {host} ended without ending the run (killed or crashed)"
+        try:
+            client.set_tag(r.info.run_id, "mltrain.failure", reason)
+            client.set_terminated(r.info.run_id, "FAILED")
+            ended.append(r.info.run_id)
+        except Exception as e:
+            warnings.warn(f"Could not end run {r.info.run_id} of a dead process: {e}", RuntimeWarning, stacklevel=2)
+    return ended
+
 # %% ../nbs/08_tracking.ipynb #b406761c
 _MAX_PARAM = 6000          # MLflow's limit on a param value's length
 _BATCH = 1000              # MLflow's limit on metrics per log_batch call
@@ -58,10 +159,12 @@ class ExperimentTracker:
         self.output_dir = Path(output_dir).expanduser().resolve()
         self.experiment_name = experiment_name or "mltrain"
         self.tracking_uri = resolve_tracking_uri(self.output_dir, tracking_uri)
-        if self.tracking_uri.startswith("sqlite:///"): Path(self.tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        ensure_store(self.tracking_uri, (self.output_dir / "artifacts").as_uri())
         mlflow.set_tracking_uri(self.tracking_uri)   # fluent APIs (log_model, log_input) follow the tracker's store
         self.client = MlflowClient(self.tracking_uri)
         self.experiment_id = self._experiment_id()
+        try: end_dead_runs(self.client)
+        except Exception as e: warnings.warn(f"Could not look for runs of dead processes: {e}", RuntimeWarning, stacklevel=2)
         self._buffer: dict[str, list] = {}            # run id -> pending Metric entities
         self._status: dict[str, str] = {}             # run id -> the status to end with, when set by set_status
         self.records: dict[str, dict[str, Any]] = {}  # run id -> what was logged, for the experiment JSON
@@ -92,7 +195,7 @@ def run(self: ExperimentTracker, name: str | None = None, tags: dict | None = No
     import mlflow
     active = mlflow.active_run()
     r = mlflow.start_run(experiment_id=self.experiment_id, run_name=name, nested=nested or active is not None,
-                         tags={k: str(v) for k, v in (tags or {}).items()})
+                         tags={**process_tags(), **{k: str(v) for k, v in (tags or {}).items()}})
     rid = r.info.run_id
     self.records[rid] = {"run_id": rid, "run_name": name, "params": {}, "metrics": {}, "tags": dict(tags or {}),
                          "artifacts": [], "started": time.time()}
