@@ -52,16 +52,15 @@ class PreparedData:
 def prepare_xy(X, y=None, config: TrainConfig | None = None) -> PreparedData:
     "Validate `X` and `y` for training under `config`; raise `DataError`/`ConfigError` on anything unusable."
     config = config or TrainConfig()
+    by_index = isinstance(X, (pd.DataFrame, pd.Series))   # pandas y pairs with pandas X by index labels
     X = mdata.to_frame(X)
     if isinstance(y, str) or (y is None and config.target is not None and config.task != "clustering"):
         target = y if isinstance(y, str) else config.target
         mdata.require_columns(X, [target], "target column")
         y, X = X[target], X.drop(columns=[target])
-    if y is not None:
-        y = mdata.to_series(y, X.index)
-        if len(y) != len(X): raise DataError(f"X has {len(X)} rows but y has {len(y)}; they must have the same length.")
-        y = y.set_axis(X.index)
+    if y is not None: y = mdata.align_target(y, X, by_index)
     if X.shape[0] == 0: raise DataError("The data is empty (0 rows). Pass a DataFrame with rows to train on.")
+    _check_rows(len(X), config, clustering=y is None)
     task = config.task or mdata.infer_task(y)
     if task != "clustering" and y is None:
         raise DataError(f"A {task} task needs a target: pass y, or name the target column (config.target).")
@@ -74,6 +73,7 @@ def prepare_xy(X, y=None, config: TrainConfig | None = None) -> PreparedData:
             warnings.warn(f"Dropped {dropped_rows} training row{'s' if dropped_rows > 1 else ''} whose target is missing.",
                           UserWarning, stacklevel=3)
             X, y = X.loc[~missing], y.loc[~missing]
+        _check_rows(len(y), config, clustering=False)
         _check_target(y, task)
     groups = None
     if config.split.group_column is not None:
@@ -82,6 +82,14 @@ def prepare_xy(X, y=None, config: TrainConfig | None = None) -> PreparedData:
     if config.split.time_column is not None: mdata.require_columns(X, [config.split.time_column], "time column")
     X, dropped = mdata.check_features(X, drop_constant=config.preprocess.drop_constant)
     return PreparedData(X, y if task != "clustering" else None, task, dropped, dropped_rows, groups)
+
+def _check_rows(n: int, config: TrainConfig, clustering: bool) -> None:
+    "Too few rows to train on is said as such, before anything reads the target (one row is not 'a single class')."
+    need = 2 if clustering or config.task == "clustering" else config.cv
+    if n < need:
+        raise DataError(f"{n} row{'s' if n != 1 else ''} cannot train a model: "
+                        + ("clustering needs at least 2." if need == 2 else f"{config.cv}-fold CV needs at least {config.cv} "
+                           "rows (and more for a held-out test part). Add rows or lower cv."))
 
 def _check_target(y: pd.Series, task: str) -> None:
     if task == "classification":
@@ -379,12 +387,12 @@ class MLTrainingEngine:
         if custom_model is not None:
             from sklearn.base import clone
             est = clone(custom_model)
-            return est.set_params(**params) if params else est
+            return _checked_params(est.set_params(**params), "custom model") if params else est
         if algorithm in malgo.ENSEMBLES: return self._ensemble(algorithm, params)
         merged = {**_sklearn_early_stopping(algorithm, self.config.early_stopping),
                   **self.config.model_params.get(algorithm, {}), **(params or {})}
-        return malgo.make_estimator(algorithm, self.task, merged, random_state=self.config.random_state,
-                                    n_jobs=self.config.n_jobs)
+        return _checked_params(malgo.make_estimator(algorithm, self.task, merged, random_state=self.config.random_state,
+                                                    n_jobs=self.config.n_jobs), algorithm)
 
     def _ensemble(self, kind: str, params: dict | None = None):
         "A voting/stacking/bagging ensemble; members from `model_params[kind]['members']`, else the best trained models."
@@ -427,6 +435,22 @@ class MLTrainingEngine:
         if len(split.X_train) < self.config.cv:
             raise DataError(f"{len(split.X_train)} training rows cannot make {self.config.cv} CV folds; lower cv or add rows.")
         return list(cv.split(split.X_train, split.y_train, split.groups_train))
+
+# %% ../nbs/10_engine.ipynb #cabc237b
+def _checked_params(est, what: str):
+    "`est`, after scikit-learn's own parameter check (where the estimator declares constraints); else a `ConfigError`."
+    from sklearn.utils._param_validation import InvalidParameterError
+    for obj in {id(o): o for o in (est, malgo.final_estimator(est))}.values():
+        if not hasattr(type(obj), "_parameter_constraints"): continue
+        try: obj._validate_params()
+        except InvalidParameterError as e: raise ConfigError(f"{what}: {e}") from None
+    return est
+
+def _refused_params(e: BaseException) -> str | None:
+    "The one-line reason when `e` is a boosting library refusing its parameters, else `None`."
+    if type(e).__name__ not in ("XGBoostError", "LightGBMError"): return None
+    lines = [l.strip() for l in str(e).splitlines() if l.strip() and not l.strip().startswith(("Stack trace", "["))]
+    return lines[0] if lines else type(e).__name__
 
 # %% ../nbs/10_engine.ipynb #07cb90c8
 def _selector(spec, task):
@@ -563,6 +587,7 @@ def train_model(self: MLTrainingEngine, X, y=None, model_type: str | None = None
                 self._track_model(run_id, res, split)
         except BaseException as e:
             emit(cbs, TrainingFailed(f"{type(e).__name__}: {e}", time.perf_counter() - t0))
+            if _refused_params(e): raise ConfigError(f"{algorithm} refused its parameters: {_refused_params(e)}") from None
             raise
         self._keep(res, split)
         emit(cbs, ModelDone(name, {m: v["mean"] for m, v in res["cv_scores"].items()}, res["test_metrics"], res["training_time"]))
@@ -585,9 +610,19 @@ def _grid_search(self: MLTrainingEngine, algorithm, custom_model, split, folds, 
     prefix = "model__" + inner
     unknown = [k for k in param_grid if k not in valid]
     if unknown: raise ConfigError(suggest(unknown[0], valid, f"parameter of {algorithm}"))
-    grid = {prefix + k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in param_grid.items()}
+    from sklearn.base import clone
+    grid = {}
+    for k, v in param_grid.items():
+        values = list(v) if isinstance(v, (list, tuple, range)) else [v]
+        if not values: raise ConfigError(f"param_grid[{k!r}] is empty: give at least one value to try.")
+        for value in values: _checked_params(clone(est).set_params(**{inner + k: value}), f"param_grid {k}={value!r}")
+        grid[prefix + k] = values
     search = GridSearchCV(pipe, grid, cv=folds, scoring=meval.sklearn_scorer(self.metric, self.task), refit=False, n_jobs=1)
-    search.fit(split.X_train, split.y_train)
+    try: search.fit(split.X_train, split.y_train)
+    except ValueError as e:   # every combination failed: scikit-learn's message ends with the estimator's own reason
+        if "fits failed" not in str(e): raise
+        reason = [l for l in str(e).strip().splitlines() if l.strip()][-1]
+        raise ConfigError(f"Every combination of param_grid failed to fit {algorithm}: {reason.strip()}") from None
     return {k[len(prefix):]: v for k, v in search.best_params_.items()}
 
 # %% ../nbs/10_engine.ipynb #2251e344
@@ -703,6 +738,7 @@ def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None, metho
     "Search `model_type`'s hyperparameters, refit the best on the training rows and keep it as `<model_type>_tuned`."
     from mltrain_nb import tuning
     if method not in ("optuna", "grid", "random"): raise ConfigError(suggest(method, ["optuna", "grid", "random"], "tuning method"))
+    if n_jobs == 0: raise ConfigError("n_jobs=0 runs no trial; use 1, a positive count of parallel trials, or -1 (every core).")
     saved = self.config
     overrides = {k: v for k, v in (("metric", metric), ("cv", cv)) if v is not None}
     if overrides: self.config = self.config.updated(**overrides)
@@ -845,6 +881,24 @@ def _track_comparison(self: MLTrainingEngine, run_id: str | None, board: pd.Data
         warnings.warn(f"Tracking the comparison failed ({type(e).__name__}: {e}).", RuntimeWarning, stacklevel=3)
 
 # %% ../nbs/10_engine.ipynb #1bbb0611
+def _numeric_columns(model) -> list[str]:
+    "The columns the fitted preprocessing of `model` treats as numbers (also inside a calibrated model)."
+    if hasattr(model, "calibrated_classifiers_"): model = model.calibrated_classifiers_[0].estimator
+    pre = model.named_steps.get("preprocess") if hasattr(model, "named_steps") else None
+    return [c for name, _, cols in getattr(pre, "transformers_", []) if name == "num" for c in cols]
+
+def _as_trained_numbers(model, X: pd.DataFrame) -> pd.DataFrame:
+    "Columns that were numeric in training, as numbers; a value that is not a number is a `DataError` naming it."
+    for col in _numeric_columns(model):
+        if col not in X or pd.api.types.is_numeric_dtype(X[col].dtype): continue
+        as_num = pd.to_numeric(X[col], errors="coerce")
+        bad = X[col][as_num.isna() & X[col].notna()]
+        if len(bad):
+            raise DataError(f"Column {col!r} was numeric in training but holds {bad.iloc[0]!r} (row {bad.index[0]!r}); "
+                            "pass numbers (missing values are imputed).")
+        X = X.copy(); X[col] = as_num
+    return X
+
 @patch
 def _get(self: MLTrainingEngine, model_name: str | None) -> dict[str, Any]:
     if not self.models: raise ModelNotFoundError("No model has been trained or loaded yet; call train_model or compare first.")
@@ -861,6 +915,9 @@ def _features_for(self: MLTrainingEngine, res: dict, X) -> pd.DataFrame:
         raise DataError(f"X lacks {len(missing)} column{'s' if len(missing) > 1 else ''} the model was trained on: "
                         f"{missing}. Expected: {res['features']}.")
     X = X[res["features"]]
+    if len(X) == 0: raise DataError("X has no rows; pass at least one row to predict on.")
+    mdata.check_cells(X)
+    X = _as_trained_numbers(res["model"], X)
     num = X.select_dtypes(include="number")
     if num.shape[1] and np.isinf(num.to_numpy(dtype=float, na_value=np.nan)).any():
         raise DataError("X holds infinite values; replace them with NaN (they will be imputed) or finite values.")
@@ -901,11 +958,11 @@ def evaluate_model(self: MLTrainingEngine, model_name: str | None = None, X_test
             raise DataError(f"No held-out rows were kept for {res['model_name']!r} (split.test_size=0 or a loaded model): "
                             "pass X_test and y_test.")
         X_test, y_test = self.holdout[res["model_name"]]
+    by_index = isinstance(X_test, (pd.DataFrame, pd.Series))
     X_test = self._features_for(res, X_test)
     if res["task"] != "clustering":
         if y_test is None: raise DataError("Pass y_test with X_test.")
-        y_test = mdata.to_series(y_test, X_test.index)
-        if len(y_test) != len(X_test): raise DataError(f"X_test has {len(X_test)} rows but y_test has {len(y_test)}.")
+        y_test = mdata.align_target(y_test, X_test, by_index, "y_test")
     return meval.ModelEvaluator(res["model"], res["task"]).evaluate(X_test, y_test, detailed=detailed)
 
 @patch
