@@ -186,10 +186,10 @@ def small_fs(tmp_path):
 def fill(folder: Path) -> Path:
     "Fill the file system of `folder` until it refuses another byte."
     filler = folder / "filler"
-    with open(filler, "wb") as f:
+    with open(filler, "wb", buffering=0) as f:
         for chunk in (1 << 16, 1 << 10, 64, 1):
             try:
-                while True: f.write(b"\0" * chunk); f.flush()
+                while True: f.write(b"\0" * chunk)
             except OSError: pass
     return filler
 
