@@ -544,6 +544,7 @@ def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, spli
 @patch
 def _begin(self: MLTrainingEngine, X, y, X_val=None, y_val=None):
     "Validate and split; nothing in the engine changes if this raises."
+    self._tracking_off = False   # a store that failed in an earlier call is tried again
     prep = prepare_xy(X, y, self.config)
     if self.task is not None and self.models and prep.task != self.task:
         raise ConfigError(f"This engine holds {self.task} models; a {prep.task} target needs a new engine (or task={self.task!r}).")
@@ -816,18 +817,43 @@ def _track_study(self: MLTrainingEngine, run_id: str, outcome) -> None:
 # %% ../nbs/10_engine.ipynb #c1282493
 @patch
 def _tracker_or_none(self: MLTrainingEngine):
+    "The engine's tracker, or `None` when tracking is off or its store failed during this training call."
     ts = self.config.tracking
-    if not ts.enabled: return None
+    if not ts.enabled or getattr(self, "_tracking_off", False): return None
     if self.tracker is None:
         from mltrain_nb.tracking import ExperimentTracker
-        self.tracker = ExperimentTracker(ts.output_dir, ts.experiment, ts.tracking_uri)
+        try: self.tracker = ExperimentTracker(ts.output_dir, ts.experiment, ts.tracking_uri)
+        except Exception as e:   # an unwritable folder, a full disk, a store that does not answer
+            self._tracking_failed(f"the store cannot be opened ({type(e).__name__}: {e})")
+            return None
     return self.tracker
 
 @patch
+def _tracking_failed(self: MLTrainingEngine, why: str) -> None:
+    "Turn tracking off for the rest of this training call, with one warning: the models are still trained and kept."
+    if not getattr(self, "_tracking_off", False):
+        warnings.warn(f"Tracking is off for this training: {why}. The models are trained and kept.", RuntimeWarning, stacklevel=5)
+    self._tracking_off = True
+
+@patch
+@contextmanager
 def _run(self: MLTrainingEngine, name: str, nested: bool = False, **kw):
-    "A tracked run that always ends (or a no-op context yielding `None` when tracking is off)."
+    "A tracked run that always ends, or `None` when tracking is off or the store fails (one warning; training goes on)."
     tracker = self._tracker_or_none()
-    return tracker.run(name, nested=nested, **kw) if tracker else nullcontext(None)
+    if tracker is None:
+        yield None; return
+    run = tracker.run(name, nested=nested, **kw)
+    try: rid = run.__enter__()
+    except Exception as e:
+        self._tracking_failed(f"a run cannot be started ({type(e).__name__}: {e})")
+        yield None; return
+    try: yield rid
+    except BaseException:
+        try: run.__exit__(*sys.exc_info())   # ends it FAILED or KILLED; the error itself goes on below
+        except Exception as e: self._tracking_failed(f"run {rid} cannot be ended ({type(e).__name__}: {e})")
+        raise
+    try: run.__exit__(None, None, None)
+    except Exception as e: self._tracking_failed(f"run {rid} cannot be ended ({type(e).__name__}: {e})")
 
 @patch
 def _track_model(self: MLTrainingEngine, run_id: str | None, res: dict, split) -> None:
@@ -861,7 +887,9 @@ def _track_model(self: MLTrainingEngine, run_id: str | None, res: dict, split) -
         res["run_id"] = run_id
     except Exception as e:   # tracking must not lose a trained model
         warnings.warn(f"Tracking {res['model_name']} failed ({type(e).__name__}: {e}); the model is kept.", RuntimeWarning, stacklevel=3)
-        try: t.set_tags({"mltrain.tracking_error": f"{type(e).__name__}: {e}"}, run_id)
+        try:
+            t.set_status(run_id, "FAILED")   # where the store still answers, the run says that tracking failed
+            t.set_tags({"mltrain.tracking_error": f"{type(e).__name__}: {e}"}, run_id)
         except Exception: pass
 
 @patch

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -72,11 +73,14 @@ def store_state(db: Path) -> str:
     return "partial" if runs == 0 and experiments <= 1 else "other"
 
 # %% ../nbs/08_tracking.ipynb #bb41841b
+_BUILDING = threading.Lock()   # MLflow's migrations (alembic) are not thread-safe, even on two different stores
+
 def _build_store(db: Path, artifact_root: str) -> None:
     "Create a complete MLflow store (schema, default experiment) in the file `db`."
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
     uri = f"sqlite:///{db}"
-    try: SqlAlchemyStore(uri, artifact_root)
+    try:
+        with _BUILDING: SqlAlchemyStore(uri, artifact_root)
     finally:   # MLflow caches one engine per URI; this URI is about to be renamed away
         engine = getattr(SqlAlchemyStore, "_engine_map", {}).pop(uri, None)
         if engine is not None: engine.dispose()
@@ -160,7 +164,6 @@ class ExperimentTracker:
         self.experiment_name = experiment_name or "mltrain"
         self.tracking_uri = resolve_tracking_uri(self.output_dir, tracking_uri)
         ensure_store(self.tracking_uri, (self.output_dir / "artifacts").as_uri())
-        mlflow.set_tracking_uri(self.tracking_uri)   # fluent APIs (log_model, log_input) follow the tracker's store
         self.client = MlflowClient(self.tracking_uri)
         self.experiment_id = self._experiment_id()
         try: end_dead_runs(self.client)
@@ -169,6 +172,7 @@ class ExperimentTracker:
         self._status: dict[str, str] = {}             # run id -> the status to end with, when set by set_status
         self.records: dict[str, dict[str, Any]] = {}  # run id -> what was logged, for the experiment JSON
         self.run_id: str | None = None                # the seed API's current run
+        self._local = threading.local()               # this thread's open runs, innermost last
 
     def _experiment_id(self) -> str:
         exp = self.client.get_experiment_by_name(self.experiment_name)
@@ -186,32 +190,56 @@ class ExperimentTracker:
 
     def __repr__(self): return f"ExperimentTracker({self.experiment_name!r}, {self.tracking_uri!r})"
 
+# %% ../nbs/08_tracking.ipynb #98217d05
+_FLUENT = threading.RLock()   # guards MLflow's global tracking URI and cloudpickle's by-value registry
+
+@contextmanager
+def _bound(uri: str):
+    "MLflow's global tracking URI set to `uri` for one call, under a lock, then restored exactly (env var included)."
+    import mlflow
+    import mlflow.tracking._tracking_service.utils as tracking_utils
+    with _FLUENT:
+        saved_uri, saved_env = tracking_utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+        mlflow.set_tracking_uri(uri)
+        try: yield
+        finally:
+            mlflow.set_tracking_uri(saved_uri)   # None unsets the variable...
+            if saved_env is not None: os.environ["MLFLOW_TRACKING_URI"] = saved_env   # ...that was there before
+
+@patch(as_prop=True)
+def _stack(self: ExperimentTracker) -> list[str]:
+    "This thread's open runs of this tracker, innermost last."
+    if not hasattr(self._local, "runs"): self._local.runs = []
+    return self._local.runs
+
 # %% ../nbs/08_tracking.ipynb #31fc3150
 @patch
 @contextmanager
 def run(self: ExperimentTracker, name: str | None = None, tags: dict | None = None, params: dict | None = None,
         nested: bool = False) -> Iterator[str]:
-    "Open a run (a child of the active one when `nested`); yields its id; always ends it with the right status."
-    import mlflow
-    active = mlflow.active_run()
-    r = mlflow.start_run(experiment_id=self.experiment_id, run_name=name, nested=nested or active is not None,
-                         tags={**process_tags(), **{k: str(v) for k, v in (tags or {}).items()}})
-    rid = r.info.run_id
+    "Open a run (a child of this thread's open run, if any); yields its id; always ends it with the right status."
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+    parent = self._stack[-1] if self._stack else None
+    all_tags = {**process_tags(), **{k: str(v) for k, v in (tags or {}).items()}}
+    if parent is not None: all_tags[MLFLOW_PARENT_RUN_ID] = parent
+    rid = self.client.create_run(self.experiment_id, tags=all_tags, run_name=name).info.run_id
+    self._stack.append(rid)
     self.records[rid] = {"run_id": rid, "run_name": name, "params": {}, "metrics": {}, "tags": dict(tags or {}),
                          "artifacts": [], "started": time.time()}
-    if params: self.log_params(params, run_id=rid)
     status = "FAILED"
     try:
+        if params: self.log_params(params, run_id=rid)
         yield rid
         status = "FINISHED"
     except (KeyboardInterrupt, TrainingInterrupted):
         status = "KILLED"; raise
     finally:
         status = self._status.pop(rid, status) if status == "FINISHED" else status
+        if rid in self._stack: self._stack.remove(rid)
         try: self.flush(rid)
         finally:
             self.records[rid].update(status=status, ended=time.time())
-            mlflow.end_run(status=status)
+            self.client.set_terminated(rid, status)
 
 @patch
 def set_status(self: ExperimentTracker, run_id: str, status: str) -> None:
@@ -221,8 +249,7 @@ def set_status(self: ExperimentTracker, run_id: str, status: str) -> None:
 # %% ../nbs/08_tracking.ipynb #b7e8f9d7
 @patch
 def _rid(self: ExperimentTracker, run_id: str | None) -> str:
-    import mlflow
-    rid = run_id or (mlflow.active_run().info.run_id if mlflow.active_run() else None) or self.run_id
+    rid = run_id or (self._stack[-1] if self._stack else None) or self.run_id
     if rid is None: raise MLTrainError("No run is active: call start_experiment (or use tracker.run()) first.")
     return rid
 
@@ -302,16 +329,20 @@ def _json_default(o):
     return str(o)
 
 @patch
-def log_dataset(self: ExperimentTracker, X, y=None, name: str = "training", context: str = "training") -> str:
+def log_dataset(self: ExperimentTracker, X, y=None, name: str = "training", context: str = "training",
+                run_id: str | None = None) -> str:
     "Log the DataFrame's fingerprint (digest, schema, profile) with `mlflow.data`; returns the digest."
     import mlflow
     import pandas as pd
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+    rid = self._rid(run_id)
     df = X if y is None else X.assign(**{str(getattr(y, "name", None) or "target"): pd.Series(y).to_numpy()})
     target = None if y is None else str(getattr(y, "name", None) or "target")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = mlflow.data.from_pandas(df, targets=target, name=name)
-        mlflow.log_input(ds, context=context)
+        self.client.log_inputs(rid, datasets=[DatasetInput(ds._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, context)])])
     return ds.digest
 
 # %% ../nbs/08_tracking.ipynb #adc092d3
@@ -335,7 +366,6 @@ def pip_requirements(model) -> list[str]:
 def log_model(self: ExperimentTracker, model, model_name: str, path: str | None = None, input_example=None,
               run_id: str | None = None) -> str:
     "Log a fitted sklearn-compatible model with its signature and input example; returns its model URI."
-    import cloudpickle
     import mlflow
     import mlflow.sklearn
     import mltrain_nb.algorithms, mltrain_nb.data
@@ -350,15 +380,11 @@ def log_model(self: ExperimentTracker, model, model_name: str, path: str | None 
         except Exception as e:
             warnings.warn(f"No signature for {model_name}: {e}", RuntimeWarning, stacklevel=2)
     by_value = [mltrain_nb.algorithms, mltrain_nb.data]
-    for m in by_value: cloudpickle.register_pickle_by_value(m)
-    try:
-        with warnings.catch_warnings(), _active(rid), _log_level("mlflow.sklearn", logging.ERROR):
-            warnings.simplefilter("ignore")   # the cloudpickle caution: chosen on purpose, skops refuses xgboost pipelines
-            info = mlflow.sklearn.log_model(model, name=path or "model", signature=signature, input_example=input_example,
-                                            pip_requirements=pip_requirements(model), serialization_format="cloudpickle",
-                                            tags={"mltrain.model_name": model_name})
-    finally:
-        for m in by_value: cloudpickle.unregister_pickle_by_value(m)
+    with _bound(self.tracking_uri), warnings.catch_warnings(), _log_level("mlflow.sklearn", logging.ERROR), _by_value(by_value):
+        warnings.simplefilter("ignore")   # the cloudpickle caution: chosen on purpose, skops refuses xgboost pipelines
+        info = mlflow.sklearn.log_model(model, name=path or "model", signature=signature, input_example=input_example,
+                                        pip_requirements=pip_requirements(model), serialization_format="cloudpickle",
+                                        tags={"mltrain.model_name": model_name}, run_id=rid)
     if rid in self.records: self.records[rid].update(model_uri=info.model_uri, model_name=model_name)
     self.client.set_tag(rid, "mltrain.model_uri", info.model_uri)
     return info.model_uri
@@ -372,14 +398,19 @@ def _log_level(name: str, level: int):
     finally: logger.setLevel(old)
 
 @contextmanager
-def _active(run_id: str):
-    "Make `run_id` the fluent active run for one call, if it is not already."
-    import mlflow
-    act = mlflow.active_run()
-    if act is not None and act.info.run_id == run_id:
-        yield; return
-    with mlflow.start_run(run_id=run_id, nested=act is not None):
-        yield
+def _by_value(modules):
+    "Pickle `modules` by value for one call (hold `_FLUENT`: the registry is process-wide)."
+    import cloudpickle
+    for m in modules: cloudpickle.register_pickle_by_value(m)
+    try: yield
+    finally:
+        for m in modules: cloudpickle.unregister_pickle_by_value(m)
+
+@patch
+def load_model(self: ExperimentTracker, model_uri: str):
+    "Load a logged model (`models:/...` or `runs:/...`) from this tracker's store as a pyfunc model."
+    import mlflow.pyfunc
+    with _bound(self.tracking_uri): return mlflow.pyfunc.load_model(model_uri)
 
 # %% ../nbs/08_tracking.ipynb #7753e724
 @patch

@@ -115,7 +115,68 @@ def test_3_model_names_cannot_escape_the_folder(tmp_path, quiet):
     assert check_name(safe_name("../../escaped")) == "escaped"
 
 
-# ---- 4 and 5 are in test_tracking_isolation (below), 6, 7: the data -----------------------------------------
+# ---- 4. a tracking failure keeps the model; 5. each engine its own store ------------------------------------
+
+def test_4_a_store_that_cannot_be_opened_keeps_the_trained_model(tmp_path):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the output folder should go")
+    X, y = small()
+    eng = engine(tracking={"output_dir": str(blocker / "experiments")})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = eng.train_model(X, y, "logistic_regression")
+    assert "logistic_regression" in eng.models and res["cv_mean"] > 0.5
+    tracking = [str(w.message) for w in caught if "racking" in str(w.message)]
+    assert len(tracking) == 1 and "trained and kept" in tracking[0], tracking
+
+
+def test_4_a_run_whose_logging_failed_ends_failed(tmp_path):
+    out = tmp_path / "experiments"
+    out.mkdir()
+    (out / "artifacts").write_text("a file where the artifact folder should go")   # the store answers, artifacts fail
+    X, y = small()
+    eng = engine(tracking={"output_dir": str(out), "log_plots": False})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = eng.train_model(X, y, "logistic_regression")
+    assert "logistic_regression" in eng.models
+    run = eng.tracker.client.search_runs([eng.tracker.experiment_id])[0]
+    assert run.info.status == "FAILED" and "mltrain.tracking_error" in run.data.tags
+
+
+def test_5_each_engine_uses_its_own_store(tmp_path, quiet):
+    X, y = small()
+    a = engine(tracking={"output_dir": str(tmp_path / "a"), "log_models": False, "log_plots": False})
+    b = engine(tracking={"output_dir": str(tmp_path / "b"), "log_models": False, "log_plots": False})
+    a.train_model(X, y, "logistic_regression")
+    b.train_model(X, y, "decision_tree")
+    a.train_model(X, y, "decision_tree")
+    names = lambda e: sorted(r.info.run_name for r in e.tracker.client.search_runs([e.tracker.experiment_id]))
+    assert names(a) == ["decision_tree", "logistic_regression"] and names(b) == ["decision_tree"]
+    assert "MLFLOW_TRACKING_URI" not in os.environ   # nothing process-wide was set
+
+
+def test_5_two_engines_in_two_threads_keep_every_logged_model(tmp_path, quiet):
+    import threading
+    X, y = small()
+    results, errors = {}, []
+    def work(key):
+        try:
+            eng = engine(cv=2, tracking={"output_dir": str(tmp_path / key), "log_plots": False})
+            results[key] = (eng, eng.compare(X, y, models=["logistic_regression", "decision_tree"]))
+        except Exception as e: errors.append(e)
+    threads = [threading.Thread(target=work, args=(k,)) for k in ("one", "two")]
+    for t in threads: t.start()
+    for t in threads: t.join(300)
+    assert not errors, errors
+    for eng, result in results.values():
+        children = [r for r in eng.tracker.client.search_runs([eng.tracker.experiment_id])
+                    if r.data.tags.get("mlflow.parentRunId") == result.run_id]
+        assert len(children) == 2 and all("mltrain.model_uri" in r.data.tags for r in children), \
+            [(r.info.run_name, r.data.tags.get("mltrain.tracking_error")) for r in children]
+
+
+# ---- 6, 7: the data ------------------------------------------------------------------------------------------
 
 def test_6_y_is_paired_with_x_by_index(quiet):
     X, y = small(120)
