@@ -52,7 +52,9 @@ def test_logged_model_reloads_and_predicts_the_same(iris_df, algorithm):
     X = iris_df.drop(columns="species")
     assert list(model.predict(X)) == list(eng.predict(X, algorithm))
     assert model.metadata.signature is not None
-    reqs = Path(mlflow.artifacts.download_artifacts(res["model_uri"], tracking_uri=eng.tracker.tracking_uri)) / "requirements.txt"
+    from mltrain_nb.tracking import _bound
+    with _bound(eng.tracker.tracking_uri):   # models:/ URIs resolve through MLflow's global tracking URI
+        reqs = Path(mlflow.artifacts.download_artifacts(res["model_uri"])) / "requirements.txt"
     assert "scikit-learn==" in reqs.read_text()
 
 
