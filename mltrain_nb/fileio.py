@@ -19,8 +19,9 @@ from typing import Callable
 from .errors import ConfigError, ModelIntegrityError
 
 # %% auto #0
-__all__ = ['POINTER', 'SIGNING_KEY_ENV', 'atomic_write', 'pid_alive', 'clean_orphans', 'safe_name', 'check_name', 'versions',
-           'current_version', 'write_version', 'file_sha256', 'signing_key', 'sign', 'verify', 'read_json_object']
+__all__ = ['POINTER', 'SIGNING_KEY_ENV', 'atomic_write', 'jsonable', 'pid_alive', 'clean_orphans', 'safe_name', 'check_name',
+           'versions', 'current_version', 'write_version', 'file_sha256', 'signing_key', 'sign', 'verify',
+           'read_json_object']
 
 # %% ../nbs/00a_fileio.ipynb #7031479f
 def _write_durably(path: Path, data: bytes | str | Callable[[Path], object]) -> None:
@@ -45,6 +46,15 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], o
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+# %% ../nbs/00a_fileio.ipynb #035f3b86
+def jsonable(v):
+    "`v` with string dict keys, lists for tuples, Python numbers for NumPy scalars and the `repr` of anything else."
+    if isinstance(v, dict): return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)): return [jsonable(x) for x in v]
+    if type(v).__module__ == "numpy" and getattr(v, "ndim", None) == 0: return v.item()
+    if v is None or isinstance(v, (str, int, float, bool)): return v
+    return repr(v)
 
 # %% ../nbs/00a_fileio.ipynb #24693a5e
 _TMP = re.compile(r"^\..*\.tmp(-journal)?$")   # SQLite leaves a -journal beside a store built in a temporary file
