@@ -12,7 +12,7 @@ from mltrain_nb.events import ModelDone
 
 
 def runs_of(engine):
-    return mlflow.search_runs([engine.tracker.experiment_id], output_format="list")
+    return engine.tracker.client.search_runs([engine.tracker.experiment_id], max_results=5000)
 
 
 class Exploding(ClassifierMixin, BaseEstimator):
@@ -48,11 +48,13 @@ def test_default_store_is_sqlite_in_experiments(iris_df):
 def test_logged_model_reloads_and_predicts_the_same(iris_df, algorithm):
     eng = MLTrainingEngine(cv=2, progress=False)
     res = eng.train_model(iris_df, "species", algorithm)
-    model = mlflow.pyfunc.load_model(res["model_uri"])
+    model = eng.tracker.load_model(res["model_uri"])   # the tracker's store: no process-wide tracking URI
     X = iris_df.drop(columns="species")
     assert list(model.predict(X)) == list(eng.predict(X, algorithm))
     assert model.metadata.signature is not None
-    reqs = Path(mlflow.artifacts.download_artifacts(res["model_uri"])) / "requirements.txt"
+    from mltrain_nb.tracking import _bound
+    with _bound(eng.tracker.tracking_uri):   # models:/ URIs resolve through MLflow's global tracking URI
+        reqs = Path(mlflow.artifacts.download_artifacts(res["model_uri"])) / "requirements.txt"
     assert "scikit-learn==" in reqs.read_text()
 
 
