@@ -153,3 +153,58 @@ def test_bad_input_changes_nothing(tmp_path):
         with pytest.raises(err) as info: call()
         assert "\n" not in str(info.value) and len(str(info.value)) > 20
         assert _snapshot(dep) == before, str(info.value)
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+
+def test_serve_answers_like_the_inference_engine(tmp_path):
+    "`mltrain serve NAME` starts MLflow's scoring server on 127.0.0.1; a real HTTP request gets the InferenceEngine's predictions."
+    import time
+    import urllib.request
+    from mltrain_nb.inference import InferenceEngine, ModelLoader
+    dep = _deployment(tmp_path)
+    (mid,) = _register(dep, 1)
+    dep.promote_to_production(mid)
+    port = _free_port()
+    cmd = [sys.executable, "-c", "import sys; from mltrain_nb.cli import main; sys.exit(main())",
+           "serve", "m", "--port", str(port), "--tracking-uri", dep.tracking_uri]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": ROOT})
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
+                    if r.status == 200: break
+            except OSError: pass
+            assert proc.poll() is None and time.time() < deadline, "the server did not come up"
+            time.sleep(0.5)
+        X, _ = _data()
+        body = json.dumps({"dataframe_split": {"columns": list(X.columns), "data": X.head(20).to_numpy().tolist()}}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r: served = json.loads(r.read())["predictions"]
+        engine = InferenceEngine(ModelLoader(dep.tracking_uri).load_from_registry("m", alias="production"))
+        assert served == engine.predict(X.head(20)).tolist()
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+
+
+def test_cli_models_and_bad_serve(tmp_path, capsys):
+    from mltrain_nb.cli import main
+    dep = _deployment(tmp_path)
+    a, b = _register(dep, 2)
+    dep.promote_to_production(b)
+    assert main(["models", "--tracking-uri", dep.tracking_uri]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [l.split()[0] for l in lines] == ["m/1", "m/2"] and "Production" in lines[1] and "Training" in lines[0]
+    assert main(["models", "--status", "production", "--tracking-uri", dep.tracking_uri]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1
+    assert main(["models", "--status", "prodution", "--tracking-uri", dep.tracking_uri]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mltrain: error: Unknown status 'prodution'. Did you mean 'Production'?") and err.count("\n") == 1
+    assert main(["serve", "m@staged", "--tracking-uri", dep.tracking_uri]) == 2
+    assert capsys.readouterr().err.startswith("mltrain: error: Cannot load the model at models:/m@staged")
