@@ -676,6 +676,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                     'mltrain_nb/registry.py'),
                                      'mltrain_nb.registry.ModelDeployment._record': ( 'registry.html#modeldeployment._record',
                                                                                       'mltrain_nb/registry.py'),
+                                     'mltrain_nb.registry.ModelDeployment._run_facts': ( 'registry.html#modeldeployment._run_facts',
+                                                                                         'mltrain_nb/registry.py'),
                                      'mltrain_nb.registry.ModelDeployment._save_local': ( 'registry.html#modeldeployment._save_local',
                                                                                           'mltrain_nb/registry.py'),
                                      'mltrain_nb.registry.ModelDeployment._source': ( 'registry.html#modeldeployment._source',
