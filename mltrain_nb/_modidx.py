@@ -672,6 +672,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                        'mltrain_nb/registry.py'),
                                      'mltrain_nb.registry.ModelDeployment._ensure_name': ( 'registry.html#modeldeployment._ensure_name',
                                                                                            'mltrain_nb/registry.py'),
+                                     'mltrain_nb.registry.ModelDeployment._entry_path': ( 'registry.html#modeldeployment._entry_path',
+                                                                                          'mltrain_nb/registry.py'),
                                      'mltrain_nb.registry.ModelDeployment._move': ( 'registry.html#modeldeployment._move',
                                                                                     'mltrain_nb/registry.py'),
                                      'mltrain_nb.registry.ModelDeployment._record': ( 'registry.html#modeldeployment._record',

@@ -67,7 +67,7 @@ def run_train(path: str, target: str | None, models: str | None = None, task: st
     return result
 
 # %% ../nbs/11_cli.ipynb #98c9c740
-def _registry(tracking_uri: str | None = None, models_dir: str = "models"):
+def _registry(tracking_uri: str | None = None, models_dir: str | None = None):
     from mltrain_nb.registry import ModelDeployment
     return ModelDeployment(models_dir, tracking_uri=tracking_uri)
 
