@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--experiment", help="MLflow experiment name (default: mltrain)")
     t.add_argument("--no-tracking", action="store_true", help="do not track runs in MLflow")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
+    s = sub.add_parser("server", help="run the REST platform (FastAPI + uvicorn; API docs at /docs)")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; any other needs MLTRAIN_API_TOKEN)")
+    s.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    s.add_argument("--db", help="SQLAlchemy database URL (default: MLTRAIN_DB_URL, else experiments/mltrain.db)")
+    s.add_argument("--workers", type=int, help="training jobs that run at once, one process each (default 2)")
+    s.add_argument("--data-dir", help="folder of the uploaded datasets (default experiments/datasets)")
     return p
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             run_demo(cv=args.cv, progress=not args.no_progress, tracking=not args.no_tracking)
             print(f"\ndemo finished in {time.perf_counter() - t0:.1f}s")
+        elif args.command == "server":
+            from mltrain_nb.server.app import serve
+            serve(args.host, args.port, db=args.db, workers=args.workers, data_dir=args.data_dir)
         else:
             run_train(args.data, args.target, args.models, args.task, args.cv, args.metric, args.test_size, args.save,
                       progress=not args.no_progress, tracking=not args.no_tracking, experiment=args.experiment)
