@@ -132,7 +132,7 @@ def test_flow_restart_and_cancel(home):
         assert mlflow_status(home, job["mlflow_run_id"]) == "FINISHED"
         assert seen <= {"pending", "running", "completed"}
         # compare (the documented response holds the comparison)
-        r = c.post("/api/ml/models/compare", json={"dataset_id": ds, "target_column": "species", "task_type": "classification",
+        r = r_compare = c.post("/api/ml/models/compare", json={"dataset_id": ds, "target_column": "species", "task_type": "classification",
                                                     "models": ["logistic_regression", "decision_tree", "knn"], "cv": 3}).json()
         assert r["status"] == "success", r
         scores = [m["mean_score"] for m in r["comparison"]]
@@ -145,6 +145,43 @@ def test_flow_restart_and_cancel(home):
         tune = wait_job(c, r.json()["job_id"])
         assert tune["status"] == "completed", tune
         assert len(tune["results"]["trials"]) == 3 and tune["results"]["best_params"]
+        # deploy (the first straight to production), list, promote, roll back
+        compare_id = r_compare["job_id"]
+        d1 = c.post("/api/ml/models/deploy", json={"training_job_id": train_id, "model_name": "iris", "version": "1.0.0",
+                                                    "description": "random forest", "tags": ["production", "v1"],
+                                                    "promote_to_production": True})
+        assert d1.status_code == 200 and d1.json()["message"] == "Model deployed successfully", d1.text
+        m1 = d1.json()["model_id"]
+        m2 = c.post("/api/ml/models/deploy", json={"training_job_id": compare_id, "model_name": "iris", "version": "2.0.0"}).json()["model_id"]
+        listed = c.get("/api/ml/models/deployed", params={"name": "iris"}).json()["models"]
+        assert [(m["model_id"], m["version"], m["status"]) for m in listed] == [(m1, "1.0.0", "production"), (m2, "2.0.0", "staged")]
+        assert set(listed[0]) >= {"model_id", "name", "version", "algorithm", "status", "created_at", "metrics"}
+        assert listed[0]["algorithm"] == "random_forest" and listed[0]["metrics"]["accuracy"] > 0.8
+        assert c.post(f"/api/ml/models/{m2}/promote").json() == {"status": "success", "message": "Model promoted to production",
+                                                                 "model_id": m2, "name": "iris", "version": "2.0.0"}
+        assert [m["model_id"] for m in c.get("/api/ml/models/deployed", params={"status": "production"}).json()["models"]] == [m2]
+        assert [m["model_id"] for m in c.get("/api/ml/models/deployed", params={"status": "archived"}).json()["models"]] == [m1]
+        r = c.post("/api/ml/models/iris/rollback", params={"to_version": "1.0.0"}).json()
+        assert (r["status"], r["model_id"], r["message"]) == ("success", m1, f"Rolled back to model {m1}")
+        # A/B test with user ids, and predictions
+        from sklearn.datasets import load_iris
+        row = load_iris(as_frame=True).frame.drop(columns="target").iloc[60].to_dict()
+        r = c.post("/api/ml/models/ab-test", json={"model_a_id": m1, "model_b_id": m2, "test_name": "rf_vs_best", "split_ratio": 0.5})
+        assert r.status_code == 200 and r.json()["config"]["split_ratio"] == 0.5, r.text
+        served = {}
+        for i in range(30):
+            r = c.post("/api/ml/models/predict", json={"ab_test_name": "rf_vs_best", "user_id": f"user{i}", "features": row}).json()
+            served[f"user{i}"] = r["model_id"]
+            assert r["prediction"] == ["versicolor"] and abs(sum(r["prediction_proba"][0]) - 1) < 1e-6
+        assert set(served.values()) == {m1, m2}
+        again = c.post("/api/ml/models/predict", json={"ab_test_name": "rf_vs_best", "user_id": "user7", "features": row}).json()
+        assert again["model_id"] == served["user7"]                       # sticky
+        r = c.post("/api/ml/models/predict", json={"model_id": m1, "features": [row, row]}).json()
+        assert r["model_id"] == m1 and r["prediction"] == ["versicolor"] * 2 and len(r["prediction_proba"]) == 2
+        assert c.post("/api/ml/models/predict", json={"model_id": "iris@production", "features": row}).json()["model_id"] == m1
+        ab = c.get("/api/ml/models/ab-test/rf_vs_best").json()["results"]
+        assert ab["arms"]["A"]["predictions"] + ab["arms"]["B"]["predictions"] == 31
+
         # a cancel stops a running job, and its MLflow run ends KILLED
         X = np.random.default_rng(0).normal(size=(900, 20))
         slow = pd.DataFrame(X, columns=[f"f{i}" for i in range(20)]).assign(y=(X[:, 0] + X[:, 1] > 0).astype(int))
@@ -190,6 +227,19 @@ def test_flow_restart_and_cancel(home):
             (c.post("/api/ml/datasets/upload", files={"file": ("big.csv", b"a,b\n" + b"1,2\n" * 400_000)}), 413, "MLTRAIN_MAX_UPLOAD_MB"),
             (c.post("/api/ml/datasets/upload", files={"file": ("rows.csv", b"a,b\n" + b"1,2\n" * 1001)}), 422, "MLTRAIN_MAX_ROWS"),
             (c.post("/api/ml/datasets/upload", files={"file": ("../../escape.csv", b"a,b\n1,2\n3,4\n")}), 200, "escape.csv"),
+            (c.post("/api/ml/models/deploy", json={"training_job_id": "nope", "model_name": "iris"}), 404, "No job with id"),
+            (c.post("/api/ml/models/deploy", json={"training_job_id": slow_id, "model_name": "iris"}), 422, "says completed"),
+            (c.post("/api/ml/models/deploy", json={"training_job_id": train_id, "model_name": "iris", "version": "1.0.0"}), 422,
+             "already has a version '1.0.0'"),
+            (c.post("/api/ml/models/nope/promote"), 404, "No model with id 'nope'"),
+            (c.post("/api/ml/models/irsi/rollback"), 404, "iris"),
+            (c.post("/api/ml/models/iris/rollback", params={"to_version": "9.9.9"}), 404, "no version 9.9.9"),
+            (c.post("/api/ml/models/predict", json={"model_id": "nope", "features": row}), 404, "No model with id 'nope'"),
+            (c.post("/api/ml/models/predict", json={"model_id": m1, "features": {"petal width (cm)": 1.0}}), 422, "sepal length (cm)"),
+            (c.post("/api/ml/models/predict", json={"ab_test_name": "rf_vs_best", "features": row}), 422, "needs user_id"),
+            (c.post("/api/ml/models/predict", json={"ab_test_name": "nope", "user_id": "u", "features": row}), 404, "No A/B test 'nope'"),
+            (c.post("/api/ml/models/predict", json={"features": row}), 422, "exactly one of model_id"),
+            (c.post("/api/ml/models/ab-test", json={"model_a_id": m1, "model_b_id": m1, "test_name": "same"}), 422, "same version"),
         ]
         for r, code, text in bad:
             assert r.status_code == code and text in r.text, (r.request.url, r.status_code, r.text)
@@ -209,8 +259,19 @@ def test_flow_restart_and_cancel(home):
         assert job["status"] == "failed" and "server stopped" in job["error"], job
         assert c.get(f"/api/ml/models/train/{train_id}").json()["status"] == "completed"
         assert len(c.get("/api/ml/datasets").json()) >= 6 and c.get(f"/api/ml/datasets/{ds}").json()["rows"] == 150
+        models = c.get("/api/ml/models/deployed", params={"name": "iris"}).json()["models"]
+        assert [(m["model_id"], m["status"]) for m in models] == [(m1, "production"), (m2, "archived")]
+        r = c.post("/api/ml/models/predict", json={"ab_test_name": "rf_vs_best", "user_id": "user7", "features": row}).json()
+        assert r["model_id"] == served["user7"] and r["prediction"] == ["versicolor"]
     finally:
         srv.stop()
+    # every prediction is in the A/B tests' log and mirrored, row for row, into MLPredictionLog
+    import sqlite3
+    with sqlite3.connect(home / "experiments" / "mltrain.db") as db, sqlite3.connect(home / "experiments" / "mltrain_ab.db") as ab:
+        mirrored = db.execute("SELECT COUNT(*), COUNT(DISTINCT user_id) FROM ml_prediction_log").fetchone()
+        logged = ab.execute("SELECT COUNT(*), COUNT(DISTINCT user_id) FROM predictions").fetchone()
+    assert mirrored == logged and mirrored[0] >= 34, (mirrored, logged)
+    assert not (home / "mlflow.db").exists() and not (home / "mlruns").exists()
 
 
 def test_token_and_public_address(home):
