@@ -841,6 +841,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'mltrain_nb.server.app.select_features': ( 'server/app.html#select_features',
                                                                                   'mltrain_nb/server/app.py'),
                                        'mltrain_nb.server.app.serve': ('server/app.html#serve', 'mltrain_nb/server/app.py'),
+                                       'mltrain_nb.server.app.single_threaded': ( 'server/app.html#single_threaded',
+                                                                                  'mltrain_nb/server/app.py'),
                                        'mltrain_nb.server.app.split_data': ('server/app.html#split_data', 'mltrain_nb/server/app.py'),
                                        'mltrain_nb.server.app.sync_versions': ('server/app.html#sync_versions', 'mltrain_nb/server/app.py'),
                                        'mltrain_nb.server.app.train': ('server/app.html#train', 'mltrain_nb/server/app.py'),
