@@ -906,8 +906,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                  'mltrain_nb/server/db.py'),
                                       'mltrain_nb.server.db.Database.session': ( 'server/db.html#database.session',
                                                                                  'mltrain_nb/server/db.py'),
-                                      'mltrain_nb.server.db.Database.upgrade': ( 'server/db.html#database.upgrade',
-                                                                                 'mltrain_nb/server/db.py'),
                                       'mltrain_nb.server.db.DatasetFiles': ('server/db.html#datasetfiles', 'mltrain_nb/server/db.py'),
                                       'mltrain_nb.server.db.DatasetFiles.__init__': ( 'server/db.html#datasetfiles.__init__',
                                                                                       'mltrain_nb/server/db.py'),
