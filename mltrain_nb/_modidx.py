@@ -932,7 +932,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                         'mltrain_nb/server/db.py'),
                                       'mltrain_nb.server.db._env': ('server/db.html#_env', 'mltrain_nb/server/db.py'),
                                       'mltrain_nb.server.db.default_db_url': ('server/db.html#default_db_url', 'mltrain_nb/server/db.py'),
-                                      'mltrain_nb.server.db.jsonable': ('server/db.html#jsonable', 'mltrain_nb/server/db.py'),
+                                      'mltrain_nb.server.db.json_safe': ('server/db.html#json_safe', 'mltrain_nb/server/db.py'),
                                       'mltrain_nb.server.db.make_engine': ('server/db.html#make_engine', 'mltrain_nb/server/db.py'),
                                       'mltrain_nb.server.db.new_id': ('server/db.html#new_id', 'mltrain_nb/server/db.py'),
                                       'mltrain_nb.server.db.safe_name': ('server/db.html#safe_name', 'mltrain_nb/server/db.py'),
