@@ -147,7 +147,8 @@ def main():
     home = Path(tempfile.mkdtemp(prefix="mltrain-bench-"))
     port = free_port()
     proc, url = start_server(home, port)
-    out = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+    out = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+                       "load_average_at_start": os.getloadavg()},
            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     try:
         c = httpx.Client(base_url=url, timeout=300)
