@@ -207,6 +207,19 @@ def test_flow_restart_and_cancel(home):
         assert runs, "the cancelled job's run should end KILLED"
         assert c.post(f"/api/ml/models/train/{train_id}/cancel").json()["message"] == "Job already completed"
 
+        # a comparison that does not wait returns its job at once, and a cancel stops it wherever it is
+        r = c.post("/api/ml/models/compare", params={"wait": "false"},
+                   json={"dataset_id": big, "target_column": "y", "models": ["random_forest", "knn"]}).json()
+        assert r["status"] in ("pending", "running") and r["comparison"] == [] and r["job_id"], r
+        c.post(f"/api/ml/models/train/{r['job_id']}/cancel")
+        job = wait_job(c, r["job_id"], timeout=120)
+        assert job["status"] == "failed" and job["cancelled"], job
+        assert any(j["job_id"] == r["job_id"] for j in c.get("/api/ml/jobs", params={"status": "failed"}).json())
+        import io
+        buf = io.BytesIO()
+        pd.read_csv(io.BytesIO(iris_csv())).to_excel(buf, index=False)
+        xlsx = buf.getvalue()
+
         # the bad inputs: JSON errors that say what would be right, never a 500
         bad = [
             (c.post("/api/ml/models/train", json={"dataset_id": ds, "target_column": "species", "algoritm": "knn"}), 422, "algoritm"),
@@ -227,6 +240,8 @@ def test_flow_restart_and_cancel(home):
             (c.post("/api/ml/datasets/upload", files={"file": ("big.csv", b"a,b\n" + b"1,2\n" * 400_000)}), 413, "MLTRAIN_MAX_UPLOAD_MB"),
             (c.post("/api/ml/datasets/upload", files={"file": ("rows.csv", b"a,b\n" + b"1,2\n" * 1001)}), 422, "MLTRAIN_MAX_ROWS"),
             (c.post("/api/ml/datasets/upload", files={"file": ("../../escape.csv", b"a,b\n1,2\n3,4\n")}), 200, "escape.csv"),
+            (c.post("/api/ml/datasets/upload", files={"file": ("sheet.xlsx", xlsx)}, data={"target_column": "species"}), 200,
+             '"rows":150'),
             (c.post("/api/ml/models/deploy", json={"training_job_id": "nope", "model_name": "iris"}), 404, "No job with id"),
             (c.post("/api/ml/models/deploy", json={"training_job_id": slow_id, "model_name": "iris"}), 422, "says completed"),
             (c.post("/api/ml/models/deploy", json={"training_job_id": train_id, "model_name": "iris", "version": "1.0.0"}), 422,
