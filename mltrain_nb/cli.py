@@ -133,6 +133,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("model", help="NAME (its production version), NAME@alias or NAME/version")
     s.add_argument("--port", type=int, default=5001, help="port (default 5001)")
     s.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI or experiments/mlflow.db)")
+    srv = sub.add_parser("server", help="run the REST platform (FastAPI + uvicorn; API docs at /docs)")
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; any other needs MLTRAIN_API_TOKEN)")
+    srv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    srv.add_argument("--db", help="SQLAlchemy database URL (default: MLTRAIN_DB_URL, else experiments/mltrain.db)")
+    srv.add_argument("--workers", type=int, help="training jobs that run at once, one process each (default 2)")
+    srv.add_argument("--data-dir", help="folder of the uploaded datasets (default experiments/datasets)")
     return p
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\ndemo finished in {time.perf_counter() - t0:.1f}s")
         elif args.command == "models": run_models(args.name, args.status, args.tracking_uri)
         elif args.command == "serve": return run_serve(args.model, args.port, args.tracking_uri)
+        elif args.command == "server":
+            from mltrain_nb.server.app import serve
+            serve(args.host, args.port, db=args.db, workers=args.workers, data_dir=args.data_dir)
         else:
             result = run_train(args.data, args.target, args.models, args.task, args.cv, args.metric, args.test_size, args.save,
                                progress=not args.no_progress, tracking=not args.no_tracking, experiment=args.experiment)
