@@ -419,7 +419,7 @@ def infer_task(y) -> str:
     if is_integral and n_unique <= max(2, min(20, int(0.05 * len(vals)) + 2)): return "classification"
     return "regression"
 
-# %% ../nbs/03_data.ipynb #4f936b7f
+# %% ../nbs/03_data.ipynb #c9c5cf47
 def parse_times(values, name: str = "time column") -> pd.Series:
     "A time column as datetimes (or numbers, kept as they are); `DataError` when it does not parse."
     s = to_series(values, name=name)
@@ -438,7 +438,7 @@ def parse_times(values, name: str = "time column") -> pd.Series:
                         + ". Pass ISO dates like 2024-01-31, datetimes, or numeric timestamps.")
     return parsed
 
-# %% ../nbs/03_data.ipynb #5308b6ab
+# %% ../nbs/03_data.ipynb #a13f9f26
 def _shares(y) -> dict[str, float]:
     return {str(k): round(float(v), 4) for k, v in y.value_counts(normalize=True).sort_index().items()}
 
