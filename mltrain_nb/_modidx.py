@@ -643,6 +643,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'mltrain_nb.tracking.ExperimentTracker.write_record': ( 'tracking.html#experimenttracker.write_record',
                                                                                              'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking._active': ('tracking.html#_active', 'mltrain_nb/tracking.py'),
+                                     'mltrain_nb.tracking._env': ('tracking.html#_env', 'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking._flatten': ('tracking.html#_flatten', 'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking._json_default': ('tracking.html#_json_default', 'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking._log_level': ('tracking.html#_log_level', 'mltrain_nb/tracking.py'),
