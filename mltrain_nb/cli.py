@@ -66,7 +66,7 @@ def run_train(path: str, target: str | None, models: str | None = None, task: st
     _ui_hint(result, out)
     return result
 
-# %% ../nbs/11_cli.ipynb #f0c4247b
+# %% ../nbs/11_cli.ipynb #ebb90d87
 def _pipeline_progress(out):
     "A callback printing one line per finished cell."
     from mltrain_nb.automation import CellFinished, PipelineStarted
