@@ -368,6 +368,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'mltrain_nb.magics._panel': ('magics.html#_panel', 'mltrain_nb/magics.py'),
                                    'mltrain_nb.magics._parse': ('magics.html#_parse', 'mltrain_nb/magics.py'),
                                    'mltrain_nb.magics._partial_result': ('magics.html#_partial_result', 'mltrain_nb/magics.py'),
+                                   'mltrain_nb.magics._pipeline': ('magics.html#_pipeline', 'mltrain_nb/magics.py'),
                                    'mltrain_nb.magics._requested_models': ('magics.html#_requested_models', 'mltrain_nb/magics.py'),
                                    'mltrain_nb.magics._result': ('magics.html#_result', 'mltrain_nb/magics.py'),
                                    'mltrain_nb.magics._results': ('magics.html#_results', 'mltrain_nb/magics.py'),

@@ -1235,7 +1235,7 @@ def train_form(namespace: dict | None = None) -> TrainForm:
     "The no-code training form over the DataFrames of `namespace` (default: the notebook's); display it or return it from a cell."
     return TrainForm(namespace)
 
-# %% ../nbs/13_panels.ipynb #33d03499
+# %% ../nbs/13_panels.ipynb #bf6c6eb2
 class PipelinePanel(_LivePanel):
     "A live models x splits grid of an experiment matrix, fed the automation's events."
     def __init__(self, display: bool | None = None, summary: bool = True, clock: Callable[[], float] = time.perf_counter):
@@ -1249,7 +1249,7 @@ class PipelinePanel(_LivePanel):
     @property
     def n_done(self) -> int: return len(self.cells)
 
-# %% ../nbs/13_panels.ipynb #36af8ea6
+# %% ../nbs/13_panels.ipynb #3891caa1
 @patch
 def _update(self: PipelinePanel, e) -> bool:
     from mltrain_nb.automation import CellFinished, PipelineFinished, PipelineStarted
@@ -1281,7 +1281,7 @@ def finish(self: PipelinePanel, result) -> "PipelinePanel":
         self._show_summary()
     return self
 
-# %% ../nbs/13_panels.ipynb #061cd853
+# %% ../nbs/13_panels.ipynb #58e5c07c
 def _shade(v: float, lo: float, hi: float) -> str:
     "A background from pale red (worst) to green (best) for a score between `lo` and `hi`."
     t = 0.5 if hi <= lo else (v - lo) / (hi - lo)
@@ -1328,7 +1328,7 @@ def _summary_html(self: PipelinePanel) -> str:
     return (f'<div class="mltrain-pipeline-summary"><p><b>Experiment matrix</b> · {self.status_text()}</p>'
             f"{self.grid_html()}" + (f"<ul>{items}</ul>" if items else "") + f"{report}</div>")
 
-# %% ../nbs/13_panels.ipynb #8cee656a
+# %% ../nbs/13_panels.ipynb #dfc5a533
 @patch
 def _build(self: PipelinePanel):
     import ipywidgets as W
