@@ -3,7 +3,8 @@
 - `mltrain pipeline --n-jobs 2` vs `--n-jobs 1`, each in a fresh process (target: >= 1.6x faster on 2 cores);
 - the same matrix as a plain loop of `MLTrainingEngine.train_model` calls (the raw engine, no tracking, no files), for the
   automation's own overhead;
-- a Dask LocalCluster (2 workers x 1 thread) vs warm local processes (2), in one process: overhead per cell (target <= 0.5 s);
+- a Dask LocalCluster (2 workers x 1 thread, imports warmed) vs warm local processes (2), in one process: overhead per cell
+  (target <= 0.5 s);
 - a fully resumed run (target < 1 s plus import time) and `--skip_training`, in fresh processes and in-process (warm).
 
 Run by hand:  PYTHONPATH=. python bench/automation.py   ->  bench/results/automation.json
@@ -76,6 +77,12 @@ def raw_engine_loop(path: Path) -> float:
     return time.perf_counter() - t
 
 
+def _warm() -> None:
+    "Import what a cell needs (run on each Dask worker before timing, as the warm-up run does for the local processes)."
+    import lightgbm, sklearn.ensemble, xgboost  # noqa: F401
+    import mltrain_nb.automation, mltrain_nb.engine, mltrain_nb.explain  # noqa: F401
+
+
 def main() -> None:
     out: dict = {"rows": ROWS, "features": 20, "models": MODELS, "splits": SPLITS, "cv": CV, "cells": len(MODELS) * len(SPLITS),
                  "cpu_count": os.cpu_count(), "load_average_at_start": os.getloadavg()[0],
@@ -116,6 +123,8 @@ def main() -> None:
     loky = run_experiments(str(data), n_jobs=2, output=str(work / "loky"), tracking_uri=f"sqlite:///{work}/loky.db", **kw)
     out["local_processes_warm_s"] = time.perf_counter() - t
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster:
+        from distributed import Client
+        with Client(cluster, set_as_default=False) as client: client.run(_warm)   # workers import once, as warm loky workers have
         t = time.perf_counter()
         dask = run_experiments(str(data), dask_address=cluster.scheduler_address, output=str(work / "dask"),
                                tracking_uri=f"sqlite:///{work}/dask.db", **kw)

@@ -584,7 +584,7 @@ register_subcommand("ui", _ui, subcommand_parser("ui", "Start the MLflow UI for 
     (("--stop",), dict(action="store_true", help="stop the UI this session started")),
     (("--port",), dict(type=int, help="port (default: a free one)"))))
 
-# %% ../nbs/12_magics.ipynb #1d6e6617
+# %% ../nbs/12_magics.ipynb #8102cfbc
 def _pipeline(magics, args):
     "Run the experiment matrix on DATA (default: the shipped demo) with a live grid panel in a notebook."
     from mltrain_nb.automation import CellFinished, run_experiments
