@@ -490,7 +490,7 @@ def generate_report(self: ExperimentTracker, report_path: str | os.PathLike | No
     for img in written.get("images", []): self.log_artifact(img, f"report/{Path(written['markdown']).stem}_files", rid)
     return written
 
-# %% ../nbs/08_tracking.ipynb #8e8c7bcb
+# %% ../nbs/08_tracking.ipynb #35174489
 def _quote(v) -> str:
     "A value for an MLflow filter string: single-quoted, or double-quoted when it holds a single quote."
     s = str(v)
