@@ -59,12 +59,12 @@ NJobs = Annotated[int, AfterValidator(_cores)]   # joblib's convention: -1 is ev
 
 class SplitSpec(_Spec):
     "How rows are split into train, validation and test, and how CV folds are drawn."
-    strategy: Literal["random", "stratified", "temporal", "group"] | None = Field(
+    strategy: Literal["random", "stratified", "temporal", "group", "event_aware"] | None = Field(
         None, description="None: stratified for classification, random otherwise")
     test_size: float = Field(0.2, ge=0.0, lt=1.0, description="held-out fraction; 0 keeps no test set")
     val_size: float = Field(0.0, ge=0.0, lt=1.0, description="validation fraction carved from the rest")
-    time_column: str | None = Field(None, description="orders rows for the temporal strategy")
-    group_column: str | None = Field(None, description="keeps each group on one side for the group strategy")
+    time_column: str | None = Field(None, description="orders rows for the temporal and event_aware strategies")
+    group_column: str | None = Field(None, description="keeps each group on one side for the group and event_aware strategies")
     shuffle: bool = True
 
 class PreprocessSpec(_Spec):

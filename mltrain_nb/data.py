@@ -19,7 +19,7 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['MAX_COLUMNS', 'to_frame', 'to_series', 'align_target', 'column_types', 'check_cells', 'check_features',
            'build_preprocessor', 'DataSplit', 'default_strategy', 'cv_splitter', 'require_columns', 'DataPreparation',
-           'infer_task', 'load_table']
+           'infer_task', 'parse_times', 'describe_split', 'load_table']
 
 # %% ../nbs/03_data.ipynb #36ac3c2a
 def to_frame(X: Any, what: str = "X") -> pd.DataFrame:
@@ -203,7 +203,7 @@ class DataSplit:
         return {k: (0 if v is None else len(v)) for k, v in
                 [("train", self.X_train), ("val", self.X_val), ("test", self.X_test)]}
 
-_STRATEGIES = ("random", "stratified", "temporal", "group")
+_STRATEGIES = ("random", "stratified", "temporal", "group", "event_aware")
 
 def default_strategy(task: str | None, strategy: str | None = None) -> str:
     "The split strategy to use: the one given, else stratified for classification and random otherwise."
@@ -219,6 +219,7 @@ def _split_once(X, y, size, strategy, order, groups, random_state, shuffle):
         idx = idx[order]
         cut = n - max(1, int(round(n * size)))
         return idx[:cut], idx[cut:]
+    if strategy == "event_aware": return _latest_groups(idx, size, order, groups)
     if strategy == "group":
         from sklearn.model_selection import GroupShuffleSplit
         return next(GroupShuffleSplit(n_splits=1, test_size=size, random_state=random_state).split(X, y, groups))
@@ -232,11 +233,28 @@ def _split_once(X, y, size, strategy, order, groups, random_state, shuffle):
     return train_test_split(idx, test_size=size, random_state=random_state, shuffle=shuffle or strat is not None,
                             stratify=None if strat is None else np.asarray(strat))
 
+def _latest_groups(idx, size, order, groups):
+    "(rest, held): whole groups, the latest-starting first, until `size` of the rows are held."
+    n = len(idx)
+    rank = np.empty(n, dtype=np.int64); rank[order] = np.arange(n)          # each row's place in time
+    groups = pd.Series(np.asarray(groups))
+    start = pd.Series(rank).groupby(groups.to_numpy()).min().sort_values(kind="stable")   # a group starts at its first row
+    rows = groups.value_counts()
+    want, held, count = max(1, int(round(n * size))), [], 0
+    for g in start.index[::-1]:
+        if count >= want: break
+        held.append(g); count += int(rows[g])
+    if len(held) == len(start):
+        raise DataError(f"The event_aware split needs at least two groups (events), got {len(start)}; "
+                        "lower test_size or use a finer group column.")
+    mask = groups.isin(held).to_numpy()
+    return idx[~mask], idx[mask]
+
 # %% ../nbs/03_data.ipynb #864fb3e8
 def cv_splitter(strategy: str, n_splits: int = 5, shuffle: bool = True, random_state: int | None = 42):
-    "A scikit-learn CV splitter: kfold (random), stratified, time series (temporal) or group k-fold."
+    "A scikit-learn CV splitter: kfold (random), stratified, time series (temporal) or group k-fold (group, event_aware)."
     from sklearn import model_selection as ms
-    aliases = {"random": "kfold", "temporal": "timeseries"}
+    aliases = {"random": "kfold", "temporal": "timeseries", "event_aware": "group"}
     kind = aliases.get(strategy, strategy)
     if kind == "kfold": return ms.KFold(n_splits, shuffle=shuffle, random_state=random_state if shuffle else None)
     if kind == "stratified": return ms.StratifiedKFold(n_splits, shuffle=shuffle, random_state=random_state if shuffle else None)
@@ -407,25 +425,26 @@ def split_data(self: DataPreparation, X: pd.DataFrame, y=None, test_size: float 
     strategy = default_strategy(task or (infer_task(y) if y is not None else "clustering"), strategy)
     _check_sizes(len(X), test_size, val_size, y.nunique() if strategy == "stratified" and y is not None else 1)
     order = None
-    if strategy == "temporal":
-        if time_column is None: raise ConfigError("The temporal split needs a time column: pass time_column (split.time_column).")
+    timed = strategy in ("temporal", "event_aware")
+    if timed:
+        if time_column is None: raise ConfigError(f"The {strategy} split needs a time column: pass time_column (split.time_column).")
         require_columns(X, [time_column], "time column")
         order = np.argsort(X[time_column].to_numpy(), kind="stable")
-    if strategy == "group":
-        if groups is None: raise ConfigError("The group split needs groups: pass groups (or split.group_column).")
+    if strategy in ("group", "event_aware"):
+        if groups is None: raise ConfigError(f"The {strategy} split needs groups: pass groups (or split.group_column).")
         if isinstance(groups, str): require_columns(X, [groups], "group column"); groups = X[groups]
         groups = np.asarray(groups)
     take = lambda obj, idx: None if obj is None else obj.iloc[idx]
     rs = self.random_state
     res = DataSplit(X, y)
     rest = np.arange(len(X))
-    if strategy == "temporal": rest = rest[order]
+    if timed: rest = rest[order]
     parts = {}
     for name, size in (("test", test_size), ("val", val_size)):
         if size <= 0: continue
         frac = size / (len(rest) / len(X))
         sub_y = None if y is None else y.iloc[rest]
-        sub_order = np.arange(len(rest)) if strategy == "temporal" else None
+        sub_order = np.arange(len(rest)) if timed else None
         keep, held = _split_once(X.iloc[rest], sub_y, frac, strategy, sub_order,
                                  None if groups is None else groups[rest], rs, shuffle)
         parts[name] = rest[held]
@@ -448,6 +467,72 @@ def infer_task(y) -> str:
     if is_integral and n_unique <= max(2, min(20, int(0.05 * len(vals)) + 2)): return "classification"
     return "regression"
 
+# %% ../nbs/03_data.ipynb #c9c5cf47
+def parse_times(values, name: str = "time column") -> pd.Series:
+    "A time column as datetimes (or numbers, kept as they are); `DataError` when it does not parse."
+    s = to_series(values, name=name)
+    if pd.api.types.is_datetime64_any_dtype(s.dtype) or (pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)):
+        if s.isna().any(): raise DataError(f"The {name} has {int(s.isna().sum())} missing values; every row needs a time.")
+        return s
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try: parsed = pd.to_datetime(s, errors="coerce", format="mixed")
+        except (TypeError, ValueError): parsed = pd.Series(pd.NaT, index=s.index)
+    bad = parsed.isna() & s.notna()
+    if bad.any() or parsed.isna().any():
+        example = s[bad].iloc[0] if bad.any() else None
+        raise DataError(f"The {name} does not parse as dates or numbers"
+                        + (f" (e.g. {example!r})" if bad.any() else f" ({int(parsed.isna().sum())} missing values)")
+                        + ". Pass ISO dates like 2024-01-31, datetimes, or numeric timestamps.")
+    return parsed
+
+# %% ../nbs/03_data.ipynb #a13f9f26
+def _shares(y) -> dict[str, float]:
+    return {str(k): round(float(v), 4) for k, v in y.value_counts(normalize=True).sort_index().items()}
+
+def _stamp(v) -> Any:
+    return v.isoformat() if hasattr(v, "isoformat") else (v.item() if hasattr(v, "item") else v)
+
+def describe_split(strategy: str, train_index, test_index, y=None, times=None, groups=None, task: str | None = None) -> dict[str, Any]:
+    "Check a train/test split given by row labels and describe it (sizes, class balance, overlap, time order, groups); `DataError` when it breaks its strategy's promise."
+    train_index, test_index = pd.Index(train_index), pd.Index(test_index)
+    n_tr, n_te = len(train_index), len(test_index)
+    overlap = int(len(train_index.intersection(test_index)))
+    if overlap: raise DataError(f"The {strategy} split puts {overlap} rows on both sides; a row must be in train or test, not both.")
+    out: dict[str, Any] = {"strategy": strategy, "train_rows": n_tr, "test_rows": n_te,
+                           "test_fraction": round(n_te / max(n_tr + n_te, 1), 4), "overlap_rows": overlap}
+    words = [f"{strategy}: {n_tr} train rows, {n_te} test rows ({out['test_fraction']:.0%} held out)"]
+    if y is not None and (task or infer_task(y)) == "classification":
+        tr, te = _shares(y.loc[train_index]), _shares(y.loc[test_index])
+        shift = max(abs(tr.get(k, 0.0) - te.get(k, 0.0)) for k in set(tr) | set(te))
+        out["class_balance"] = {"train": tr, "test": te, "max_shift": round(shift, 4)}
+        missing = sorted(set(tr) - set(te))
+        words.append(f"class shares differ by at most {shift:.1%}" + (f"; classes {missing} have no test rows" if missing else ""))
+    if times is not None:
+        t_tr, t_te = times.loc[train_index], times.loc[test_index]
+        ordered = bool(n_tr == 0 or n_te == 0 or t_tr.max() <= t_te.min())
+        out["time"] = {"train_start": _stamp(t_tr.min()), "train_end": _stamp(t_tr.max()), "test_start": _stamp(t_te.min()),
+                       "test_end": _stamp(t_te.max()), "ordered": ordered}
+        if strategy == "temporal" and not ordered:
+            raise DataError(f"The temporal split trains on rows up to {t_tr.max()} but tests from {t_te.min()}: the test rows must be the latest.")
+        words.append(f"train {out['time']['train_start']} .. {out['time']['train_end']}, test {out['time']['test_start']} .. {out['time']['test_end']}")
+    if groups is not None:
+        g_tr, g_te = set(groups.loc[train_index]), set(groups.loc[test_index])
+        shared = len(g_tr & g_te)
+        out["groups"] = {"train": len(g_tr), "test": len(g_te), "shared": shared}
+        if strategy in ("group", "event_aware") and shared:
+            raise DataError(f"The {strategy} split has {shared} groups on both sides (e.g. {sorted(g_tr & g_te, key=str)[0]!r}); each group must stay on one side.")
+        words.append(f"{len(g_tr)} groups in train, {len(g_te)} in test, {shared} on both sides")
+        if strategy == "event_aware" and times is not None and n_tr and n_te:
+            starts = times.groupby(groups).min()
+            latest_train, first_test = starts.loc[list(g_tr)].max(), starts.loc[list(g_te)].min()
+            out["groups"]["events_ordered"] = bool(latest_train <= first_test)
+            if latest_train > first_test:
+                raise DataError(f"The event_aware split tests an event starting {first_test} but trains on one starting {latest_train}: the test side must hold the latest events.")
+            words.append("every test event starts after every training event")
+    out["description"] = "; ".join(words) + "."
+    return out
+
 # %% ../nbs/03_data.ipynb #0b3292bd
 MAX_COLUMNS = 100_000
 
@@ -467,16 +552,20 @@ def _looks_binary(p, compressed: bool) -> bool:
     with open(p, "rb") as f: return b"\x00" in f.read(8192)
 
 def load_table(path, max_columns: int = MAX_COLUMNS) -> pd.DataFrame:
-    "Read a CSV or Parquet file into a DataFrame; an unreadable file is one `DataError` that says why."
+    "Read a CSV, Parquet or Excel (first sheet) file into a DataFrame; an unreadable file is one `DataError` that says why."
     from pathlib import Path
     p = Path(path)
-    if not p.exists(): raise DataError(f"No file at {str(p)!r}. Pass the path of a .csv or .parquet file.")
-    if p.is_dir(): raise DataError(f"{str(p)!r} is a folder, not a file. Pass the path of a .csv or .parquet file.")
+    if not p.exists(): raise DataError(f"No file at {str(p)!r}. Pass the path of a .csv, .parquet or .xlsx file.")
+    if p.is_dir(): raise DataError(f"{str(p)!r} is a folder, not a file. Pass the path of a .csv, .parquet or .xlsx file.")
     suffix = "".join(p.suffixes[-2:]).lower() if p.suffix.lower() == ".gz" else p.suffix.lower()
-    parquet = suffix in (".parquet", ".pq")
-    if not parquet and suffix not in (".csv", ".csv.gz", ".txt"):
-        raise DataError(f"Cannot read {p.name!r}: supported formats are .csv, .csv.gz and .parquet.")
+    parquet, excel = suffix in (".parquet", ".pq"), suffix in (".xlsx", ".xlsm")
+    if not (parquet or excel) and suffix not in (".csv", ".csv.gz", ".txt"):
+        raise DataError(f"Cannot read {p.name!r}: supported formats are .csv, .csv.gz, .parquet and .xlsx.")
     if p.stat().st_size == 0: raise DataError(f"{p.name!r} is empty (0 bytes): there is no table in it.")
+    if excel:
+        try: return pd.read_excel(p, engine="openpyxl")
+        except (OSError, ValueError, KeyError) as e:   # openpyxl says a broken .xlsx is a bad zip (a ValueError/KeyError/OSError)
+            raise DataError(f"Cannot read {p.name!r} as an Excel workbook ({type(e).__name__}: {str(e)[:200]}).") from None
     if not parquet and _looks_binary(p, suffix.endswith(".gz")):
         raise DataError(f"{p.name!r} is a binary file, not CSV text. Pass a .csv (UTF-8 text) or a .parquet file.")
     try:

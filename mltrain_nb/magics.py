@@ -575,6 +575,47 @@ register_subcommand("ui", _ui, subcommand_parser("ui", "Start the MLflow UI for 
     (("--stop",), dict(action="store_true", help="stop the UI this session started")),
     (("--port",), dict(type=int, help="port (default: a free one)"))))
 
+# %% ../nbs/12_magics.ipynb #8102cfbc
+def _pipeline(magics, args):
+    "Run the experiment matrix on DATA (default: the shipped demo) with a live grid panel in a notebook."
+    from mltrain_nb.automation import CellFinished, run_experiments
+    data = resolve_data(magics.shell.user_ns, args.data)[0] if args.data else None
+    keys = ("target", "time_column", "group_column", "models", "splits", "optimization", "n_trials", "output", "n_jobs",
+            "dask_address", "quick_run", "skip_training", "cv", "metric", "experiment")
+    given = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    callbacks = _display_callbacks(magics.shell, magics.settings.panel and not args.no_panel, "pipeline")
+    if not callbacks:
+        callbacks = [lambda e: print(f"{e.model} x {e.split}: " + (f"{e.score:.4f}" if e.score is not None else e.status)
+                                     + (" (resumed)" if e.resumed else "")) if isinstance(e, CellFinished) else None]
+    given.setdefault("tracking_uri", _tracking_uri(magics.settings))   # the store the other magics read
+    result = run_experiments(data, config=args.config, callbacks=callbacks, **given)
+    _finish_panels(callbacks, result)
+    if result.interrupted: print(f"interrupted: the {len(result.records)} finished cells are kept and reported.")
+    if args.out: magics.shell.user_ns[args.out] = result
+    return result
+
+_flag = lambda *names, **kw: (names, kw)
+register_subcommand("pipeline", _pipeline, subcommand_parser("pipeline", "Models x split strategies: one tracked run per cell, resumable, one consolidated report.",
+    _flag("data", nargs="?", metavar="DATA", help="a DataFrame variable or a .csv/.parquet/.xlsx path (default: the shipped demo)"),
+    _flag("--target", metavar="COL", help="target column"),
+    _flag("--time-column", "--time_column", dest="time_column", metavar="COL", help="orders rows for temporal and event_aware"),
+    _flag("--group-column", "--group_column", dest="group_column", metavar="COL", help="groups for group and event_aware"),
+    _flag("--models", nargs="+", metavar="NAME", help="algorithms, space- or comma-separated"),
+    _flag("--splits", nargs="+", metavar="NAME", help="random stratified temporal group event_aware"),
+    _flag("--optimization", metavar="METHOD", help="optuna, grid, random or none (default)"),
+    _flag("--n_trials", "--n-trials", dest="n_trials", type=int, metavar="N", help="trials per tuned cell"),
+    _flag("--config", metavar="FILE.yaml", help="any of these options in a YAML file"),
+    _flag("--output", metavar="DIR", help="reports folder (default: reports/)"),
+    _flag("--n-jobs", "--n_jobs", dest="n_jobs", type=int, metavar="N", help="cells at a time in local processes"),
+    _flag("--dask-address", "--dask_address", dest="dask_address", metavar="ADDR", help="run the cells on this Dask scheduler"),
+    _flag("--quick_run", "--quick-run", dest="quick_run", action="store_true", default=None, help="two models, two splits, 3 folds"),
+    _flag("--skip_training", "--skip-training", dest="skip_training", action="store_true", default=None, help="rebuild the reports from the store"),
+    _flag("--cv", type=int, metavar="N", help="CV folds"),
+    _flag("--metric", help="primary metric"),
+    _flag("--experiment", metavar="NAME", help="MLflow experiment (default: mltrain-pipeline)"),
+    _flag("--no-panel", action="store_true", help="no live panel"),
+    _flag("-o", "--out", metavar="VAR", help="store the ExperimentResults in VAR")))
+
 # %% ../nbs/12_magics.ipynb #2e080824
 def _deployment(magics):
     "The registry on the store `%mltrain runs` shows (the last tracked result's, else the settings')."

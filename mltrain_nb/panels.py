@@ -24,8 +24,8 @@ from .results import register_viewer
 
 # %% auto #0
 __all__ = ['in_notebook', 'param_importances', 'TuningPanel', 'plot_kinds', 'key_plot_kinds', 'plot_png', 'TrainingPanel',
-           'ResultsPanel', 'show_results', 'data_frames', 'TrainForm', 'train_form', 'RegistryPanel', 'registry_panel',
-           'panel_callbacks', 'finish_panels']
+           'ResultsPanel', 'show_results', 'data_frames', 'TrainForm', 'train_form', 'PipelinePanel', 'RegistryPanel',
+           'registry_panel', 'panel_callbacks', 'finish_panels']
 
 # %% ../nbs/13_panels.ipynb #04b6d265
 def in_notebook() -> bool:
@@ -1233,6 +1233,119 @@ def train_form(namespace: dict | None = None) -> TrainForm:
     "The no-code training form over the DataFrames of `namespace` (default: the notebook's); display it or return it from a cell."
     return TrainForm(namespace)
 
+# %% ../nbs/13_panels.ipynb #bf6c6eb2
+class PipelinePanel(_LivePanel):
+    "A live models x splits grid of an experiment matrix, fed the automation's events."
+    def __init__(self, display: bool | None = None, summary: bool = True, clock: Callable[[], float] = time.perf_counter):
+        super().__init__(display, summary, clock)
+        self.models: list[str] = []
+        self.splits: list[str] = []
+        self.cells: dict[tuple[str, str], Any] = {}       # (model, split) -> CellFinished
+        self.total, self.metric, self.state, self.insights, self.report = 0, "", "waiting", [], None
+        self._t0 = self._clock()
+
+    @property
+    def n_done(self) -> int: return len(self.cells)
+
+# %% ../nbs/13_panels.ipynb #3891caa1
+@patch
+def _update(self: PipelinePanel, e) -> bool:
+    from mltrain_nb.automation import CellFinished, PipelineFinished, PipelineStarted
+    if isinstance(e, PipelineStarted):
+        self.models, self.splits, self.total, self.metric = list(e.models), list(e.splits), e.cells, e.metric
+        self.cells, self.state, self._t0 = {}, "running", self._clock()
+        if self.display: self._ipython_display_()
+        return True
+    if isinstance(e, CellFinished):
+        self.cells[(e.model, e.split)] = e
+        for name, seq in ((e.model, self.models), (e.split, self.splits)):
+            if name not in seq: seq.append(name)
+        return False
+    if isinstance(e, PipelineFinished):
+        self.state = "interrupted" if e.interrupted else "finished"
+        self.report = e.report
+        return True
+    return False
+
+@patch
+def finish(self: PipelinePanel, result) -> "PipelinePanel":
+    "Add the insights and the report of the finished matrix, redraw, and leave the static record."
+    with self._lock:
+        self.result = result
+        self.insights = list(getattr(result, "insights", []) or [])
+        self.report = str((getattr(result, "reports", {}) or {}).get("html") or self.report or "") or None
+        if self.state in ("waiting", "running"): self.state = "interrupted" if getattr(result, "interrupted", False) else "finished"
+        self.redraw(final=True)
+        self._show_summary()
+    return self
+
+# %% ../nbs/13_panels.ipynb #58e5c07c
+def _shade(v: float, lo: float, hi: float) -> str:
+    "A background from pale red (worst) to green (best) for a score between `lo` and `hi`."
+    t = 0.5 if hi <= lo else (v - lo) / (hi - lo)
+    return f"background:hsl({int(120 * t)},55%,85%)"
+
+@patch
+def grid_html(self: PipelinePanel) -> str:
+    "The models x splits grid: scores of the finished cells, failures, and dots for the cells still to come."
+    done = [e.score for e in self.cells.values() if e.status == "done" and e.score is not None]
+    lo, hi = (min(done), max(done)) if done else (0.0, 0.0)
+    if not _higher_better(self.metric): lo, hi = hi, lo
+    rows = []
+    for m in self.models:
+        cells = [f"<b>{_esc(m)}</b>"]
+        for s in self.splits:
+            e = self.cells.get((m, s))
+            if e is None: cells.append('<span style="color:#999">·</span>')
+            elif e.status != "done":
+                cells.append(f'<span style="color:#c62828" title="{_esc(e.error or "")}">failed</span>')
+            else:
+                mark = " <small>(resumed)</small>" if e.resumed else ""
+                style = _shade(e.score, lo, hi) if e.score is not None else ""
+                cells.append(f'<span style="{style};padding:0 4px">{_num(e.score)}</span>{mark}')
+        rows.append(cells)
+    return _html_table(["model \\ split", *map(_esc, self.splits)], rows)
+
+@patch
+def status_text(self: PipelinePanel, now: float | None = None) -> str:
+    now = self._clock() if now is None else now
+    failed = sum(e.status != "done" for e in self.cells.values())
+    resumed = sum(e.resumed for e in self.cells.values())
+    parts = [f"{self.n_done}/{self.total} cells", f"{failed} failed", f"{resumed} resumed", f"{_dur(now - self._t0)} elapsed"]
+    done = [e for e in self.cells.values() if e.status == "done" and e.score is not None]
+    if done:
+        best = (max if _higher_better(self.metric) else min)(done, key=lambda e: e.score)
+        parts.append(f"best cv {_esc(self.metric)} {_num(best.score)} ({_esc(best.model)} × {_esc(best.split)})")
+    if self.state in ("finished", "interrupted"): parts.insert(0, self.state)
+    return " · ".join(parts)
+
+@patch
+def _summary_html(self: PipelinePanel) -> str:
+    items = "".join(f"<li>{_esc(s)}</li>" for s in self.insights)
+    report = f"<p>Report: <code>{_esc(self.report)}</code></p>" if self.report else ""
+    return (f'<div class="mltrain-pipeline-summary"><p><b>Experiment matrix</b> · {self.status_text()}</p>'
+            f"{self.grid_html()}" + (f"<ul>{items}</ul>" if items else "") + f"{report}</div>")
+
+# %% ../nbs/13_panels.ipynb #dfc5a533
+@patch
+def _build(self: PipelinePanel):
+    import ipywidgets as W
+    self._bar = W.IntProgress(min=0, max=1, value=0, bar_style="info", layout=W.Layout(width="35%"))
+    self._status = W.HTML()
+    self._grid = W.HTML()
+    box = W.VBox([W.HTML("<b>Experiment matrix</b>"), W.HBox([self._bar, self._status]), self._grid],
+                 layout=W.Layout(border="1px solid #ddd", padding="6px"))
+    box.add_class("mltrain-pipeline-panel")
+    return box
+
+@patch
+def _draw(self: PipelinePanel, now: float, final: bool) -> None:
+    self._set(self._bar, max(self.total, 1), "max"); self._set(self._bar, min(self.n_done, max(self.total, 1)))
+    style = {"running": "info", "finished": "success", "interrupted": "warning"}.get(self.state, "info")
+    self._set(self._bar, style, "bar_style")
+    self._set(self._status, self.status_text(now))
+    self._set(self._grid, self.grid_html())
+
 # %% ../nbs/13_panels.ipynb #df0c45af
 _STATUS_COLORS = {"Production": "#2e7d32", "Staged": "#1565c0", "Training": "#555", "Archived": "#999"}
 
@@ -1347,7 +1460,7 @@ def registry_panel(name: str | None = None, deployment=None) -> RegistryPanel:
 # %% ../nbs/13_panels.ipynb #7d217021
 def panel_callbacks(kind: str = "train", enabled: bool = True, **kwargs) -> list:
     "`[panel]` for a live display in a notebook kernel, `[]` elsewhere or when not `enabled`; `kwargs` go to the panel."
-    kinds = {"train": TrainingPanel, "tune": TuningPanel}
+    kinds = {"train": TrainingPanel, "tune": TuningPanel, "pipeline": PipelinePanel}
     if kind not in kinds: raise ConfigError(suggest(kind, list(kinds), "panel kind"))
     if not enabled or not in_notebook(): return []
     return [kinds[kind](**kwargs)]
@@ -1355,6 +1468,6 @@ def panel_callbacks(kind: str = "train", enabled: bool = True, **kwargs) -> list
 def finish_panels(callbacks: Iterable, result) -> None:
     "Give `result` to every panel among `callbacks` (the others are left alone); a failing panel only warns."
     for cb in callbacks:
-        if isinstance(cb, (TrainingPanel, TuningPanel)):
+        if isinstance(cb, (TrainingPanel, TuningPanel, PipelinePanel)):
             try: cb.finish(result)
             except Exception as e: warnings.warn(f"The panel could not show the result: {e!r}", RuntimeWarning, stacklevel=2)

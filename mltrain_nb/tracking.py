@@ -625,3 +625,49 @@ def generate_report(self: ExperimentTracker, report_path: str | os.PathLike | No
     for key in ("markdown", "html"): self.log_artifact(written[key], "report", rid)
     for img in written.get("images", []): self.log_artifact(img, f"report/{Path(written['markdown']).stem}_files", rid)
     return written
+
+# %% ../nbs/08_tracking.ipynb #35174489
+def _quote(v) -> str:
+    "A value for an MLflow filter string: single-quoted, or double-quoted when it holds a single quote."
+    s = str(v)
+    if "'" in s and '"' in s: raise MLTrainError(f"Cannot search for a tag value holding both quote characters: {s!r}.")
+    return f'"{s}"' if "'" in s else f"'{s}'"
+
+@patch
+def find_runs(self: ExperimentTracker, tags: dict | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    "Runs of this experiment whose tags equal `tags` (and with `status`), newest first: id, name, status, times, tags, params, metrics."
+    clauses = [f"tags.`{k}` = {_quote(v)}" for k, v in (tags or {}).items()]
+    if status: clauses.append(f"attributes.status = {_quote(status)}")
+    out, token = [], None
+    while True:
+        page = self.client.search_runs([self.experiment_id], " and ".join(clauses), max_results=1000,
+                                       order_by=["attributes.start_time DESC"], page_token=token)
+        out += [{"run_id": r.info.run_id, "run_name": r.info.run_name, "status": r.info.status,
+                 "start_time": r.info.start_time, "end_time": r.info.end_time, "artifact_uri": r.info.artifact_uri,
+                 "parent_run_id": r.data.tags.get("mlflow.parentRunId"), "tags": dict(r.data.tags),
+                 "params": dict(r.data.params), "metrics": dict(r.data.metrics)} for r in page]
+        token = page.token
+        if not token: return out
+
+@patch
+def load_dict(self: ExperimentTracker, run_id: str, name: str, artifact_uri: str | None = None) -> Any:
+    "The JSON artifact `name` that `log_dict` wrote into `run_id` (read in place from a local artifact store, given its `artifact_uri`)."
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+    if artifact_uri and artifact_uri.startswith("file:"):
+        path = Path(url2pathname(urlparse(artifact_uri).path)) / name
+        try: return json.loads(path.read_text())
+        except OSError: raise MLTrainError(f"Run {run_id} has no artifact {name!r} (no file {path}).") from None
+    with tempfile.TemporaryDirectory() as d, _env("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"):
+        try: path = self.client.download_artifacts(run_id, name, d)
+        except Exception as e: raise MLTrainError(f"Run {run_id} has no artifact {name!r} ({type(e).__name__}).") from None
+        return json.loads(Path(path).read_text())
+
+@contextmanager
+def _env(name: str, value: str):
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try: yield
+    finally:
+        if old is None: os.environ.pop(name, None)
+        else: os.environ[name] = old
