@@ -17,6 +17,7 @@ _LAZY = {
     "TrainConfig": "config", "DataPreparation": "data", "ModelEvaluator": "evaluation",
     "MLTrainingEngine": "engine", "TrainResult": "engine",
     "list_algorithms": "algorithms", "register_algorithm": "algorithms",
+    "ModelSelector": "sdk", "TrainingDashboard": "sdk",
 }
 
 def __getattr__(name):
