@@ -14,6 +14,7 @@ import pandas as pd
 
 from .config import PreprocessSpec
 from .errors import DataError, ConfigError, closest, suggest
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['to_frame', 'to_series', 'column_types', 'check_features', 'build_preprocessor', 'DataSplit', 'default_strategy',
@@ -207,7 +208,7 @@ def cv_splitter(strategy: str, n_splits: int = 5, shuffle: bool = True, random_s
     if kind == "group": return ms.GroupKFold(n_splits)
     raise ConfigError(suggest(strategy, ["kfold", "stratified", "timeseries", "group"], "CV strategy"))
 
-# %% ../nbs/03_data.ipynb #64ac84cc
+# %% ../nbs/03_data.ipynb #e00a0b91
 _MISSING = ("mean", "median", "mode", "drop", "forward_fill", "backward_fill")
 _OUTLIERS = ("iqr", "zscore", "none")
 _SELECTION = ("correlation", "mutual_info", "rfe", "tree_importance", "statistical")
@@ -220,157 +221,171 @@ def require_columns(df: pd.DataFrame, cols: Sequence[str], what: str = "column")
     raise DataError(f"Missing {what}{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}"
                     + (f" (did you mean {hint!r}?)" if hint else "") + f". Columns are: {', '.join(map(str, df.columns))}.")
 
+# %% ../nbs/03_data.ipynb #ac2046a0
 class DataPreparation:
     "Profile, clean, select, scale and split a DataFrame."
     def __init__(self, random_state: int | None = 42): self.random_state = random_state
 
-    def profile(self, df: pd.DataFrame) -> dict[str, Any]:
-        "Rows, columns, dtypes, missing values, column kinds and numeric statistics of `df`."
-        df = to_frame(df, "data")
-        num = df.select_dtypes(include="number")
-        return {
-            "rows": int(df.shape[0]), "columns": int(df.shape[1]),
-            "dtypes": {c: str(t) for c, t in df.dtypes.items()},
-            "missing": {c: int(v) for c, v in df.isna().sum().items()},
-            "missing_pct": {c: round(float(v) * 100, 2) for c, v in df.isna().mean().items()} if len(df) else {},
-            "kinds": column_types(df),
-            "unique": {c: int(v) for c, v in df.nunique().items()},
-            "duplicated_rows": int(df.duplicated().sum()) if len(df) else 0,
-            "memory_mb": round(float(df.memory_usage(deep=True).sum()) / 2**20, 3),
-            "numeric_stats": {c: {k: float(v) for k, v in s.items()} for c, s in num.describe().to_dict().items()} if len(df) else {},
-        }
+# %% ../nbs/03_data.ipynb #1147e0a3
+@patch
+def profile(self: DataPreparation, df: pd.DataFrame) -> dict[str, Any]:
+    "Rows, columns, dtypes, missing values, column kinds and numeric statistics of `df`."
+    df = to_frame(df, "data")
+    num = df.select_dtypes(include="number")
+    return {
+        "rows": int(df.shape[0]), "columns": int(df.shape[1]),
+        "dtypes": {c: str(t) for c, t in df.dtypes.items()},
+        "missing": {c: int(v) for c, v in df.isna().sum().items()},
+        "missing_pct": {c: round(float(v) * 100, 2) for c, v in df.isna().mean().items()} if len(df) else {},
+        "kinds": column_types(df),
+        "unique": {c: int(v) for c, v in df.nunique().items()},
+        "duplicated_rows": int(df.duplicated().sum()) if len(df) else 0,
+        "memory_mb": round(float(df.memory_usage(deep=True).sum()) / 2**20, 3),
+        "numeric_stats": {c: {k: float(v) for k, v in s.items()} for c, s in num.describe().to_dict().items()} if len(df) else {},
+    }
 
-    def clean_data(self, df: pd.DataFrame, missing_strategy: str = "median", outlier_method: str = "none",
-                   outlier_threshold: float | None = None, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        "Fill or drop missing values and remove outlier rows; returns a new frame."
-        df = to_frame(df, "data").copy()
-        if missing_strategy not in _MISSING: raise ConfigError(suggest(missing_strategy, _MISSING, "missing-value strategy"))
-        if outlier_method not in _OUTLIERS: raise ConfigError(suggest(outlier_method, _OUTLIERS, "outlier method"))
-        cols = list(columns) if columns is not None else list(df.columns)
-        require_columns(df, cols)
-        num = [c for c in cols if c in column_types(df)["numeric"]]
-        if missing_strategy == "drop": df = df.dropna(subset=cols)
-        elif missing_strategy == "forward_fill": df[cols] = df[cols].ffill()
-        elif missing_strategy == "backward_fill": df[cols] = df[cols].bfill()
+# %% ../nbs/03_data.ipynb #876ad4e0
+@patch
+def clean_data(self: DataPreparation, df: pd.DataFrame, missing_strategy: str = "median", outlier_method: str = "none",
+               outlier_threshold: float | None = None, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    "Fill or drop missing values and remove outlier rows; returns a new frame."
+    df = to_frame(df, "data").copy()
+    if missing_strategy not in _MISSING: raise ConfigError(suggest(missing_strategy, _MISSING, "missing-value strategy"))
+    if outlier_method not in _OUTLIERS: raise ConfigError(suggest(outlier_method, _OUTLIERS, "outlier method"))
+    cols = list(columns) if columns is not None else list(df.columns)
+    require_columns(df, cols)
+    num = [c for c in cols if c in column_types(df)["numeric"]]
+    if missing_strategy == "drop": df = df.dropna(subset=cols)
+    elif missing_strategy == "forward_fill": df[cols] = df[cols].ffill()
+    elif missing_strategy == "backward_fill": df[cols] = df[cols].bfill()
+    else:
+        fill = {}
+        for c in cols:
+            s = df[c]
+            if not s.isna().any() or s.isna().all(): continue
+            if c in num and missing_strategy in ("mean", "median"): fill[c] = getattr(s, missing_strategy)()
+            else: fill[c] = s.mode(dropna=True).iloc[0]   # mode; also for non-numeric columns under mean/median
+        df = df.fillna(fill)
+    if outlier_method != "none" and num:
+        vals = df[num]
+        if outlier_method == "iqr":
+            k = 1.5 if outlier_threshold is None else outlier_threshold
+            q1, q3 = vals.quantile(0.25), vals.quantile(0.75)
+            bad = ((vals < q1 - k * (q3 - q1)) | (vals > q3 + k * (q3 - q1))).any(axis=1)
         else:
-            fill = {}
-            for c in cols:
-                s = df[c]
-                if not s.isna().any() or s.isna().all(): continue
-                if c in num and missing_strategy in ("mean", "median"): fill[c] = getattr(s, missing_strategy)()
-                else: fill[c] = s.mode(dropna=True).iloc[0]   # mode; also for non-numeric columns under mean/median
-            df = df.fillna(fill)
-        if outlier_method != "none" and num:
-            vals = df[num]
-            if outlier_method == "iqr":
-                k = 1.5 if outlier_threshold is None else outlier_threshold
-                q1, q3 = vals.quantile(0.25), vals.quantile(0.75)
-                bad = ((vals < q1 - k * (q3 - q1)) | (vals > q3 + k * (q3 - q1))).any(axis=1)
-            else:
-                k = 3.0 if outlier_threshold is None else outlier_threshold
-                std = vals.std(ddof=0).replace(0, np.nan)
-                bad = ((vals - vals.mean()).abs() / std > k).any(axis=1)
-            df = df.loc[~bad]
-        return df
+            k = 3.0 if outlier_threshold is None else outlier_threshold
+            std = vals.std(ddof=0).replace(0, np.nan)
+            bad = ((vals - vals.mean()).abs() / std > k).any(axis=1)
+        df = df.loc[~bad]
+    return df
 
-    def select_features(self, X: pd.DataFrame, y, method: str = "mutual_info", k: int | None = None,
-                        task: str | None = None) -> list[str]:
-        "The `k` most useful columns of `X` for predicting `y` (default: half of them), best first."
-        X = to_frame(X)
-        if method not in _SELECTION: raise ConfigError(suggest(method, _SELECTION, "feature selection method"))
+# %% ../nbs/03_data.ipynb #30f9dd08
+@patch
+def select_features(self: DataPreparation, X: pd.DataFrame, y, method: str = "mutual_info", k: int | None = None,
+                    task: str | None = None) -> list[str]:
+    "The `k` most useful columns of `X` for predicting `y` (default: half of them), best first."
+    X = to_frame(X)
+    if method not in _SELECTION: raise ConfigError(suggest(method, _SELECTION, "feature selection method"))
+    y = to_series(y, X.index)
+    if len(y) != len(X): raise DataError(f"X has {len(X)} rows but y has {len(y)}; they must match.")
+    k = max(1, X.shape[1] // 2) if k is None else k
+    if not 1 <= k <= X.shape[1]: raise ConfigError(f"k must be between 1 and {X.shape[1]} (the number of columns), got {k}.")
+    task = task or infer_task(y)
+    Xn = self._numeric_view(X)
+    yn = y.to_numpy() if task == "regression" else pd.factorize(y)[0]
+    scores = self._feature_scores(Xn, yn, method, task, k)
+    return list(pd.Series(scores, index=X.columns).sort_values(ascending=False, kind="stable").index[:k])
+
+@patch
+def _numeric_view(self: DataPreparation, X: pd.DataFrame) -> pd.DataFrame:
+    "Categoricals as codes and missing values filled, for scoring only."
+    out = {}
+    kinds = column_types(X)
+    for c in X.columns:
+        if c in kinds["numeric"]: s = X[c].astype(float)
+        elif c in kinds["datetime"]: s = pd.to_datetime(X[c]).astype("int64").astype(float)
+        else: s = pd.Series(pd.factorize(X[c])[0], index=X.index).astype(float).replace(-1, np.nan)
+        out[c] = s.fillna(s.median() if s.notna().any() else 0.0)
+    return pd.DataFrame(out, index=X.index)
+
+# %% ../nbs/03_data.ipynb #c4996c51
+@patch
+def _feature_scores(self: DataPreparation, Xn, yn, method, task, k):
+    from sklearn import feature_selection as fs
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    clf = task == "classification"
+    if method == "correlation":
+        return Xn.apply(lambda s: abs(np.corrcoef(s, yn)[0, 1]) if s.std() > 0 else 0.0).fillna(0).to_numpy()
+    if method == "mutual_info":
+        f = fs.mutual_info_classif if clf else fs.mutual_info_regression
+        return f(Xn, yn, random_state=self.random_state)
+    if method == "statistical":
+        return np.nan_to_num((fs.f_classif if clf else fs.f_regression)(Xn, yn)[0])
+    if method == "tree_importance":
+        Model = RandomForestClassifier if clf else RandomForestRegressor
+        return Model(n_estimators=100, random_state=self.random_state, n_jobs=-1).fit(Xn, yn).feature_importances_
+    from sklearn.preprocessing import StandardScaler
+    est = LogisticRegression(max_iter=1000) if clf else LinearRegression()
+    rfe = fs.RFE(est, n_features_to_select=k).fit(StandardScaler().fit_transform(Xn), yn)
+    return -rfe.ranking_.astype(float)
+
+# %% ../nbs/03_data.ipynb #b00e4c56
+@patch
+def scale_features(self: DataPreparation, X: pd.DataFrame, method: str = "standard", columns: Sequence[str] | None = None):
+    "Scale numeric `columns` (default: all numeric); returns `(scaled_frame, fitted_scaler)`."
+    from sklearn import preprocessing
+    if method not in _SCALERS: raise ConfigError(suggest(method, _SCALERS, "scaling method"))
+    X = to_frame(X).copy()
+    cols = list(columns) if columns is not None else column_types(X)["numeric"]
+    require_columns(X, cols)
+    scaler = getattr(preprocessing, _SCALERS[method])()
+    if cols: X[cols] = scaler.fit_transform(X[cols])
+    return X, scaler
+
+# %% ../nbs/03_data.ipynb #bf06a6c4
+@patch
+def split_data(self: DataPreparation, X: pd.DataFrame, y=None, test_size: float = 0.2, val_size: float = 0.0,
+               strategy: str | None = None, task: str | None = None, time_column: str | None = None,
+               groups: Any = None, shuffle: bool = True) -> DataSplit:
+    "Split into train / validation / test; `val_size` and `test_size` are fractions of all rows."
+    X = to_frame(X)
+    if y is not None:
         y = to_series(y, X.index)
         if len(y) != len(X): raise DataError(f"X has {len(X)} rows but y has {len(y)}; they must match.")
-        k = max(1, X.shape[1] // 2) if k is None else k
-        if not 1 <= k <= X.shape[1]: raise ConfigError(f"k must be between 1 and {X.shape[1]} (the number of columns), got {k}.")
-        task = task or infer_task(y)
-        Xn = self._numeric_view(X)
-        yn = y.to_numpy() if task == "regression" else pd.factorize(y)[0]
-        scores = self._feature_scores(Xn, yn, method, task, k)
-        return list(pd.Series(scores, index=X.columns).sort_values(ascending=False, kind="stable").index[:k])
-
-    def _numeric_view(self, X: pd.DataFrame) -> pd.DataFrame:
-        "Categoricals as codes and missing values filled, for scoring only."
-        out = {}
-        kinds = column_types(X)
-        for c in X.columns:
-            if c in kinds["numeric"]: s = X[c].astype(float)
-            elif c in kinds["datetime"]: s = pd.to_datetime(X[c]).astype("int64").astype(float)
-            else: s = pd.Series(pd.factorize(X[c])[0], index=X.index).astype(float).replace(-1, np.nan)
-            out[c] = s.fillna(s.median() if s.notna().any() else 0.0)
-        return pd.DataFrame(out, index=X.index)
-
-    def _feature_scores(self, Xn, yn, method, task, k):
-        from sklearn import feature_selection as fs
-        from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
-        from sklearn.linear_model import LinearRegression, LogisticRegression
-        clf = task == "classification"
-        if method == "correlation":
-            return Xn.apply(lambda s: abs(np.corrcoef(s, yn)[0, 1]) if s.std() > 0 else 0.0).fillna(0).to_numpy()
-        if method == "mutual_info":
-            f = fs.mutual_info_classif if clf else fs.mutual_info_regression
-            return f(Xn, yn, random_state=self.random_state)
-        if method == "statistical":
-            return np.nan_to_num((fs.f_classif if clf else fs.f_regression)(Xn, yn)[0])
-        if method == "tree_importance":
-            Model = RandomForestClassifier if clf else RandomForestRegressor
-            return Model(n_estimators=100, random_state=self.random_state, n_jobs=-1).fit(Xn, yn).feature_importances_
-        from sklearn.preprocessing import StandardScaler
-        est = LogisticRegression(max_iter=1000) if clf else LinearRegression()
-        rfe = fs.RFE(est, n_features_to_select=k).fit(StandardScaler().fit_transform(Xn), yn)
-        return -rfe.ranking_.astype(float)
-
-    def scale_features(self, X: pd.DataFrame, method: str = "standard", columns: Sequence[str] | None = None):
-        "Scale numeric `columns` (default: all numeric); returns `(scaled_frame, fitted_scaler)`."
-        from sklearn import preprocessing
-        if method not in _SCALERS: raise ConfigError(suggest(method, _SCALERS, "scaling method"))
-        X = to_frame(X).copy()
-        cols = list(columns) if columns is not None else column_types(X)["numeric"]
-        require_columns(X, cols)
-        scaler = getattr(preprocessing, _SCALERS[method])()
-        if cols: X[cols] = scaler.fit_transform(X[cols])
-        return X, scaler
-
-    def split_data(self, X: pd.DataFrame, y=None, test_size: float = 0.2, val_size: float = 0.0,
-                   strategy: str | None = None, task: str | None = None, time_column: str | None = None,
-                   groups: Any = None, shuffle: bool = True) -> DataSplit:
-        "Split into train / validation / test; `val_size` and `test_size` are fractions of all rows."
-        X = to_frame(X)
-        if y is not None:
-            y = to_series(y, X.index)
-            if len(y) != len(X): raise DataError(f"X has {len(X)} rows but y has {len(y)}; they must match.")
-        if not (0 <= test_size < 1 and 0 <= val_size < 1 and test_size + val_size < 1):
-            raise ConfigError(f"test_size and val_size must be fractions in [0, 1) that leave rows to train on; "
-                              f"got test_size={test_size}, val_size={val_size}.")
-        strategy = default_strategy(task or (infer_task(y) if y is not None else "clustering"), strategy)
-        order = None
-        if strategy == "temporal":
-            if time_column is None: raise ConfigError("The temporal split needs a time column: pass time_column (split.time_column).")
-            require_columns(X, [time_column], "time column")
-            order = np.argsort(X[time_column].to_numpy(), kind="stable")
-        if strategy == "group":
-            if groups is None: raise ConfigError("The group split needs groups: pass groups (or split.group_column).")
-            if isinstance(groups, str): require_columns(X, [groups], "group column"); groups = X[groups]
-            groups = np.asarray(groups)
-        take = lambda obj, idx: None if obj is None else obj.iloc[idx]
-        rs = self.random_state
-        res = DataSplit(X, y)
-        rest = np.arange(len(X))
-        if strategy == "temporal": rest = rest[order]
-        parts = {}
-        for name, size in (("test", test_size), ("val", val_size)):
-            if size <= 0: continue
-            frac = size / (len(rest) / len(X))
-            sub_y = None if y is None else y.iloc[rest]
-            sub_order = np.arange(len(rest)) if strategy == "temporal" else None
-            keep, held = _split_once(X.iloc[rest], sub_y, frac, strategy, sub_order,
-                                     None if groups is None else groups[rest], rs, shuffle)
-            parts[name] = rest[held]
-            rest = rest[keep]
-        res = DataSplit(take(X, rest), take(y, rest),
-                        take(X, parts["val"]) if "val" in parts else None, take(y, parts["val"]) if "val" in parts else None,
-                        take(X, parts["test"]) if "test" in parts else None, take(y, parts["test"]) if "test" in parts else None,
-                        None if groups is None else pd.Series(groups[rest], index=X.index[rest]))
-        return res
+    if not (0 <= test_size < 1 and 0 <= val_size < 1 and test_size + val_size < 1):
+        raise ConfigError(f"test_size and val_size must be fractions in [0, 1) that leave rows to train on; "
+                          f"got test_size={test_size}, val_size={val_size}.")
+    strategy = default_strategy(task or (infer_task(y) if y is not None else "clustering"), strategy)
+    order = None
+    if strategy == "temporal":
+        if time_column is None: raise ConfigError("The temporal split needs a time column: pass time_column (split.time_column).")
+        require_columns(X, [time_column], "time column")
+        order = np.argsort(X[time_column].to_numpy(), kind="stable")
+    if strategy == "group":
+        if groups is None: raise ConfigError("The group split needs groups: pass groups (or split.group_column).")
+        if isinstance(groups, str): require_columns(X, [groups], "group column"); groups = X[groups]
+        groups = np.asarray(groups)
+    take = lambda obj, idx: None if obj is None else obj.iloc[idx]
+    rs = self.random_state
+    res = DataSplit(X, y)
+    rest = np.arange(len(X))
+    if strategy == "temporal": rest = rest[order]
+    parts = {}
+    for name, size in (("test", test_size), ("val", val_size)):
+        if size <= 0: continue
+        frac = size / (len(rest) / len(X))
+        sub_y = None if y is None else y.iloc[rest]
+        sub_order = np.arange(len(rest)) if strategy == "temporal" else None
+        keep, held = _split_once(X.iloc[rest], sub_y, frac, strategy, sub_order,
+                                 None if groups is None else groups[rest], rs, shuffle)
+        parts[name] = rest[held]
+        rest = rest[keep]
+    res = DataSplit(take(X, rest), take(y, rest),
+                    take(X, parts["val"]) if "val" in parts else None, take(y, parts["val"]) if "val" in parts else None,
+                    take(X, parts["test"]) if "test" in parts else None, take(y, parts["test"]) if "test" in parts else None,
+                    None if groups is None else pd.Series(groups[rest], index=X.index[rest]))
+    return res
 
 # %% ../nbs/03_data.ipynb #f8658322
 def infer_task(y) -> str:

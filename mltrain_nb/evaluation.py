@@ -19,6 +19,7 @@ from .algorithms import final_estimator
 from .plots import (_py, confusion_labels, one_vs_rest, plot_calibration, plot_confusion_matrix,
                               plot_feature_importance, plot_learning_curve, plot_precision_recall,
                               plot_predicted_vs_actual, plot_residuals, plot_roc, figure_to_png, save_figure)
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['METRICS', 'DEFAULT_METRIC', 'metric_names', 'check_metric', 'greater_is_better', 'rank_key', 'compute_metrics',
@@ -152,7 +153,7 @@ def model_scores(model, X, proba: bool = True) -> tuple[Any, Any]:
         return np.asarray(model.classes_)[np.argmax(y_score, axis=1)], y_score   # predict would recompute the same
     return model.predict(X), y_score
 
-# %% ../nbs/05_evaluation.ipynb #dd155c6a
+# %% ../nbs/05_evaluation.ipynb #a3ad02af
 class ModelEvaluator:
     "Metrics, prediction time and details for one fitted `model` on one dataset."
     def __init__(self, model, task: str, classes=None):
@@ -160,188 +161,215 @@ class ModelEvaluator:
         self.classes = classes if classes is not None else getattr(model, "classes_", None)
         self.results_: dict | None = None
 
-    def _features(self, X):
-        "`X` in the space the final estimator sees: pipelines transform it through all steps but the last."
-        steps = getattr(self.model, "steps", None)
-        return self.model[:-1].transform(X) if steps and len(steps) > 1 else X
+# %% ../nbs/05_evaluation.ipynb #64b2fde7
+@patch
+def _features(self: ModelEvaluator, X):
+    "`X` in the space the final estimator sees: pipelines transform it through all steps but the last."
+    steps = getattr(self.model, "steps", None)
+    return self.model[:-1].transform(X) if steps and len(steps) > 1 else X
 
-    def evaluate(self, X, y=None, detailed: bool = False) -> dict:
-        "`{'metrics', 'predict_time', 'n_rows'}` for `X` (and `y`, needed for supervised tasks); `detailed` adds more."
-        if self.task != "clustering" and y is None:
-            raise DataError(f"Evaluating a {self.task} model needs y, the true target values.")
-        if y is not None and len(y) != len(X): raise DataError(f"X has {len(X)} rows but y has {len(y)}.")
-        t0 = time.perf_counter()
-        y_pred, y_score = model_scores(self.model, X, proba=self.task == "classification")
-        predict_time = time.perf_counter() - t0
-        Xf = self._features(X) if self.task == "clustering" else None
-        metrics = compute_metrics(self.task, y, y_pred, y_score, self.classes, X=Xf)
-        res = {"metrics": metrics, "predict_time": float(predict_time), "n_rows": int(len(X))}
-        if detailed: res.update(self._details(y, y_pred))
-        self.results_ = res
-        return res
+@patch
+def evaluate(self: ModelEvaluator, X, y=None, detailed: bool = False) -> dict:
+    "`{'metrics', 'predict_time', 'n_rows'}` for `X` (and `y`, needed for supervised tasks); `detailed` adds more."
+    if self.task != "clustering" and y is None:
+        raise DataError(f"Evaluating a {self.task} model needs y, the true target values.")
+    if y is not None and len(y) != len(X): raise DataError(f"X has {len(X)} rows but y has {len(y)}.")
+    t0 = time.perf_counter()
+    y_pred, y_score = model_scores(self.model, X, proba=self.task == "classification")
+    predict_time = time.perf_counter() - t0
+    Xf = self._features(X) if self.task == "clustering" else None
+    metrics = compute_metrics(self.task, y, y_pred, y_score, self.classes, X=Xf)
+    res = {"metrics": metrics, "predict_time": float(predict_time), "n_rows": int(len(X))}
+    if detailed: res.update(self._details(y, y_pred))
+    self.results_ = res
+    return res
 
-    def _details(self, y, y_pred) -> dict:
-        import numpy as np
-        if self.task == "classification":
-            from sklearn.metrics import classification_report, confusion_matrix
-            y, y_pred = np.asarray(y), np.asarray(y_pred)
-            labels = confusion_labels(y, y_pred, self.classes)   # true labels the model never saw still get a row
-            return {"labels": [_py(l) for l in labels],
-                    "confusion_matrix": confusion_matrix(y, y_pred, labels=labels).tolist(),
-                    "classification_report": classification_report(y, y_pred, labels=labels, output_dict=True,
-                                                                   zero_division=0)}
-        if self.task == "regression":
-            r = np.asarray(y, dtype="float64") - np.asarray(y_pred, dtype="float64")
-            return {"residuals_summary": {"mean": float(r.mean()), "std": float(r.std()),
-                                          "max_abs": float(np.abs(r).max())}}
-        labels, counts = np.unique(np.asarray(y_pred), return_counts=True)
-        return {"cluster_sizes": {_py(l): int(c) for l, c in zip(labels, counts)}}
+# %% ../nbs/05_evaluation.ipynb #c3ab27b7
+@patch
+def _details(self: ModelEvaluator, y, y_pred) -> dict:
+    import numpy as np
+    if self.task == "classification":
+        from sklearn.metrics import classification_report, confusion_matrix
+        y, y_pred = np.asarray(y), np.asarray(y_pred)
+        labels = confusion_labels(y, y_pred, self.classes)   # true labels the model never saw still get a row
+        return {"labels": [_py(l) for l in labels],
+                "confusion_matrix": confusion_matrix(y, y_pred, labels=labels).tolist(),
+                "classification_report": classification_report(y, y_pred, labels=labels, output_dict=True,
+                                                               zero_division=0)}
+    if self.task == "regression":
+        r = np.asarray(y, dtype="float64") - np.asarray(y_pred, dtype="float64")
+        return {"residuals_summary": {"mean": float(r.mean()), "std": float(r.std()),
+                                      "max_abs": float(np.abs(r).max())}}
+    labels, counts = np.unique(np.asarray(y_pred), return_counts=True)
+    return {"cluster_sizes": {_py(l): int(c) for l, c in zip(labels, counts)}}
 
-    def generate_evaluation_report(self) -> str:
-        "A Markdown table of the last `evaluate()`'s metrics, with the row count and prediction time."
-        if self.results_ is None:
-            raise MLTrainError("There is nothing to report yet: call evaluate(X, y) first.")
-        r, name = self.results_, type(self.model).__name__
-        lines = [f"## Evaluation: {name} ({self.task})", "",
-                 f"{r['n_rows']} rows, predicted in {r['predict_time']:.4f} s.", "",
-                 "| metric | value | better |", "|---|---:|---|"]
-        for k, v in r["metrics"].items():
-            lines.append(f"| {k} | {v:.4f} | {'higher' if METRICS[self.task].get(k, True) else 'lower'} |")
-        return "\n".join(lines) + "\n"
+# %% ../nbs/05_evaluation.ipynb #b3bcd7ad
+@patch
+def generate_evaluation_report(self: ModelEvaluator) -> str:
+    "A Markdown table of the last `evaluate()`'s metrics, with the row count and prediction time."
+    if self.results_ is None:
+        raise MLTrainError("There is nothing to report yet: call evaluate(X, y) first.")
+    r, name = self.results_, type(self.model).__name__
+    lines = [f"## Evaluation: {name} ({self.task})", "",
+             f"{r['n_rows']} rows, predicted in {r['predict_time']:.4f} s.", "",
+             "| metric | value | better |", "|---|---:|---|"]
+    for k, v in r["metrics"].items():
+        lines.append(f"| {k} | {v:.4f} | {'higher' if METRICS[self.task].get(k, True) else 'lower'} |")
+    return "\n".join(lines) + "\n"
 
-    # ---- plots ---------------------------------------------------------------------------------
-    def _name(self) -> str: return type(final_estimator(self.model)).__name__
+# %% ../nbs/05_evaluation.ipynb #fa8c5f9b
+# ---- plots ---------------------------------------------------------------------------------
+@patch
+def _name(self: ModelEvaluator) -> str: return type(final_estimator(self.model)).__name__
 
-    def _title(self, base: str) -> str: return f"{base}: {self._name()}"
+@patch
+def _title(self: ModelEvaluator, base: str) -> str: return f"{base}: {self._name()}"
 
-    def _y(self, X, y, task: str | None, what: str):
-        "`y` as an array after checking the task and the row counts."
-        import numpy as np
-        if task is not None and self.task != task:
-            raise ConfigError(f"{what} is for {task} models; this evaluator's task is {self.task!r}.")
-        if y is None: raise DataError(f"{what} needs y, the true target values.")
-        if len(y) != len(X): raise DataError(f"X has {len(X)} rows but y has {len(y)}.")
-        return np.asarray(y)
+@patch
+def _y(self: ModelEvaluator, X, y, task: str | None, what: str):
+    "`y` as an array after checking the task and the row counts."
+    import numpy as np
+    if task is not None and self.task != task:
+        raise ConfigError(f"{what} is for {task} models; this evaluator's task is {self.task!r}.")
+    if y is None: raise DataError(f"{what} needs y, the true target values.")
+    if len(y) != len(X): raise DataError(f"X has {len(X)} rows but y has {len(y)}.")
+    return np.asarray(y)
 
-    def _score_classes(self):
-        "The order of the score columns: the model's `classes_` (what predict_proba follows), else `classes`."
-        return getattr(self.model, "classes_", self.classes)
+@patch
+def _score_classes(self: ModelEvaluator):
+    "The order of the score columns: the model's `classes_` (what predict_proba follows), else `classes`."
+    return getattr(self.model, "classes_", self.classes)
 
-    def _scores(self, X) -> tuple[Any, Any, str | None]:
-        "`(y_pred, y_score, kind)`: kind is 'proba' (predict_proba), 'decision' (decision_function) or None."
+@patch
+def _scores(self: ModelEvaluator, X) -> tuple[Any, Any, str | None]:
+    "`(y_pred, y_score, kind)`: kind is 'proba' (predict_proba), 'decision' (decision_function) or None."
+    y_pred, proba = model_scores(self.model, X)
+    if proba is not None: return y_pred, proba, "proba"
+    if hasattr(self.model, "decision_function"): return y_pred, self.model.decision_function(X), "decision"
+    return y_pred, None, None
+
+@patch
+def _need(self: ModelEvaluator, y_score, kind, what: str, proba: bool = False):
+    if proba and kind != "proba":
+        raise DataError(f"{what} needs predicted probabilities, but {self._name()} has no predict_proba. "
+                        "Use a model that has one (SVC: probability=True) or calibrate it first.")
+    if y_score is None:
+        raise DataError(f"{what} needs a score per class, but {self._name()} has neither predict_proba nor "
+                        "decision_function. Use a model that has one (SVC: probability=True), or plot the confusion matrix.")
+
+# %% ../nbs/05_evaluation.ipynb #07c58c86
+@patch
+def plot_confusion_matrix(self: ModelEvaluator, X, y, normalize: bool = False, path=None):
+    "Confusion matrix of the model on `X` (counts, or shares of each true class with `normalize`)."
+    y = self._y(X, y, "classification", "A confusion matrix")
+    y_pred = model_scores(self.model, X, proba=False)[0]
+    base = "Confusion matrix (normalized by true class)" if normalize else "Confusion matrix"
+    return plot_confusion_matrix(y, y_pred, self.classes, normalize, self._title(base), path)
+
+@patch
+def plot_roc(self: ModelEvaluator, X, y, path=None):
+    "ROC curve(s) with AUC: binary, or one vs rest per class. Needs predict_proba or decision_function."
+    y = self._y(X, y, "classification", "A ROC curve")
+    _, s, kind = self._scores(X)
+    self._need(s, kind, "A ROC curve")
+    return plot_roc(y, s, self._score_classes(), self._title("ROC curve"), path)
+
+@patch
+def plot_precision_recall(self: ModelEvaluator, X, y, path=None):
+    "Precision-recall curve(s) with average precision: binary, or one vs rest per class."
+    y = self._y(X, y, "classification", "A precision-recall curve")
+    _, s, kind = self._scores(X)
+    self._need(s, kind, "A precision-recall curve")
+    return plot_precision_recall(y, s, self._score_classes(), self._title("Precision-recall curve"), path)
+
+@patch
+def plot_calibration(self: ModelEvaluator, X, y, n_bins: int = 10, path=None):
+    "Reliability curve(s) and the diagonal: the positive class when binary, one vs rest per class otherwise."
+    y = self._y(X, y, "classification", "A calibration curve")
+    _, s, kind = self._scores(X)
+    self._need(s, kind, "A calibration curve", proba=True)
+    return plot_calibration(y, s, self._score_classes(), n_bins, self._title("Calibration curve"), path)
+
+# %% ../nbs/05_evaluation.ipynb #ab4aca77
+@patch
+def plot_residuals(self: ModelEvaluator, X, y, path=None):
+    "Residuals against predictions, with their histogram (regression)."
+    y = self._y(X, y, "regression", "A residual plot")
+    return plot_residuals(y, model_scores(self.model, X, proba=False)[0], self._title("Residuals vs predicted"), path)
+
+@patch
+def plot_predicted_vs_actual(self: ModelEvaluator, X, y, path=None):
+    "Predicted against actual values with the identity line (regression)."
+    y = self._y(X, y, "regression", "A predicted-vs-actual plot")
+    return plot_predicted_vs_actual(y, model_scores(self.model, X, proba=False)[0],
+                                    self._title("Predicted vs actual"), path)
+
+@patch
+def plot_feature_importance(self: ModelEvaluator, importance: Mapping[str, float], top: int = 20, path=None):
+    "`plot_feature_importance` for this model's importances."
+    return plot_feature_importance(importance, top, self._title("Feature importance"), path)
+
+# %% ../nbs/05_evaluation.ipynb #09e29c01
+@patch
+def error_analysis(self: ModelEvaluator, X, y, n: int = 10):
+    """The `n` worst predictions, worst first, with their features and the original row index of `X`.
+
+    classification: lowest probability of the true class (`p_true`), or the misclassified rows first when the model
+    has no probabilities; regression: largest absolute error, where `error = y_pred - y_true`."""
+    import numpy as np, pandas as pd
+    if self.task == "clustering":
+        raise ConfigError("Error analysis compares predictions with true targets; a clustering model has none.")
+    y = self._y(X, y, None, "Error analysis")
+    if int(n) < 1: raise ConfigError(f"n must be at least 1; got {n}.")
+    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(_dense(X), columns=[f"x{i}" for i in range(_dense(X).shape[1])])
+    if self.task == "classification":
         y_pred, proba = model_scores(self.model, X)
-        if proba is not None: return y_pred, proba, "proba"
-        if hasattr(self.model, "decision_function"): return y_pred, self.model.decision_function(X), "decision"
-        return y_pred, None, None
-
-    def _need(self, y_score, kind, what: str, proba: bool = False):
-        if proba and kind != "proba":
-            raise DataError(f"{what} needs predicted probabilities, but {self._name()} has no predict_proba. "
-                            "Use a model that has one (SVC: probability=True) or calibrate it first.")
-        if y_score is None:
-            raise DataError(f"{what} needs a score per class, but {self._name()} has neither predict_proba nor "
-                            "decision_function. Use a model that has one (SVC: probability=True), or plot the confusion matrix.")
-
-    def plot_confusion_matrix(self, X, y, normalize: bool = False, path=None):
-        "Confusion matrix of the model on `X` (counts, or shares of each true class with `normalize`)."
-        y = self._y(X, y, "classification", "A confusion matrix")
-        y_pred = model_scores(self.model, X, proba=False)[0]
-        base = "Confusion matrix (normalized by true class)" if normalize else "Confusion matrix"
-        return plot_confusion_matrix(y, y_pred, self.classes, normalize, self._title(base), path)
-
-    def plot_roc(self, X, y, path=None):
-        "ROC curve(s) with AUC: binary, or one vs rest per class. Needs predict_proba or decision_function."
-        y = self._y(X, y, "classification", "A ROC curve")
-        _, s, kind = self._scores(X)
-        self._need(s, kind, "A ROC curve")
-        return plot_roc(y, s, self._score_classes(), self._title("ROC curve"), path)
-
-    def plot_precision_recall(self, X, y, path=None):
-        "Precision-recall curve(s) with average precision: binary, or one vs rest per class."
-        y = self._y(X, y, "classification", "A precision-recall curve")
-        _, s, kind = self._scores(X)
-        self._need(s, kind, "A precision-recall curve")
-        return plot_precision_recall(y, s, self._score_classes(), self._title("Precision-recall curve"), path)
-
-    def plot_calibration(self, X, y, n_bins: int = 10, path=None):
-        "Reliability curve(s) and the diagonal: the positive class when binary, one vs rest per class otherwise."
-        y = self._y(X, y, "classification", "A calibration curve")
-        _, s, kind = self._scores(X)
-        self._need(s, kind, "A calibration curve", proba=True)
-        return plot_calibration(y, s, self._score_classes(), n_bins, self._title("Calibration curve"), path)
-
-    def plot_residuals(self, X, y, path=None):
-        "Residuals against predictions, with their histogram (regression)."
-        y = self._y(X, y, "regression", "A residual plot")
-        return plot_residuals(y, model_scores(self.model, X, proba=False)[0], self._title("Residuals vs predicted"), path)
-
-    def plot_predicted_vs_actual(self, X, y, path=None):
-        "Predicted against actual values with the identity line (regression)."
-        y = self._y(X, y, "regression", "A predicted-vs-actual plot")
-        return plot_predicted_vs_actual(y, model_scores(self.model, X, proba=False)[0],
-                                        self._title("Predicted vs actual"), path)
-
-    def plot_feature_importance(self, importance: Mapping[str, float], top: int = 20, path=None):
-        "`plot_feature_importance` for this model's importances."
-        return plot_feature_importance(importance, top, self._title("Feature importance"), path)
-
-    def error_analysis(self, X, y, n: int = 10):
-        """The `n` worst predictions, worst first, with their features and the original row index of `X`.
-
-        classification: lowest probability of the true class (`p_true`), or the misclassified rows first when the model
-        has no probabilities; regression: largest absolute error, where `error = y_pred - y_true`."""
-        import numpy as np, pandas as pd
-        if self.task == "clustering":
-            raise ConfigError("Error analysis compares predictions with true targets; a clustering model has none.")
-        y = self._y(X, y, None, "Error analysis")
-        if int(n) < 1: raise ConfigError(f"n must be at least 1; got {n}.")
-        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(_dense(X), columns=[f"x{i}" for i in range(_dense(X).shape[1])])
-        if self.task == "classification":
-            y_pred, proba = model_scores(self.model, X)
-            extra = {"y_true": y, "y_pred": np.asarray(y_pred)}
-            if proba is not None:
-                col = {_py(c): i for i, c in enumerate(self._score_classes())}
-                idx = np.array([col.get(_py(v), -1) for v in y])      # a label the model never saw: p_true = 0
-                p = np.asarray(proba, dtype="float64")[np.arange(len(y)), np.maximum(idx, 0)]
-                extra["p_true"] = np.where(idx >= 0, np.clip(p, 0, 1), 0.0)
-                order = np.argsort(extra["p_true"], kind="stable")
-            else:
-                order = np.argsort(extra["y_pred"] == y, kind="stable")   # False (wrong) sorts first
+        extra = {"y_true": y, "y_pred": np.asarray(y_pred)}
+        if proba is not None:
+            col = {_py(c): i for i, c in enumerate(self._score_classes())}
+            idx = np.array([col.get(_py(v), -1) for v in y])      # a label the model never saw: p_true = 0
+            p = np.asarray(proba, dtype="float64")[np.arange(len(y)), np.maximum(idx, 0)]
+            extra["p_true"] = np.where(idx >= 0, np.clip(p, 0, 1), 0.0)
+            order = np.argsort(extra["p_true"], kind="stable")
         else:
-            y_pred = np.asarray(model_scores(self.model, X, proba=False)[0], dtype="float64")
-            err = y_pred - np.asarray(y, dtype="float64")
-            extra = {"y_true": y, "y_pred": y_pred, "error": err, "abs_error": np.abs(err)}
-            order = np.argsort(-extra["abs_error"], kind="stable")
-        top = order[:int(n)]
-        out = frame.iloc[top].copy()
-        for k, v in extra.items(): out[k] = v[top]
-        return out
+            order = np.argsort(extra["y_pred"] == y, kind="stable")   # False (wrong) sorts first
+    else:
+        y_pred = np.asarray(model_scores(self.model, X, proba=False)[0], dtype="float64")
+        err = y_pred - np.asarray(y, dtype="float64")
+        extra = {"y_true": y, "y_pred": y_pred, "error": err, "abs_error": np.abs(err)}
+        order = np.argsort(-extra["abs_error"], kind="stable")
+    top = order[:int(n)]
+    out = frame.iloc[top].copy()
+    for k, v in extra.items(): out[k] = v[top]
+    return out
 
-    def save_plots(self, X, y, out_dir, importance: Mapping[str, float] | None = None, history: list | None = None,
-                   best_iteration: int | None = None) -> dict[str, str]:
-        "Every plot that fits the task, written as `out_dir/NAME.png`; returns `{name: path}`. Predicts once."
-        out, paths = Path(out_dir), {}
-        def put(name, fig): paths[name] = save_figure(fig, out / f"{name}.png")
-        if self.task == "classification":
-            y = self._y(X, y, "classification", "Classification plots")
-            y_pred, s, kind = self._scores(X)
-            for norm, name in ((False, "confusion_matrix"), (True, "confusion_matrix_normalized")):
-                base = "Confusion matrix (normalized by true class)" if norm else "Confusion matrix"
-                put(name, plot_confusion_matrix(y, y_pred, self.classes, norm, self._title(base)))
-            classes = self._score_classes()
-            if s is not None and one_vs_rest(y, s, classes):   # curves need scores and two classes in y
-                put("roc", plot_roc(y, s, classes, self._title("ROC curve")))
-                put("precision_recall", plot_precision_recall(y, s, classes, self._title("Precision-recall curve")))
-                if kind == "proba": put("calibration", plot_calibration(y, s, classes, title=self._title("Calibration curve")))
-        elif self.task == "regression":
-            y = self._y(X, y, "regression", "Regression plots")
-            y_pred = model_scores(self.model, X, proba=False)[0]
-            put("residuals", plot_residuals(y, y_pred, self._title("Residuals vs predicted")))
-            put("predicted_vs_actual", plot_predicted_vs_actual(y, y_pred, self._title("Predicted vs actual")))
-        if importance is not None and len(importance):
-            put("feature_importance", plot_feature_importance(importance, title=self._title("Feature importance")))
-        if history: put("learning_curve", plot_learning_curve(history, best_iteration, title=self._title("Learning curve")))
-        return paths
+# %% ../nbs/05_evaluation.ipynb #187cce01
+@patch
+def save_plots(self: ModelEvaluator, X, y, out_dir, importance: Mapping[str, float] | None = None, history: list | None = None,
+               best_iteration: int | None = None) -> dict[str, str]:
+    "Every plot that fits the task, written as `out_dir/NAME.png`; returns `{name: path}`. Predicts once."
+    out, paths = Path(out_dir), {}
+    def put(name, fig): paths[name] = save_figure(fig, out / f"{name}.png")
+    if self.task == "classification":
+        y = self._y(X, y, "classification", "Classification plots")
+        y_pred, s, kind = self._scores(X)
+        for norm, name in ((False, "confusion_matrix"), (True, "confusion_matrix_normalized")):
+            base = "Confusion matrix (normalized by true class)" if norm else "Confusion matrix"
+            put(name, plot_confusion_matrix(y, y_pred, self.classes, norm, self._title(base)))
+        classes = self._score_classes()
+        if s is not None and one_vs_rest(y, s, classes):   # curves need scores and two classes in y
+            put("roc", plot_roc(y, s, classes, self._title("ROC curve")))
+            put("precision_recall", plot_precision_recall(y, s, classes, self._title("Precision-recall curve")))
+            if kind == "proba": put("calibration", plot_calibration(y, s, classes, title=self._title("Calibration curve")))
+    elif self.task == "regression":
+        y = self._y(X, y, "regression", "Regression plots")
+        y_pred = model_scores(self.model, X, proba=False)[0]
+        put("residuals", plot_residuals(y, y_pred, self._title("Residuals vs predicted")))
+        put("predicted_vs_actual", plot_predicted_vs_actual(y, y_pred, self._title("Predicted vs actual")))
+    if importance is not None and len(importance):
+        put("feature_importance", plot_feature_importance(importance, title=self._title("Feature importance")))
+    if history: put("learning_curve", plot_learning_curve(history, best_iteration, title=self._title("Learning curve")))
+    return paths
 
 # %% ../nbs/05_evaluation.ipynb #6e8fb7ab
 @contextmanager

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable
 from .errors import ConfigError, MLTrainError, suggest
 from .events import (Event, TrainingStarted, FoldDone, IterationDone, ModelDone, ModelFailed, TrialDone,
                                TrainingFinished, TrainingFailed)
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['in_notebook', 'param_importances', 'TuningPanel', 'plot_kinds', 'key_plot_kinds', 'plot_png', 'TrainingPanel',
@@ -131,7 +132,7 @@ class _Curve:
         if not math.isnan(v) and (self.best is None or (v > self.best[1] if self.higher else v < self.best[1])):
             self.best = (iteration, v)
 
-# %% ../nbs/13_panels.ipynb #d2dcda56
+# %% ../nbs/13_panels.ipynb #c109b838
 class _LivePanel:
     "Base of the live panels: state updated on every event, widgets redrawn at most every `min_interval` seconds."
     min_interval = 0.2      # seconds between redraws: at most 5 a second
@@ -152,86 +153,103 @@ class _LivePanel:
         self._stream_t0 = -math.inf    # when the curve on show started streaming
         self._chart_cost = 0.0
 
-    # ---- the event sink -------------------------------------------------------------------------
-    def __call__(self, event: Event) -> None:
-        t = time.perf_counter()
-        with self._lock:
-            self.stats["events"] += 1
-            force = self._update(event)
-            now = self._clock()
-            if force or now - self._last_draw >= self.min_interval: self.redraw(now, final=force)
-            if isinstance(event, (TrainingFinished, TrainingFailed)): self._ended()
-            self.stats["seconds"] += time.perf_counter() - t
-
-    def _update(self, event: Event) -> bool:
-        "Update the state from `event`; return True to redraw now (start and end)."
-        raise NotImplementedError
-
-    def redraw(self, now: float | None = None, final: bool = False) -> None:
-        "Bring the widgets up to date with the state."
-        with self._lock:
-            now = self._clock() if now is None else now
-            self._last_draw = now
-            self.stats["redraws"] += 1
-            if self._w is not None: self._draw(now, final)
-
-    def _draw(self, now: float, final: bool) -> None: raise NotImplementedError
-    def _build(self): raise NotImplementedError
-    def _ended(self) -> None: self._show_summary()
-
-    # ---- widgets ----------------------------------------------------------------------------------
-    @property
-    def widget(self):
-        "The panel's root widget (built on first use)."
-        with self._lock:
-            if self._w is None:
-                self._w = self._build()
-                self._draw(self._clock(), final=False)
-            return self._w
-
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget)
-
-    def _set(self, w, value, name: str = "value") -> None:
-        "Set a widget trait only when it changes (an unchanged value sends no message)."
-        if getattr(w, name) != value:
-            setattr(w, name, value)
-            if isinstance(value, (str, bytes)): self.stats["bytes"] += len(value)
-
     @staticmethod
     def _show_widget(w, visible: bool) -> None:
         d = None if visible else "none"
         if w.layout.display != d: w.layout.display = d
 
-    def _chart_due(self, now: float, force: bool) -> bool:
-        wait = max(self.chart_interval, self.chart_budget * self._chart_cost)
-        return force or now - max(self._last_chart, self._stream_t0) >= wait
+# %% ../nbs/13_panels.ipynb #9ee881d9
+# ---- the event sink -------------------------------------------------------------------------
+@patch
+def __call__(self: _LivePanel, event: Event) -> None:
+    t = time.perf_counter()
+    with self._lock:
+        self.stats["events"] += 1
+        force = self._update(event)
+        now = self._clock()
+        if force or now - self._last_draw >= self.min_interval: self.redraw(now, final=force)
+        if isinstance(event, (TrainingFinished, TrainingFailed)): self._ended()
+        self.stats["seconds"] += time.perf_counter() - t
 
-    def _render(self, fig, dpi: int = 80) -> bytes:
-        "`fig` (one of the panel's fixed-margin figures) as PNG bytes in one pass, timing the render for the chart budget."
-        import io
-        t = time.perf_counter()
-        buf = io.BytesIO()
-        with _plain_style(): fig.savefig(buf, format="png", dpi=dpi)
-        png = buf.getvalue()
-        self._chart_cost = time.perf_counter() - t
-        self.stats["chart_renders"] += 1
-        self.stats["chart_seconds"] += self._chart_cost
-        self._last_chart = self._clock()
-        return png
+@patch
+def _update(self: _LivePanel, event: Event) -> bool:
+    "Update the state from `event`; return True to redraw now (start and end)."
+    raise NotImplementedError
 
-    # ---- the record that lasts -------------------------------------------------------------------------
-    def _summary_html(self) -> str: raise NotImplementedError
+@patch
+def redraw(self: _LivePanel, now: float | None = None, final: bool = False) -> None:
+    "Bring the widgets up to date with the state."
+    with self._lock:
+        now = self._clock() if now is None else now
+        self._last_draw = now
+        self.stats["redraws"] += 1
+        if self._w is not None: self._draw(now, final)
 
-    def _show_summary(self) -> None:
-        "Build the static HTML summary and display it (or update the one shown) in a notebook kernel."
-        if not self.summary: return
-        self.summary_html = self._summary_html()
-        if not in_notebook(): return
-        from IPython.display import HTML, display
-        if self._handle is None: self._handle = display(HTML(self.summary_html), display_id=True)
-        else: self._handle.update(HTML(self.summary_html))
+@patch
+def _draw(self: _LivePanel, now: float, final: bool) -> None: raise NotImplementedError
+
+@patch
+def _build(self: _LivePanel): raise NotImplementedError
+
+@patch
+def _ended(self: _LivePanel) -> None: self._show_summary()
+
+# %% ../nbs/13_panels.ipynb #fad7113a
+# ---- widgets ----------------------------------------------------------------------------------
+@patch(as_prop=True)
+def widget(self: _LivePanel):
+    "The panel's root widget (built on first use)."
+    with self._lock:
+        if self._w is None:
+            self._w = self._build()
+            self._draw(self._clock(), final=False)
+        return self._w
+
+@patch
+def _ipython_display_(self: _LivePanel):
+    from IPython.display import display
+    display(self.widget)
+
+@patch
+def _set(self: _LivePanel, w, value, name: str = "value") -> None:
+    "Set a widget trait only when it changes (an unchanged value sends no message)."
+    if getattr(w, name) != value:
+        setattr(w, name, value)
+        if isinstance(value, (str, bytes)): self.stats["bytes"] += len(value)
+
+# %% ../nbs/13_panels.ipynb #0906a3e8
+@patch
+def _chart_due(self: _LivePanel, now: float, force: bool) -> bool:
+    wait = max(self.chart_interval, self.chart_budget * self._chart_cost)
+    return force or now - max(self._last_chart, self._stream_t0) >= wait
+
+@patch
+def _render(self: _LivePanel, fig, dpi: int = 80) -> bytes:
+    "`fig` (one of the panel's fixed-margin figures) as PNG bytes in one pass, timing the render for the chart budget."
+    import io
+    t = time.perf_counter()
+    buf = io.BytesIO()
+    with _plain_style(): fig.savefig(buf, format="png", dpi=dpi)
+    png = buf.getvalue()
+    self._chart_cost = time.perf_counter() - t
+    self.stats["chart_renders"] += 1
+    self.stats["chart_seconds"] += self._chart_cost
+    self._last_chart = self._clock()
+    return png
+
+# ---- the record that lasts -------------------------------------------------------------------------
+@patch
+def _summary_html(self: _LivePanel) -> str: raise NotImplementedError
+
+@patch
+def _show_summary(self: _LivePanel) -> None:
+    "Build the static HTML summary and display it (or update the one shown) in a notebook kernel."
+    if not self.summary: return
+    self.summary_html = self._summary_html()
+    if not in_notebook(): return
+    from IPython.display import HTML, display
+    if self._handle is None: self._handle = display(HTML(self.summary_html), display_id=True)
+    else: self._handle.update(HTML(self.summary_html))
 
 # %% ../nbs/13_panels.ipynb #eace0ee2
 def _plain_style():
@@ -290,7 +308,7 @@ def _bars(items, title, xlabel, highlight) -> bytes:
     ax.tick_params(labelsize="small")
     return figure_to_png(fig, dpi=80)
 
-# %% ../nbs/13_panels.ipynb #43bc362a
+# %% ../nbs/13_panels.ipynb #a3bfdfdb
 _STATE_COLORS = {"COMPLETE": "#2e7d32", "PRUNED": "#b26a00", "FAIL": "#c62828", "RUNNING": "#1565c0"}
 
 def param_importances(study) -> dict[str, float] | None:
@@ -303,6 +321,7 @@ def param_importances(study) -> dict[str, float] | None:
             return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
     except Exception: return None   # too few complete trials, a single value per parameter, ...
 
+# %% ../nbs/13_panels.ipynb #966a7d11
 class TuningPanel(_LivePanel):
     "A live view of a hyperparameter search, fed `TrialDone` (and the refit's) events."
     def __init__(self, metric: str | None = None, n_trials: int | None = None, timeout: float | None = None,
@@ -314,191 +333,209 @@ class TuningPanel(_LivePanel):
         self.trials: deque = deque(maxlen=keep_trials)      # the latest trials, newest last
         self._reset()
 
-    def _reset(self) -> None:
-        self.started: TrainingStarted | None = None
-        self.model: str | None = None
-        self.counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
-        self.best: dict | None = None                      # number, score, params of the best trial
-        self.history = _Series(self.history_cap)           # (number, score, best_score)
-        self.refit: dict = {}                              # fold, n_folds, cv, state
-        self.state, self.reason, self.importances, self._imp_png = "waiting", None, None, None
-        self.trials.clear()
-        self._t0 = self._clock()
+# %% ../nbs/13_panels.ipynb #50489148
+@patch
+def _reset(self: TuningPanel) -> None:
+    self.started: TrainingStarted | None = None
+    self.model: str | None = None
+    self.counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
+    self.best: dict | None = None                      # number, score, params of the best trial
+    self.history = _Series(self.history_cap)           # (number, score, best_score)
+    self.refit: dict = {}                              # fold, n_folds, cv, state
+    self.state, self.reason, self.importances, self._imp_png = "waiting", None, None, None
+    self.trials.clear()
+    self._t0 = self._clock()
+    self._chart_dirty = False
+
+@patch(as_prop=True)
+def n_done(self: TuningPanel) -> int: return sum(self.counts.values())
+
+# ---- state ----------------------------------------------------------------------------------
+@patch
+def _update(self: TuningPanel, e: Event) -> bool:
+    if isinstance(e, TrainingStarted):
+        self._reset()
+        self.started, self.state = e, "running"
+        self.model = e.models[0] if e.models else None
+        if self.display: self._ipython_display_()
+        return True
+    if isinstance(e, TrialDone):
+        if self.state == "waiting": self.state = "running"
+        self.model = self.model or e.model
+        st = str(e.state).upper()
+        self.counts[st] = self.counts.get(st, 0) + 1
+        self.trials.append({"number": e.number, "state": st, "score": e.score, "duration": e.duration, "params": e.params})
+        if e.best_score is not None and (self.best is None or _f(e.best_score) != _f(self.best["score"])):
+            mine = st == "COMPLETE" and e.score is not None and _f(e.score) == _f(e.best_score)
+            self.best = {"number": e.number if mine else None, "score": e.best_score, "params": e.params if mine else None}
+        self.history.append((e.number, _f(e.score) if st == "COMPLETE" else math.nan, _f(e.best_score)))
+        self._chart_dirty = True
+    elif isinstance(e, FoldDone):
+        self.refit.update(fold=e.fold, n_folds=e.n_folds, state="running")
+    elif isinstance(e, ModelDone):
+        self.refit.update(state="done", cv=e.cv_scores, test=e.test_scores)
+    elif isinstance(e, ModelFailed):
+        self.refit.update(state="failed", error=e.error)
+    elif isinstance(e, TrainingFinished):
+        self.state = "interrupted" if e.interrupted else "finished"
+        if e.interrupted: self.reason = "interrupted: the trials that finished are kept and the best was refit"
+        return True
+    elif isinstance(e, TrainingFailed):
+        self.state, self.reason = "failed", e.error
+        return True
+    return False
+
+# %% ../nbs/13_panels.ipynb #9206991c
+@patch
+def finish(self: TuningPanel, result) -> "TuningPanel":
+    "Add what only the finished search knows (parameter importances, best params) from a `TuneResult`."
+    t = time.perf_counter()
+    with self._lock:
+        self.result = result
+        self.importances = param_importances(getattr(result, "study", None))
+        if self.importances:
+            self._imp_png = _bar_png(self.importances, "Parameter importance", "importance")
+        if getattr(result, "best_params", None) is not None:
+            self.best = {"number": (self.best or {}).get("number"), "score": result.best_score, "params": result.best_params}
+        if self.state in ("waiting", "running"): self.state = "interrupted" if getattr(result, "interrupted", False) else "finished"
+        self.redraw(final=True)
+        self._show_summary()
+        self.stats["seconds"] += time.perf_counter() - t
+    return self
+
+# %% ../nbs/13_panels.ipynb #91ad4f1c
+# ---- text -----------------------------------------------------------------------------------
+@patch
+def time_left(self: TuningPanel, now: float | None = None) -> float | None:
+    "Seconds left of the budget: the sooner of the trials left (at the pace so far) and the timeout."
+    elapsed = (self._clock() if now is None else now) - self._t0
+    left = []
+    if self.n_trials and self.n_done: left.append(max(0.0, elapsed / self.n_done * (self.n_trials - self.n_done)))
+    if self.timeout: left.append(max(0.0, self.timeout - elapsed))
+    return min(left) if left else None
+
+@patch
+def status_text(self: TuningPanel, now: float | None = None) -> str:
+    now = self._clock() if now is None else now
+    c = self.counts
+    parts = [f"{self.n_done}{'/' + str(self.n_trials) if self.n_trials else ''} trials",
+             f"{c['COMPLETE']} complete · {c['PRUNED']} pruned · {c['FAIL']} failed"]
+    if self.best is not None:
+        parts.append(f"best {self.metric or 'score'} {_num(self.best['score'])}"
+                     + (f" (trial {self.best['number']})" if self.best.get("number") is not None else ""))
+    parts.append(f"{_dur(now - self._t0)} elapsed")
+    if self.state == "running":
+        left = self.time_left(now)
+        if left is not None: parts.append(f"~{_dur(left)} left of the budget")
+        if self.refit.get("state") == "running":
+            parts.append(f"refitting the best params: fold {self.refit['fold']}/{self.refit['n_folds']}")
+    elif self.state == "finished": parts.insert(0, "done")
+    elif self.state == "interrupted": parts.insert(0, "interrupted")
+    elif self.state == "failed": parts.insert(0, "stopped")
+    return " · ".join(parts)
+
+@patch
+def table_html(self: TuningPanel) -> str:
+    "The latest trials, newest first."
+    rows, styles = [], []
+    best_no = (self.best or {}).get("number")
+    for t in list(self.trials)[::-1][:self.max_rows]:
+        color = _STATE_COLORS.get(t["state"], "#444")
+        rows.append([str(t["number"]), f'<span style="color:{color}">{_esc(t["state"])}</span>', _num(t["score"]),
+                     f"{_f(t['duration']):.2f}s", _esc(_cut(", ".join(f"{k}={_num(v, 3) if isinstance(v, float) else v}"
+                                                                  for k, v in (t["params"] or {}).items()), 80))])
+        styles.append(_BEST if t["number"] == best_no else "")
+    if not rows: return "<i>no trial finished yet</i>"
+    more = self.n_done - len(rows)
+    return _html_table(["trial", "state", self.metric or "score", "time", "params"], rows, styles) + \
+           (f"<small>… and {more} earlier trials</small>" if more > 0 else "")
+
+@patch
+def _header_html(self: TuningPanel) -> str:
+    s = self.started
+    what = f"Tuning <b>{_esc(self.model or '?')}</b>"
+    if s is not None: what += f" · {_esc(s.task)} · {s.n_rows:,} rows × {s.n_features} features · {s.n_folds}-fold CV"
+    budget = [f"{self.n_trials} trials" for _ in [0] if self.n_trials] + [f"{self.timeout:g} s" for _ in [0] if self.timeout]
+    if budget: what += f" · budget: {' or '.join(budget)}"
+    if self.metric: what += f" · metric: {_esc(self.metric)}"
+    return what
+
+# %% ../nbs/13_panels.ipynb #15647be9
+# ---- widgets --------------------------------------------------------------------------------
+@patch
+def _build(self: TuningPanel):
+    import ipywidgets as W
+    self._header = W.HTML()
+    self._bar = W.IntProgress(min=0, max=1, value=0, bar_style="info", layout=W.Layout(width="35%"))
+    self._status = W.HTML()
+    self._table = W.HTML(layout=W.Layout(width="50%"))
+    self._chart = W.Image(format="png", layout=W.Layout(width="48%", display="none"))
+    self._imp = W.Image(format="png", layout=W.Layout(max_width="560px", display="none"))
+    self._note = W.HTML()
+    self._fig = None
+    box = W.VBox([self._header, W.HBox([self._bar, self._status]), W.HBox([self._table, self._chart]),
+                  self._imp, self._note], layout=W.Layout(border="1px solid #ddd", padding="6px"))
+    box.add_class("mltrain-tuning-panel")
+    return box
+
+@patch
+def _draw(self: TuningPanel, now: float, final: bool) -> None:
+    self._set(self._header, self._header_html())
+    if self.n_trials:
+        self._set(self._bar, self.n_trials, "max"); self._set(self._bar, min(self.n_done, self.n_trials))
+    elif self.timeout:
+        self._set(self._bar, 1000, "max"); self._set(self._bar, int(min(1.0, (now - self._t0) / self.timeout) * 1000))
+    else:
+        self._set(self._bar, max(self.n_done, 1), "max"); self._set(self._bar, self.n_done)
+    style = {"running": "info", "finished": "success", "interrupted": "warning", "failed": "danger"}.get(self.state, "info")
+    self._set(self._bar, style, "bar_style")
+    self._set(self._status, self.status_text(now))
+    self._set(self._table, self.table_html())
+    if self._chart_dirty and self._chart_due(now, final):
+        self._set(self._chart, self._chart_png())
+        self._show_widget(self._chart, True)
         self._chart_dirty = False
+    if self._imp_png is not None:
+        self._set(self._imp, self._imp_png); self._show_widget(self._imp, True)
+    note = f'<span style="color:#c62828">{_esc(self.reason)}</span>' if self.state == "failed" and self.reason else \
+           f"<i>{_esc(self.reason)}</i>" if self.reason else ""
+    self._set(self._note, note)
 
-    @property
-    def n_done(self) -> int: return sum(self.counts.values())
+@patch
+def _chart_png(self: TuningPanel) -> bytes:
+    if getattr(self, "_fig", None) is None:
+        self._fig, self._ax, self._lines, _ = _line_figure(2, "Trial", self.metric or "score")
+        self._lines[0].set(ls="none", marker="o", ms=3, alpha=0.6)
+        self._lines[1].set(drawstyle="steps-post", lw=1.8)
+    pts = self.history.data()
+    xs = [p[0] for p in pts]
+    _set_line(self._lines[0], xs, [p[1] for p in pts], "complete trial")
+    _set_line(self._lines[1], xs, [p[2] for p in pts], "best so far")
+    self._ax.set_title(f"Best so far after {self.n_done} trials", fontsize="medium")
+    _rescale(self._ax, self._lines, "lower right" if self.history.data() and self._rising() else "upper right")
+    return self._render(self._fig)
 
-    # ---- state ----------------------------------------------------------------------------------
-    def _update(self, e: Event) -> bool:
-        if isinstance(e, TrainingStarted):
-            self._reset()
-            self.started, self.state = e, "running"
-            self.model = e.models[0] if e.models else None
-            if self.display: self._ipython_display_()
-            return True
-        if isinstance(e, TrialDone):
-            if self.state == "waiting": self.state = "running"
-            self.model = self.model or e.model
-            st = str(e.state).upper()
-            self.counts[st] = self.counts.get(st, 0) + 1
-            self.trials.append({"number": e.number, "state": st, "score": e.score, "duration": e.duration, "params": e.params})
-            if e.best_score is not None and (self.best is None or _f(e.best_score) != _f(self.best["score"])):
-                mine = st == "COMPLETE" and e.score is not None and _f(e.score) == _f(e.best_score)
-                self.best = {"number": e.number if mine else None, "score": e.best_score, "params": e.params if mine else None}
-            self.history.append((e.number, _f(e.score) if st == "COMPLETE" else math.nan, _f(e.best_score)))
-            self._chart_dirty = True
-        elif isinstance(e, FoldDone):
-            self.refit.update(fold=e.fold, n_folds=e.n_folds, state="running")
-        elif isinstance(e, ModelDone):
-            self.refit.update(state="done", cv=e.cv_scores, test=e.test_scores)
-        elif isinstance(e, ModelFailed):
-            self.refit.update(state="failed", error=e.error)
-        elif isinstance(e, TrainingFinished):
-            self.state = "interrupted" if e.interrupted else "finished"
-            if e.interrupted: self.reason = "interrupted: the trials that finished are kept and the best was refit"
-            return True
-        elif isinstance(e, TrainingFailed):
-            self.state, self.reason = "failed", e.error
-            return True
-        return False
+@patch
+def _rising(self: TuningPanel) -> bool:
+    "Whether the best score grows (accuracy) rather than falls (a loss), to keep the legend off the curve."
+    pts = [p[2] for p in self.history.data() if not math.isnan(p[2])]
+    return len(pts) < 2 or pts[-1] >= pts[0]
 
-    def finish(self, result) -> "TuningPanel":
-        "Add what only the finished search knows (parameter importances, best params) from a `TuneResult`."
-        t = time.perf_counter()
-        with self._lock:
-            self.result = result
-            self.importances = param_importances(getattr(result, "study", None))
-            if self.importances:
-                self._imp_png = _bar_png(self.importances, "Parameter importance", "importance")
-            if getattr(result, "best_params", None) is not None:
-                self.best = {"number": (self.best or {}).get("number"), "score": result.best_score, "params": result.best_params}
-            if self.state in ("waiting", "running"): self.state = "interrupted" if getattr(result, "interrupted", False) else "finished"
-            self.redraw(final=True)
-            self._show_summary()
-            self.stats["seconds"] += time.perf_counter() - t
-        return self
+# %% ../nbs/13_panels.ipynb #34fe9768
+# ---- the record -----------------------------------------------------------------------------
+@patch
+def summary_body(self: TuningPanel) -> str:
+    "The tuning part of a static summary: counts, best params, the latest trials and the plots."
+    best = self.best or {}
+    params = f"<p>best params: <code>{_esc(best.get('params'))}</code></p>" if best.get("params") else ""
+    curve = _img(self._chart_png(), "best so far") if len(self.history) else ""
+    return (f"<p>{self._header_html()}</p><p>{_esc(self.status_text())}</p>{params}{self.table_html()}{curve}"
+            + _img(self._imp_png, "parameter importance"))
 
-    # ---- text -----------------------------------------------------------------------------------
-    def time_left(self, now: float | None = None) -> float | None:
-        "Seconds left of the budget: the sooner of the trials left (at the pace so far) and the timeout."
-        elapsed = (self._clock() if now is None else now) - self._t0
-        left = []
-        if self.n_trials and self.n_done: left.append(max(0.0, elapsed / self.n_done * (self.n_trials - self.n_done)))
-        if self.timeout: left.append(max(0.0, self.timeout - elapsed))
-        return min(left) if left else None
-
-    def status_text(self, now: float | None = None) -> str:
-        now = self._clock() if now is None else now
-        c = self.counts
-        parts = [f"{self.n_done}{'/' + str(self.n_trials) if self.n_trials else ''} trials",
-                 f"{c['COMPLETE']} complete · {c['PRUNED']} pruned · {c['FAIL']} failed"]
-        if self.best is not None:
-            parts.append(f"best {self.metric or 'score'} {_num(self.best['score'])}"
-                         + (f" (trial {self.best['number']})" if self.best.get("number") is not None else ""))
-        parts.append(f"{_dur(now - self._t0)} elapsed")
-        if self.state == "running":
-            left = self.time_left(now)
-            if left is not None: parts.append(f"~{_dur(left)} left of the budget")
-            if self.refit.get("state") == "running":
-                parts.append(f"refitting the best params: fold {self.refit['fold']}/{self.refit['n_folds']}")
-        elif self.state == "finished": parts.insert(0, "done")
-        elif self.state == "interrupted": parts.insert(0, "interrupted")
-        elif self.state == "failed": parts.insert(0, "stopped")
-        return " · ".join(parts)
-
-    def table_html(self) -> str:
-        "The latest trials, newest first."
-        rows, styles = [], []
-        best_no = (self.best or {}).get("number")
-        for t in list(self.trials)[::-1][:self.max_rows]:
-            color = _STATE_COLORS.get(t["state"], "#444")
-            rows.append([str(t["number"]), f'<span style="color:{color}">{_esc(t["state"])}</span>', _num(t["score"]),
-                         f"{_f(t['duration']):.2f}s", _esc(_cut(", ".join(f"{k}={_num(v, 3) if isinstance(v, float) else v}"
-                                                                      for k, v in (t["params"] or {}).items()), 80))])
-            styles.append(_BEST if t["number"] == best_no else "")
-        if not rows: return "<i>no trial finished yet</i>"
-        more = self.n_done - len(rows)
-        return _html_table(["trial", "state", self.metric or "score", "time", "params"], rows, styles) + \
-               (f"<small>… and {more} earlier trials</small>" if more > 0 else "")
-
-    def _header_html(self) -> str:
-        s = self.started
-        what = f"Tuning <b>{_esc(self.model or '?')}</b>"
-        if s is not None: what += f" · {_esc(s.task)} · {s.n_rows:,} rows × {s.n_features} features · {s.n_folds}-fold CV"
-        budget = [f"{self.n_trials} trials" for _ in [0] if self.n_trials] + [f"{self.timeout:g} s" for _ in [0] if self.timeout]
-        if budget: what += f" · budget: {' or '.join(budget)}"
-        if self.metric: what += f" · metric: {_esc(self.metric)}"
-        return what
-
-    # ---- widgets --------------------------------------------------------------------------------
-    def _build(self):
-        import ipywidgets as W
-        self._header = W.HTML()
-        self._bar = W.IntProgress(min=0, max=1, value=0, bar_style="info", layout=W.Layout(width="35%"))
-        self._status = W.HTML()
-        self._table = W.HTML(layout=W.Layout(width="50%"))
-        self._chart = W.Image(format="png", layout=W.Layout(width="48%", display="none"))
-        self._imp = W.Image(format="png", layout=W.Layout(max_width="560px", display="none"))
-        self._note = W.HTML()
-        self._fig = None
-        box = W.VBox([self._header, W.HBox([self._bar, self._status]), W.HBox([self._table, self._chart]),
-                      self._imp, self._note], layout=W.Layout(border="1px solid #ddd", padding="6px"))
-        box.add_class("mltrain-tuning-panel")
-        return box
-
-    def _draw(self, now: float, final: bool) -> None:
-        self._set(self._header, self._header_html())
-        if self.n_trials:
-            self._set(self._bar, self.n_trials, "max"); self._set(self._bar, min(self.n_done, self.n_trials))
-        elif self.timeout:
-            self._set(self._bar, 1000, "max"); self._set(self._bar, int(min(1.0, (now - self._t0) / self.timeout) * 1000))
-        else:
-            self._set(self._bar, max(self.n_done, 1), "max"); self._set(self._bar, self.n_done)
-        style = {"running": "info", "finished": "success", "interrupted": "warning", "failed": "danger"}.get(self.state, "info")
-        self._set(self._bar, style, "bar_style")
-        self._set(self._status, self.status_text(now))
-        self._set(self._table, self.table_html())
-        if self._chart_dirty and self._chart_due(now, final):
-            self._set(self._chart, self._chart_png())
-            self._show_widget(self._chart, True)
-            self._chart_dirty = False
-        if self._imp_png is not None:
-            self._set(self._imp, self._imp_png); self._show_widget(self._imp, True)
-        note = f'<span style="color:#c62828">{_esc(self.reason)}</span>' if self.state == "failed" and self.reason else \
-               f"<i>{_esc(self.reason)}</i>" if self.reason else ""
-        self._set(self._note, note)
-
-    def _chart_png(self) -> bytes:
-        if getattr(self, "_fig", None) is None:
-            self._fig, self._ax, self._lines, _ = _line_figure(2, "Trial", self.metric or "score")
-            self._lines[0].set(ls="none", marker="o", ms=3, alpha=0.6)
-            self._lines[1].set(drawstyle="steps-post", lw=1.8)
-        pts = self.history.data()
-        xs = [p[0] for p in pts]
-        _set_line(self._lines[0], xs, [p[1] for p in pts], "complete trial")
-        _set_line(self._lines[1], xs, [p[2] for p in pts], "best so far")
-        self._ax.set_title(f"Best so far after {self.n_done} trials", fontsize="medium")
-        _rescale(self._ax, self._lines, "lower right" if self.history.data() and self._rising() else "upper right")
-        return self._render(self._fig)
-
-    def _rising(self) -> bool:
-        "Whether the best score grows (accuracy) rather than falls (a loss), to keep the legend off the curve."
-        pts = [p[2] for p in self.history.data() if not math.isnan(p[2])]
-        return len(pts) < 2 or pts[-1] >= pts[0]
-
-    # ---- the record -----------------------------------------------------------------------------
-    def summary_body(self) -> str:
-        "The tuning part of a static summary: counts, best params, the latest trials and the plots."
-        best = self.best or {}
-        params = f"<p>best params: <code>{_esc(best.get('params'))}</code></p>" if best.get("params") else ""
-        curve = _img(self._chart_png(), "best so far") if len(self.history) else ""
-        return (f"<p>{self._header_html()}</p><p>{_esc(self.status_text())}</p>{params}{self.table_html()}{curve}"
-                + _img(self._imp_png, "parameter importance"))
-
-    def _summary_html(self) -> str:
-        return ('<div class="mltrain-summary" style="border:1px solid #ccc;padding:6px;margin:4px 0">'
-                f"<b>mltrain summary</b>: tuning{self.summary_body()}</div>")
+@patch
+def _summary_html(self: TuningPanel) -> str:
+    return ('<div class="mltrain-summary" style="border:1px solid #ccc;padding:6px;margin:4px 0">'
+            f"<b>mltrain summary</b>: tuning{self.summary_body()}</div>")
 
 # %% ../nbs/13_panels.ipynb #3124109d
 _KEY_PLOTS = {"classification": ("confusion_matrix", "roc", "feature_importance", "learning_curve"),
@@ -534,7 +571,7 @@ _TITLES = {"roc": "ROC", "precision_recall": "Precision-recall"}
 
 def _title(kind: str) -> str: return _TITLES.get(kind, kind.replace("_", " ").capitalize())
 
-# %% ../nbs/13_panels.ipynb #364837cb
+# %% ../nbs/13_panels.ipynb #424c0009
 class TrainingPanel(_LivePanel):
     "A live view of one training, fed the engine's events; `finish(result)` adds the best model's plots."
     def __init__(self, metric: str | None = None, display: bool | None = None, summary: bool = True,
@@ -547,349 +584,378 @@ class TrainingPanel(_LivePanel):
         self._showwarning = None
         self._reset()
 
-    def _reset(self) -> None:
-        self.started: TrainingStarted | None = None
-        self.metric = self._metric_given
-        self.models: dict[str, dict] = {}      # name -> status, fold, n_folds, fold_sum, fold_n, cv, test, time, error
-        self.curves: dict[str, _Curve] = {}
-        self.current_curve: str | None = None
-        self.steps_done = 0
-        self.state, self.reason, self.elapsed = "waiting", None, None
-        self.best_iterations: dict[str, int] = {}
-        self.tuning: TuningPanel | None = None
-        self.plot_kinds: list[str] = []        # the best model's key plots, shown as tabs after finish(result)
-        self.plots: dict[str, bytes] = {}      # ... rendered when their tab is first opened
-        self._key_png = None
-        self._t0 = self._clock()
-        self._chart_dirty = self._chart_force = False
-        self._shown_curve = (None, None)       # (model, png) of the loss curve on show
-        self.log.clear()
+# %% ../nbs/13_panels.ipynb #5e0615fb
+@patch
+def _reset(self: TrainingPanel) -> None:
+    self.started: TrainingStarted | None = None
+    self.metric = self._metric_given
+    self.models: dict[str, dict] = {}      # name -> status, fold, n_folds, fold_sum, fold_n, cv, test, time, error
+    self.curves: dict[str, _Curve] = {}
+    self.current_curve: str | None = None
+    self.steps_done = 0
+    self.state, self.reason, self.elapsed = "waiting", None, None
+    self.best_iterations: dict[str, int] = {}
+    self.tuning: TuningPanel | None = None
+    self.plot_kinds: list[str] = []        # the best model's key plots, shown as tabs after finish(result)
+    self.plots: dict[str, bytes] = {}      # ... rendered when their tab is first opened
+    self._key_png = None
+    self._t0 = self._clock()
+    self._chart_dirty = self._chart_force = False
+    self._shown_curve = (None, None)       # (model, png) of the loss curve on show
+    self.log.clear()
 
-    @property
-    def total_steps(self) -> int: return self.started.total_steps if self.started else 0
+@patch(as_prop=True)
+def total_steps(self: TrainingPanel) -> int: return self.started.total_steps if self.started else 0
 
-    def _higher(self) -> bool:
-        from mltrain_nb.evaluation import greater_is_better
-        try: return greater_is_better(self.metric, self.started.task) if self.started else True
-        except Exception: return True
+@patch
+def _higher(self: TrainingPanel) -> bool:
+    from mltrain_nb.evaluation import greater_is_better
+    try: return greater_is_better(self.metric, self.started.task) if self.started else True
+    except Exception: return True
 
-    @property
-    def best_model(self) -> str | None:
-        "The best finished model so far by the primary metric (CV mean)."
-        if self.result is not None and getattr(self.result, "best_model_name", None): return self.result.best_model_name
-        done = [(n, _f(m.get("cv", {}).get(self.metric))) for n, m in self.models.items() if m["status"] == "done"]
-        done = [(n, v) for n, v in done if not math.isnan(v)]
-        if not done: return None
-        return (max if self._higher() else min)(done, key=lambda nv: nv[1])[0]
+@patch(as_prop=True)
+def best_model(self: TrainingPanel) -> str | None:
+    "The best finished model so far by the primary metric (CV mean)."
+    if self.result is not None and getattr(self.result, "best_model_name", None): return self.result.best_model_name
+    done = [(n, _f(m.get("cv", {}).get(self.metric))) for n, m in self.models.items() if m["status"] == "done"]
+    done = [(n, v) for n, v in done if not math.isnan(v)]
+    if not done: return None
+    return (max if self._higher() else min)(done, key=lambda nv: nv[1])[0]
 
-    # ---- state ----------------------------------------------------------------------------------
-    def _update(self, e: Event) -> bool:
-        if isinstance(e, TrainingStarted):
-            self._reset()
-            self.started, self.state = e, "running"
-            if self.metric is None:
-                from mltrain_nb.evaluation import DEFAULT_METRIC
-                self.metric = DEFAULT_METRIC.get(e.task)
-            self.models = {m: {"status": "waiting", "fold": 0, "n_folds": e.n_folds, "fold_sum": 0.0, "fold_n": 0}
-                           for m in e.models}
-            self._hook_warnings()
-            if self.display: self._ipython_display_()
-            return True
-        if isinstance(e, IterationDone):
-            c = self.curves.get(e.model)
-            if c is None: c = self.curves[e.model] = _Curve(e.metric, self.history_cap)
-            c.add(e.iteration, e.train_loss, e.valid_loss)
-            if self.current_curve != e.model: self.current_curve, self._stream_t0 = e.model, self._clock()
-            self._chart_dirty = True
-            return False
-        if isinstance(e, TrialDone):
-            if self.tuning is None: self._mount_tuning()
-            self.tuning(e)
-            return False
-        m = self.models.setdefault(getattr(e, "model", ""), {"status": "waiting", "fold": 0, "n_folds": 1, "fold_sum": 0.0,
-                                                            "fold_n": 0}) if hasattr(e, "model") else None
-        if isinstance(e, FoldDone):
-            self.steps_done += 1
-            v = _f(e.scores.get(self.metric))
-            m.update(status="running", fold=e.fold, n_folds=e.n_folds)
-            if not math.isnan(v): m["fold_sum"] += v; m["fold_n"] += 1
-            if self.tuning is not None: self.tuning(e)
-        elif isinstance(e, ModelDone):
-            self.steps_done += max(0, m["n_folds"] - m["fold"])      # folds a model skipped still count as done
-            m.update(status="done", fold=m["n_folds"], cv=dict(e.cv_scores), test=dict(e.test_scores), time=e.training_time)
-            if self.tuning is not None: self.tuning(e)
-        elif isinstance(e, ModelFailed):
-            self.steps_done += max(0, m["n_folds"] - m["fold"])
-            m.update(status="failed", error=e.error)
-            self._log(f"{e.model} failed and was skipped: {e.error}", "error")
-            if self.tuning is not None: self.tuning(e)
-        elif isinstance(e, (TrainingFinished, TrainingFailed)):
-            self.elapsed = e.elapsed
-            if isinstance(e, TrainingFailed):
-                self.state = "failed"
-                self.reason = ("interrupted (KeyboardInterrupt)" if e.error.startswith("KeyboardInterrupt") else e.error)
-            else:
-                self.state = "interrupted" if e.interrupted else "finished"
-                if e.interrupted: self.reason = "interrupted by the user; the models that finished are kept"
-            if self.reason: self._log(f"stopped: {self.reason}", "error" if self.state == "failed" else "warning")
-            if self.tuning is not None: self.tuning(e)
-            best = self.best_model
-            if best in self.curves and self.current_curve != best:   # end on the best model's curve
-                self.current_curve, self._chart_dirty = best, True
-            self._unhook_warnings()
-            return True
+# %% ../nbs/13_panels.ipynb #0b165ea7
+# ---- state ----------------------------------------------------------------------------------
+@patch
+def _update(self: TrainingPanel, e: Event) -> bool:
+    if isinstance(e, TrainingStarted):
+        self._reset()
+        self.started, self.state = e, "running"
+        if self.metric is None:
+            from mltrain_nb.evaluation import DEFAULT_METRIC
+            self.metric = DEFAULT_METRIC.get(e.task)
+        self.models = {m: {"status": "waiting", "fold": 0, "n_folds": e.n_folds, "fold_sum": 0.0, "fold_n": 0}
+                       for m in e.models}
+        self._hook_warnings()
+        if self.display: self._ipython_display_()
+        return True
+    if isinstance(e, IterationDone):
+        c = self.curves.get(e.model)
+        if c is None: c = self.curves[e.model] = _Curve(e.metric, self.history_cap)
+        c.add(e.iteration, e.train_loss, e.valid_loss)
+        if self.current_curve != e.model: self.current_curve, self._stream_t0 = e.model, self._clock()
+        self._chart_dirty = True
         return False
-
-    def _mount_tuning(self) -> None:
-        self.tuning = TuningPanel(metric=self.metric, n_trials=self.n_trials, timeout=self.timeout, display=False,
-                                  summary=False, clock=self._clock)
-        if self.started is not None: self.tuning(self.started)
-        if self._w is not None: self._extra.children = (self.tuning.widget,)
-
-    # ---- the log -------------------------------------------------------------------------------
-    def _log(self, text: str, level: str = "warning") -> None:
-        self.log.append((level, str(text)))
-
-    def _hook_warnings(self) -> None:
-        "Copy the warnings raised while training into the log (they are still shown as usual)."
-        if not self.capture_warnings or self._showwarning is not None: return
-        prev = warnings.showwarning
-        def showwarning(message, category, filename, lineno, file=None, line=None):
-            try: self._log(f"{category.__name__}: {message}")
-            except Exception: pass
-            return prev(message, category, filename, lineno, file, line)
-        self._showwarning = (prev, showwarning)
-        warnings.showwarning = showwarning
-
-    def _unhook_warnings(self) -> None:
-        if self._showwarning is None: return
-        prev, mine = self._showwarning
-        if warnings.showwarning is mine: warnings.showwarning = prev
-        self._showwarning = None
-
-    # ---- finishing with the result --------------------------------------------------------------
-    def finish(self, result) -> "TrainingPanel":
-        "Show the final leaderboard and key plots from `result` (a `TrainResult`, or a `TuneResult` for a search)."
-        t = time.perf_counter()
-        with self._lock:
-            if hasattr(result, "study") and hasattr(result, "trials"):          # a TuneResult
-                if self.tuning is None: self._mount_tuning()
-                self.tuning.finish(result)
-                res = getattr(result, "result", None) or {}
-                if res.get("best_iteration") is not None: self.best_iterations[result.model_name] = res["best_iteration"]
-            elif hasattr(result, "leaderboard"):
-                self.result = result
-                if self.metric != result.metric: self.metric = result.metric
-                for n, r in result.results.items():
-                    if r.get("best_iteration") is None: continue
-                    c = self.curves.get(n)
-                    shown = self.best_iterations.get(n, c.best[0] if c is not None and c.best else None)
-                    self.best_iterations[n] = r["best_iteration"]
-                    if n == self.current_curve and shown != r["best_iteration"]:     # move the marker
-                        self._chart_dirty = self._chart_force = True
-                self.plot_kinds, self.plots = key_plot_kinds(result), {}
-                if self.plot_kinds: self._plot(self.plot_kinds[0])     # the first tab; the others when opened
-                if self.state in ("waiting", "running"):
-                    self.state = "interrupted" if result.interrupted else "finished"
-                    self.elapsed = result.elapsed
-                for n, err in result.failures.items():
-                    if n not in self.models: self.models[n] = {"status": "failed", "error": err, "fold": 0, "n_folds": 0}
-            best = self.best_model
-            if best in self.curves and best != self.current_curve:
-                self.current_curve, self._chart_dirty, self._chart_force = best, True, True
-            self._key_png = None
-            self.redraw(final=True)
-            self._show_summary()
-            self.stats["seconds"] += time.perf_counter() - t
-        return self
-
-    # ---- text -----------------------------------------------------------------------------------
-    def header_html(self) -> str:
-        s = self.started
-        if s is None: return "<b>mltrain</b>: waiting for training to start"
-        models = ", ".join(s.models)
-        return (f"<b>Training {_esc(s.task)}</b> · {s.n_rows:,} rows × {s.n_features} features · "
-                f"{len(s.models)} model{'s' if len(s.models) != 1 else ''}: {_esc(_cut(models, 120))} · "
-                f"{s.n_folds}-fold CV · metric: {_esc(self.metric)}")
-
-    def status_text(self, now: float | None = None) -> str:
-        now = self._clock() if now is None else now
-        elapsed = self.elapsed if self.elapsed is not None and self.state != "running" else now - self._t0
-        done = [n for n, m in self.models.items() if m["status"] == "done"]
-        failed = [n for n, m in self.models.items() if m["status"] == "failed"]
+    if isinstance(e, TrialDone):
+        if self.tuning is None: self._mount_tuning()
+        self.tuning(e)
+        return False
+    m = self.models.setdefault(getattr(e, "model", ""), {"status": "waiting", "fold": 0, "n_folds": 1, "fold_sum": 0.0,
+                                                        "fold_n": 0}) if hasattr(e, "model") else None
+    if isinstance(e, FoldDone):
+        self.steps_done += 1
+        v = _f(e.scores.get(self.metric))
+        m.update(status="running", fold=e.fold, n_folds=e.n_folds)
+        if not math.isnan(v): m["fold_sum"] += v; m["fold_n"] += 1
+        if self.tuning is not None: self.tuning(e)
+    elif isinstance(e, ModelDone):
+        self.steps_done += max(0, m["n_folds"] - m["fold"])      # folds a model skipped still count as done
+        m.update(status="done", fold=m["n_folds"], cv=dict(e.cv_scores), test=dict(e.test_scores), time=e.training_time)
+        if self.tuning is not None: self.tuning(e)
+    elif isinstance(e, ModelFailed):
+        self.steps_done += max(0, m["n_folds"] - m["fold"])
+        m.update(status="failed", error=e.error)
+        self._log(f"{e.model} failed and was skipped: {e.error}", "error")
+        if self.tuning is not None: self.tuning(e)
+    elif isinstance(e, (TrainingFinished, TrainingFailed)):
+        self.elapsed = e.elapsed
+        if isinstance(e, TrainingFailed):
+            self.state = "failed"
+            self.reason = ("interrupted (KeyboardInterrupt)" if e.error.startswith("KeyboardInterrupt") else e.error)
+        else:
+            self.state = "interrupted" if e.interrupted else "finished"
+            if e.interrupted: self.reason = "interrupted by the user; the models that finished are kept"
+        if self.reason: self._log(f"stopped: {self.reason}", "error" if self.state == "failed" else "warning")
+        if self.tuning is not None: self.tuning(e)
         best = self.best_model
-        best_txt = f"best {best} ({self.metric} {_num(self.models.get(best, {}).get('cv', {}).get(self.metric))})" if best else ""
-        if self.state == "running" and self.tuning is not None and self.steps_done == 0:
-            return f"searching: {self.tuning.n_done} trials done · {_dur(elapsed)} elapsed (then the best is refit)"
-        if self.state == "running":
-            parts = [f"{self.steps_done}/{self.total_steps} folds"]
-            cur = [n for n, m in self.models.items() if m["status"] == "running"]
-            if cur: parts.append(f"{cur[-1]} fold {self.models[cur[-1]]['fold']}/{self.models[cur[-1]]['n_folds']}")
-            parts.append(f"{_dur(elapsed)} elapsed")
-            if 0 < self.steps_done < self.total_steps:
-                parts.append(f"~{_dur(elapsed / self.steps_done * (self.total_steps - self.steps_done))} left")
-            if best_txt: parts.append(best_txt)
-            return " · ".join(parts)
-        if self.state == "finished":
-            return " · ".join([f"done: {len(done)} model{'s' if len(done) != 1 else ''} in {_dur(elapsed)}", best_txt]
-                              + ([f"{len(failed)} failed"] if failed else []))
-        if self.state in ("interrupted", "failed"):
-            not_run = [n for n, m in self.models.items() if m["status"] in ("waiting", "running")]
-            head = "interrupted" if self.state == "interrupted" else "stopped"
-            return " · ".join([f"{head} after {_dur(elapsed)}: {self.reason or ''}",
-                               f"finished: {', '.join(done) or 'none'}"]
-                              + ([f"failed: {', '.join(failed)}"] if failed else [])
-                              + ([f"not finished: {', '.join(not_run)}"] if not_run else []))
-        return "waiting"
+        if best in self.curves and self.current_curve != best:   # end on the best model's curve
+            self.current_curve, self._chart_dirty = best, True
+        self._unhook_warnings()
+        return True
+    return False
 
-    def _metric_columns(self) -> list[str]:
-        seen = []
-        for m in self.models.values():
-            for k in m.get("cv", {}) or {}:
-                if k not in seen: seen.append(k)
-        rest = [k for k in seen if k != self.metric]
-        return ([self.metric] if self.metric in seen or not seen else []) + rest[:4]
+# %% ../nbs/13_panels.ipynb #5af60ef4
+@patch
+def _mount_tuning(self: TrainingPanel) -> None:
+    self.tuning = TuningPanel(metric=self.metric, n_trials=self.n_trials, timeout=self.timeout, display=False,
+                              summary=False, clock=self._clock)
+    if self.started is not None: self.tuning(self.started)
+    if self._w is not None: self._extra.children = (self.tuning.widget,)
 
-    def table_html(self) -> str:
-        "Every model: status, CV metrics (primary first), held-out primary metric, time; the best highlighted."
-        if self.result is not None and not self.result.leaderboard.empty:
-            return _frame_html(self.result.summary(), self.result.best_model_name)
-        cols = self._metric_columns()
+# ---- the log -------------------------------------------------------------------------------
+@patch
+def _log(self: TrainingPanel, text: str, level: str = "warning") -> None:
+    self.log.append((level, str(text)))
+
+@patch
+def _hook_warnings(self: TrainingPanel) -> None:
+    "Copy the warnings raised while training into the log (they are still shown as usual)."
+    if not self.capture_warnings or self._showwarning is not None: return
+    prev = warnings.showwarning
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        try: self._log(f"{category.__name__}: {message}")
+        except Exception: pass
+        return prev(message, category, filename, lineno, file, line)
+    self._showwarning = (prev, showwarning)
+    warnings.showwarning = showwarning
+
+@patch
+def _unhook_warnings(self: TrainingPanel) -> None:
+    if self._showwarning is None: return
+    prev, mine = self._showwarning
+    if warnings.showwarning is mine: warnings.showwarning = prev
+    self._showwarning = None
+
+# %% ../nbs/13_panels.ipynb #f19129ab
+# ---- finishing with the result --------------------------------------------------------------
+@patch
+def finish(self: TrainingPanel, result) -> "TrainingPanel":
+    "Show the final leaderboard and key plots from `result` (a `TrainResult`, or a `TuneResult` for a search)."
+    t = time.perf_counter()
+    with self._lock:
+        if hasattr(result, "study") and hasattr(result, "trials"):          # a TuneResult
+            if self.tuning is None: self._mount_tuning()
+            self.tuning.finish(result)
+            res = getattr(result, "result", None) or {}
+            if res.get("best_iteration") is not None: self.best_iterations[result.model_name] = res["best_iteration"]
+        elif hasattr(result, "leaderboard"):
+            self.result = result
+            if self.metric != result.metric: self.metric = result.metric
+            for n, r in result.results.items():
+                if r.get("best_iteration") is None: continue
+                c = self.curves.get(n)
+                shown = self.best_iterations.get(n, c.best[0] if c is not None and c.best else None)
+                self.best_iterations[n] = r["best_iteration"]
+                if n == self.current_curve and shown != r["best_iteration"]:     # move the marker
+                    self._chart_dirty = self._chart_force = True
+            self.plot_kinds, self.plots = key_plot_kinds(result), {}
+            if self.plot_kinds: self._plot(self.plot_kinds[0])     # the first tab; the others when opened
+            if self.state in ("waiting", "running"):
+                self.state = "interrupted" if result.interrupted else "finished"
+                self.elapsed = result.elapsed
+            for n, err in result.failures.items():
+                if n not in self.models: self.models[n] = {"status": "failed", "error": err, "fold": 0, "n_folds": 0}
         best = self.best_model
-        rows, styles = [], []
-        for n, m in self.models.items():
-            st = m["status"]
-            if st == "done": status = "done"
-            elif st == "running": status = f"fold {m['fold']}/{m['n_folds']}"
-            elif st == "failed": status = f'<span style="color:#c62828" title="{_esc(m.get("error", ""))}">failed</span>'
-            else: status = '<span style="color:#888">waiting</span>'
-            cv = m.get("cv") or {}
-            vals = [_num(cv.get(c)) for c in cols]
-            if st == "running" and m.get("fold_n"): vals[0] = f"<i>{_num(m['fold_sum'] / m['fold_n'])}</i>"
-            rows.append([_esc(n), status, *vals, _num((m.get("test") or {}).get(self.metric)),
-                         _dur(m.get("time")) if m.get("time") is not None else "–"])
-            styles.append(_BEST if n == best else "color:#c62828" if st == "failed" else "")
-        header = ["model", "status"] + [f"cv {_esc(c)}" for c in cols] + [f"test {_esc(self.metric)}", "time"]
-        return _html_table(header, rows, styles)
+        if best in self.curves and best != self.current_curve:
+            self.current_curve, self._chart_dirty, self._chart_force = best, True, True
+        self._key_png = None
+        self.redraw(final=True)
+        self._show_summary()
+        self.stats["seconds"] += time.perf_counter() - t
+    return self
 
-    def log_html(self) -> str:
-        colors = {"error": "#c62828", "warning": "#8a6d00"}
-        lines = list(self.log)[-12:]
-        body = "".join(f'<div style="color:{colors.get(lv, "#444")}">{_esc(_cut(t, 300))}</div>' for lv, t in lines)
-        more = f"<div style='color:#888'>… {len(self.log) - len(lines)} earlier lines</div>" if len(self.log) > len(lines) else ""
-        return f'<div style="font-family:monospace;font-size:11px;max-height:150px;overflow:auto">{more}{body}</div>'
+# %% ../nbs/13_panels.ipynb #bcd13ddd
+# ---- text -----------------------------------------------------------------------------------
+@patch
+def header_html(self: TrainingPanel) -> str:
+    s = self.started
+    if s is None: return "<b>mltrain</b>: waiting for training to start"
+    models = ", ".join(s.models)
+    return (f"<b>Training {_esc(s.task)}</b> · {s.n_rows:,} rows × {s.n_features} features · "
+            f"{len(s.models)} model{'s' if len(s.models) != 1 else ''}: {_esc(_cut(models, 120))} · "
+            f"{s.n_folds}-fold CV · metric: {_esc(self.metric)}")
 
-    # ---- widgets --------------------------------------------------------------------------------
-    def _build(self):
+@patch
+def status_text(self: TrainingPanel, now: float | None = None) -> str:
+    now = self._clock() if now is None else now
+    elapsed = self.elapsed if self.elapsed is not None and self.state != "running" else now - self._t0
+    done = [n for n, m in self.models.items() if m["status"] == "done"]
+    failed = [n for n, m in self.models.items() if m["status"] == "failed"]
+    best = self.best_model
+    best_txt = f"best {best} ({self.metric} {_num(self.models.get(best, {}).get('cv', {}).get(self.metric))})" if best else ""
+    if self.state == "running" and self.tuning is not None and self.steps_done == 0:
+        return f"searching: {self.tuning.n_done} trials done · {_dur(elapsed)} elapsed (then the best is refit)"
+    if self.state == "running":
+        parts = [f"{self.steps_done}/{self.total_steps} folds"]
+        cur = [n for n, m in self.models.items() if m["status"] == "running"]
+        if cur: parts.append(f"{cur[-1]} fold {self.models[cur[-1]]['fold']}/{self.models[cur[-1]]['n_folds']}")
+        parts.append(f"{_dur(elapsed)} elapsed")
+        if 0 < self.steps_done < self.total_steps:
+            parts.append(f"~{_dur(elapsed / self.steps_done * (self.total_steps - self.steps_done))} left")
+        if best_txt: parts.append(best_txt)
+        return " · ".join(parts)
+    if self.state == "finished":
+        return " · ".join([f"done: {len(done)} model{'s' if len(done) != 1 else ''} in {_dur(elapsed)}", best_txt]
+                          + ([f"{len(failed)} failed"] if failed else []))
+    if self.state in ("interrupted", "failed"):
+        not_run = [n for n, m in self.models.items() if m["status"] in ("waiting", "running")]
+        head = "interrupted" if self.state == "interrupted" else "stopped"
+        return " · ".join([f"{head} after {_dur(elapsed)}: {self.reason or ''}",
+                           f"finished: {', '.join(done) or 'none'}"]
+                          + ([f"failed: {', '.join(failed)}"] if failed else [])
+                          + ([f"not finished: {', '.join(not_run)}"] if not_run else []))
+    return "waiting"
+
+@patch
+def _metric_columns(self: TrainingPanel) -> list[str]:
+    seen = []
+    for m in self.models.values():
+        for k in m.get("cv", {}) or {}:
+            if k not in seen: seen.append(k)
+    rest = [k for k in seen if k != self.metric]
+    return ([self.metric] if self.metric in seen or not seen else []) + rest[:4]
+
+# %% ../nbs/13_panels.ipynb #1f5d6673
+@patch
+def table_html(self: TrainingPanel) -> str:
+    "Every model: status, CV metrics (primary first), held-out primary metric, time; the best highlighted."
+    if self.result is not None and not self.result.leaderboard.empty:
+        return _frame_html(self.result.summary(), self.result.best_model_name)
+    cols = self._metric_columns()
+    best = self.best_model
+    rows, styles = [], []
+    for n, m in self.models.items():
+        st = m["status"]
+        if st == "done": status = "done"
+        elif st == "running": status = f"fold {m['fold']}/{m['n_folds']}"
+        elif st == "failed": status = f'<span style="color:#c62828" title="{_esc(m.get("error", ""))}">failed</span>'
+        else: status = '<span style="color:#888">waiting</span>'
+        cv = m.get("cv") or {}
+        vals = [_num(cv.get(c)) for c in cols]
+        if st == "running" and m.get("fold_n"): vals[0] = f"<i>{_num(m['fold_sum'] / m['fold_n'])}</i>"
+        rows.append([_esc(n), status, *vals, _num((m.get("test") or {}).get(self.metric)),
+                     _dur(m.get("time")) if m.get("time") is not None else "–"])
+        styles.append(_BEST if n == best else "color:#c62828" if st == "failed" else "")
+    header = ["model", "status"] + [f"cv {_esc(c)}" for c in cols] + [f"test {_esc(self.metric)}", "time"]
+    return _html_table(header, rows, styles)
+
+@patch
+def log_html(self: TrainingPanel) -> str:
+    colors = {"error": "#c62828", "warning": "#8a6d00"}
+    lines = list(self.log)[-12:]
+    body = "".join(f'<div style="color:{colors.get(lv, "#444")}">{_esc(_cut(t, 300))}</div>' for lv, t in lines)
+    more = f"<div style='color:#888'>… {len(self.log) - len(lines)} earlier lines</div>" if len(self.log) > len(lines) else ""
+    return f'<div style="font-family:monospace;font-size:11px;max-height:150px;overflow:auto">{more}{body}</div>'
+
+# %% ../nbs/13_panels.ipynb #af8a3ba6
+# ---- widgets --------------------------------------------------------------------------------
+@patch
+def _build(self: TrainingPanel):
+    import ipywidgets as W
+    self._header = W.HTML()
+    self._bar = W.IntProgress(min=0, max=1, value=0, bar_style="info", layout=W.Layout(width="35%"))
+    self._status = W.HTML()
+    self._table = W.HTML()
+    self._extra = W.VBox([self.tuning.widget] if self.tuning is not None else [])
+    self._chart = W.Image(format="png", layout=W.Layout(max_width="640px", display="none"))
+    self._tabs = W.Tab(layout=W.Layout(display="none"))
+    self._logw = W.HTML(layout=W.Layout(display="none"))
+    self._fig = None
+    self._tab_keys: tuple = ()
+    box = W.VBox([self._header, W.HBox([self._bar, self._status]), self._table, self._extra, self._chart,
+                  self._tabs, self._logw], layout=W.Layout(border="1px solid #ddd", padding="6px"))
+    box.add_class("mltrain-training-panel")
+    return box
+
+@patch
+def _draw(self: TrainingPanel, now: float, final: bool) -> None:
+    self._set(self._header, self.header_html())
+    self._set(self._bar, max(self.total_steps, 1), "max")
+    self._set(self._bar, min(self.steps_done, max(self.total_steps, 1)))
+    style = {"running": "info", "finished": "success", "interrupted": "warning", "failed": "danger"}.get(self.state, "info")
+    self._set(self._bar, style, "bar_style")
+    self._set(self._status, self.status_text(now))
+    self._set(self._table, self.table_html())
+    if self._chart_dirty and self.current_curve is not None and self._chart_due(now, final or self._chart_force):
+        png = self._curve_png(self.current_curve)
+        self._shown_curve = (self.current_curve, png)
+        self._set(self._chart, png)
+        self._show_widget(self._chart, True)
+        self._chart_dirty = self._chart_force = False
+    if self.log:
+        self._set(self._logw, self.log_html())
+        self._show_widget(self._logw, True)
+    if not self.plot_kinds and self._tab_keys:             # a new training on the same panel
+        self._tab_keys = ()
+        self._show_widget(self._tabs, False)
+    if self.plot_kinds and tuple(self.plot_kinds) != self._tab_keys:
         import ipywidgets as W
-        self._header = W.HTML()
-        self._bar = W.IntProgress(min=0, max=1, value=0, bar_style="info", layout=W.Layout(width="35%"))
-        self._status = W.HTML()
-        self._table = W.HTML()
-        self._extra = W.VBox([self.tuning.widget] if self.tuning is not None else [])
-        self._chart = W.Image(format="png", layout=W.Layout(max_width="640px", display="none"))
-        self._tabs = W.Tab(layout=W.Layout(display="none"))
-        self._logw = W.HTML(layout=W.Layout(display="none"))
-        self._fig = None
-        self._tab_keys: tuple = ()
-        box = W.VBox([self._header, W.HBox([self._bar, self._status]), self._table, self._extra, self._chart,
-                      self._tabs, self._logw], layout=W.Layout(border="1px solid #ddd", padding="6px"))
-        box.add_class("mltrain-training-panel")
-        return box
+        self._tabs.unobserve(self._on_tab, "selected_index")
+        self._tabs.children = [W.Image(value=self.plots.get(k) or b"", format="png", layout=W.Layout(max_width="560px"))
+                               for k in self.plot_kinds]
+        self._tabs.titles = [_title(k) for k in self.plot_kinds]
+        self._tabs.selected_index = 0
+        self._tabs.observe(self._on_tab, "selected_index")
+        self._tab_keys = tuple(self.plot_kinds)
+        self._show_widget(self._tabs, True)
+    if self.tuning is not None:
+        if self._extra.children != (self.tuning.widget,): self._extra.children = (self.tuning.widget,)
+        if final: self.tuning.redraw(final=True)
 
-    def _draw(self, now: float, final: bool) -> None:
-        self._set(self._header, self.header_html())
-        self._set(self._bar, max(self.total_steps, 1), "max")
-        self._set(self._bar, min(self.steps_done, max(self.total_steps, 1)))
-        style = {"running": "info", "finished": "success", "interrupted": "warning", "failed": "danger"}.get(self.state, "info")
-        self._set(self._bar, style, "bar_style")
-        self._set(self._status, self.status_text(now))
-        self._set(self._table, self.table_html())
-        if self._chart_dirty and self.current_curve is not None and self._chart_due(now, final or self._chart_force):
-            png = self._curve_png(self.current_curve)
-            self._shown_curve = (self.current_curve, png)
-            self._set(self._chart, png)
-            self._show_widget(self._chart, True)
-            self._chart_dirty = self._chart_force = False
-        if self.log:
-            self._set(self._logw, self.log_html())
-            self._show_widget(self._logw, True)
-        if not self.plot_kinds and self._tab_keys:             # a new training on the same panel
-            self._tab_keys = ()
-            self._show_widget(self._tabs, False)
-        if self.plot_kinds and tuple(self.plot_kinds) != self._tab_keys:
-            import ipywidgets as W
-            self._tabs.unobserve(self._on_tab, "selected_index")
-            self._tabs.children = [W.Image(value=self.plots.get(k) or b"", format="png", layout=W.Layout(max_width="560px"))
-                                   for k in self.plot_kinds]
-            self._tabs.titles = [_title(k) for k in self.plot_kinds]
-            self._tabs.selected_index = 0
-            self._tabs.observe(self._on_tab, "selected_index")
-            self._tab_keys = tuple(self.plot_kinds)
-            self._show_widget(self._tabs, True)
-        if self.tuning is not None:
-            if self._extra.children != (self.tuning.widget,): self._extra.children = (self.tuning.widget,)
-            if final: self.tuning.redraw(final=True)
+# %% ../nbs/13_panels.ipynb #d48dc58d
+@patch
+def _plot(self: TrainingPanel, kind: str) -> bytes | None:
+    "The best model's `kind` plot (rendered once, when first asked for)."
+    if kind not in self.plots and self.result is not None:
+        self.plots[kind] = plot_png(self.result, kind)
+    return self.plots.get(kind)
 
-    def _plot(self, kind: str) -> bytes | None:
-        "The best model's `kind` plot (rendered once, when first asked for)."
-        if kind not in self.plots and self.result is not None:
-            self.plots[kind] = plot_png(self.result, kind)
-        return self.plots.get(kind)
+@patch
+def _on_tab(self: TrainingPanel, change) -> None:
+    i = change["new"]
+    if i is None or i >= len(self.plot_kinds): return
+    with self._lock:
+        png = self._plot(self.plot_kinds[i])
+        if png: self._set(self._tabs.children[i], png)
 
-    def _on_tab(self, change) -> None:
-        i = change["new"]
-        if i is None or i >= len(self.plot_kinds): return
-        with self._lock:
-            png = self._plot(self.plot_kinds[i])
-            if png: self._set(self._tabs.children[i], png)
+@patch
+def _curve_png(self: TrainingPanel, name: str) -> bytes:
+    "Render `name`'s loss curve into the panel's one figure."
+    if getattr(self, "_fig", None) is None:
+        self._fig, self._ax, self._lines, self._marker = _line_figure(2, "Iteration", "loss")
+    c = self.curves[name]
+    pts = c.series.data()
+    xs = [p[0] for p in pts]
+    _set_line(self._lines[0], xs, [p[1] for p in pts], "train")
+    _set_line(self._lines[1], xs, [p[2] for p in pts], "validation")
+    best = self.best_iterations.get(name, c.best[0] if c.best else None)
+    self._marker.set_visible(best is not None)
+    if best is not None:
+        self._marker.set_xdata([best, best])
+        self._marker.set_label(f"best iteration ({best})")
+    self._ax.set_ylabel(c.metric, fontsize="small")
+    self._ax.set_title(f"{name}: {c.metric} per iteration ({len(c.series):,} iterations)", fontsize="medium")
+    _rescale(self._ax, [*self._lines, self._marker])
+    return self._render(self._fig)
 
-    def _curve_png(self, name: str) -> bytes:
-        "Render `name`'s loss curve into the panel's one figure."
-        if getattr(self, "_fig", None) is None:
-            self._fig, self._ax, self._lines, self._marker = _line_figure(2, "Iteration", "loss")
-        c = self.curves[name]
-        pts = c.series.data()
-        xs = [p[0] for p in pts]
-        _set_line(self._lines[0], xs, [p[1] for p in pts], "train")
-        _set_line(self._lines[1], xs, [p[2] for p in pts], "validation")
-        best = self.best_iterations.get(name, c.best[0] if c.best else None)
-        self._marker.set_visible(best is not None)
-        if best is not None:
-            self._marker.set_xdata([best, best])
-            self._marker.set_label(f"best iteration ({best})")
-        self._ax.set_ylabel(c.metric, fontsize="small")
-        self._ax.set_title(f"{name}: {c.metric} per iteration ({len(c.series):,} iterations)", fontsize="medium")
-        _rescale(self._ax, [*self._lines, self._marker])
-        return self._render(self._fig)
+# %% ../nbs/13_panels.ipynb #24830025
+# ---- the record -----------------------------------------------------------------------------
+@patch
+def key_png(self: TrainingPanel) -> bytes | None:
+    "The summary's key plot: the best model's main evaluation plot, else its loss curve, else CV score per model."
+    if self._key_png is None:
+        best = self.best_model
+        png = self._plot(self.plot_kinds[0]) if self.plot_kinds else None
+        shown = self._shown_curve
+        if png is None and best in self.curves: png = shown[1] if shown[0] == best else self._curve_png(best)
+        if png is None:
+            scores = {n: m["cv"].get(self.metric) for n, m in self.models.items() if m.get("cv")}
+            png = _bar_png(scores, f"CV {self.metric} per model", self.metric or "score", highlight=best)
+        self._key_png = png
+    return self._key_png
 
-    # ---- the record -----------------------------------------------------------------------------
-    def key_png(self) -> bytes | None:
-        "The summary's key plot: the best model's main evaluation plot, else its loss curve, else CV score per model."
-        if self._key_png is None:
-            best = self.best_model
-            png = self._plot(self.plot_kinds[0]) if self.plot_kinds else None
-            shown = self._shown_curve
-            if png is None and best in self.curves: png = shown[1] if shown[0] == best else self._curve_png(best)
-            if png is None:
-                scores = {n: m["cv"].get(self.metric) for n, m in self.models.items() if m.get("cv")}
-                png = _bar_png(scores, f"CV {self.metric} per model", self.metric or "score", highlight=best)
-            self._key_png = png
-        return self._key_png
+@patch
+def _summary_html(self: TrainingPanel) -> str:
+    color = {"finished": "#2e7d32", "interrupted": "#b26a00", "failed": "#c62828"}.get(self.state, "#444")
+    fails = [f"<li>{_esc(n)}: {_esc(_cut(m.get('error', ''), 300))}</li>" for n, m in self.models.items()
+             if m["status"] == "failed"]
+    tuning = self.tuning.summary_body() if self.tuning is not None else ""
+    return ('<div class="mltrain-summary" style="border:1px solid #ccc;padding:6px;margin:4px 0">'
+            f"<p><b>mltrain summary</b>: {self.header_html()}</p>"
+            f'<p style="color:{color}">{_esc(self.status_text())}</p>'
+            f"{self.table_html()}"
+            + (f"<p>Failed:</p><ul>{''.join(fails)}</ul>" if fails else "")
+            + tuning + _img(self.key_png(), "key plot of the best model") + "</div>")
 
-    def _summary_html(self) -> str:
-        color = {"finished": "#2e7d32", "interrupted": "#b26a00", "failed": "#c62828"}.get(self.state, "#444")
-        fails = [f"<li>{_esc(n)}: {_esc(_cut(m.get('error', ''), 300))}</li>" for n, m in self.models.items()
-                 if m["status"] == "failed"]
-        tuning = self.tuning.summary_body() if self.tuning is not None else ""
-        return ('<div class="mltrain-summary" style="border:1px solid #ccc;padding:6px;margin:4px 0">'
-                f"<p><b>mltrain summary</b>: {self.header_html()}</p>"
-                f'<p style="color:{color}">{_esc(self.status_text())}</p>'
-                f"{self.table_html()}"
-                + (f"<p>Failed:</p><ul>{''.join(fails)}</ul>" if fails else "")
-                + tuning + _img(self.key_png(), "key plot of the best model") + "</div>")
-
-# %% ../nbs/13_panels.ipynb #ee033006
+# %% ../nbs/13_panels.ipynb #f1d342f8
 class ResultsPanel:
     "Browse a `TrainResult`: model picker, evaluation plots, an Explain (SHAP) button and room for registry actions."
     def __init__(self, result, model: str | None = None, cache_size: int = 24):
@@ -922,75 +988,83 @@ class ResultsPanel:
         self.widget.add_class("mltrain-results-panel")
         self._on_model()
 
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget)
+# %% ../nbs/13_panels.ipynb #1b6fda5b
+@patch
+def _ipython_display_(self: ResultsPanel):
+    from IPython.display import display
+    display(self.widget)
 
-    @property
-    def model(self) -> str: return self.picker.value
+@patch(as_prop=True)
+def model(self: ResultsPanel) -> str: return self.picker.value
 
-    def _on_model(self, change=None) -> None:
-        self.board.value = _frame_html(self.result.summary(), self.model)
-        kinds = plot_kinds(self.result, self.model)
-        keep = self.kind.value if self.kind.value in kinds else (kinds[0] if kinds else None)
-        self._quiet = True                     # one render for the new model, not one per option change
-        try:
-            self.kind.options = kinds
-            self.kind.value = keep
-        finally: self._quiet = False
-        self._on_kind()
-        ex = self.explanations.get(self.model)
-        self.explain_image.value = ex["png"] if ex else b""
-        self.explain_image.layout.display = None if ex else "none"
-        self.explain_status.value = ""
+@patch
+def _on_model(self: ResultsPanel, change=None) -> None:
+    self.board.value = _frame_html(self.result.summary(), self.model)
+    kinds = plot_kinds(self.result, self.model)
+    keep = self.kind.value if self.kind.value in kinds else (kinds[0] if kinds else None)
+    self._quiet = True                     # one render for the new model, not one per option change
+    try:
+        self.kind.options = kinds
+        self.kind.value = keep
+    finally: self._quiet = False
+    self._on_kind()
+    ex = self.explanations.get(self.model)
+    self.explain_image.value = ex["png"] if ex else b""
+    self.explain_image.layout.display = None if ex else "none"
+    self.explain_status.value = ""
 
-    def _on_kind(self, change=None) -> None:
-        if getattr(self, "_quiet", False): return
-        kind = self.kind.value
-        if kind is None:
-            self.image.value, self.message.value = b"", "<i>no evaluation plot for this model (no held-out rows)</i>"
-            return
-        try:
-            self.image.value, self.message.value = self.plot_png(self.model, kind), ""
-        except Exception as e:
-            self.image.value, self.message.value = b"", f'<span style="color:#c62828">{_esc(e)}</span>'
+@patch
+def _on_kind(self: ResultsPanel, change=None) -> None:
+    if getattr(self, "_quiet", False): return
+    kind = self.kind.value
+    if kind is None:
+        self.image.value, self.message.value = b"", "<i>no evaluation plot for this model (no held-out rows)</i>"
+        return
+    try:
+        self.image.value, self.message.value = self.plot_png(self.model, kind), ""
+    except Exception as e:
+        self.image.value, self.message.value = b"", f'<span style="color:#c62828">{_esc(e)}</span>'
 
-    def plot_png(self, model: str, kind: str) -> bytes:
-        "One plot of `model` as PNG (cached)."
-        from mltrain_nb.plots import figure_to_png
-        key = (model, kind)
-        if key not in self._cache:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                self._cache[key] = figure_to_png(self.result.plot(kind, model), dpi=80)
-            while len(self._cache) > self.cache_size: self._cache.popitem(last=False)
-        self._cache.move_to_end(key)
-        return self._cache[key]
+@patch
+def plot_png(self: ResultsPanel, model: str, kind: str) -> bytes:
+    "One plot of `model` as PNG (cached)."
+    from mltrain_nb.plots import figure_to_png
+    key = (model, kind)
+    if key not in self._cache:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._cache[key] = figure_to_png(self.result.plot(kind, model), dpi=80)
+        while len(self._cache) > self.cache_size: self._cache.popitem(last=False)
+    self._cache.move_to_end(key)
+    return self._cache[key]
 
-    def explain(self, _=None) -> dict | None:
-        "Run SHAP for the picked model and show its bar plot."
-        name = self.model
-        self.explain_button.disabled = True
-        self.explain_status.value = f"<i>explaining {_esc(name)}…</i>"
-        try:
-            t = time.perf_counter()
-            out = self.result.engine.generate_explainability(name, method="shap")
-            png = None
-            if out.get("plot_path"):
-                with open(out["plot_path"], "rb") as f: png = f.read()
-            if png is None: png = _bar_png(out["importance"], f"SHAP importance: {name}", "mean |SHAP value|")
-            self.explanations[name] = {"importance": out["importance"], "png": png}
-            self.explain_image.value = png
-            self.explain_image.layout.display = None
-            top = ", ".join(list(out["importance"])[:3])
-            self.explain_status.value = f"{_esc(out.get('explainer', 'shap'))} in {time.perf_counter() - t:.1f} s; top: {_esc(top)}"
-            return out
-        except Exception as e:
-            self.explain_status.value = f'<span style="color:#c62828">{_esc(type(e).__name__)}: {_esc(e)}</span>'
-            return None
-        finally:
-            self.explain_button.disabled = False
+# %% ../nbs/13_panels.ipynb #c1eeb008
+@patch
+def explain(self: ResultsPanel, _=None) -> dict | None:
+    "Run SHAP for the picked model and show its bar plot."
+    name = self.model
+    self.explain_button.disabled = True
+    self.explain_status.value = f"<i>explaining {_esc(name)}…</i>"
+    try:
+        t = time.perf_counter()
+        out = self.result.engine.generate_explainability(name, method="shap")
+        png = None
+        if out.get("plot_path"):
+            with open(out["plot_path"], "rb") as f: png = f.read()
+        if png is None: png = _bar_png(out["importance"], f"SHAP importance: {name}", "mean |SHAP value|")
+        self.explanations[name] = {"importance": out["importance"], "png": png}
+        self.explain_image.value = png
+        self.explain_image.layout.display = None
+        top = ", ".join(list(out["importance"])[:3])
+        self.explain_status.value = f"{_esc(out.get('explainer', 'shap'))} in {time.perf_counter() - t:.1f} s; top: {_esc(top)}"
+        return out
+    except Exception as e:
+        self.explain_status.value = f'<span style="color:#c62828">{_esc(type(e).__name__)}: {_esc(e)}</span>'
+        return None
+    finally:
+        self.explain_button.disabled = False
 
+# %% ../nbs/13_panels.ipynb #571a89d1
 def show_results(result) -> None:
     "Show a `TrainResult` as a `ResultsPanel` in a notebook; print its leaderboard elsewhere."
     if in_notebook():
@@ -998,7 +1072,7 @@ def show_results(result) -> None:
         display(ResultsPanel(result))
     else: print(repr(result))
 
-# %% ../nbs/13_panels.ipynb #3a1cf4f8
+# %% ../nbs/13_panels.ipynb #7c086242
 def data_frames(namespace: dict) -> list[str]:
     "Names of the pandas DataFrames in `namespace` (no private names)."
     import pandas as pd
@@ -1017,6 +1091,7 @@ def _user_namespace() -> dict:
 _TARGET_NAMES = ("target", "label", "labels", "y", "class", "species", "outcome")
 _NO_TARGET = "(none: clustering)"
 
+# %% ../nbs/13_panels.ipynb #d56dfd0e
 class TrainForm:
     "A form that builds a `TrainConfig` from the DataFrames in a namespace, trains on a button, and shows the `%%train` cell."
     def __init__(self, namespace: dict | None = None):
@@ -1057,92 +1132,103 @@ class TrainForm:
         else: self.status.value = "<i>No DataFrame in the namespace: load one (e.g. <code>df = pd.read_csv(...)</code>) and open the form again.</i>"
         self.train_button.disabled = not frames
 
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget)
+# %% ../nbs/13_panels.ipynb #b6f7909e
+@patch
+def _ipython_display_(self: TrainForm):
+    from IPython.display import display
+    display(self.widget)
 
-    @property
-    def df(self): return self.namespace[self.frame.value]
+@patch(as_prop=True)
+def df(self: TrainForm): return self.namespace[self.frame.value]
 
-    def _on_frame(self, change=None) -> None:
-        cols = [str(c) for c in self.df.columns]
-        guess = next((c for c in cols if c.lower() in _TARGET_NAMES), cols[-1] if cols else _NO_TARGET)
-        self.target.options = cols + [_NO_TARGET]
-        self.target.value = guess
-        self._on_target()
+@patch
+def _on_frame(self: TrainForm, change=None) -> None:
+    cols = [str(c) for c in self.df.columns]
+    guess = next((c for c in cols if c.lower() in _TARGET_NAMES), cols[-1] if cols else _NO_TARGET)
+    self.target.options = cols + [_NO_TARGET]
+    self.target.value = guess
+    self._on_target()
 
-    def _on_target(self, change=None) -> None:
-        from mltrain_nb.data import infer_task
-        t = self.target.value
-        if t is None: return
-        self._inferred = "clustering" if t == _NO_TARGET else infer_task(self.df[t])
-        y = None if t == _NO_TARGET else self.df[t]
-        n = 0 if y is None else int(y.nunique())
-        self.task_note.value = ("<i>no target</i>" if y is None else
-                                f"<i>inferred: {self._inferred} ({n} {'classes' if self._inferred == 'classification' else 'distinct values'})</i>")
-        if self.task.value != self._inferred: self.task.value = self._inferred
-        else: self._on_task()
+@patch
+def _on_target(self: TrainForm, change=None) -> None:
+    from mltrain_nb.data import infer_task
+    t = self.target.value
+    if t is None: return
+    self._inferred = "clustering" if t == _NO_TARGET else infer_task(self.df[t])
+    y = None if t == _NO_TARGET else self.df[t]
+    n = 0 if y is None else int(y.nunique())
+    self.task_note.value = ("<i>no target</i>" if y is None else
+                            f"<i>inferred: {self._inferred} ({n} {'classes' if self._inferred == 'classification' else 'distinct values'})</i>")
+    if self.task.value != self._inferred: self.task.value = self._inferred
+    else: self._on_task()
 
-    def _on_task(self, change=None) -> None:
-        from mltrain_nb.algorithms import default_models, list_algorithms
-        from mltrain_nb.evaluation import DEFAULT_METRIC, metric_names
-        task = self.task.value
-        self.models.options = list_algorithms(task)
-        self.models.value = tuple(default_models(task))
-        self.metric.options = metric_names(task)
-        self.metric.value = DEFAULT_METRIC[task]
-        self._on_change()
+@patch
+def _on_task(self: TrainForm, change=None) -> None:
+    from mltrain_nb.algorithms import default_models, list_algorithms
+    from mltrain_nb.evaluation import DEFAULT_METRIC, metric_names
+    task = self.task.value
+    self.models.options = list_algorithms(task)
+    self.models.value = tuple(default_models(task))
+    self.metric.options = metric_names(task)
+    self.metric.value = DEFAULT_METRIC[task]
+    self._on_change()
 
-    def _on_change(self, change=None) -> None:
-        self.code.value = f"<pre style='background:#f6f6f6;padding:4px;margin:0'>%load_ext mltrain_nb\n\n{_esc(self.cell_text())}</pre>"
+@patch
+def _on_change(self: TrainForm, change=None) -> None:
+    self.code.value = f"<pre style='background:#f6f6f6;padding:4px;margin:0'>%load_ext mltrain_nb\n\n{_esc(self.cell_text())}</pre>"
 
-    @property
-    def target_column(self) -> str | None: return None if self.target.value in (None, _NO_TARGET) else self.target.value
+@patch(as_prop=True)
+def target_column(self: TrainForm) -> str | None: return None if self.target.value in (None, _NO_TARGET) else self.target.value
 
-    def config(self):
-        "The `TrainConfig` the form describes."
-        from mltrain_nb.config import TrainConfig
-        return TrainConfig(target=self.target_column, task=self.task.value, models=list(self.models.value), cv=self.cv.value,
-                           metric=self.metric.value, tracking={"enabled": bool(self.track.value)})
+# %% ../nbs/13_panels.ipynb #e9942e44
+@patch
+def config(self: TrainForm):
+    "The `TrainConfig` the form describes."
+    from mltrain_nb.config import TrainConfig
+    return TrainConfig(target=self.target_column, task=self.task.value, models=list(self.models.value), cv=self.cv.value,
+                       metric=self.metric.value, tracking={"enabled": bool(self.track.value)})
 
-    def cell_text(self) -> str:
-        "The `%%train` cell that trains what the form describes: data, target and output on its line, the rest as its YAML body."
-        import yaml
-        q = shlex.quote
-        line = ["%%train", q(str(self.frame.value))]
-        if self.target_column is not None: line += ["--target", q(self.target_column)]
-        if self.out_name.value.strip(): line += ["-o", self.out_name.value.strip()]
-        body: dict[str, Any] = {}
-        if self.task.value != self._inferred or self.target_column is None: body["task"] = self.task.value
-        if self.models.value: body["models"] = list(self.models.value)
-        body.update(cv=int(self.cv.value), metric=str(self.metric.value))
-        if not self.track.value: body["tracking"] = {"enabled": False}
-        # a cell magic needs a body (IPython refuses an empty one), and YAML keeps each choice on its own line
-        return " ".join(line) + "\n" + yaml.safe_dump(body, sort_keys=False, default_flow_style=None).strip()
+@patch
+def cell_text(self: TrainForm) -> str:
+    "The `%%train` cell that trains what the form describes: data, target and output on its line, the rest as its YAML body."
+    import yaml
+    q = shlex.quote
+    line = ["%%train", q(str(self.frame.value))]
+    if self.target_column is not None: line += ["--target", q(self.target_column)]
+    if self.out_name.value.strip(): line += ["-o", self.out_name.value.strip()]
+    body: dict[str, Any] = {}
+    if self.task.value != self._inferred or self.target_column is None: body["task"] = self.task.value
+    if self.models.value: body["models"] = list(self.models.value)
+    body.update(cv=int(self.cv.value), metric=str(self.metric.value))
+    if not self.track.value: body["tracking"] = {"enabled": False}
+    # a cell magic needs a body (IPython refuses an empty one), and YAML keeps each choice on its own line
+    return " ".join(line) + "\n" + yaml.safe_dump(body, sort_keys=False, default_flow_style=None).strip()
 
-    def train(self, _=None):
-        "Train what the form describes, showing a `TrainingPanel` in the form; returns the `TrainResult`."
-        from mltrain_nb.engine import MLTrainingEngine
-        self.train_button.disabled = True
-        self.status.value = "<i>training…</i>"
-        try:
-            cfg = self.config()
-            self.panel = TrainingPanel(metric=cfg.metric, display=False)
-            self.panel_box.children = (self.panel.widget,)
-            with self.output:
-                engine = MLTrainingEngine(cfg, callbacks=[self.panel])
-                self.result = engine.compare(self.df, cfg.target)
-                self.panel.finish(self.result)
-            name = self.out_name.value.strip()
-            if name.isidentifier(): self.namespace[name] = self.result
-            self.status.value = f"done: best <b>{_esc(self.result.best_model_name)}</b>" + \
-                                (f", saved as <code>{_esc(name)}</code>" if name.isidentifier() else "")
-            return self.result
-        except Exception as e:
-            self.status.value = f'<span style="color:#c62828">{_esc(type(e).__name__)}: {_esc(e)}</span>'
-            return None
-        finally:
-            self.train_button.disabled = False
+# %% ../nbs/13_panels.ipynb #a41320cd
+@patch
+def train(self: TrainForm, _=None):
+    "Train what the form describes, showing a `TrainingPanel` in the form; returns the `TrainResult`."
+    from mltrain_nb.engine import MLTrainingEngine
+    self.train_button.disabled = True
+    self.status.value = "<i>training…</i>"
+    try:
+        cfg = self.config()
+        self.panel = TrainingPanel(metric=cfg.metric, display=False)
+        self.panel_box.children = (self.panel.widget,)
+        with self.output:
+            engine = MLTrainingEngine(cfg, callbacks=[self.panel])
+            self.result = engine.compare(self.df, cfg.target)
+            self.panel.finish(self.result)
+        name = self.out_name.value.strip()
+        if name.isidentifier(): self.namespace[name] = self.result
+        self.status.value = f"done: best <b>{_esc(self.result.best_model_name)}</b>" + \
+                            (f", saved as <code>{_esc(name)}</code>" if name.isidentifier() else "")
+        return self.result
+    except Exception as e:
+        self.status.value = f'<span style="color:#c62828">{_esc(type(e).__name__)}: {_esc(e)}</span>'
+        return None
+    finally:
+        self.train_button.disabled = False
 
 def train_form(namespace: dict | None = None) -> TrainForm:
     "The no-code training form over the DataFrames of `namespace` (default: the notebook's); display it or return it from a cell."

@@ -22,6 +22,7 @@ from .errors import ConfigError, DataError, MLTrainError, TrainingInterrupted, s
 from .algorithms import final_estimator
 from .evaluation import (check_metric, compute_metrics, greater_is_better, metric_names, model_scores,
                                    sklearn_scorer, tuning_plots, _optuna_quiet)
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['SAMPLERS', 'PRUNERS', 'parse_space', 'to_distributions', 'suggest', 'space_to_grid', 'PipelineBuilder',
@@ -283,7 +284,7 @@ def _trials_frame(trials, space: dict):
                      **{cols[k]: params.get(k) for k in space}})
     return pd.DataFrame(rows, columns=[*_CORE_COLUMNS, *cols.values()])
 
-# %% ../nbs/05a_tuning.ipynb #27a927b2
+# %% ../nbs/05a_tuning.ipynb #e8261cea
 _BOOST_REPORTS = 20      # boosting-round reports per trial, at most (each one is a storage write)
 _BOOST_WARMUP = 5        # no boosting-round report before 1/_BOOST_WARMUP of the round budget
 _CURVE_POINTS = 20       # round counts a trial is scored at when n_estimators is read off the validation curve
@@ -302,6 +303,7 @@ def _auc(y, s):
     if n_pos == 0 or n_neg == 0: return math.nan
     return float((rankdata(s)[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
+# %% ../nbs/05a_tuning.ipynb #b4d2dd56
 def _round_metric(metric: str, task: str) -> Callable:
     "`f(y_true, y_pred) -> float`: the study's metric on a booster's eval output (labels 0..k-1; probabilities or values)."
     import numpy as np
@@ -339,6 +341,7 @@ def _round_metric(metric: str, task: str) -> Callable:
            "explained_variance": lambda t, p: float(1 - np.var(t - p) / max(np.var(t), eps))}
     return reg(fns[metric])
 
+# %% ../nbs/05a_tuning.ipynb #0fac6501
 def _boost_plan(pipe, space: dict) -> tuple[str | None, int]:
     "('xgboost' | 'lightgbm' | None, the most boosting rounds a trial of `space` can have)."
     est = final_estimator(pipe)
@@ -375,6 +378,7 @@ def _reported(n: int, every: int, start: int) -> bool:
     "Whether boosting round `n` (counted from 1) is reported."
     return n % every == 0 and n >= start
 
+# %% ../nbs/05a_tuning.ipynb #0f1db259
 @functools.lru_cache(maxsize=None)
 def _xgb_pruning_class():
     "`XGBoostPruningCallback` reporting only the `_reported` rounds, and surviving scikit-learn's `clone` (a deep copy)."
@@ -399,6 +403,7 @@ def _lgb_pruning_class():
             if env.iteration + 1 >= self.start: super().__call__(env)
     return _LGBPruning
 
+# %% ../nbs/05a_tuning.ipynb #88cdf2eb
 def _fit_watched(pipe, X, y, X_val, y_val, kind: str, task: str, metric: str, trial=None, every: int = 1,
                  start: int = 1, checkpoints=()) -> tuple:
     "Fit a clone of `pipe` watching the study's metric on (`X_val`, `y_val`): (fitted pipeline, {round: value at `checkpoints`}); with a `trial`, prune on the rounds `_reported`."
@@ -432,6 +437,7 @@ def _fit_watched(pipe, X, y, X_val, y_val, kind: str, task: str, metric: str, tr
                       callbacks=[_lgb_pruning_class()(trial, metric, every, start)] if trial else None)
     return Pipeline((prep.steps if prep is not None else []) + [steps[-1]]), values
 
+# %% ../nbs/05a_tuning.ipynb #d3e9178d
 class _Objective:
     "The CV objective of one study; picklable (for Dask workers) when `build` is."
     def __init__(self, build, X, y, folds, task, metric, space, kind=None, fold_base=0, every=1, start=1,
@@ -443,86 +449,96 @@ class _Objective:
         # the parameters Optuna samples: n_estimators is read off the validation curve instead, when it can be
         self.search_space = {k: v for k, v in space.items() if not (curve and k == "n_estimators")}
 
-    def with_data(self, X, y, folds) -> "_Objective":
-        other = copy.copy(self)
-        other.X, other.y, other.folds = X, y, folds
-        return other
+# %% ../nbs/05a_tuning.ipynb #0ff9065e
+@patch
+def with_data(self: _Objective, X, y, folds) -> "_Objective":
+    other = copy.copy(self)
+    other.X, other.y, other.folds = X, y, folds
+    return other
 
-    def __call__(self, trial) -> float:
-        import optuna
-        try:
-            params, curve = suggest(trial, self.search_space), self.curve
-            if curve:
-                pipe = self.build({**params, "n_estimators": curve[-1]})
-                if not _truncates(final_estimator(pipe)):      # DART reweighs old trees: sample n_estimators instead
-                    curve = None
-                    params.update(suggest(trial, {"n_estimators": self.space["n_estimators"]}))
-            if not curve: pipe = self.build(params)
-            return self._curve_cv(trial, pipe, curve) if curve else self._cv(trial, pipe)
-        except optuna.TrialPruned: raise
-        except Exception as e:
-            try: trial.set_user_attr("error", f"{type(e).__name__}: {e}"[:2000])
-            except Exception: pass     # the storage may be gone; the trial still fails with `e`
-            raise
+@patch
+def __call__(self: _Objective, trial) -> float:
+    import optuna
+    try:
+        params, curve = suggest(trial, self.search_space), self.curve
+        if curve:
+            pipe = self.build({**params, "n_estimators": curve[-1]})
+            if not _truncates(final_estimator(pipe)):      # DART reweighs old trees: sample n_estimators instead
+                curve = None
+                params.update(suggest(trial, {"n_estimators": self.space["n_estimators"]}))
+        if not curve: pipe = self.build(params)
+        return self._curve_cv(trial, pipe, curve) if curve else self._cv(trial, pipe)
+    except optuna.TrialPruned: raise
+    except Exception as e:
+        try: trial.set_user_attr("error", f"{type(e).__name__}: {e}"[:2000])
+        except Exception: pass     # the storage may be gone; the trial still fails with `e`
+        raise
 
-    def _fold(self, i):
-        tr, va = self.folds[i]
-        return _take(self.X, tr), _take(self.y, tr), _take(self.X, va), _take(self.y, va)
+@patch
+def _fold(self: _Objective, i):
+    tr, va = self.folds[i]
+    return _take(self.X, tr), _take(self.y, tr), _take(self.X, va), _take(self.y, va)
 
-    def _undefined(self, i, value):
-        return MLTrainError(f"{self.metric} is undefined on fold {i + 1} (got {value}); "
-                            "choose another metric or check the fold's classes.")
+@patch
+def _undefined(self: _Objective, i, value):
+    return MLTrainError(f"{self.metric} is undefined on fold {i + 1} (got {value}); "
+                        "choose another metric or check the fold's classes.")
 
-    def _report(self, trial, value: float, i: int) -> None:
-        import optuna
-        trial.report(value, step=self.fold_base + i)
-        if i < len(self.folds) - 1 and trial.should_prune():
-            raise optuna.TrialPruned(f"Pruned after fold {i + 1} of {len(self.folds)}.")
+@patch
+def _report(self: _Objective, trial, value: float, i: int) -> None:
+    import optuna
+    trial.report(value, step=self.fold_base + i)
+    if i < len(self.folds) - 1 and trial.should_prune():
+        raise optuna.TrialPruned(f"Pruned after fold {i + 1} of {len(self.folds)}.")
 
-    def _cv(self, trial, pipe) -> float:
-        "Every fold fitted and scored as the engine scores a model; the CV mean of every metric kept."
-        import numpy as np
-        from sklearn.base import clone
-        fold_scores = []
-        for i in range(len(self.folds)):
-            Xtr, ytr, Xva, yva = self._fold(i)
-            if i == 0 and self.prune_rounds:
-                fitted, _ = _fit_watched(pipe, Xtr, ytr, Xva, yva, self.kind, self.task, self.metric, trial,
-                                         self.every, self.start)
-            else:
-                fitted = clone(pipe).fit(Xtr, ytr)
-            y_pred, y_score = model_scores(fitted, Xva, proba=self.task == "classification")
-            scores = compute_metrics(self.task, yva, y_pred, y_score, classes=getattr(fitted, "classes_", None))
-            value = scores.get(self.metric, math.nan)
-            if not math.isfinite(value): raise self._undefined(i, value)
-            fold_scores.append(scores)
-            self._report(trial, float(np.mean([s[self.metric] for s in fold_scores])), i)
-        means = {m: float(np.mean([s[m] for s in fold_scores if m in s])) for m in fold_scores[0]}
-        trial.set_user_attr("cv_scores", means)
-        return means[self.metric]
+# %% ../nbs/05a_tuning.ipynb #96e63d62
+@patch
+def _cv(self: _Objective, trial, pipe) -> float:
+    "Every fold fitted and scored as the engine scores a model; the CV mean of every metric kept."
+    import numpy as np
+    from sklearn.base import clone
+    fold_scores = []
+    for i in range(len(self.folds)):
+        Xtr, ytr, Xva, yva = self._fold(i)
+        if i == 0 and self.prune_rounds:
+            fitted, _ = _fit_watched(pipe, Xtr, ytr, Xva, yva, self.kind, self.task, self.metric, trial,
+                                     self.every, self.start)
+        else:
+            fitted = clone(pipe).fit(Xtr, ytr)
+        y_pred, y_score = model_scores(fitted, Xva, proba=self.task == "classification")
+        scores = compute_metrics(self.task, yva, y_pred, y_score, classes=getattr(fitted, "classes_", None))
+        value = scores.get(self.metric, math.nan)
+        if not math.isfinite(value): raise self._undefined(i, value)
+        fold_scores.append(scores)
+        self._report(trial, float(np.mean([s[self.metric] for s in fold_scores])), i)
+    means = {m: float(np.mean([s[m] for s in fold_scores if m in s])) for m in fold_scores[0]}
+    trial.set_user_attr("cv_scores", means)
+    return means[self.metric]
 
-    def _curve_cv(self, trial, pipe, points) -> float:
-        "One fit per fold to the most rounds; the score of each round count in `points` read off the validation curve."
-        import numpy as np
-        curves = []
-        for i in range(len(self.folds)):
-            Xtr, ytr, Xva, yva = self._fold(i)
-            _, values = _fit_watched(pipe, Xtr, ytr, Xva, yva, self.kind, self.task, self.metric,
-                                     trial if i == 0 and self.prune_rounds else None, self.every, self.start, points)
-            bad = [v for v in values.values() if not math.isfinite(v)]
-            if bad: raise self._undefined(i, bad[0])
-            curves.append(values)
-            reached = [n for n in points if all(n in c for c in curves)]
-            if not reached: raise MLTrainError(f"The booster stopped before round {points[0]} on fold {i + 1}.")
-            means = {n: float(np.mean([c[n] for c in curves])) for n in reached}
-            best = (max if self.higher else min)(reached, key=means.get)       # ties: the fewest rounds
-            trial.set_user_attr("curve_params", {"n_estimators": best})
-            self._report(trial, means[best], i)
-        trial.set_user_attr("cv_scores", {self.metric: means[best]})
-        trial.set_user_attr("curve", [[n, means[n]] for n in reached])
-        return means[best]
+# %% ../nbs/05a_tuning.ipynb #6eddb358
+@patch
+def _curve_cv(self: _Objective, trial, pipe, points) -> float:
+    "One fit per fold to the most rounds; the score of each round count in `points` read off the validation curve."
+    import numpy as np
+    curves = []
+    for i in range(len(self.folds)):
+        Xtr, ytr, Xva, yva = self._fold(i)
+        _, values = _fit_watched(pipe, Xtr, ytr, Xva, yva, self.kind, self.task, self.metric,
+                                 trial if i == 0 and self.prune_rounds else None, self.every, self.start, points)
+        bad = [v for v in values.values() if not math.isfinite(v)]
+        if bad: raise self._undefined(i, bad[0])
+        curves.append(values)
+        reached = [n for n in points if all(n in c for c in curves)]
+        if not reached: raise MLTrainError(f"The booster stopped before round {points[0]} on fold {i + 1}.")
+        means = {n: float(np.mean([c[n] for c in curves])) for n in reached}
+        best = (max if self.higher else min)(reached, key=means.get)       # ties: the fewest rounds
+        trial.set_user_attr("curve_params", {"n_estimators": best})
+        self._report(trial, means[best], i)
+    trial.set_user_attr("cv_scores", {self.metric: means[best]})
+    trial.set_user_attr("curve", [[n, means[n]] for n in reached])
+    return means[best]
 
-# %% ../nbs/05a_tuning.ipynb #650aa075
+# %% ../nbs/05a_tuning.ipynb #96ec89ab
 def _rewarn(caught, stacklevel: int = 3) -> None:
     "Re-emit recorded warnings once per (category, message), leaving out Optuna's experimental-feature notes."
     import optuna
@@ -532,6 +548,7 @@ def _rewarn(caught, stacklevel: int = 3) -> None:
         seen.setdefault((w.category, str(w.message).strip()), w)
     for cat, msg in seen: warnings.warn(f"tuning: {msg}", cat, stacklevel=stacklevel)
 
+# %% ../nbs/05a_tuning.ipynb #88ca7f32
 def _info(trial, trials, direction: str, space: dict) -> dict:
     "What `on_trial` gets about one finished `trial`, with counts over all the study's `trials`."
     state = trial.state.name
@@ -563,6 +580,7 @@ class _AfterTrial:
             self.stopped = True
             study.stop()
 
+# %% ../nbs/05a_tuning.ipynb #6e42bf2c
 def _inside(d, v) -> bool:
     "Whether value `v` is one `suggest` can draw from the parsed distribution `d`."
     if isinstance(d, list): return any(type(c) is type(v) and c == v for c in d)
@@ -591,6 +609,7 @@ def _open_study(storage, study_name, direction, sampler, pruner, metric):
                           f"must be {direction}d; use another study_name.")
     return study
 
+# %% ../nbs/05a_tuning.ipynb #74797562
 def _check_search(task, metric, folds, X, y):
     "(metric, folds) validated for a supervised search."
     if task not in ("classification", "regression"):
@@ -611,6 +630,7 @@ def _estimator_params(pipe) -> list[str]:
     "The parameter names a search may set."
     return sorted(_estimator_values(pipe))
 
+# %% ../nbs/05a_tuning.ipynb #f5286217
 def _finish(study, space, metric, numbers, interrupted, t0, method="optuna") -> SearchOutcome:
     "The outcome of a study, or the error when nothing usable finished."
     trials = study.get_trials(deepcopy=False)
@@ -631,7 +651,7 @@ def _finish(study, space, metric, numbers, interrupted, t0, method="optuna") -> 
     return SearchOutcome(method, metric, _trial_params(space, best), float(best.value),
                          _trials_frame(trials, space), study, bool(interrupted), time.perf_counter() - t0)
 
-# %% ../nbs/05a_tuning.ipynb #589ab67d
+# %% ../nbs/05a_tuning.ipynb #5f201ae3
 def _dask_quiet():
     "Run on each worker: no experimental-feature warnings from DaskStorage being unpickled."
     import optuna
@@ -658,6 +678,7 @@ def _picklable(obj) -> bool:
     try: cloudpickle.dumps(obj); return True
     except Exception: return False
 
+# %% ../nbs/05a_tuning.ipynb #f947f321
 def _run_dask(objective, dask_address, storage, study_name, direction, sampler, pruner, random_state, space,
               n_trials, timeout, on_trial, stop, metric, t0, first) -> SearchOutcome:
     import optuna
@@ -675,6 +696,7 @@ def _run_dask(objective, dask_address, storage, study_name, direction, sampler, 
     finally:
         if own: client.close()
 
+# %% ../nbs/05a_tuning.ipynb #e1efd9bf
 def _drive_dask(client, objective, storage, study_name, direction, sampler, pruner, random_state, space,
                 n_trials, timeout, on_trial, stop, metric, t0, first) -> SearchOutcome:
     "Submit one task per trial, report trials as they finish, halt on timeout/stop, cancel on Ctrl-C."
@@ -772,7 +794,7 @@ def run_optuna(build: Callable, X, y, folds, task: str, metric: str | None, spac
         _rewarn(caught)
     return _finish(study, space, metric, after.numbers, interrupted or after.stopped, t0)
 
-# %% ../nbs/05a_tuning.ipynb #3f33e654
+# %% ../nbs/05a_tuning.ipynb #2eb8d4e3
 class _LogUniformInt:
     "An integer distribution, uniform on a log scale, with the `rvs` scikit-learn's samplers call."
     def __init__(self, lo: int, hi: int): self.lo, self.hi = lo, hi
@@ -798,6 +820,7 @@ def _scipy_space(space: dict) -> dict:
         else: out[k] = stats.loguniform(lo, hi) if d.get("log") else stats.uniform(lo, hi - lo)
     return out
 
+# %% ../nbs/05a_tuning.ipynb #2c9bc55b
 def _natural(scorer: str, values):
     "Scores from a scikit-learn scorer on the metric's own scale (neg_* scorers negated back)."
     import numpy as np
@@ -817,6 +840,7 @@ def _dask_joblib(dask_address):
     finally:
         if own: client.close()
 
+# %% ../nbs/05a_tuning.ipynb #211debd5
 def run_search(build: Callable, X, y, folds, task: str, metric: str | None, grid: Mapping | None = None,
                space: Mapping | None = None, method: str = "grid", n_iter: int = 20, metrics: Iterable[str] | None = None,
                random_state: int | None = None, n_jobs: int = 1, prefix: str = "model__",
