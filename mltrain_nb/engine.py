@@ -23,11 +23,12 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 
-from .config import TrainConfig, as_config
+from .config import TrainConfig, TuneConfig, as_config
 from .errors import (MLTrainError, ConfigError, DataError, ModelNotFoundError, ModelIntegrityError,
                                TrainingInterrupted, suggest)
-from .fileio import atomic_write
+from .fileio import atomic_write, jsonable
 from .plots import _py
+from .results import ModelResult, viewer_for
 from . import data as mdata
 from . import algorithms as malgo
 from . import evaluation as meval
@@ -35,8 +36,7 @@ from .events import (emit, ProgressBar, TrainingStarted, FoldDone, IterationDone
                                TrainingFinished, TrainingFailed, TrialDone)
 
 # %% auto #0
-__all__ = ['PreparedData', 'prepare_xy', 'feature_importance', 'TrainResult', 'MLTrainingEngine', 'leaderboard', 'TuneResult',
-           'plot_kinds']
+__all__ = ['PreparedData', 'prepare_xy', 'feature_importance', 'TrainResult', 'MLTrainingEngine', 'leaderboard', 'TuneResult']
 
 # %% ../nbs/10_engine.ipynb #43a407e1
 @dataclass
@@ -217,37 +217,26 @@ def feature_importance(pipe) -> dict[str, float] | None:
     return {k: float(v) for k, v in s.items()}
 
 # %% ../nbs/10_engine.ipynb #2e8c969e
-def _versions() -> dict[str, str]:
-    "Versions of Python and the libraries a saved model depends on."
-    from mltrain_nb.report import environment_info
-    return {k: v for k, v in environment_info().items() if k != "platform"}
-
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
     return h.hexdigest()
 
-def _jsonable(v):
-    if isinstance(v, dict): return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)): return [_jsonable(x) for x in v]
-    if isinstance(v, (np.generic,)): return v.item()
-    if v is None or isinstance(v, (str, int, float, bool)): return v
-    return repr(v)
 
 # %% ../nbs/10_engine.ipynb #996a73b1
 _SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s is not None)
 
 def _in_main_thread() -> bool: return threading.current_thread() is threading.main_thread()
 
-# %% ../nbs/10_engine.ipynb #4f3ff252
+# %% ../nbs/10_engine.ipynb #47d50f37
 @dataclass
 class TrainResult:
     "A comparison of models: `leaderboard` (sorted by the primary metric), `results` per model and the best one."
     task: str
     metric: str
     leaderboard: pd.DataFrame
-    results: dict[str, dict[str, Any]]
+    results: dict[str, ModelResult]
     config: TrainConfig
     engine: "MLTrainingEngine" = field(repr=False)
     failures: dict[str, str] = field(default_factory=dict)
@@ -259,59 +248,82 @@ class TrainResult:
     @property
     def best_model_name(self) -> str | None: return None if self.leaderboard.empty else self.leaderboard.index[0]
     @property
-    def best_model(self): return None if self.best_model_name is None else self.results[self.best_model_name]["model"]
+    def best_model(self): return None if self.best_model_name is None else self.results[self.best_model_name].model
 
-    def predict(self, X, model: str | None = None, return_proba: bool = False):
-        "Predict with the best model (or `model`)."
-        return self.engine.predict(X, model or self.best_model_name, return_proba=return_proba)
+    @classmethod
+    def of(cls, engine: "MLTrainingEngine", names: Sequence[str] | None = None, failures: dict[str, str] | None = None,
+           interrupted: bool = False, elapsed: float = 0.0, run_id: str | None = None) -> "TrainResult":
+        "The result of `engine`'s models `names` (default: every model it holds), ranked; the one way a `TrainResult` is made."
+        models = {n: engine.models[n] for n in (engine.models if names is None else names)}
+        board = leaderboard(models, engine.metric or meval.check_metric(None, engine.task or "classification"),
+                            engine.task or "classification")
+        uri = engine.tracker.tracking_uri if run_id and engine.tracker is not None else None
+        return cls(engine.task, engine.metric, board, models, engine.config, engine, dict(failures or {}), interrupted,
+                   elapsed, run_id, uri)
 
-    def evaluate(self, model: str | None = None, X_test=None, y_test=None, detailed: bool = False):
-        "Metrics of the best model (or `model`) on the held-out rows, or on `X_test`/`y_test`."
-        return self.engine.evaluate_model(model or self.best_model_name, X_test, y_test, detailed=detailed)
+# %% ../nbs/10_engine.ipynb #969f5674
+@patch
+def predict(self: TrainResult, X, model: str | None = None, return_proba: bool = False):
+    "Predict with the best model (or `model`)."
+    return self.engine.predict(X, model or self.best_model_name, return_proba=return_proba)
 
-    def plot(self, kind: str = "confusion_matrix", model: str | None = None, path=None):
-        "One evaluation plot of the best model (or `model`) on the held-out rows; see `MLTrainingEngine.plot`."
-        return self.engine.plot(kind, model or self.best_model_name, path=path)
+@patch
+def evaluate(self: TrainResult, model: str | None = None, X_test=None, y_test=None, detailed: bool = False):
+    "Metrics of the best model (or `model`) on the held-out rows, or on `X_test`/`y_test`."
+    return self.engine.evaluate_model(model or self.best_model_name, X_test, y_test, detailed=detailed)
 
-    def explain(self, model: str | None = None, method: str = "shap", **kwargs):
-        "SHAP or permutation importance of the best model (or `model`), by input column."
-        return self.engine.generate_explainability(model or self.best_model_name, method=method, **kwargs)
+@patch
+def plot(self: TrainResult, kind: str = "confusion_matrix", model: str | None = None, path=None):
+    "One evaluation plot of the best model (or `model`) on the held-out rows; see `MLTrainingEngine.plot`."
+    return self.engine.plot(kind, model or self.best_model_name, path=path)
 
-    def report(self, path=None, model: str | None = None):
-        "Write the Markdown and HTML report; returns the paths written."
-        return self.engine.generate_report(path, model_name=model or self.best_model_name)
+@patch
+def explain(self: TrainResult, model: str | None = None, method: str = "shap", **kwargs):
+    "SHAP or permutation importance of the best model (or `model`), by input column."
+    return self.engine.generate_explainability(model or self.best_model_name, method=method, **kwargs)
 
-    def show(self):
-        "The results panel (model picker, plots, Explain) in a notebook; the text summary elsewhere."
-        from mltrain_nb.panels import show_results
-        return show_results(self)
+@patch
+def report(self: TrainResult, path=None, model: str | None = None):
+    "Write the Markdown and HTML report; returns the paths written."
+    return self.engine.generate_report(path, model_name=model or self.best_model_name)
 
-    def summary(self) -> pd.DataFrame:
-        "The leaderboard's key columns: CV mean of each metric, the primary metric's std and held-out value, times."
-        b = self.leaderboard
-        if b.empty: return b
-        cols = [c for c in b if c.startswith("cv_") and not c.endswith("_std")]
-        cols.insert(1 if cols and cols[0] == f"cv_{self.metric}" else 0, f"cv_{self.metric}_std")
-        cols += [c for c in (f"test_{self.metric}", "fit_time", "predict_time") if c in b]
-        return b[[c for c in dict.fromkeys(cols) if c in b]]
+@patch
+def show(self: TrainResult):
+    "Show the result with the viewer a face registered (`register_viewer`; the panels register the results panel), else print the text summary."
+    viewer = viewer_for(self)
+    if viewer is not None: return viewer(self)
+    print(repr(self))
 
-    def __repr__(self) -> str:
-        head = f"TrainResult({self.task}, {len(self.results)} models, best={self.best_model_name!r} by {self.metric}"
-        head += ", interrupted" if self.interrupted else ""
-        lines = [head + ")"]
-        if not self.leaderboard.empty: lines.append(self.summary().round(4).to_string())
-        lines += [f"failed: {k}: {v}" for k, v in self.failures.items()]
-        return "\n".join(lines)
+# %% ../nbs/10_engine.ipynb #c138b871
+@patch
+def summary(self: TrainResult) -> pd.DataFrame:
+    "The leaderboard's key columns: CV mean of each metric, the primary metric's std and held-out value, times."
+    b = self.leaderboard
+    if b.empty: return b
+    cols = [c for c in b if c.startswith("cv_") and not c.endswith("_std")]
+    cols.insert(1 if cols and cols[0] == f"cv_{self.metric}" else 0, f"cv_{self.metric}_std")
+    cols += [c for c in (f"test_{self.metric}", "fit_time", "predict_time") if c in b]
+    return b[[c for c in dict.fromkeys(cols) if c in b]]
 
-    def _repr_html_(self) -> str:
-        note = " <b>(interrupted: partial result)</b>" if self.interrupted else ""
-        fails = "".join(f"<li>{k}: {v}</li>" for k, v in self.failures.items())
-        return (f"<div><p><b>{self.task}</b>: {len(self.results)} models, best <b>{self.best_model_name}</b> "
-                f"by {self.metric}{note}</p>{self.summary().round(4).to_html()}"
-                + (f"<p>Tracked in <code>{self.tracking_uri}</code>, run <code>{self.run_id}</code></p>" if self.run_id else "")
-                + (f"<p>Failed:</p><ul>{fails}</ul>" if fails else "") + "</div>")
+@patch
+def __repr__(self: TrainResult) -> str:
+    head = f"TrainResult({self.task}, {len(self.results)} models, best={self.best_model_name!r} by {self.metric}"
+    head += ", interrupted" if self.interrupted else ""
+    lines = [head + ")"]
+    if not self.leaderboard.empty: lines.append(self.summary().round(4).to_string())
+    lines += [f"failed: {k}: {v}" for k, v in self.failures.items()]
+    return "\n".join(lines)
 
-# %% ../nbs/10_engine.ipynb #6a07e760
+@patch
+def _repr_html_(self: TrainResult) -> str:
+    note = " <b>(interrupted: partial result)</b>" if self.interrupted else ""
+    fails = "".join(f"<li>{k}: {v}</li>" for k, v in self.failures.items())
+    return (f"<div><p><b>{self.task}</b>: {len(self.results)} models, best <b>{self.best_model_name}</b> "
+            f"by {self.metric}{note}</p>{self.summary().round(4).to_html()}"
+            + (f"<p>Tracked in <code>{self.tracking_uri}</code>, run <code>{self.run_id}</code></p>" if self.run_id else "")
+            + (f"<p>Failed:</p><ul>{fails}</ul>" if fails else "") + "</div>")
+
+# %% ../nbs/10_engine.ipynb #0648f555
 class MLTrainingEngine:
     "Train, compare, evaluate, save and load tabular models under one `TrainConfig`."
     def __init__(self, config: TrainConfig | dict | str | None = None, callbacks: Sequence = (), progress: bool = True,
@@ -329,19 +341,6 @@ class MLTrainingEngine:
         self._busy = False
         self._saved_handlers: dict[int, Any] = {}   # the handlers ours replaced, while a training call runs
 
-    # ---- signals -------------------------------------------------------------------------------
-    def _on_signal(self, signum, frame):
-        if self._busy and not self._stop.is_set():
-            self._stop.set()
-            print("mltrain: stopping after the current fold (keeping finished models); interrupt again to abort now.",
-                  file=sys.stderr)
-            return
-        prev = self._saved_handlers.get(signum)
-        if callable(prev) and prev is not self._on_signal: return prev(signum, frame)
-        if prev == signal.SIG_IGN: return
-        if signum == signal.SIGINT: raise KeyboardInterrupt
-        raise SystemExit(128 + signum)
-
     @contextmanager
     def _working(self):
         "Mark the engine busy and install our signal handlers for the duration of one training call."
@@ -353,86 +352,113 @@ class MLTrainingEngine:
             self._busy = False
             self._restore_handlers()
 
-    def _restore_handlers(self):
-        if _in_main_thread():
-            for s, h in self._saved_handlers.items():
-                if signal.getsignal(s) == self._on_signal: signal.signal(s, h if h is not None else signal.SIG_DFL)
-        self._saved_handlers = {}
-
-    def _check_stop(self):
-        if self._stop.is_set(): raise TrainingInterrupted("Training was interrupted; finished models are kept.")
-
-    def shutdown(self) -> None:
-        "Ask running work to stop after its fold and restore the signal handlers that were there before."
-        self._stop.set()
-        self._restore_handlers()
-
     def __enter__(self): return self
     def __exit__(self, *exc): self.shutdown()
 
-    # ---- helpers --------------------------------------------------------------------------------
-    def _callbacks(self) -> list:
-        return self.callbacks if self.callbacks or not self.progress else [ProgressBar()]
+# %% ../nbs/10_engine.ipynb #fbc64983
+# ---- signals -------------------------------------------------------------------------------
+@patch
+def _on_signal(self: MLTrainingEngine, signum, frame):
+    if self._busy and not self._stop.is_set():
+        self._stop.set()
+        print("mltrain: stopping after the current fold (keeping finished models); interrupt again to abort now.",
+              file=sys.stderr)
+        return
+    prev = self._saved_handlers.get(signum)
+    if callable(prev) and prev is not self._on_signal: return prev(signum, frame)
+    if prev == signal.SIG_IGN: return
+    if signum == signal.SIGINT: raise KeyboardInterrupt
+    raise SystemExit(128 + signum)
 
-    def _pipeline(self, X: pd.DataFrame, estimator):
-        from sklearn.pipeline import Pipeline
-        steps = [("preprocess", mdata.build_preprocessor(X, self.config.preprocess))]
-        fs = self.config.feature_selection
-        if fs.method is not None: steps.append(("select", _selector(fs, self.task)))
-        return Pipeline(steps + [("model", estimator)])
+@patch
+def _restore_handlers(self: MLTrainingEngine):
+    if _in_main_thread():
+        for s, h in self._saved_handlers.items():
+            if signal.getsignal(s) == self._on_signal: signal.signal(s, h if h is not None else signal.SIG_DFL)
+    self._saved_handlers = {}
 
-    def _estimator(self, algorithm: str, custom_model=None, params: dict | None = None):
-        if custom_model is not None:
-            from sklearn.base import clone
-            est = clone(custom_model)
-            return est.set_params(**params) if params else est
-        if algorithm in malgo.ENSEMBLES: return self._ensemble(algorithm, params)
-        merged = {**_sklearn_early_stopping(algorithm, self.config.early_stopping),
-                  **self.config.model_params.get(algorithm, {}), **(params or {})}
-        return malgo.make_estimator(algorithm, self.task, merged, random_state=self.config.random_state,
-                                    n_jobs=self.config.n_jobs)
+@patch
+def _check_stop(self: MLTrainingEngine):
+    if self._stop.is_set(): raise TrainingInterrupted("Training was interrupted; finished models are kept.")
 
-    def _ensemble(self, kind: str, params: dict | None = None):
-        "A voting/stacking/bagging ensemble; members from `model_params[kind]['members']`, else the best trained models."
-        opts = {**self.config.model_params.get(kind, {}), **(params or {})}
-        members = opts.pop("members", None)
-        if members is None:
-            trained = [self.models[n]["algorithm"] for n in self.get_performance_comparison().index] if self.models else []
-            trained = [a for a in dict.fromkeys(trained) if a not in malgo.ENSEMBLES and a != "custom"]
-            members = trained[:1] if kind == "bagging" else trained[:3]
-            if len(members) < (1 if kind == "bagging" else 2):
-                raise ConfigError(f"A {kind} ensemble needs members: set model_params: {{{kind}: {{members: [a, b]}}}} "
-                                  f"or train models in this engine first.")
-        est = malgo.make_ensemble(kind, members, self.task, params=self.config.model_params,
-                                  random_state=self.config.random_state, n_jobs=self.config.n_jobs)
-        return est.set_params(**opts) if opts else est
+@patch
+def shutdown(self: MLTrainingEngine) -> None:
+    "Ask running work to stop after its fold and restore the signal handlers that were there before."
+    self._stop.set()
+    self._restore_handlers()
 
-    def _split(self, prep: PreparedData, X_val=None, y_val=None):
-        "Split off the held-out test (and validation) rows once per call."
-        sp = self.config.split
-        if prep.task == "clustering": return mdata.DataSplit(prep.X, None)
-        strategy = mdata.default_strategy(prep.task, sp.strategy)
-        val_size = 0.0 if X_val is not None else sp.val_size
-        s = mdata.DataPreparation(self.config.random_state).split_data(
-            prep.X, prep.y, test_size=sp.test_size, val_size=val_size, strategy=strategy, task=prep.task,
-            time_column=sp.time_column, groups=prep.groups, shuffle=sp.shuffle)
-        if X_val is not None:
-            X_val = mdata.to_frame(X_val, "X_val")
-            mdata.require_columns(X_val, list(prep.X.columns), "validation column")
-            s.X_val, s.y_val = X_val[list(prep.X.columns)], mdata.to_series(y_val, X_val.index)
-        return s
+# %% ../nbs/10_engine.ipynb #3e714431
+# ---- helpers --------------------------------------------------------------------------------
+@patch
+def _callbacks(self: MLTrainingEngine) -> list:
+    return self.callbacks if self.callbacks or not self.progress else [ProgressBar()]
 
-    def _folds(self, split: mdata.DataSplit):
-        strategy = mdata.default_strategy(self.task, self.config.split.strategy)
-        if strategy == "stratified":
-            counts = split.y_train.value_counts()
-            if counts.min() < self.config.cv:
-                raise DataError(f"Class {counts.idxmin()!r} has {counts.min()} training rows, fewer than the {self.config.cv} "
-                                f"CV folds. Lower cv (e.g. cv={max(2, int(counts.min()))}) or add rows of that class.")
-        cv = mdata.cv_splitter(strategy, self.config.cv, self.config.split.shuffle, self.config.random_state)
-        if len(split.X_train) < self.config.cv:
-            raise DataError(f"{len(split.X_train)} training rows cannot make {self.config.cv} CV folds; lower cv or add rows.")
-        return list(cv.split(split.X_train, split.y_train, split.groups_train))
+@patch
+def _pipeline(self: MLTrainingEngine, X: pd.DataFrame, estimator):
+    from sklearn.pipeline import Pipeline
+    steps = [("preprocess", mdata.build_preprocessor(X, self.config.preprocess))]
+    fs = self.config.feature_selection
+    if fs.method is not None: steps.append(("select", _selector(fs, self.task)))
+    return Pipeline(steps + [("model", estimator)])
+
+@patch
+def _estimator(self: MLTrainingEngine, algorithm: str, custom_model=None, params: dict | None = None):
+    if custom_model is not None:
+        from sklearn.base import clone
+        est = clone(custom_model)
+        return est.set_params(**params) if params else est
+    if algorithm in malgo.ENSEMBLES: return self._ensemble(algorithm, params)
+    merged = {**_sklearn_early_stopping(algorithm, self.config.early_stopping),
+              **self.config.model_params.get(algorithm, {}), **(params or {})}
+    return malgo.make_estimator(algorithm, self.task, merged, random_state=self.config.random_state,
+                                n_jobs=self.config.n_jobs)
+
+@patch
+def _ensemble(self: MLTrainingEngine, kind: str, params: dict | None = None):
+    "A voting/stacking/bagging ensemble; members from `model_params[kind]['members']`, else the best trained models."
+    opts = {**self.config.model_params.get(kind, {}), **(params or {})}
+    members = opts.pop("members", None)
+    if members is None:
+        trained = [self.models[n].algorithm for n in self.get_performance_comparison().index] if self.models else []
+        trained = [a for a in dict.fromkeys(trained) if a not in malgo.ENSEMBLES and a != "custom"]
+        members = trained[:1] if kind == "bagging" else trained[:3]
+        if len(members) < (1 if kind == "bagging" else 2):
+            raise ConfigError(f"A {kind} ensemble needs members: set model_params: {{{kind}: {{members: [a, b]}}}} "
+                              f"or train models in this engine first.")
+    est = malgo.make_ensemble(kind, members, self.task, params=self.config.model_params,
+                              random_state=self.config.random_state, n_jobs=self.config.n_jobs)
+    return est.set_params(**opts) if opts else est
+
+# %% ../nbs/10_engine.ipynb #2376c6eb
+@patch
+def _split(self: MLTrainingEngine, prep: PreparedData, X_val=None, y_val=None):
+    "Split off the held-out test (and validation) rows once per call."
+    sp = self.config.split
+    if prep.task == "clustering": return mdata.DataSplit(prep.X, None)
+    strategy = mdata.default_strategy(prep.task, sp.strategy)
+    val_size = 0.0 if X_val is not None else sp.val_size
+    s = mdata.DataPreparation(self.config.random_state).split_data(
+        prep.X, prep.y, test_size=sp.test_size, val_size=val_size, strategy=strategy, task=prep.task,
+        time_column=sp.time_column, groups=prep.groups, shuffle=sp.shuffle)
+    if X_val is not None:
+        X_val = mdata.to_frame(X_val, "X_val")
+        mdata.require_columns(X_val, list(prep.X.columns), "validation column")
+        s.X_val, s.y_val = X_val[list(prep.X.columns)], mdata.to_series(y_val, X_val.index)
+    return s
+
+@patch
+def _folds(self: MLTrainingEngine, split: mdata.DataSplit, task: str, n_folds: int | None = None):
+    n_folds = n_folds or self.config.cv
+    strategy = mdata.default_strategy(task, self.config.split.strategy)
+    if strategy == "stratified":
+        counts = split.y_train.value_counts()
+        if counts.min() < n_folds:
+            raise DataError(f"Class {counts.idxmin()!r} has {counts.min()} training rows, fewer than the {n_folds} "
+                            f"CV folds. Lower cv (e.g. cv={max(2, int(counts.min()))}) or add rows of that class.")
+    cv = mdata.cv_splitter(strategy, n_folds, self.config.split.shuffle, self.config.random_state)
+    if len(split.X_train) < n_folds:
+        raise DataError(f"{len(split.X_train)} training rows cannot make {n_folds} CV folds; lower cv or add rows.")
+    return list(cv.split(split.X_train, split.y_train, split.groups_train))
 
 # %% ../nbs/10_engine.ipynb #07cb90c8
 def _selector(spec, task):
@@ -450,19 +476,16 @@ def _selector(spec, task):
     model = (RandomForestClassifier if clf else RandomForestRegressor)(n_estimators=50, random_state=0)
     return fs.SelectFromModel(model, max_features=spec.k, threshold=-np.inf if spec.k else None)
 
-def _train_one(engine, name, algorithm, split, folds, callbacks, custom_model=None, params=None) -> dict[str, Any]:
+def _train_one(engine, name, algorithm, split, folds, callbacks, custom_model=None, params=None) -> ModelResult:
     "Train one model; warnings raised in its folds (e.g. convergence) are reported once, with the model's name."
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = _train_one_quiet(engine, name, algorithm, split, folds, callbacks, custom_model, params)
-    seen = {}
-    for w in caught: seen.setdefault((w.category, str(w.message).strip()), w)
-    for (cat, msg), w in seen.items(): warnings.warn(f"{name}: {msg}", cat, stacklevel=3)
-    res["warnings"] = [f"{cat.__name__}: {msg}" for cat, msg in seen]
+    res.warnings = meval.rewarn_once(caught, name, stacklevel=3)
     return res
 
 def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, split: mdata.DataSplit, folds, callbacks,
-                     custom_model=None, params=None) -> dict[str, Any]:
+                     custom_model=None, params=None) -> ModelResult:
     from sklearn.base import clone
     cfg, task = engine.config, engine.task
     t0 = time.perf_counter()
@@ -482,12 +505,8 @@ def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, spli
     else:
         for i, (tr, va) in enumerate(folds, 1):
             engine._check_stop()
-            est = clone(pipe)
-            t = time.perf_counter()
-            est.fit(X.iloc[tr], y.iloc[tr])
-            fit_times.append(time.perf_counter() - t)
-            y_pred, y_score = meval.model_scores(est, X.iloc[va], proba=task == "classification")
-            scores = meval.compute_metrics(task, y.iloc[va], y_pred, y_score, classes=getattr(est, "classes_", None))
+            _, scores, fit_time = meval.fit_and_score(pipe, X, y, tr, va, task)   # the same primitive a tuning trial uses
+            fit_times.append(fit_time)
             fold_scores.append(scores)
             emit(callbacks, FoldDone(name, i, len(folds), scores, fit_times[-1]))
         engine._check_stop()
@@ -508,32 +527,26 @@ def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, spli
     model_step = pipe.steps[-1][1]   # the estimator as configured (the fitted model may be wrapped by calibration)
     params = model_step.get_params(deep=False)
     if "estimator" in params and hasattr(params["estimator"], "get_params"): params = params["estimator"].get_params(deep=False)
-    metric = engine.metric
-    return {
-        "model_name": name, "algorithm": algorithm, "task": task, "model": final,
-        "params": {k: v for k, v in params.items() if k != "callbacks"},
-        "metrics": test_metrics or {m: v["mean"] for m, v in cv_scores.items()},
-        "test_metrics": test_metrics, "cv_scores": cv_scores,
-        "cv_mean": cv_scores.get(metric, {}).get("mean"), "cv_std": cv_scores.get(metric, {}).get("std"),
-        "feature_importance": feature_importance(final),
-        "training_time": time.perf_counter() - t0, "fit_time": float(np.mean(fit_times)), "predict_time": predict_time,
-        "training_history": history, "best_iteration": best_it, "calibration": calibration,
-        "features": list(X.columns), "classes": None if task != "classification" else [_py(c) for c in final.classes_],
-        "n_train": int(len(X)), "n_test": 0 if split.X_test is None else int(len(split.X_test)),
-    }
+    return ModelResult(
+        name, algorithm, task, final, params={k: v for k, v in params.items() if k != "callbacks"},
+        cv_scores=cv_scores, test_metrics=test_metrics, metric=engine.metric,
+        training_time=time.perf_counter() - t0, fit_time=float(np.mean(fit_times)), predict_time=predict_time,
+        features=list(X.columns), classes=None if task != "classification" else [_py(c) for c in final.classes_],
+        feature_importance=feature_importance(final), history=history, best_iteration=best_it, calibration=calibration,
+        n_train=int(len(X)), n_test=0 if split.X_test is None else int(len(split.X_test)))
 
 # %% ../nbs/10_engine.ipynb #f9252b79
 @patch
-def _begin(self: MLTrainingEngine, X, y, X_val=None, y_val=None):
-    "Validate and split; nothing in the engine changes if this raises."
+def _begin(self: MLTrainingEngine, X, y, X_val=None, y_val=None, metric: str | None = None, cv: int | None = None):
+    "Validate and split (`metric` and `cv`: this call's, else the config's); nothing in the engine changes if this raises."
     prep = prepare_xy(X, y, self.config)
     if self.task is not None and self.models and prep.task != self.task:
         raise ConfigError(f"This engine holds {self.task} models; a {prep.task} target needs a new engine (or task={self.task!r}).")
-    metric = meval.check_metric(self.config.metric, prep.task)
+    metric = meval.check_metric(metric or self.config.metric, prep.task)
     if (X_val is None) != (y_val is None): raise DataError("Pass both X_val and y_val, or neither.")
     split = self._split(prep, X_val, y_val)
+    folds = self._folds(split, prep.task, cv) if prep.task != "clustering" else []
     self.task, self.metric, self.data = prep.task, metric, prep
-    folds = self._folds(split) if prep.task != "clustering" else []
     return prep, split, folds
 
 @patch
@@ -549,13 +562,11 @@ def _resolve(self: MLTrainingEngine, model_type, custom_model=None, model_name=N
 
 @patch
 def train_model(self: MLTrainingEngine, X, y=None, model_type: str | None = None, custom_model=None,
-                param_grid: dict | None = None, model_name: str | None = None, X_val=None, y_val=None) -> dict[str, Any]:
-    "Cross-validate and fit one model; returns its result dict (model, params, metrics, CV mean/std, importance, time)."
+                param_grid: dict | None = None, model_name: str | None = None, X_val=None, y_val=None) -> ModelResult:
+    "Cross-validate and fit one model; returns its `ModelResult` (model, params, metrics, CV mean/std, importance, time)."
     tc = self.config.tuning
     if tc.method is not None and custom_model is None:   # the config asks for a search: param_grid overrides its space
-        return self.tune(X, y, model_type, method=tc.method, n_trials=tc.n_trials, timeout=tc.timeout, metric=tc.metric,
-                         search_space=param_grid or tc.search_space, sampler=tc.sampler, pruner=tc.pruner, storage=tc.storage,
-                         study_name=tc.study_name, n_jobs=tc.n_jobs, dask_address=tc.dask_address, model_name=model_name).result
+        return self.tune(X, y, model_type, tc, model_name, search_space=param_grid or tc.search_space).result
     cbs = self._callbacks()
     t0 = time.perf_counter()
     with self._working():
@@ -571,14 +582,14 @@ def train_model(self: MLTrainingEngine, X, y=None, model_type: str | None = None
             emit(cbs, TrainingFailed(f"{type(e).__name__}: {e}", time.perf_counter() - t0))
             raise
         self._keep(res, split)
-        emit(cbs, ModelDone(name, {m: v["mean"] for m, v in res["cv_scores"].items()}, res["test_metrics"], res["training_time"]))
+        emit(cbs, ModelDone(name, res.cv_means, res.test_metrics, res.training_time))
         emit(cbs, TrainingFinished((name,), name, time.perf_counter() - t0))
     return res
 
 @patch
-def _keep(self: MLTrainingEngine, res: dict, split) -> None:
-    self.models[res["model_name"]] = res
-    if split.X_test is not None and len(split.X_test): self.holdout[res["model_name"]] = (split.X_test, split.y_test)
+def _keep(self: MLTrainingEngine, res: ModelResult, split) -> None:
+    self.models[res.name] = res
+    if split.X_test is not None and len(split.X_test): self.holdout[res.name] = (split.X_test, split.y_test)
 
 @patch
 def _grid_search(self: MLTrainingEngine, algorithm, custom_model, split, folds, param_grid) -> dict:
@@ -626,8 +637,7 @@ def compare(self: MLTrainingEngine, X, y=None, models: Sequence[str] | None = No
                             continue
                         self._keep(res, split)
                         done.append(name)
-                        emit(cbs, ModelDone(name, {m: v["mean"] for m, v in res["cv_scores"].items()}, res["test_metrics"],
-                                            res["training_time"]))
+                        emit(cbs, ModelDone(name, res.cv_means, res.test_metrics, res.training_time))
                 except TrainingInterrupted:
                     interrupted = True
                     if parent_id: self.tracker.set_status(parent_id, "KILLED")
@@ -635,24 +645,23 @@ def compare(self: MLTrainingEngine, X, y=None, models: Sequence[str] | None = No
                     raise MLTrainError("Every model failed: " + "; ".join(f"{k}: {v}" for k, v in failures.items()))
                 board = leaderboard({n: self.models[n] for n in done}, self.metric, self.task)
                 best = None if board.empty else board.index[0]
-                self._track_comparison(parent_id, board, best, failures)
+                if parent_id: self.tracker.log_comparison(parent_id, board, best, self.metric, failures)
         except BaseException as e:
             emit(cbs, TrainingFailed(f"{type(e).__name__}: {e}", time.perf_counter() - t0))
             raise
         elapsed = time.perf_counter() - t0
         emit(cbs, TrainingFinished(tuple(done), best, elapsed, interrupted))
-    return TrainResult(self.task, self.metric, board, {n: self.models[n] for n in done}, self.config, self,
-                       failures, interrupted, elapsed, parent_id, self.tracker.tracking_uri if parent_id else None)
+    return TrainResult.of(self, done, failures, interrupted, elapsed, parent_id)
 
 # %% ../nbs/10_engine.ipynb #d120f5df
-def leaderboard(results: dict[str, dict], metric: str, task: str) -> pd.DataFrame:
+def leaderboard(results: dict[str, ModelResult], metric: str, task: str) -> pd.DataFrame:
     "One row per model: CV mean and std per metric, held-out metrics, fit and predict time; best first."
     rows = {}
     for name, r in results.items():
-        row = {"algorithm": r["algorithm"]}
-        for m, v in r["cv_scores"].items(): row[f"cv_{m}"], row[f"cv_{m}_std"] = v["mean"], v["std"]
-        for m, v in r["test_metrics"].items(): row[f"test_{m}"] = v
-        row.update(fit_time=r["fit_time"], predict_time=r["predict_time"], training_time=r["training_time"])
+        row = {"algorithm": r.algorithm}
+        for m, v in r.cv_scores.items(): row[f"cv_{m}"], row[f"cv_{m}_std"] = v["mean"], v["std"]
+        for m, v in r.test_metrics.items(): row[f"test_{m}"] = v
+        row.update(fit_time=r.fit_time, predict_time=r.predict_time, training_time=r.training_time)
         rows[name] = row
     board = pd.DataFrame.from_dict(rows, orient="index")
     board.index.name = "model"
@@ -671,7 +680,7 @@ class TuneResult:
     best_score: float
     trials: pd.DataFrame
     study: Any
-    result: dict[str, Any]
+    result: ModelResult
     engine: "MLTrainingEngine" = field(repr=False)
     interrupted: bool = False
     elapsed: float = 0.0
@@ -679,7 +688,7 @@ class TuneResult:
     tracking_uri: str | None = None
 
     @property
-    def model(self): return self.result["model"]
+    def model(self): return self.result.model
     def predict(self, X, return_proba: bool = False): return self.engine.predict(X, self.model_name, return_proba=return_proba)
     def counts(self) -> dict[str, int]:
         return {k.lower(): int(v) for k, v in self.trials["state"].value_counts().items()} if len(self.trials) else {}
@@ -688,10 +697,10 @@ class TuneResult:
         note = ", interrupted" if self.interrupted else ""
         return (f"TuneResult({self.algorithm} by {self.method}, {len(self.trials)} trials {self.counts()}, "
                 f"best {self.metric}={self.best_score:.4f}{note})\nbest params: {self.best_params}\n"
-                f"refit as {self.model_name!r}: test {self.result.get('test_metrics', {}).get(self.metric)}")
+                f"refit as {self.model_name!r}: test {self.result.test_metrics.get(self.metric)}")
 
     def _repr_html_(self) -> str:
-        top = self.trials.sort_values("score", ascending=not meval.greater_is_better(self.metric, self.result["task"]))
+        top = self.trials.sort_values("score", ascending=not meval.greater_is_better(self.metric, self.result.task))
         cols = [c for c in ("number", "state", "score", "duration") if c in top] + \
                [c for c in top.columns if c not in ("number", "state", "score", "duration", "params")]
         track = f"<p>Tracked in <code>{self.tracking_uri}</code>, run <code>{self.run_id}</code></p>" if self.run_id else ""
@@ -701,22 +710,32 @@ class TuneResult:
                 f"{top[cols].head(10).round(4).to_html(index=False)}{track}</div>")
 
 # %% ../nbs/10_engine.ipynb #baf6ad9a
+def _tune_config(base: TuneConfig, tuning: TuneConfig | dict | str | None, overrides: dict) -> TuneConfig:
+    "The search settings of one `tune` call: `tuning` (a dict updates `base`; None is `base`), then the keyword `overrides`."
+    if isinstance(tuning, str): tuning, overrides = None, {"method": tuning, **overrides}   # the old positional `method`
+    if isinstance(tuning, TuneConfig): d = tuning.model_dump()
+    elif tuning is None or isinstance(tuning, dict): d = {**base.model_dump(), **(tuning or {})}
+    else: raise ConfigError(f"tuning must be a TuneConfig, a dict of its fields or None, got {type(tuning).__name__}.")
+    d.update({k: v for k, v in overrides.items() if v is not None})   # None: not given
+    d["method"] = d.get("method") or "optuna"
+    if d["method"] not in ("optuna", "grid", "random"):
+        raise ConfigError(suggest(d["method"], ["optuna", "grid", "random"], "tuning method"))
+    return TuneConfig(**d)
+
 @patch
-def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None, method: str = "optuna", n_trials: int = 50,
-         timeout: float | None = None, metric: str | None = None, cv: int | None = None, search_space: dict | None = None,
-         sampler: str = "tpe", pruner: str = "median", storage: str | None = None, study_name: str | None = None,
-         n_jobs: int = 1, dask_address: str | None = None, model_name: str | None = None) -> TuneResult:
-    "Search `model_type`'s hyperparameters, refit the best on the training rows and keep it as `<model_type>_tuned`."
-    from mltrain_nb import tuning
-    if method not in ("optuna", "grid", "random"): raise ConfigError(suggest(method, ["optuna", "grid", "random"], "tuning method"))
-    saved = self.config
-    overrides = {k: v for k, v in (("metric", metric), ("cv", cv)) if v is not None}
-    if overrides: self.config = self.config.updated(**overrides)
+def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None, tuning: TuneConfig | dict | None = None,
+         model_name: str | None = None, cv: int | None = None, **overrides) -> TuneResult:
+    """Search `model_type`'s hyperparameters, refit the best on the training rows and keep it as `<model_type>_tuned`.
+    `tuning`: a `TuneConfig` (or a dict of its fields; default: the config's `tuning`, by Optuna unless it names a method);
+    keywords such as `n_trials=20` or `method="grid"` override its fields, and `cv` the folds of this call."""
+    from mltrain_nb import tuning as mtuning
+    tc = _tune_config(self.config.tuning, tuning, overrides)
+    method, n_jobs = tc.method, tc.n_jobs
     cbs = self._callbacks()
     t0 = time.perf_counter()
     try:
         with self._working():
-            prep, split, folds = self._begin(X, y)
+            prep, split, folds = self._begin(X, y, metric=tc.metric, cv=cv)
             if self.task == "clustering": raise ConfigError("Tuning needs a target: clustering models are compared, not tuned.")
             name, algorithm = self._resolve(model_type)
             if algorithm in malgo.ENSEMBLES: raise ConfigError(f"Tune the members of a {algorithm} ensemble, not the ensemble.")
@@ -725,7 +744,7 @@ def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None, metho
             probe = self._estimator(algorithm)
             valid = malgo.final_estimator(probe).get_params()
             # parallel trials (threads or Dask workers) each get one core, or the estimators oversubscribe the machine
-            one_core = {"n_jobs": 1} if (n_jobs != 1 or dask_address) and "n_jobs" in valid else {}
+            one_core = {"n_jobs": 1} if (n_jobs != 1 or tc.dask_address) and "n_jobs" in valid else {}
             build = lambda params: self._pipeline(split.X_train, self._estimator(algorithm, params={**one_core, **params}))
             on_trial = lambda info: emit(cbs, TrialDone(tuned_name, **{k: info.get(k) for k in (
                 "number", "state", "score", "params", "duration", "best_score", "n_complete", "n_pruned", "n_failed")}))
@@ -733,55 +752,38 @@ def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None, metho
             with self._run(f"tune {name}", tags={"mltrain.task": self.task, "mltrain.algorithm": algorithm,
                                                  "mltrain.tuning": method}) as parent_id:
                 if method == "optuna":
-                    space = tuning.parse_space(search_space or spec.space.get(self.task, {}), valid)
-                    outcome = tuning.run_optuna(build, split.X_train, split.y_train, folds, self.task, self.metric, space,
-                                                n_trials=n_trials, timeout=timeout, sampler=sampler, pruner=pruner,
-                                                storage=storage, study_name=study_name, n_jobs=n_jobs,
-                                                random_state=self.config.random_state, on_trial=on_trial,
-                                                stop=self._stop.is_set, dask_address=dask_address)
+                    space = mtuning.parse_space(tc.search_space or spec.space.get(self.task, {}), valid)
+                    outcome = mtuning.run_optuna(build, split.X_train, split.y_train, folds, self.task, self.metric, space,
+                                                 n_trials=tc.n_trials, timeout=tc.timeout, sampler=tc.sampler, pruner=tc.pruner,
+                                                 storage=tc.storage, study_name=tc.study_name, n_jobs=n_jobs,
+                                                 random_state=self.config.random_state, on_trial=on_trial,
+                                                 stop=self._stop.is_set, dask_address=tc.dask_address)
                 else:
-                    grid = search_space or spec.grid.get(self.task, {})
-                    outcome = tuning.run_search(build, split.X_train, split.y_train, folds, self.task, self.metric,
-                                                grid=grid if method == "grid" else None,
-                                                space=grid if method == "random" else None, method=method,
-                                                n_iter=n_trials, random_state=self.config.random_state,
-                                                prefix="model__" + spec.param_prefix(self.task))
+                    grid = tc.search_space or spec.grid.get(self.task, {})
+                    outcome = mtuning.run_search(build, split.X_train, split.y_train, folds, self.task, self.metric,
+                                                 grid=grid if method == "grid" else None,
+                                                 space=grid if method == "random" else None, method=method,
+                                                 n_iter=tc.n_trials, random_state=self.config.random_state,
+                                                 prefix="model__" + spec.param_prefix(self.task))
                 if parent_id:
-                    self._track_study(parent_id, outcome)
+                    plots = (lambda folder: meval.tuning_plots(outcome.study, folder)) \
+                        if outcome.study is not None and self.config.tracking.log_plots else None
+                    self.tracker.log_study(parent_id, outcome, plots)
                     if outcome.interrupted: self.tracker.set_status(parent_id, "KILLED")
                 self._stop.clear()   # an interrupted search still refits its best trial: that is the result it returns
                 with self._run(tuned_name, nested=True) as run_id:
                     res = _train_one(self, tuned_name, algorithm, split, folds, cbs, params=outcome.best_params)
-                    res["tuning"] = {"method": method, "best_score": outcome.best_score, "n_trials": len(outcome.trials)}
-                    self._track_model(run_id, res, split)
+                    res.tuning = {"method": method, "best_score": outcome.best_score, "n_trials": len(outcome.trials)}
+                    self._track_model(run_id, res, split, n_folds=len(folds))
             self._keep(res, split)
-            emit(cbs, ModelDone(tuned_name, {m: v["mean"] for m, v in res["cv_scores"].items()}, res["test_metrics"],
-                                res["training_time"]))
+            emit(cbs, ModelDone(tuned_name, res.cv_means, res.test_metrics, res.training_time))
             emit(cbs, TrainingFinished((tuned_name,), tuned_name, time.perf_counter() - t0, outcome.interrupted))
     except BaseException as e:
         emit(cbs, TrainingFailed(f"{type(e).__name__}: {e}", time.perf_counter() - t0))
         raise
-    finally:
-        self.config = saved
     return TuneResult(tuned_name, algorithm, method, outcome.metric, outcome.best_params, outcome.best_score, outcome.trials,
                       outcome.study, res, self, outcome.interrupted, time.perf_counter() - t0, parent_id,
                       self.tracker.tracking_uri if parent_id else None)
-
-@patch
-def _track_study(self: MLTrainingEngine, run_id: str, outcome) -> None:
-    "Log a search into its parent run: best params and score, the trials table, the tuning plots."
-    t = self.tracker
-    try:
-        t.log_params({"best": _jsonable(outcome.best_params)}, run_id)
-        t.log_metrics({f"best_cv_{outcome.metric}": outcome.best_score, "n_trials": len(outcome.trials)}, run_id=run_id)
-        with tempfile.TemporaryDirectory() as d:
-            outcome.trials.to_csv(Path(d) / "trials.csv", index=False)
-            t.log_artifact(Path(d) / "trials.csv", None, run_id)
-            if outcome.study is not None and self.config.tracking.log_plots:
-                meval.tuning_plots(outcome.study, Path(d) / "plots")
-                if (Path(d) / "plots").exists(): t.log_artifact(Path(d) / "plots", "plots", run_id)
-    except Exception as e:
-        warnings.warn(f"Tracking the search failed ({type(e).__name__}: {e}).", RuntimeWarning, stacklevel=3)
 
 # %% ../nbs/10_engine.ipynb #c1282493
 @patch
@@ -790,7 +792,7 @@ def _tracker_or_none(self: MLTrainingEngine):
     if not ts.enabled: return None
     if self.tracker is None:
         from mltrain_nb.tracking import ExperimentTracker
-        self.tracker = ExperimentTracker(ts.output_dir, ts.experiment, ts.tracking_uri)
+        self.tracker = ExperimentTracker.from_spec(ts)
     return self.tracker
 
 @patch
@@ -800,73 +802,35 @@ def _run(self: MLTrainingEngine, name: str, nested: bool = False, **kw):
     return tracker.run(name, nested=nested, **kw) if tracker else nullcontext(None)
 
 @patch
-def _track_model(self: MLTrainingEngine, run_id: str | None, res: dict, split) -> None:
-    "Log one trained model into its run."
+def _track_model(self: MLTrainingEngine, run_id: str | None, res: ModelResult, split, n_folds: int | None = None) -> None:
+    "Hand one trained model to the tracker, with a writer of its evaluation plots on the held-out rows."
     if run_id is None: return
-    t, ts = self.tracker, self.config.tracking
-    try:
-        t.log_params({"algorithm": res["algorithm"], "task": res["task"], "metric": self.metric, "cv": self.config.cv,
-                      "model": _jsonable(res["params"])}, run_id)
-        t.set_tags({"mltrain.task": res["task"], "mltrain.algorithm": res["algorithm"], "mltrain.model_name": res["model_name"],
-                    "mltrain.rows": res["n_train"], "mltrain.features": len(res["features"]),
-                    **{f"mltrain.version.{k}": v for k, v in _versions().items()}}, run_id)
-        metrics = {"training_time": res["training_time"], "fit_time": res["fit_time"], "predict_time": res["predict_time"]}
-        for m, v in res["cv_scores"].items():
-            metrics.update({f"cv_{m}": v["mean"], f"cv_{m}_std": v["std"]})
-            for i, f in enumerate(v["folds"], 1): t.log_metrics({f"cv_{m}_fold": f}, step=i, run_id=run_id)
-        metrics.update({f"test_{m}": v for m, v in res["test_metrics"].items()})
-        t.log_metrics(metrics, run_id=run_id)
-        for h in res["training_history"]:
-            t.log_metrics({"train_loss": h["train_loss"], "valid_loss": h["valid_loss"]}, step=h["iteration"], run_id=run_id)
-        t.log_dataset(split.X_train, split.y_train, "train", "training")
-        if res["feature_importance"]: t.log_dict(res["feature_importance"], "feature_importance.json", run_id)
-        if ts.log_models:
-            res["model_uri"] = t.log_model(res["model"], res["model_name"], input_example=split.X_train.head(5), run_id=run_id)
-        if ts.log_plots and split.X_test is not None and len(split.X_test) and res["task"] != "clustering":
-            with tempfile.TemporaryDirectory() as d:
-                meval.ModelEvaluator(res["model"], res["task"]).save_plots(
-                    split.X_test, split.y_test, d, importance=res["feature_importance"], history=res["training_history"] or None,
-                    best_iteration=res["best_iteration"])
-                t.log_artifact(d, "plots", run_id)
-        res["run_id"] = run_id
-    except Exception as e:   # tracking must not lose a trained model
-        warnings.warn(f"Tracking {res['model_name']} failed ({type(e).__name__}: {e}); the model is kept.", RuntimeWarning, stacklevel=3)
-        try: t.set_tags({"mltrain.tracking_error": f"{type(e).__name__}: {e}"}, run_id)
-        except Exception: pass
-
-@patch
-def _track_comparison(self: MLTrainingEngine, run_id: str | None, board: pd.DataFrame, best: str | None, failures: dict) -> None:
-    "Log the leaderboard and the best model into the parent run."
-    if run_id is None: return
-    t = self.tracker
-    try:
-        with tempfile.TemporaryDirectory() as d:
-            board.to_csv(Path(d) / "leaderboard.csv")
-            t.log_artifact(Path(d) / "leaderboard.csv", None, run_id)
-        tags = {"mltrain.best_model": best or ""}
-        tags.update({f"mltrain.failed.{k}": v for k, v in failures.items()})
-        t.set_tags(tags, run_id)
-        if best is not None: t.log_metrics({f"best_cv_{self.metric}": float(board.loc[best, f"cv_{self.metric}"])}, run_id=run_id)
-    except Exception as e:
-        warnings.warn(f"Tracking the comparison failed ({type(e).__name__}: {e}).", RuntimeWarning, stacklevel=3)
+    ts = self.config.tracking
+    plots = None
+    if ts.log_plots and split.X_test is not None and len(split.X_test) and res.task != "clustering":
+        plots = lambda folder: meval.ModelEvaluator(res.model, res.task).save_plots(
+            split.X_test, split.y_test, folder, importance=res.feature_importance, history=res.history or None,
+            best_iteration=res.best_iteration)
+    self.tracker.log_model_result(res, run_id, split.X_train, split.y_train, params={"metric": self.metric, "cv": n_folds or self.config.cv},
+                                  log_model=ts.log_models, plots=plots, pickle_by_value=(mdata, malgo))
 
 # %% ../nbs/10_engine.ipynb #1bbb0611
 @patch
-def _get(self: MLTrainingEngine, model_name: str | None) -> dict[str, Any]:
+def _get(self: MLTrainingEngine, model_name: str | None) -> ModelResult:
     if not self.models: raise ModelNotFoundError("No model has been trained or loaded yet; call train_model or compare first.")
     if model_name is None: return self.get_best_model()
     if model_name not in self.models: raise ModelNotFoundError(suggest(model_name, self.models, "model"))
     return self.models[model_name]
 
 @patch
-def _features_for(self: MLTrainingEngine, res: dict, X) -> pd.DataFrame:
+def _features_for(self: MLTrainingEngine, res: ModelResult, X) -> pd.DataFrame:
     "The training columns of `X`, in training order; extra columns are ignored, missing ones named."
     X = mdata.to_frame(X)
-    missing = [c for c in res["features"] if c not in X.columns]
+    missing = [c for c in res.features if c not in X.columns]
     if missing:
         raise DataError(f"X lacks {len(missing)} column{'s' if len(missing) > 1 else ''} the model was trained on: "
-                        f"{missing}. Expected: {res['features']}.")
-    X = X[res["features"]]
+                        f"{missing}. Expected: {res.features}.")
+    X = X[res.features]
     num = X.select_dtypes(include="number")
     if num.shape[1] and np.isinf(num.to_numpy(dtype=float, na_value=np.nan)).any():
         raise DataError("X holds infinite values; replace them with NaN (they will be imputed) or finite values.")
@@ -877,16 +841,16 @@ def predict(self: MLTrainingEngine, X, model_name: str | None = None, return_pro
     "Predictions of `model_name` (default: the best model): labels as trained, or class probabilities."
     res = self._get(model_name)
     X = self._features_for(res, X)
-    model = res["model"]
+    model = res.model
     if return_proba:
         if not hasattr(model, "predict_proba"):
-            raise ConfigError(f"{res['model_name']} gives no probabilities; call predict without return_proba.")
+            raise ConfigError(f"{res.name} gives no probabilities; call predict without return_proba.")
         return model.predict_proba(X)
     return meval.model_scores(model, X, proba=False)[0]
 
 @patch
-def get_best_model(self: MLTrainingEngine) -> dict[str, Any]:
-    "The result dict of the best model by the primary metric (CV mean)."
+def get_best_model(self: MLTrainingEngine) -> ModelResult:
+    "The `ModelResult` of the best model by the primary metric (CV mean)."
     if not self.models: raise ModelNotFoundError("No model has been trained or loaded yet; call train_model or compare first.")
     board = self.get_performance_comparison()
     return self.models[board.index[0]] if not board.empty else next(iter(self.models.values()))
@@ -903,49 +867,48 @@ def evaluate_model(self: MLTrainingEngine, model_name: str | None = None, X_test
     "Metrics (and with `detailed`, the report and confusion matrix) on held-out rows or the given ones."
     res = self._get(model_name)
     if X_test is None:
-        if res["model_name"] not in self.holdout:
-            raise DataError(f"No held-out rows were kept for {res['model_name']!r} (split.test_size=0 or a loaded model): "
+        if res.name not in self.holdout:
+            raise DataError(f"No held-out rows were kept for {res.name!r} (split.test_size=0 or a loaded model): "
                             "pass X_test and y_test.")
-        X_test, y_test = self.holdout[res["model_name"]]
+        X_test, y_test = self.holdout[res.name]
     X_test = self._features_for(res, X_test)
-    if res["task"] != "clustering":
+    if res.task != "clustering":
         if y_test is None: raise DataError("Pass y_test with X_test.")
         y_test = mdata.to_series(y_test, X_test.index)
         if len(y_test) != len(X_test): raise DataError(f"X_test has {len(X_test)} rows but y_test has {len(y_test)}.")
-    return meval.ModelEvaluator(res["model"], res["task"]).evaluate(X_test, y_test, detailed=detailed)
+    return meval.ModelEvaluator(res.model, res.task).evaluate(X_test, y_test, detailed=detailed)
 
 @patch
 def get_model_summary(self: MLTrainingEngine, model_name: str | None = None) -> dict[str, Any]:
     "Everything about a model except the fitted object: algorithm, params, metrics, features, timings."
-    res = self._get(model_name)
-    return {k: v for k, v in res.items() if k != "model"}
+    return {k: v for k, v in self._get(model_name).as_dict().items() if k != "model"}
 
 # %% ../nbs/10_engine.ipynb #7465392d
-_PLOTS = {"classification": ("confusion_matrix", "confusion_matrix_normalized", "roc", "precision_recall", "calibration"),
-          "regression": ("residuals", "predicted_vs_actual"), "clustering": ()}
-
-def plot_kinds(task: str) -> tuple[str, ...]:
-    "The plot kinds `MLTrainingEngine.plot` draws for a model of `task`."
-    return _PLOTS[task] + ("feature_importance", "learning_curve")
+@patch
+def plot_kinds(self: MLTrainingEngine, model_name: str | None = None) -> list[str]:
+    "The plots `plot` can draw for `model_name` (default: the best model): `evaluation.plot_kinds` of what it has."
+    res = self._get(model_name)
+    return list(meval.plot_kinds(res.task, held_out=res.name in self.holdout, importance=bool(res.feature_importance),
+                                 history=bool(res.history)))
 
 @patch
 def plot(self: MLTrainingEngine, kind: str = "confusion_matrix", model_name: str | None = None, path=None):
     "One evaluation plot (a matplotlib Figure) of `model_name` (default: the best model); saved as PNG when `path` is given."
     from mltrain_nb import plots
     res = self._get(model_name)
-    valid = plot_kinds(res["task"])
-    if kind not in valid: raise ConfigError(suggest(kind, valid, f"plot for a {res['task']} model"))
+    valid = meval.plot_kinds(res.task)
+    if kind not in valid: raise ConfigError(suggest(kind, valid, f"plot for a {res.task} model"))
     if kind == "feature_importance":
-        if not res.get("feature_importance"): raise DataError(f"{res['model_name']} has no built-in feature importance; try generate_explainability.")
-        return plots.plot_feature_importance(res["feature_importance"], path=path)
+        if not res.feature_importance: raise DataError(f"{res.name} has no built-in feature importance; try generate_explainability.")
+        return plots.plot_feature_importance(res.feature_importance, path=path)
     if kind == "learning_curve":
-        if not res.get("training_history"):
-            raise DataError(f"{res['model_name']} recorded no loss per iteration: boosting models record one when given "
+        if not res.history:
+            raise DataError(f"{res.name} recorded no loss per iteration: boosting models record one when given "
                             "X_val/y_val or early_stopping.enabled.")
-        return plots.plot_learning_curve(res["training_history"], res.get("best_iteration"), path=path)
-    if res["model_name"] not in self.holdout: raise DataError(f"No held-out rows were kept for {res['model_name']!r} to plot on.")
-    X_test, y_test = self.holdout[res["model_name"]]
-    ev = meval.ModelEvaluator(res["model"], res["task"])
+        return plots.plot_learning_curve(res.history, res.best_iteration, path=path)
+    if res.name not in self.holdout: raise DataError(f"No held-out rows were kept for {res.name!r} to plot on.")
+    X_test, y_test = self.holdout[res.name]
+    ev = meval.ModelEvaluator(res.model, res.task)
     if kind == "confusion_matrix_normalized": return ev.plot_confusion_matrix(X_test, y_test, normalize=True, path=path)
     return getattr(ev, f"plot_{kind}")(X_test, y_test, path=path)
 
@@ -954,24 +917,25 @@ def plot(self: MLTrainingEngine, kind: str = "confusion_matrix", model_name: str
 def save_model(self: MLTrainingEngine, model_name: str | None = None, path: str | os.PathLike | None = None) -> Path:
     "Write `NAME.joblib` and `NAME.json` atomically into `path` (a folder, default `mltrain_models/`); returns the model file."
     import joblib
+    from mltrain_nb.report import library_versions
     res = self._get(model_name)
-    name = res["model_name"]
+    name = res.name
     path = Path(path) if path is not None else Path("mltrain_models")
     model_file = path if path.suffix == ".joblib" else path / f"{name}.joblib"
     meta_file = model_file.with_suffix(".json")
-    atomic_write(model_file, lambda tmp: joblib.dump(res["model"], tmp))
+    atomic_write(model_file, lambda tmp: joblib.dump(res.model, tmp))
     meta = {k: res[k] for k in ("model_name", "algorithm", "task", "params", "metrics", "test_metrics", "cv_scores",
                                 "features", "classes", "n_train", "best_iteration")}
-    meta.update(training_rows=res["n_train"], versions=_versions(), sha256=_sha256(model_file),
+    meta.update(training_rows=res.n_train, versions=library_versions(), sha256=_sha256(model_file),
                 model_file=model_file.name, saved_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    try: atomic_write(meta_file, lambda tmp: tmp.write_text(json.dumps(_jsonable(meta), indent=2)))
+    try: atomic_write(meta_file, lambda tmp: tmp.write_text(json.dumps(jsonable(meta), indent=2)))
     except BaseException:
         model_file.unlink(missing_ok=True)   # no model without its metadata
         raise
     return model_file
 
 @patch
-def load_model(self: MLTrainingEngine, path: str | os.PathLike, model_name: str | None = None) -> dict[str, Any]:
+def load_model(self: MLTrainingEngine, path: str | os.PathLike, model_name: str | None = None) -> ModelResult:
     "Load a model saved by `save_model` after checking its SHA-256; it joins this engine's models."
     import joblib
     path = Path(path)
@@ -988,14 +952,14 @@ def load_model(self: MLTrainingEngine, path: str | os.PathLike, model_name: str 
     if self.task is not None and self.models and meta["task"] != self.task:
         raise ConfigError(f"{model_file.name} is a {meta['task']} model; this engine holds {self.task} models.")
     model = joblib.load(model_file)
-    res = {**meta, "model_name": model_name or meta["model_name"], "model": model, "feature_importance": feature_importance(model),
-           "cv_mean": None, "cv_std": None, "training_time": None, "fit_time": None, "predict_time": None,
-           "training_history": [], "n_test": 0}
     self.task = self.task or meta["task"]
     self.metric = self.metric or meval.check_metric(self.config.metric, self.task)
-    cv = meta.get("cv_scores") or {}
-    res["cv_mean"] = cv.get(self.metric, {}).get("mean")
-    self.models[res["model_name"]] = res
+    fields = ("algorithm", "task", "params", "test_metrics", "cv_scores", "features", "classes", "n_train", "best_iteration")
+    res = ModelResult(model_name or meta["model_name"], model=model, metric=self.metric,
+                      feature_importance=feature_importance(model), n_test=0,
+                      **{k: meta[k] for k in fields if meta.get(k) is not None},
+                      extra={k: v for k, v in meta.items() if k not in fields and k not in ("model_name", "metrics")})
+    self.models[res.name] = res
     return res
 
 # %% ../nbs/10_engine.ipynb #9f0ebacc
@@ -1005,7 +969,7 @@ def generate_explainability(self: MLTrainingEngine, model_name: str | None = Non
     "SHAP or permutation importance of a model, by original column: `{method, importance, plot_path, plots, ...}`."
     from mltrain_nb.explain import explain_model
     res = self._get(model_name)
-    name = res["model_name"]
+    name = res.name
     if X is None:
         if name not in self.holdout:
             raise DataError(f"No held-out rows were kept for {name!r}: pass X (and y for permutation importance).")
@@ -1013,14 +977,9 @@ def generate_explainability(self: MLTrainingEngine, model_name: str | None = Non
     X = self._features_for(res, X)
     if y is not None: y = mdata.to_series(y, X.index)
     out = Path(plot_dir) if plot_dir else Path(self.config.tracking.output_dir) / "explain" / f"{name}_{method}"
-    result = explain_model(res["model"], X, res["task"], method=method, y=y, max_background=max_background,
+    result = explain_model(res.model, X, res.task, method=method, y=y, max_background=max_background,
                            max_rows=max_rows, random_state=self.config.random_state or 0, plot_dir=out)
-    if res.get("run_id") and self.tracker is not None:
-        try:
-            self.tracker.log_dict(result["importance"], f"explain_{method}_importance.json", res["run_id"])
-            for p in result.get("plots", {}).values(): self.tracker.log_artifact(p, f"explain/{method}", res["run_id"])
-        except Exception as e:
-            warnings.warn(f"Logging the explanation to run {res['run_id']} failed: {e}", RuntimeWarning, stacklevel=2)
+    if res.run_id and self.tracker is not None: self.tracker.log_explanation(res.run_id, result, method)
     return result
 
 # %% ../nbs/10_engine.ipynb #ea9dbf9c
@@ -1030,29 +989,25 @@ def generate_report(self: MLTrainingEngine, output_file: str | os.PathLike | Non
     "Write the report (`.md` + `.html`) for the engine's models, centred on the best one; returns the paths written."
     from mltrain_nb.report import Report, environment_info, write_report
     res = self._get(model_name)
-    name = res["model_name"]
+    name = res.name
     board = self.get_performance_comparison()
-    summary = {"task": self.task, "metric": self.metric, "best model": name, f"cv {self.metric}": res.get("cv_mean"),
-               "training rows": res.get("n_train"), "features": len(res["features"])}
-    if res.get("run_id"): summary.update({"run id": res["run_id"], "tracking URI": self.tracker.tracking_uri})
+    summary = {"task": self.task, "metric": self.metric, "best model": name, f"cv {self.metric}": res.cv_mean,
+               "training rows": res.n_train, "features": len(res.features)}
+    if res.run_id: summary.update({"run id": res.run_id, "tracking URI": self.tracker.tracking_uri})
     out = Path(output_file) if output_file else Path(self.config.tracking.output_dir) / "reports" / f"report_{time.strftime('%Y%m%d_%H%M%S')}"
     with tempfile.TemporaryDirectory() as d:
         plots = {}
         if include_plots and name in self.holdout and self.task != "clustering":
             X_test, y_test = self.holdout[name]
-            plots = meval.ModelEvaluator(res["model"], self.task).save_plots(
-                X_test, y_test, d, importance=res.get("feature_importance"), history=res.get("training_history") or None,
-                best_iteration=res.get("best_iteration"))
+            plots = meval.ModelEvaluator(res.model, self.task).save_plots(
+                X_test, y_test, d, importance=res.feature_importance, history=res.history or None,
+                best_iteration=res.best_iteration)
         report = Report(title=f"mltrain report: {self.task}, best model {name}", summary=summary,
                         config=self.config.model_dump(),
                         profile=mdata.DataPreparation().profile(self.data.X) if self.data is not None else None,
-                        leaderboard=board, metrics={n: r.get("test_metrics") or r.get("metrics") or {} for n, r in self.models.items()},
-                        feature_importance=res.get("feature_importance"), plots=plots, environment=environment_info(),
-                        notes=list(res.get("warnings", [])))
+                        leaderboard=board, metrics={n: r.metrics for n, r in self.models.items()},
+                        feature_importance=res.feature_importance, plots=plots, environment=environment_info(),
+                        notes=list(res.warnings))
         written = write_report(report, out)
-    if res.get("run_id") and self.tracker is not None:
-        try:
-            for key in ("markdown", "html"): self.tracker.log_artifact(written[key], "report", res["run_id"])
-        except Exception as e:
-            warnings.warn(f"Logging the report to run {res['run_id']} failed: {e}", RuntimeWarning, stacklevel=2)
+    if res.run_id and self.tracker is not None: self.tracker.log_report(res.run_id, written)
     return written

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .errors import ConfigError, DataError, MLTrainError, suggest
 from .algorithms import final_estimator
@@ -22,8 +22,9 @@ from .plots import (_py, confusion_labels, one_vs_rest, plot_calibration, plot_c
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['METRICS', 'DEFAULT_METRIC', 'metric_names', 'check_metric', 'greater_is_better', 'rank_key', 'compute_metrics',
-           'model_scores', 'ModelEvaluator', 'tuning_plots', 'sklearn_scorer']
+__all__ = ['METRICS', 'DEFAULT_METRIC', 'EVALUATION_PLOTS', 'MODEL_PLOTS', 'metric_names', 'check_metric', 'greater_is_better',
+           'rank_key', 'compute_metrics', 'model_scores', 'take_rows', 'fit_and_score', 'rewarn_once', 'ModelEvaluator',
+           'plot_kinds', 'tuning_plots', 'sklearn_scorer']
 
 # %% ../nbs/05_evaluation.ipynb #1f477634
 METRICS: dict[str, dict[str, bool]] = {
@@ -152,6 +153,33 @@ def model_scores(model, X, proba: bool = True) -> tuple[Any, Any]:
         import numpy as np
         return np.asarray(model.classes_)[np.argmax(y_score, axis=1)], y_score   # predict would recompute the same
     return model.predict(X), y_score
+
+# %% ../nbs/05_evaluation.ipynb #1c49b59a
+def take_rows(a, idx):
+    "Rows `idx` (positions) of a DataFrame, Series or array."
+    if hasattr(a, "iloc"): return a.iloc[idx]
+    import numpy as np
+    return (a if hasattr(a, "shape") else np.asarray(a))[idx]
+
+def fit_and_score(pipe, X, y, train, valid, task: str, fit: Callable | None = None) -> tuple[Any, dict[str, float], float]:
+    "`(fitted, metrics on the valid rows, fit seconds)` for a clone of `pipe` fit on rows `train` (or `fit(Xtr, ytr, Xva, yva)`)."
+    from sklearn.base import clone
+    Xtr, ytr, Xva, yva = take_rows(X, train), take_rows(y, train), take_rows(X, valid), take_rows(y, valid)
+    t = time.perf_counter()
+    fitted = fit(Xtr, ytr, Xva, yva) if fit is not None else clone(pipe).fit(Xtr, ytr)
+    fit_time = time.perf_counter() - t
+    y_pred, y_score = model_scores(fitted, Xva, proba=task == "classification")
+    return fitted, compute_metrics(task, yva, y_pred, y_score, classes=getattr(fitted, "classes_", None)), fit_time
+
+# %% ../nbs/05_evaluation.ipynb #05f8f03d
+def rewarn_once(caught, prefix: str, stacklevel: int = 2, skip: tuple = ()) -> list[str]:
+    "Warn once per (category, message) of the recorded `caught`, as `prefix: message`; returns `['Category: message', ...]`."
+    seen = {}
+    for w in caught:
+        if skip and issubclass(w.category, skip): continue
+        seen.setdefault((w.category, str(w.message).strip()), w)
+    for cat, msg in seen: warnings.warn(f"{prefix}: {msg}", cat, stacklevel=stacklevel + 1)
+    return [f"{cat.__name__}: {msg}" for cat, msg in seen]
 
 # %% ../nbs/05_evaluation.ipynb #a3ad02af
 class ModelEvaluator:
@@ -419,6 +447,19 @@ def save_plots(self: ModelEvaluator, X, y, out_dir, importance: Mapping[str, flo
         put("feature_importance", plot_feature_importance(importance, title=self._title("Feature importance")))
     if history: put("learning_curve", plot_learning_curve(history, best_iteration, title=self._title("Learning curve")))
     return paths
+
+# %% ../nbs/05_evaluation.ipynb #6929bb4f
+EVALUATION_PLOTS: dict[str, tuple[str, ...]] = {
+    "classification": ("confusion_matrix", "confusion_matrix_normalized", "roc", "precision_recall", "calibration"),
+    "regression": ("residuals", "predicted_vs_actual"), "clustering": ()}
+MODEL_PLOTS = ("feature_importance", "learning_curve")
+
+def plot_kinds(task: str | None = None, held_out: bool = True, importance: bool = True, history: bool = True) -> tuple[str, ...]:
+    """The plot kinds of a model of `task` (every kind when `task` is None): the evaluation plots when it has `held_out`
+    rows, then `feature_importance` and `learning_curve` when it has an `importance` and a loss `history`."""
+    if task is None: return tuple(dict.fromkeys(k for t in EVALUATION_PLOTS.values() for k in t)) + MODEL_PLOTS
+    base = EVALUATION_PLOTS[_check_task(task)] if held_out else ()
+    return base + (("feature_importance",) if importance else ()) + (("learning_curve",) if history else ())
 
 # %% ../nbs/05_evaluation.ipynb #6e8fb7ab
 @contextmanager

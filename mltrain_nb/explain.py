@@ -17,7 +17,7 @@ from .algorithms import final_estimator
 # %% auto #0
 __all__ = ['TREE_BUDGET', 'AGNOSTIC_BUDGET', 'MIN_TREE_ROWS', 'METHODS', 'column_groups', 'to_original_columns', 'explain_model']
 
-# %% ../nbs/06_explain.ipynb #bccdfe73
+# %% ../nbs/06_explain.ipynb #7dafffc6
 def _names_out(step, names_in):
     "Output feature names of a fitted `step` given its input names, or `None` when it cannot say."
     import numpy as np
@@ -49,6 +49,7 @@ def _ct_columns(ct, name, cols, feat_in) -> list:
 
 def _is(obj, name: str) -> bool: return isinstance(obj, str) and obj == name
 
+# %% ../nbs/06_explain.ipynb #030f3ef5
 def _trace(step, owners, names_in):
     "Follow `owners` (the input column of each feature) through one fitted `step`: (owners, names) of its outputs."
     import numpy as np
@@ -132,11 +133,10 @@ def to_original_columns(values, groups: dict[str, list[int]]):
     return np.stack([values.take(np.asarray(idx, dtype=int), axis=axis).sum(axis=axis) for idx in groups.values()],
                     axis=axis)
 
-# %% ../nbs/06_explain.ipynb #bdeec821
+# %% ../nbs/06_explain.ipynb #a916d39a
 TREE_BUDGET = 5e9           # rows x sum over trees of leaves x depth^2 for one exact tree explanation (~5 s on 2 cores)
 AGNOSTIC_BUDGET = 200_000   # model evaluations (rows) the sampled explainer may spend in one call
 MIN_TREE_ROWS = 100
-
 _SK_TREES = {f"{p}{s}" for p in ("DecisionTree", "ExtraTree", "RandomForest", "ExtraTrees", "GradientBoosting")
              for s in ("Classifier", "Regressor")}
 
@@ -176,6 +176,7 @@ def _tree_cost(est, kind) -> float:
     except Exception: pass
     return 0.0
 
+# %% ../nbs/06_explain.ipynb #c4ce94c7
 def _features_last(contrib, n_outputs: int, n_features: int):
     "Native contributions with the bias last, in any library's layout -> (values (rows, f[, K]), bias (rows[, K]))."
     import numpy as np
@@ -365,7 +366,7 @@ def _transform(steps, X):
 _EXPLAINERS = {"xgboost": "xgboost-native", "lightgbm": "lightgbm-native", "tree": "shap-tree",
                "linear": "shap-linear", "agnostic": "sampled-permutation"}
 
-# %% ../nbs/06_explain.ipynb #26409410
+# %% ../nbs/06_explain.ipynb #97940cb5
 def explain_model(model, X, task: str, method: str = "shap", y=None, max_background: int = 200, max_rows: int = 1000,
                   random_state: int = 0, plot_dir=None, n_repeats: int = 5, scoring: str | None = None) -> dict:
     "Explain a fitted pipeline on the raw rows `X`: SHAP values or permutation importance, per original column."
@@ -439,6 +440,7 @@ def explain_model(model, X, task: str, method: str = "shap", y=None, max_backgro
     result["seconds"] = time.perf_counter() - t0
     return result
 
+# %% ../nbs/06_explain.ipynb #93e8b2c4
 def _permutation(model, X, y, rows, n_repeats, scoring, random_state, plot_dir, t0) -> dict:
     "Permutation importance of the whole pipeline on raw rows, keyed by the original columns."
     import numpy as np

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 # %% auto #0
-__all__ = ['atomic_write']
+__all__ = ['atomic_write', 'jsonable']
 
 # %% ../nbs/00a_fileio.ipynb #7031479f
 def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], object]) -> Path:
@@ -35,3 +35,12 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], o
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+# %% ../nbs/00a_fileio.ipynb #035f3b86
+def jsonable(v):
+    "`v` with string dict keys, lists for tuples, Python numbers for NumPy scalars and the `repr` of anything else."
+    if isinstance(v, dict): return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)): return [jsonable(x) for x in v]
+    if type(v).__module__ == "numpy" and getattr(v, "ndim", None) == 0: return v.item()
+    if v is None or isinstance(v, (str, int, float, bool)): return v
+    return repr(v)

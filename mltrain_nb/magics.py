@@ -25,9 +25,9 @@ from traitlets.config import Configurable
 from .errors import MLTrainError, closest, suggest
 
 # %% auto #0
-__all__ = ['SUBCOMMANDS', 'PENDING_SUBCOMMANDS', 'PLOT_KINDS', 'MLTrain', 'train_config', 'resolve_data', 'describe_task',
-           'subcommand_parser', 'register_subcommand', 'stop_ui', 'start_ui', 'MLTrainMagics', 'completions',
-           'load_ipython_extension', 'unload_ipython_extension']
+__all__ = ['SUBCOMMANDS', 'PENDING_SUBCOMMANDS', 'MLTrain', 'train_config', 'resolve_data', 'describe_task', 'subcommand_parser',
+           'register_subcommand', 'stop_ui', 'start_ui', 'MLTrainMagics', 'completions', 'load_ipython_extension',
+           'unload_ipython_extension']
 
 # %% ../nbs/12_magics.ipynb #0b9743fc
 class MLTrain(Configurable):
@@ -123,12 +123,13 @@ def resolve_data(ns: dict, spec: str):
     return obj, spec
 
 # %% ../nbs/12_magics.ipynb #52c56953
-def describe_task(df, config) -> str:
-    "One line: the task and where it came from, e.g. `task: classification (inferred from 'species': 3 classes)`."
+def describe_task(df, config, task: str | None = None) -> str:
+    """One line: the task and where it came from, e.g. `task: classification (inferred from 'species': 3 classes)`.
+    `task` is the one the engine settled on (the magics pass it from `TrainingStarted`); without it, `data.infer_task`'s."""
     from mltrain_nb.data import infer_task
-    if config.target is None: return f"task: {config.task or 'clustering'} (no target)"
+    if config.target is None: return f"task: {task or config.task or 'clustering'} (no target)"
     y = df[config.target]
-    task, given = config.task or infer_task(y), config.task is not None
+    task, given = task or config.task or infer_task(y), config.task is not None
     n = int(y.nunique())
     what = f"{n} classes" if task == "classification" else f"numeric, {n} distinct values" if task == "regression" else "ignored"
     return f"task: {task} (given; {config.target!r}: {what})" if given else f"task: {task} (inferred from {config.target!r}: {what})"
@@ -161,16 +162,30 @@ def _showing(engine, callbacks: list, progress: bool):
     finally: engine.callbacks, engine.progress = saved
 
 # %% ../nbs/12_magics.ipynb #a45e863c
-def _requested_models(config, task: str) -> list[str]:
-    from mltrain_nb.algorithms import default_models
-    return list(config.models) or default_models(task)
+def _announce(df, source: str, config, tuning: bool = False):
+    """A callback that prints what the engine settled on (task, models) when training starts: the engine alone infers
+    the task, resolves the default models and validates; the face only shows it. `.models` keeps the names."""
+    from mltrain_nb.events import TrainingStarted
+    def on_event(event):
+        if not isinstance(event, TrainingStarted) or on_event.models is not None: return
+        on_event.models = list(event.models)
+        print(describe_task(df, config, event.task))
+        if tuning: return
+        tracking = f"experiment {config.tracking.experiment or 'mltrain'!r}" if config.tracking.enabled else "off"
+        print(f"data: {source}, {len(df)} rows x {df.shape[1]} columns · models: {', '.join(event.models)} · "
+              f"cv: {config.cv} · tracking: {tracking}")
+    on_event.models = None
+    return on_event
+
+def _with_progress(display: list, progress: bool, *listeners) -> list:
+    "The engine's callbacks: `listeners`, then the `display` ones, else the engine's own progress bar (when `progress`)."
+    from mltrain_nb.events import ProgressBar
+    return [*listeners, *(display or ([ProgressBar()] if progress else []))]
 
 def _partial_result(engine, t0: float):
     "A `TrainResult` of the models `engine` kept when an interrupt escaped `compare`."
-    from mltrain_nb.engine import TrainResult, leaderboard
-    board = leaderboard(engine.models, engine.metric, engine.task)
-    return TrainResult(engine.task, engine.metric, board, dict(engine.models), engine.config, engine,
-                       interrupted=True, elapsed=time.perf_counter() - t0)
+    from mltrain_nb.engine import TrainResult
+    return TrainResult.of(engine, interrupted=True, elapsed=time.perf_counter() - t0)
 
 def _train_options(args) -> dict:
     "`TrainConfig` fields from the options on the line (`None`: not given)."
@@ -181,22 +196,15 @@ def _train_options(args) -> dict:
 
 def _train(magics, args, body: str | None):
     from mltrain_nb.engine import MLTrainingEngine
-    from mltrain_nb.data import infer_task, require_columns
     shell, settings = magics.shell, magics.settings
     _check_var(args.out)
     df, source = resolve_data(shell.user_ns, args.data)
     config = train_config(settings, body, **_train_options(args))
-    if config.target is None and config.task != "clustering":
+    if config.target is None and config.task != "clustering":   # the engine would cluster: a face's usage rule
         raise UsageError(f"%train {args.data}: name the column to predict with --target COL (or use --task clustering).")
-    if config.target is not None: require_columns(df, [config.target], "target column")
-    task = config.task or (infer_task(df[config.target]) if config.target else "clustering")
-    models = _requested_models(config, task)
-    print(describe_task(df, config))
-    tracking = f"experiment {config.tracking.experiment or 'mltrain'!r}" if config.tracking.enabled else "off"
-    print(f"data: {source}, {len(df)} rows x {df.shape[1]} columns · models: {', '.join(models)} · cv: {config.cv} · "
-          f"tracking: {tracking}")
+    announce = _announce(df, source, config)
     callbacks = _display_callbacks(shell, settings.panel and not args.no_panel, "train", metric=config.metric)
-    engine = MLTrainingEngine(config, callbacks=callbacks, progress=settings.progress)
+    engine = MLTrainingEngine(config, callbacks=_with_progress(callbacks, settings.progress, announce))
     t0 = time.perf_counter()
     try: result = engine.compare(df, config.target)
     except KeyboardInterrupt:
@@ -206,14 +214,15 @@ def _train(magics, args, body: str | None):
     if result.interrupted:
         done = list(result.results)
         print(f"interrupted: kept {len(done)} finished model{'s' if len(done) != 1 else ''} ({', '.join(done) or 'none'}); "
-              f"not finished: {', '.join(m for m in models if m not in done) or 'none'}.")
+              f"not finished: {', '.join(m for m in announce.models or [] if m not in done) or 'none'}.")
     if result.run_id:
         print(f"tracked: run {result.run_id} in {result.tracking_uri} (%mltrain runs lists the runs, %mltrain ui opens them)")
     magics.last_result = result
+    if result.tracking_uri: magics.last_store = result.tracking_uri
     if args.out: shell.user_ns[args.out] = result
     return result
 
-# %% ../nbs/12_magics.ipynb #14d95c7d
+# %% ../nbs/12_magics.ipynb #d05d12f4
 def _search_space(body: str | None) -> dict | None:
     "The YAML search space of a `%%tune` body, or `None` for an empty body."
     from mltrain_nb.errors import ConfigError
@@ -230,20 +239,19 @@ def _search_space(body: str | None) -> dict | None:
                           f"got {type(space).__name__}.")
     return space
 
-def _tune_settings(engine, args):
-    "The `TuneConfig` of one `%tune`: the engine's `tuning` config updated by the options given."
+def _tune_settings(engine, args, space: dict | None = None):
+    "The `TuneConfig` of one `%tune`: the engine's `tuning` config updated by the options given and the body's space."
     from mltrain_nb.config import TuneConfig
     given = {k: v for k, v in dict(n_trials=args.trials, timeout=args.timeout, metric=args.metric, sampler=args.sampler,
                                    pruner=args.pruner, storage=args.storage, study_name=args.study,
-                                   n_jobs=args.n_jobs).items() if v is not None}
+                                   n_jobs=args.n_jobs, search_space=space).items() if v is not None}
     return TuneConfig(**{**engine.config.tuning.model_dump(), "method": "optuna", **given})
 
+# %% ../nbs/12_magics.ipynb #4df1f0d3
 def _tune_target(magics, args):
-    "`(engine, X, y, algorithm)` to tune: from a `TrainResult` in the namespace, or an algorithm on `--data`."
+    "`(engine, X, y, algorithm, announce)` to tune: from a `TrainResult` in the namespace, or an algorithm on `--data`."
     import pandas as pd
     from mltrain_nb.engine import MLTrainingEngine, TrainResult
-    from mltrain_nb.algorithms import get_algorithm
-    from mltrain_nb.data import infer_task, require_columns
     ns, what = magics.shell.user_ns, args.what
     obj = ns.get(what) if what.isidentifier() else None
     if isinstance(obj, TrainResult):
@@ -253,13 +261,13 @@ def _tune_target(magics, args):
         engine = obj.engine
         if obj.best_model_name is None or engine.data is None:
             raise UsageError(f"{what!r} holds no trained model to tune.")
-        algorithm = obj.results[obj.best_model_name]["algorithm"]
+        algorithm = obj.results[obj.best_model_name].algorithm
         if algorithm == "custom":
             raise UsageError(f"The best model of {what!r} is a custom estimator; %tune tunes catalog algorithms: %tune ALGORITHM {what}.")
         X, y = engine.data.X, engine.data.y
         print(f"tuning {algorithm} (the best model of {what} by {obj.metric}) on {what}'s data: "
               f"{len(X)} rows x {X.shape[1]} features, task {obj.task}")
-        return engine, X, y, algorithm
+        return engine, X, y, algorithm, None
     if isinstance(obj, pd.DataFrame):
         raise UsageError(f"{what!r} is a DataFrame; %tune takes an algorithm or a TrainResult: "
                          f"%tune ALGORITHM --data {what} --target COL.")
@@ -273,32 +281,29 @@ def _tune_target(magics, args):
     df, source = resolve_data(ns, args.data)
     tracking = {"experiment": args.experiment} if args.experiment else None
     config = train_config(magics.settings, None, task=args.task, target=args.target, tracking=tracking)
-    if config.target is not None: require_columns(df, [config.target], "target column")
-    y = df[config.target] if config.target else None
-    X = df.drop(columns=[config.target]) if config.target else df
-    get_algorithm(what, config.task or infer_task(y))   # an unknown name lists the valid ones before any work
-    print(describe_task(df, config))
-    return MLTrainingEngine(config, progress=magics.settings.progress), X, y, what
+    # the engine checks the target column, infers the task and validates the algorithm (before any trial runs)
+    return MLTrainingEngine(config), df, config.target, what, _announce(df, source, config, tuning=True)
 
+# %% ../nbs/12_magics.ipynb #df87d886
 def _tune(magics, args, body: str | None):
     _check_var(args.out)
     space = _search_space(body)
-    engine, X, y, algorithm = _tune_target(magics, args)
-    tc = _tune_settings(engine, args)
+    engine, X, y, algorithm, announce = _tune_target(magics, args)
+    tc = _tune_settings(engine, args, space)
     if not hasattr(engine, "tune"):
         raise UsageError("%tune needs MLTrainingEngine.tune, which this version of mltrain_nb does not have yet.")
     print(f"tuning: {tc.n_trials} trials" + (f" or {tc.timeout:g} s" if tc.timeout else "")
           + f", sampler {tc.sampler}, pruner {tc.pruner}" + (f", study {tc.study_name!r}" if tc.study_name else ""))
     callbacks = _display_callbacks(magics.shell, magics.settings.panel and not args.no_panel, "tune",
                                    n_trials=tc.n_trials, timeout=tc.timeout, metric=tc.metric)
-    with _showing(engine, callbacks, magics.settings.progress):
-        result = engine.tune(X, y, algorithm, method="optuna", n_trials=tc.n_trials, timeout=tc.timeout, metric=tc.metric,
-                             cv=None, search_space=space if space is not None else tc.search_space, sampler=tc.sampler,
-                             pruner=tc.pruner, storage=tc.storage, study_name=tc.study_name, n_jobs=tc.n_jobs)
+    listeners = [announce] if announce is not None else []
+    with _showing(engine, _with_progress(callbacks, magics.settings.progress, *listeners), magics.settings.progress):
+        result = engine.tune(X, y, algorithm, tuning=tc)   # one config object: the engine reads every setting from it
     _finish_panels(callbacks, result)
     if getattr(result, "interrupted", False):
         print(f"interrupted: kept the {len(result.trials)} trials that finished; the best of them was refit as {result.model_name!r}.")
     magics.last_tune = result
+    if getattr(result, "tracking_uri", None): magics.last_store = result.tracking_uri
     if args.out: magics.shell.user_ns[args.out] = result
     return result
 
@@ -378,8 +383,7 @@ def _engine_result(result):
     from mltrain_nb.engine import TrainResult
     engine = result.engine
     if set(engine.models) == set(result.results): return result
-    return TrainResult(result.task, result.metric, engine.get_performance_comparison(), dict(engine.models), result.config,
-                       engine, dict(result.failures), result.interrupted, result.elapsed, result.run_id, result.tracking_uri)
+    return TrainResult.of(engine, None, result.failures, result.interrupted, result.elapsed, result.run_id)
 
 # %% ../nbs/12_magics.ipynb #5cb2ac1c
 def _show_png(shell, png: bytes | None = None, path: str | None = None, name: str = "plot", plot_dir="plots") -> None:
@@ -403,27 +407,19 @@ def _tracking_uri(settings: MLTrain) -> str:
     from mltrain_nb.tracking import resolve_tracking_uri
     return resolve_tracking_uri(settings.output_dir, settings.tracking_uri)
 
-def _store_missing(uri: str) -> bool:
-    return uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists()
+def _store(magics) -> str:
+    "The store `%mltrain runs`/`ui` show: the one the last tracked `%train`/`%tune` result went to, else the settings' store."
+    return magics.last_store or _tracking_uri(magics.settings)
 
 def _runs(magics, args):
-    "The tracked runs of the current store as a DataFrame, newest first."
+    "The tracked runs of the store as a DataFrame, newest first."
     import pandas as pd
-    uri = _tracking_uri(magics.settings)
-    if _store_missing(uri):
+    from mltrain_nb.tracking import search_runs
+    uri = _store(magics)
+    runs = search_runs(uri, args.experiment)
+    if runs is None:
         print(f"No runs tracked yet in {uri}."); return pd.DataFrame(columns=list(_RUN_COLUMNS.values()))
-    import mlflow
-    from mlflow import MlflowClient
-    exps = {e.name: e.experiment_id for e in MlflowClient(uri).search_experiments()}
-    if args.experiment is not None and args.experiment not in exps: raise UsageError(suggest(args.experiment, exps, "experiment"))
-    ids = [exps[args.experiment]] if args.experiment else list(exps.values())
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try: runs = mlflow.search_runs(experiment_ids=ids, output_format="pandas", order_by=["attributes.start_time DESC"])
-    finally: mlflow.set_tracking_uri(previous)
     if args.all or runs.empty: return runs
-    names = {v: k for k, v in exps.items()}
-    runs.insert(1, "experiment", runs["experiment_id"].map(names))
     keep = {k: v for k, v in _RUN_COLUMNS.items() if k in runs}
     metrics = sorted((c for c in runs if c.startswith(("metrics.cv_", "metrics.test_", "metrics.best_"))
                       and not c.endswith(("_std", "_fold"))), key=lambda c: (not c.startswith("metrics.cv_"), c))
@@ -435,15 +431,10 @@ def _leaderboard(magics, args):
     r = _engine_result(_result(magics, args.result))
     return r.leaderboard if args.full else r.summary()
 
-PLOT_KINDS = ("confusion_matrix", "confusion_matrix_normalized", "roc", "precision_recall", "calibration", "residuals",
-              "predicted_vs_actual", "feature_importance", "learning_curve")   # for completion; the engine decides
-
-def _all_plots(res) -> list[str]:
-    "The plots `--plots all` means for one model: what its task has, and importance/learning curve when recorded."
-    from mltrain_nb.engine import plot_kinds
-    base = [k for k in plot_kinds(res["task"]) if k not in ("feature_importance", "learning_curve")]
-    return [*base, *(["feature_importance"] if res.get("feature_importance") else []),
-            *(["learning_curve"] if res.get("training_history") else [])]
+def _plot_kinds() -> list[str]:
+    "Every plot kind, for completion (`evaluation.plot_kinds` owns them; which a model can draw, the engine says)."
+    from mltrain_nb.evaluation import plot_kinds
+    return list(plot_kinds())
 
 def _evaluate(magics, args):
     "Held-out metrics of a model (default: the best), and the plots asked for (drawn by `MLTrainingEngine.plot`)."
@@ -451,7 +442,7 @@ def _evaluate(magics, args):
     r = _result(magics, args.result)
     name = _model(r, args.model)
     kinds = [k.strip() for k in (args.plots or "").split(",") if k.strip()]
-    if kinds == ["all"]: kinds = _all_plots(r.engine.models[name])
+    if kinds == ["all"]: kinds = r.engine.plot_kinds(name)   # what this model can draw
     figures = [(k, r.engine.plot(k, name)) for k in kinds]   # a wrong kind fails here, before anything shows
     ev = r.evaluate(name)
     for k, fig in figures:
@@ -548,16 +539,16 @@ def _ui(magics, args):
     "Start (or `--stop`) the MLflow UI for the current store."
     if args.stop:
         print("MLflow UI stopped." if stop_ui() else "No MLflow UI is running."); return None
-    s = magics.settings
-    uri = _tracking_uri(s)
-    url = start_ui(uri, s.output_dir, args.port)
+    uri = _store(magics)
+    out = Path(uri[len("sqlite:///"):]).parent if uri.startswith("sqlite:///") else magics.settings.output_dir
+    url = start_ui(uri, out, args.port)
     print(f"MLflow UI: {url}  (store: {uri}; stop it with %mltrain ui --stop)")
     return None
 
 # %% ../nbs/12_magics.ipynb #60fc4324
-register_subcommand("runs", _runs, subcommand_parser("runs", "The tracked runs of the current store, newest first.",
+register_subcommand("runs", _runs, subcommand_parser("runs", "The tracked runs of the store the last result went to (else the settings' store), newest first.",
     (("--experiment",), dict(metavar="NAME", help="only this experiment's runs")),
-    (("--all",), dict(action="store_true", help="every column mlflow.search_runs gives"))))
+    (("--all",), dict(action="store_true", help="every column of the runs (params.*, tags.*, every metric)"))))
 register_subcommand("leaderboard", _leaderboard, subcommand_parser("leaderboard", "Rank the models of a result (default: the last).",
     (("result",), dict(nargs="?", metavar="RESULT", help="a TrainResult variable (default: the last %train)")),
     (("--full",), dict(action="store_true", help="every column, not just the summary"))))
@@ -593,6 +584,7 @@ class MLTrainMagics(Magics):
         self.settings = settings if settings is not None else MLTrain(parent=shell)
         self.last_result = None   # the last TrainResult %train returned
         self.last_tune = None     # the last TuneResult %tune returned
+        self.last_store = None    # the tracking URI the last tracked result went to (what %mltrain runs/ui show)
 
     @magic_arguments()
     @argument("data", metavar="DATA", help="a DataFrame in the namespace, or the path of a .csv or .parquet file")
@@ -678,7 +670,7 @@ def completions(ns: dict, line: str) -> list[str]:
     values = {"--models": lambda: _algorithms(task), "--task": lambda: ["classification", "regression", "clustering"],
               "--metric": lambda: _metrics(task), "--sampler": lambda: ["tpe", "random", "grid", "cmaes", "gp"],
               "--pruner": lambda: ["median", "hyperband", "none"], "--method": lambda: ["shap", "permutation"],
-              "--plots": lambda: [*PLOT_KINDS, "all"],
+              "--plots": lambda: [*_plot_kinds(), "all"],
               "--data": lambda: _data_names(ns)}
     if prev in values: return values[prev]()
     if prev == "--target":

@@ -20,6 +20,7 @@ from .errors import ConfigError, MLTrainError, suggest
 from .events import (Event, TrainingStarted, FoldDone, IterationDone, ModelDone, ModelFailed, TrialDone,
                                TrainingFinished, TrainingFailed)
 from fastcore.basics import patch
+from .results import register_viewer
 
 # %% auto #0
 __all__ = ['in_notebook', 'param_importances', 'TuningPanel', 'plot_kinds', 'key_plot_kinds', 'plot_png', 'TrainingPanel',
@@ -543,13 +544,8 @@ _KEY_PLOTS = {"classification": ("confusion_matrix", "roc", "feature_importance"
               "clustering": ()}
 
 def plot_kinds(result, model: str) -> list[str]:
-    "The plots `TrainResult.plot` can draw for `model`."
-    from mltrain_nb.engine import _PLOTS
-    r = result.results[model]
-    kinds = list(_PLOTS.get(r["task"], ())) if model in result.engine.holdout else []
-    if r.get("feature_importance"): kinds.append("feature_importance")
-    if r.get("training_history"): kinds.append("learning_curve")
-    return kinds
+    "The plots `TrainResult.plot` can draw for `model` (the engine's `plot_kinds`, from `evaluation.plot_kinds`)."
+    return result.engine.plot_kinds(model)
 
 def key_plot_kinds(result, model: str | None = None) -> list[str]:
     "The key plots (of `_KEY_PLOTS`) that `model` (default: the best) of a `TrainResult` can draw."
@@ -724,17 +720,17 @@ def finish(self: TrainingPanel, result) -> "TrainingPanel":
         if hasattr(result, "study") and hasattr(result, "trials"):          # a TuneResult
             if self.tuning is None: self._mount_tuning()
             self.tuning.finish(result)
-            res = getattr(result, "result", None) or {}
-            if res.get("best_iteration") is not None: self.best_iterations[result.model_name] = res["best_iteration"]
+            res = getattr(result, "result", None)
+            if res is not None and res.best_iteration is not None: self.best_iterations[result.model_name] = res.best_iteration
         elif hasattr(result, "leaderboard"):
             self.result = result
             if self.metric != result.metric: self.metric = result.metric
             for n, r in result.results.items():
-                if r.get("best_iteration") is None: continue
+                if r.best_iteration is None: continue
                 c = self.curves.get(n)
                 shown = self.best_iterations.get(n, c.best[0] if c is not None and c.best else None)
-                self.best_iterations[n] = r["best_iteration"]
-                if n == self.current_curve and shown != r["best_iteration"]:     # move the marker
+                self.best_iterations[n] = r.best_iteration
+                if n == self.current_curve and shown != r.best_iteration:     # move the marker
                     self._chart_dirty = self._chart_force = True
             self.plot_kinds, self.plots = key_plot_kinds(result), {}
             if self.plot_kinds: self._plot(self.plot_kinds[0])     # the first tab; the others when opened
@@ -1071,6 +1067,8 @@ def show_results(result) -> None:
         from IPython.display import display
         display(ResultsPanel(result))
     else: print(repr(result))
+
+register_viewer("TrainResult", show_results)   # TrainResult.show() uses it; the engine imports no face
 
 # %% ../nbs/13_panels.ipynb #7c086242
 def data_frames(namespace: dict) -> list[str]:

@@ -103,7 +103,7 @@ def plot_confusion_matrix(y_true, y_pred, classes=None, normalize: bool = False,
     fig.plot_data = {"labels": [_py(l) for l in labels], "matrix": cm, "normalize": normalize}
     return _finish(fig, path)
 
-# %% ../nbs/04a_plots.ipynb #0cb494f9
+# %% ../nbs/04a_plots.ipynb #3b1c36d5
 def one_vs_rest(y_true, y_score, classes=None) -> list:
     "`[(label, is_label, score)]`: the positive class when binary, else every class; only classes with positives and negatives."
     import numpy as np
@@ -139,6 +139,7 @@ def _curve_title(title, base, curves):
 def _curve_label(c, curves, stat):
     return f"{_short(c)} ({stat})" if len(curves) > 1 else f"positive class {_short(c)} ({stat})"
 
+# %% ../nbs/04a_plots.ipynb #e172be16
 def plot_roc(y_true, y_score, classes=None, title: str | None = None, path=None):
     "ROC curve with AUC: the positive class when binary, one vs rest per class otherwise; plus the chance diagonal."
     from sklearn.metrics import roc_auc_score, roc_curve
@@ -176,6 +177,7 @@ def plot_precision_recall(y_true, y_score, classes=None, title: str | None = Non
     fig.plot_data = {"average_precision": aps}
     return _finish(fig, path)
 
+# %% ../nbs/04a_plots.ipynb #76fd21af
 def plot_calibration(y_true, y_proba, classes=None, n_bins: int = 10, title: str | None = None, path=None):
     "Reliability curve (mean predicted probability vs observed share per bin) and the diagonal of perfect calibration."
     import numpy as np

@@ -25,8 +25,8 @@ from .errors import ConfigError, DataError
 from .fileio import atomic_write
 
 # %% auto #0
-__all__ = ['ENV_PACKAGES', 'MAX_PROFILE_COLUMNS', 'MAX_FEATURES', 'Report', 'environment_info', 'render_markdown', 'render_html',
-           'write_report', 'consolidated_report']
+__all__ = ['ENV_PACKAGES', 'MAX_PROFILE_COLUMNS', 'MAX_FEATURES', 'Report', 'environment_info', 'library_versions',
+           'render_markdown', 'render_html', 'write_report', 'consolidated_report']
 
 # %% ../nbs/07_report.ipynb #abcf0fb4
 @dataclass
@@ -63,6 +63,10 @@ def environment_info(packages: tuple[str, ...] = ENV_PACKAGES) -> dict[str, str]
     for name in packages:
         with contextlib.suppress(metadata.PackageNotFoundError): info[name] = metadata.version(name)
     return info
+
+def library_versions() -> dict[str, str]:
+    "Versions of Python and the libraries a saved or logged model depends on (no platform string)."
+    return {k: v for k, v in environment_info().items() if k != "platform"}
 
 # %% ../nbs/07_report.ipynb #dd20528a
 def _is_missing(v) -> bool:

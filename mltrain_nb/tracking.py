@@ -14,15 +14,15 @@ import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from fastcore.basics import patch
 
 from .errors import MLTrainError, TrainingInterrupted
-from .fileio import atomic_write
+from .fileio import atomic_write, jsonable
 
 # %% auto #0
-__all__ = ['resolve_tracking_uri', 'ExperimentTracker', 'pip_requirements']
+__all__ = ['resolve_tracking_uri', 'ExperimentTracker', 'pip_requirements', 'store_exists', 'search_runs']
 
 # %% ../nbs/08_tracking.ipynb #62da21de
 def resolve_tracking_uri(output_dir: str | os.PathLike = "experiments", tracking_uri: str | None = None) -> str:
@@ -82,6 +82,12 @@ class ExperimentTracker:
             return exp.experiment_id
 
     def __repr__(self): return f"ExperimentTracker({self.experiment_name!r}, {self.tracking_uri!r})"
+
+# %% ../nbs/08_tracking.ipynb #b5704728
+@patch(cls_method=True)
+def from_spec(cls: ExperimentTracker, spec) -> ExperimentTracker:
+    "The tracker of a `config.TrackingSpec` (its `output_dir`, `experiment` and `tracking_uri`)."
+    return cls(spec.output_dir, spec.experiment, spec.tracking_uri)
 
 # %% ../nbs/08_tracking.ipynb #31fc3150
 @patch
@@ -212,6 +218,8 @@ def log_dataset(self: ExperimentTracker, X, y=None, name: str = "training", cont
     return ds.digest
 
 # %% ../nbs/08_tracking.ipynb #adc092d3
+_BY_VALUE = ("mltrain_nb.algorithms", "mltrain_nb.data")   # the package's modules a fitted pipeline may hold classes of
+
 @functools.lru_cache(maxsize=None)
 def _pinned(name: str) -> str:
     from importlib.metadata import version, PackageNotFoundError
@@ -230,12 +238,13 @@ def pip_requirements(model) -> list[str]:
 
 @patch
 def log_model(self: ExperimentTracker, model, model_name: str, path: str | None = None, input_example=None,
-              run_id: str | None = None) -> str:
-    "Log a fitted sklearn-compatible model with its signature and input example; returns its model URI."
+              run_id: str | None = None, pickle_by_value: Sequence | None = None) -> str:
+    """Log a fitted sklearn-compatible model with its signature and input example; returns its model URI.
+    `pickle_by_value`: modules whose classes are stored by value (default: this package's `data` and `algorithms`)."""
+    import sys
     import cloudpickle
     import mlflow
     import mlflow.sklearn
-    import mltrain_nb.algorithms, mltrain_nb.data
     from mlflow.models import infer_signature
     rid = self._rid(run_id)
     signature = None
@@ -246,7 +255,9 @@ def log_model(self: ExperimentTracker, model, model_name: str, path: str | None 
                 signature = infer_signature(input_example, model.predict(input_example))
         except Exception as e:
             warnings.warn(f"No signature for {model_name}: {e}", RuntimeWarning, stacklevel=2)
-    by_value = [mltrain_nb.algorithms, mltrain_nb.data]
+    # looked up, not imported: this store must not depend on the workers (a model holding their classes loaded them)
+    by_value = list(pickle_by_value) if pickle_by_value is not None else [
+        sys.modules[n] for n in _BY_VALUE if n in sys.modules]
     for m in by_value: cloudpickle.register_pickle_by_value(m)
     try:
         with warnings.catch_warnings(), _active(rid), _log_level("mlflow.sklearn", logging.ERROR):
@@ -277,6 +288,129 @@ def _active(run_id: str):
         yield; return
     with mlflow.start_run(run_id=run_id, nested=act is not None):
         yield
+
+# %% ../nbs/08_tracking.ipynb #00dca700
+@patch
+def log_model_result(self: ExperimentTracker, result, run_id: str, X_train, y_train=None, params: dict | None = None,
+                     log_model: bool = True, plots: Callable[[Path], Any] | None = None,
+                     pickle_by_value: Sequence | None = None) -> None:
+    "Log one trained `ModelResult` into `run_id` (see above); sets `result.run_id` and `result.model_uri`."
+    from mltrain_nb.report import library_versions
+    r = result
+    try:
+        self.log_params({"algorithm": r.algorithm, "task": r.task, **(params or {}), "model": jsonable(r.params)}, run_id)
+        self.set_tags({"mltrain.task": r.task, "mltrain.algorithm": r.algorithm, "mltrain.model_name": r.name,
+                       "mltrain.rows": r.n_train, "mltrain.features": len(r.features),
+                       **{f"mltrain.version.{k}": v for k, v in library_versions().items()}}, run_id)
+        metrics = {"training_time": r.training_time, "fit_time": r.fit_time, "predict_time": r.predict_time}
+        for m, v in r.cv_scores.items():
+            metrics.update({f"cv_{m}": v["mean"], f"cv_{m}_std": v["std"]})
+            for i, f in enumerate(v["folds"], 1): self.log_metrics({f"cv_{m}_fold": f}, step=i, run_id=run_id)
+        metrics.update({f"test_{m}": v for m, v in r.test_metrics.items()})
+        self.log_metrics(metrics, run_id=run_id)
+        for h in r.history:
+            self.log_metrics({"train_loss": h["train_loss"], "valid_loss": h["valid_loss"]}, step=h["iteration"], run_id=run_id)
+        with _active(run_id): self.log_dataset(X_train, y_train, "train", "training")
+        if r.feature_importance: self.log_dict(r.feature_importance, "feature_importance.json", run_id)
+        if log_model:
+            r.model_uri = self.log_model(r.model, r.name, input_example=X_train.head(5), run_id=run_id,
+                                         pickle_by_value=pickle_by_value)
+        if plots is not None:
+            with tempfile.TemporaryDirectory() as d:
+                plots(Path(d))
+                if any(Path(d).iterdir()): self.log_artifact(d, "plots", run_id)
+        r.run_id = run_id
+    except Exception as e:
+        warnings.warn(f"Tracking {r.name} failed ({type(e).__name__}: {e}); the model is kept.", RuntimeWarning, stacklevel=3)
+        try: self.set_tags({"mltrain.tracking_error": f"{type(e).__name__}: {e}"}, run_id)
+        except Exception: pass
+
+# %% ../nbs/08_tracking.ipynb #5d584623
+@patch
+def log_comparison(self: ExperimentTracker, run_id: str, board, best: str | None, metric: str,
+                   failures: dict[str, str] | None = None) -> None:
+    "Log a leaderboard (a DataFrame), the best model and the failures into the comparison's parent run."
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            board.to_csv(Path(d) / "leaderboard.csv")
+            self.log_artifact(Path(d) / "leaderboard.csv", None, run_id)
+        tags = {"mltrain.best_model": best or ""}
+        tags.update({f"mltrain.failed.{k}": v for k, v in (failures or {}).items()})
+        self.set_tags(tags, run_id)
+        if best is not None: self.log_metrics({f"best_cv_{metric}": float(board.loc[best, f"cv_{metric}"])}, run_id=run_id)
+    except Exception as e:
+        warnings.warn(f"Tracking the comparison failed ({type(e).__name__}: {e}).", RuntimeWarning, stacklevel=3)
+
+@patch
+def log_study(self: ExperimentTracker, run_id: str, outcome, plots: Callable[[Path], Any] | None = None) -> None:
+    "Log a search (`best_params`, `best_score`, `metric`, `trials`) into its parent run, with the plots `plots` writes."
+    try:
+        self.log_params({"best": jsonable(outcome.best_params)}, run_id)
+        self.log_metrics({f"best_cv_{outcome.metric}": outcome.best_score, "n_trials": len(outcome.trials)}, run_id=run_id)
+        with tempfile.TemporaryDirectory() as d:
+            outcome.trials.to_csv(Path(d) / "trials.csv", index=False)
+            self.log_artifact(Path(d) / "trials.csv", None, run_id)
+            if plots is not None:
+                plots(Path(d) / "plots")
+                if (Path(d) / "plots").exists(): self.log_artifact(Path(d) / "plots", "plots", run_id)
+    except Exception as e:
+        warnings.warn(f"Tracking the search failed ({type(e).__name__}: {e}).", RuntimeWarning, stacklevel=3)
+
+# %% ../nbs/08_tracking.ipynb #22b86064
+@patch
+def log_explanation(self: ExperimentTracker, run_id: str, explanation: dict, method: str) -> None:
+    "Log an explanation (`importance` and its `plots`) into a model's run."
+    try:
+        self.log_dict(explanation["importance"], f"explain_{method}_importance.json", run_id)
+        for p in explanation.get("plots", {}).values(): self.log_artifact(p, f"explain/{method}", run_id)
+    except Exception as e:
+        warnings.warn(f"Logging the explanation to run {run_id} failed: {e}", RuntimeWarning, stacklevel=3)
+
+@patch
+def log_report(self: ExperimentTracker, run_id: str, written: dict) -> None:
+    "Log a written report (its `markdown` and `html` files) into a run."
+    try:
+        for key in ("markdown", "html"): self.log_artifact(written[key], "report", run_id)
+    except Exception as e:
+        warnings.warn(f"Logging the report to run {run_id} failed: {e}", RuntimeWarning, stacklevel=3)
+
+# %% ../nbs/08_tracking.ipynb #729d50fd
+def store_exists(tracking_uri: str) -> bool:
+    "False only for a SQLite store whose file is not there yet."
+    return not (tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[len("sqlite:///"):]).exists())
+
+def search_runs(tracking_uri: str, experiment: str | None = None):
+    "The runs of `tracking_uri` (of one `experiment`, or all), newest first, as a DataFrame; `None` when there is no store."
+    import pandas as pd
+    from mlflow import MlflowClient
+    from mltrain_nb.errors import ConfigError, suggest
+    if not store_exists(tracking_uri): return None
+    _quiet_mlflow()
+    client = MlflowClient(tracking_uri=tracking_uri)
+    exps = {e.name: e.experiment_id for e in client.search_experiments()}
+    if experiment is not None and experiment not in exps: raise ConfigError(suggest(experiment, exps, "experiment"))
+    ids = [exps[experiment]] if experiment else list(exps.values())
+    rows, token = [], None
+    while ids:
+        page = client.search_runs(ids, order_by=["attributes.start_time DESC"], max_results=1000, page_token=token)
+        for run in page:
+            i, d = run.info, run.data
+            rows.append({"run_id": i.run_id, "experiment_id": i.experiment_id, "status": i.status,
+                         "artifact_uri": i.artifact_uri, "start_time": pd.to_datetime(i.start_time, unit="ms", utc=True),
+                         "end_time": pd.to_datetime(i.end_time, unit="ms", utc=True),
+                         **{f"metrics.{k}": v for k, v in d.metrics.items()},
+                         **{f"params.{k}": v for k, v in d.params.items()}, **{f"tags.{k}": v for k, v in d.tags.items()}})
+        token = page.token
+        if not token: break
+    runs = pd.DataFrame(rows)
+    names = {v: k for k, v in exps.items()}
+    if not runs.empty: runs.insert(1, "experiment", runs["experiment_id"].map(names))
+    return runs
+
+@patch
+def runs(self: ExperimentTracker, all_experiments: bool = False):
+    "This tracker's runs (or the whole store's), newest first."
+    return search_runs(self.tracking_uri, None if all_experiments else self.experiment_name)
 
 # %% ../nbs/08_tracking.ipynb #7753e724
 @patch

@@ -20,8 +20,9 @@ from typing import Any, Callable, Iterable
 
 from .errors import ConfigError, DataError, MLTrainError, TrainingInterrupted, suggest as _did_you_mean
 from .algorithms import final_estimator
-from .evaluation import (check_metric, compute_metrics, greater_is_better, metric_names, model_scores,
-                                   sklearn_scorer, tuning_plots, _optuna_quiet)
+from .evaluation import (check_metric, compute_metrics, fit_and_score, greater_is_better, metric_names,
+                                   model_scores, rewarn_once, sklearn_scorer, take_rows as _take, tuning_plots,
+                                   _optuna_quiet)
 from fastcore.basics import patch
 
 # %% auto #0
@@ -289,12 +290,6 @@ _BOOST_REPORTS = 20      # boosting-round reports per trial, at most (each one i
 _BOOST_WARMUP = 5        # no boosting-round report before 1/_BOOST_WARMUP of the round budget
 _CURVE_POINTS = 20       # round counts a trial is scored at when n_estimators is read off the validation curve
 
-def _take(a, idx):
-    "Rows `idx` (positions) of a DataFrame, Series or array."
-    if hasattr(a, "iloc"): return a.iloc[idx]
-    import numpy as np
-    return (a if hasattr(a, "shape") else np.asarray(a))[idx]
-
 def _auc(y, s):
     "ROC AUC of scores `s` for the boolean labels `y` (Mann-Whitney, ties averaged)."
     import numpy as np
@@ -494,19 +489,13 @@ def _report(self: _Objective, trial, value: float, i: int) -> None:
 # %% ../nbs/05a_tuning.ipynb #96e63d62
 @patch
 def _cv(self: _Objective, trial, pipe) -> float:
-    "Every fold fitted and scored as the engine scores a model; the CV mean of every metric kept."
+    "Every fold fitted and scored by `evaluation.fit_and_score`, as the engine scores a model; the CV mean of every metric kept."
     import numpy as np
-    from sklearn.base import clone
     fold_scores = []
-    for i in range(len(self.folds)):
-        Xtr, ytr, Xva, yva = self._fold(i)
-        if i == 0 and self.prune_rounds:
-            fitted, _ = _fit_watched(pipe, Xtr, ytr, Xva, yva, self.kind, self.task, self.metric, trial,
-                                     self.every, self.start)
-        else:
-            fitted = clone(pipe).fit(Xtr, ytr)
-        y_pred, y_score = model_scores(fitted, Xva, proba=self.task == "classification")
-        scores = compute_metrics(self.task, yva, y_pred, y_score, classes=getattr(fitted, "classes_", None))
+    watched = lambda Xtr, ytr, Xva, yva: _fit_watched(pipe, Xtr, ytr, Xva, yva, self.kind, self.task, self.metric, trial,
+                                                      self.every, self.start)[0]
+    for i, (tr, va) in enumerate(self.folds):
+        _, scores, _ = fit_and_score(pipe, self.X, self.y, tr, va, self.task, fit=watched if i == 0 and self.prune_rounds else None)
         value = scores.get(self.metric, math.nan)
         if not math.isfinite(value): raise self._undefined(i, value)
         fold_scores.append(scores)
@@ -540,13 +529,9 @@ def _curve_cv(self: _Objective, trial, pipe, points) -> float:
 
 # %% ../nbs/05a_tuning.ipynb #96ec89ab
 def _rewarn(caught, stacklevel: int = 3) -> None:
-    "Re-emit recorded warnings once per (category, message), leaving out Optuna's experimental-feature notes."
+    "Re-emit recorded warnings once per (category, message) (`evaluation.rewarn_once`), leaving out Optuna's experimental-feature notes."
     import optuna
-    seen = {}
-    for w in caught:
-        if issubclass(w.category, optuna.exceptions.ExperimentalWarning): continue
-        seen.setdefault((w.category, str(w.message).strip()), w)
-    for cat, msg in seen: warnings.warn(f"tuning: {msg}", cat, stacklevel=stacklevel)
+    rewarn_once(caught, "tuning", stacklevel, skip=(optuna.exceptions.ExperimentalWarning,))
 
 # %% ../nbs/05a_tuning.ipynb #88ca7f32
 def _info(trial, trials, direction: str, space: dict) -> dict:

@@ -395,3 +395,14 @@ def test_tutorial_runs_in_a_jupyter_kernel(tmp_path):
     assert any("image/png" in o.get("data", {}) for o in outputs)            # plots show inline
     assert any("text/html" in o.get("data", {}) for o in outputs)              # rich results (leaderboards)
     assert not (tmp_path / "experiments").exists()   # tracking went to the folder set with %config MLTrain.output_dir
+
+
+def test_runs_use_the_store_the_result_was_tracked_in(ip, tmp_path):
+    "A %%train body may send the runs to another store than the settings' one; %mltrain runs lists that store."
+    ip.run_line_magic("config", "MLTrain.tracking = True")
+    ip.run_line_magic("config", f"MLTrain.output_dir = {str(tmp_path / 'settings_store')!r}")
+    r = ip.run_cell_magic("train", f"iris --target species {FAST}", f"tracking:\n  output_dir: {tmp_path / 'body_store'}\n")
+    assert r.tracking_uri == f"sqlite:///{tmp_path / 'body_store' / 'mlflow.db'}"
+    runs = ip.run_line_magic("mltrain", "runs")
+    assert r.run_id in set(runs["run_id"]) and len(runs) == 3            # the comparison and its two models
+    assert not (tmp_path / "settings_store").exists()
