@@ -442,3 +442,103 @@ def test_004_bad_config_is_typed():
     with pytest.raises(ConfigError, match="roc_auc"):
         MLTrainingEngine({"cross_validation": {"scoring": ["accuracy", "roc_aux"]}, "tracking": False},
                          progress=False).train_model(_frame(60), "target", model_type="decision_tree")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 000: MLTrainingEngine and ExperimentTracker, method by method, in the main API and in mltrain_nb.compat.
+def _engine_calls(Engine, tmp_path):
+    "Every public method of spec 000's engine with its documented arguments; returns what the error-tuple methods gave."
+    df = _frame(200)
+    X, y = df.drop(columns="target"), df["target"]
+    engine = Engine({"cv": 3, "tracking": False, "task": "classification"}, progress=False)
+    res = engine.train_model(X, y, model_type="random_forest", custom_model=None, param_grid=None,
+                             model_name="random_forest_1", X_val=None, y_val=None)
+    assert {"model_name", "model", "params", "metrics", "feature_importance", "training_time"} <= set(res)
+    assert res["model_name"] == "random_forest_1" and isinstance(res["training_time"], float)
+    from sklearn.linear_model import LogisticRegression
+    engine.train_model(X, y, custom_model=LogisticRegression(max_iter=3000), model_name="logreg")
+    comp = engine.get_performance_comparison()
+    assert set(comp) == {"models", "best_model", "primary_metric"} and comp["primary_metric"] == "accuracy"
+    for m in comp["models"]:
+        assert {"name", "type", "training_time", "is_best", "metrics"} <= set(m)
+        assert m["is_best"] == (m["name"] == comp["best_model"])
+    assert {m["type"] for m in comp["models"]} == {"RandomForestClassifier", "LogisticRegression"}
+    name, info = engine.get_best_model()
+    assert name == comp["best_model"] and {"model", "params", "feature_names", "metrics", "feature_importance"} <= set(info)
+    assert info["feature_names"] == list(X.columns)
+    ev = engine.evaluate_model(model_name="random_forest_1", X_test=None, y_test=None, detailed=False)
+    assert {"accuracy", "precision", "recall", "f1", "roc_auc", "prediction_time"} <= set(ev) and "confusion_matrix" not in ev
+    ev = engine.evaluate_model("random_forest_1", X.head(50), y.head(50), detailed=True)
+    assert np.array(ev["confusion_matrix"]).sum() == 50 and isinstance(ev["detailed_report"], dict)
+    summary = engine.get_model_summary(model_name="random_forest_1")
+    assert {"model_name", "model_type", "feature_count", "metrics", "training_time", "is_best_model", "top_features"} <= set(summary)
+    assert summary["model_type"] == "RandomForestClassifier" and summary["feature_count"] == X.shape[1]
+    assert len(summary["top_features"]) == 10 and summary["is_best_model"] == (name == "random_forest_1")
+    path = engine.save_model("random_forest_1", path=str(tmp_path / "models"), include_preprocessor=True)
+    assert isinstance(path, str) and Path(path).exists()
+    ex = engine.generate_explainability(model_name="random_forest_1", X=X.head(40), method="shap")
+    assert ex["method"] == "shap" and set(ex["importance"]) == set(X.columns) and "plot_path" in ex
+    report = engine.generate_report(output_file=str(tmp_path / "report.md"))
+    assert isinstance(report, str) and Path(report).exists() and Path(report).with_suffix(".html").exists()
+    loaded = engine.load_model(path, model_name="reloaded")
+    preds = engine.predict(X.head(5), model_name="reloaded", return_proba=False)
+    proba = engine.predict(X.head(5), "reloaded", return_proba=True)
+    assert engine.shutdown() is None
+    return engine, X, loaded, preds, proba
+
+
+def test_000_engine_main_api(tmp_path, quiet):
+    from mltrain_nb import MLTrainingEngine
+    engine, X, loaded, preds, proba = _engine_calls(MLTrainingEngine, tmp_path)
+    assert hasattr(loaded, "model") and preds.shape == (5,) and proba.shape == (5, 2)
+    assert list(engine.leaderboard().index)[0] == engine.get_best_model()[0]       # the DataFrame stays available
+    # the main API keeps raising typed errors where the document returns (False, message)
+    with pytest.raises(ModelNotFoundError, match="No saved model"): engine.load_model(tmp_path / "nope.joblib")
+    with pytest.raises(ModelNotFoundError, match="Did you mean"): engine.predict(X.head(2), "reloadd")
+    with pytest.raises(DataError, match="lacks"): engine.predict(X.drop(columns=X.columns[0]).head(2))
+    with pytest.raises(ConfigError): MLTrainingEngine({"cv": 1})
+
+
+def test_000_engine_compat_tuples(tmp_path, quiet):
+    from mltrain_nb.compat import MLTrainingEngine
+    engine, X, loaded, preds, proba = _engine_calls(MLTrainingEngine, tmp_path)
+    assert loaded[0] is True and hasattr(loaded[1], "predict")
+    assert preds[0] is True and preds[1].shape == (5,) and proba[1].shape == (5, 2)
+    ok, msg = engine.load_model(str(tmp_path / "models" / "my_model.pkl"))
+    assert ok is False and "No saved model" in msg
+    ok, msg = engine.predict(X.head(2), model_name="missing")
+    assert ok is False and "missing" in msg
+    assert engine._evaluate_model(engine.models["logreg"].model, X, _frame(200)["target"])["prediction_time"] >= 0
+
+
+def _tracker_calls(Tracker, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+    df = _frame(120)
+    X, y = df.drop(columns="target").iloc[:, :5], df["target"]
+    clf = LogisticRegression(max_iter=3000).fit(X, y)
+    tracker = Tracker(output_dir=str(tmp_path / "experiments"), experiment_name=None)
+    out = {"start": tracker.start_experiment(config={"cv": 3, "model": "lr"}, model_info={"model_type": "LogisticRegression"})}
+    for step, acc in enumerate([0.8, 0.85, 0.9]): tracker.log_metrics({"val_accuracy": acc}, step=step)
+    out["metrics"] = tracker.log_metrics({"accuracy": 0.9}, step=None)
+    out["importance"] = tracker.log_feature_importance(feature_names=list(X.columns), importance=np.abs(clf.coef_[0]))
+    out["model"] = tracker.log_model(clf, "lr", path=None)
+    out["cm"] = tracker.log_confusion_matrix(y, clf.predict(X), class_names=["malignant", "benign"])
+    data = tracker.end_experiment()
+    assert isinstance(data, dict) and data["metrics"]["accuracy"] == 0.9
+    assert [p["value"] for p in data["metrics"]["val_accuracy"]] == [0.8, 0.85, 0.9]       # the series, not its first value
+    report = tracker.generate_report(report_path=str(tmp_path / "run_report.md"), include_plots=True)
+    assert isinstance(report, str) and Path(report).exists() and Path(report).with_suffix(".html").exists()
+    return tracker, out
+
+
+def test_000_tracker_main_and_compat(tmp_path, quiet):
+    from mltrain_nb.tracking import ExperimentTracker
+    from mltrain_nb.compat import ExperimentTracker as CompatTracker
+    tracker, out = _tracker_calls(ExperimentTracker, tmp_path / "main")
+    assert isinstance(out["start"], str) and out["model"].startswith(("models:/", "runs:/"))
+    assert np.array(out["cm"]).sum() == 120 and np.array(out["cm"]).trace() > 100        # display names, real counts
+    ctracker, cout = _tracker_calls(CompatTracker, tmp_path / "compat")
+    assert all(v is None for v in cout.values())
+    assert ctracker.experiment_name.startswith("experiment_")                              # timestamp-based name
+    assert ctracker._make_json_serializable({"a": np.int64(3), "b": np.array([1.5])}) == {"a": 3, "b": [1.5]}
+    with pytest.raises(MLTrainError, match="No experiment was started"): tracker.end_experiment()
