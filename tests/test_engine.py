@@ -194,7 +194,8 @@ def test_save_is_atomic_and_load_verifies_hash(iris_df, tmp_path, monkeypatch, q
     eng.train_model(iris_df, "species", "xgboost")
     path = eng.save_model("xgboost", tmp_path)
     assert isinstance(path, str)                                       # spec 000: the path as a string
-    meta = json.loads(Path(path).with_suffix(".json").read_text())
+    path = Path(path)
+    meta = json.loads(path.with_suffix(".json").read_text())
     assert {"algorithm", "params", "metrics", "features", "classes", "versions", "training_rows", "sha256"} <= set(meta)
     # a failing write leaves nothing behind
     def broken_dump(obj, f): open(f, "wb").write(b"partial"); raise OSError("disk full")
