@@ -12,7 +12,7 @@ import time
 from .errors import MLTrainError
 
 # %% auto #0
-__all__ = ['DEMO_CLASSIFIERS', 'DEMO_REGRESSORS', 'run_demo', 'run_train', 'main']
+__all__ = ['DEMO_CLASSIFIERS', 'DEMO_REGRESSORS', 'run_demo', 'run_train', 'run_models', 'serve_command', 'run_serve', 'main']
 
 # %% ../nbs/11_cli.ipynb #38d6f865
 DEMO_CLASSIFIERS = ["logistic_regression", "random_forest", "xgboost", "lightgbm", "decision_tree", "knn"]
@@ -66,6 +66,41 @@ def run_train(path: str, target: str | None, models: str | None = None, task: st
     _ui_hint(result, out)
     return result
 
+# %% ../nbs/11_cli.ipynb #98c9c740
+def _registry(tracking_uri: str | None = None, models_dir: str | None = None):
+    from mltrain_nb.registry import ModelDeployment
+    return ModelDeployment(models_dir, tracking_uri=tracking_uri)
+
+def run_models(name: str | None = None, status: str | None = None, tracking_uri: str | None = None, out=None) -> list[dict]:
+    "Print the registry's versions (of `name`, with `status`): version, status, algorithm, metrics."
+    out = out or sys.stdout
+    rows = _registry(tracking_uri).list_models(name, status)
+    if not rows: print("no registered models" + (f" with status {status}" if status else ""), file=out)
+    for e in rows:
+        metrics = "  ".join(f"{k}={v:.4g}" for k, v in list(e.get("metrics", {}).items())[:4])
+        print(f"{e['name']}/{e['registry_version']:<4} {e['version']:<10} {e['status']:<10} {e.get('algorithm') or '':<22} "
+              f"{e.get('created_at') or '':<21} {metrics}", file=out)
+    return rows
+
+def serve_command(ref: str, port: int = 5001, tracking_uri: str | None = None) -> tuple[list[str], dict]:
+    "The command and environment that serve the registered model `ref` (NAME, NAME@alias or NAME/version) on 127.0.0.1."
+    import os
+    from pathlib import Path
+    from mltrain_nb.registry import local_model_path
+    uri = f"models:/{ref}" if ("@" in ref or "/" in ref) else f"models:/{ref}@production"
+    path = local_model_path(uri, tracking_uri)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(path), "--env-manager", "local",
+           "-h", "127.0.0.1", "-p", str(int(port))]
+    return cmd, env
+
+def run_serve(ref: str, port: int = 5001, tracking_uri: str | None = None, out=None) -> int:
+    "Serve `ref` in the foreground until interrupted; returns the server's exit status."
+    import subprocess
+    cmd, env = serve_command(ref, port, tracking_uri)
+    print(f"serving {ref} at http://127.0.0.1:{port}/invocations (Ctrl-C stops)", file=out or sys.stdout, flush=True)
+    return subprocess.call(cmd, env=env)
+
 # %% ../nbs/11_cli.ipynb #515750af
 def _parser() -> argparse.ArgumentParser:
     from importlib.metadata import version, PackageNotFoundError
@@ -90,6 +125,14 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--experiment", help="MLflow experiment name (default: mltrain)")
     t.add_argument("--no-tracking", action="store_true", help="do not track runs in MLflow")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
+    m = sub.add_parser("models", help="list the registered model versions")
+    m.add_argument("--name", help="only this registered model")
+    m.add_argument("--status", help="only versions with this status (Training, Staged, Production, Archived)")
+    m.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI or experiments/mlflow.db)")
+    s = sub.add_parser("serve", help="serve a registered model with MLflow's scoring server on 127.0.0.1")
+    s.add_argument("model", help="NAME (its production version), NAME@alias or NAME/version")
+    s.add_argument("--port", type=int, default=5001, help="port (default 5001)")
+    s.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI or experiments/mlflow.db)")
     return p
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             run_demo(cv=args.cv, progress=not args.no_progress, tracking=not args.no_tracking)
             print(f"\ndemo finished in {time.perf_counter() - t0:.1f}s")
+        elif args.command == "models": run_models(args.name, args.status, args.tracking_uri)
+        elif args.command == "serve": return run_serve(args.model, args.port, args.tracking_uri)
         else:
             run_train(args.data, args.target, args.models, args.task, args.cv, args.metric, args.test_size, args.save,
                       progress=not args.no_progress, tracking=not args.no_tracking, experiment=args.experiment)

@@ -1009,6 +1009,34 @@ def load_model(self: MLTrainingEngine, path: str | os.PathLike, model_name: str 
     self.models[res.name] = res
     return res
 
+# %% ../nbs/10_engine.ipynb #70b23bbc
+@patch
+def register(self: MLTrainingEngine, model_name: str | None = None, name: str | None = None, promote: bool = False,
+             version: str | None = None, description: str | None = None, deployment=None) -> dict:
+    "Register `model_name` (default: the best) as a new version of `name` (default: the model's name); returns its registry entry."
+    from mltrain_nb.registry import ModelDeployment
+    res = self._get(model_name)
+    ts = self.config.tracking
+    dep = deployment or ModelDeployment(tracking_uri=self.tracker.tracking_uri if self.tracker is not None else ts.tracking_uri,
+                                        output_dir=ts.output_dir)
+    facts = dict(name=name or res.name, version=version, task_type=res.task, algorithm=res.algorithm, metrics=res.metrics,
+                 hyperparameters=res.params, feature_names=res.features, target_name=self.config.target,
+                 training_samples=res.n_train, description=description,
+                 extra={"cv_scores": {m: v["mean"] for m, v in res.cv_scores.items()}, "classes": res.classes, "trained_as": res.name})
+    model_id = dep.save_model(model_uri=res.model_uri, **facts) if res.model_uri else dep.save_model(res.model, **facts)
+    if promote: dep.promote_to_production(model_id)
+    return dep.entry(model_id)
+
+@patch
+def register(self: TrainResult, name: str | None = None, model: str | None = None, promote: bool = False, **kwargs) -> dict:
+    "Register the best model (or `model`) of this comparison; see `MLTrainingEngine.register`."
+    return self.engine.register(model or self.best_model_name, name=name, promote=promote, **kwargs)
+
+@patch
+def register(self: TuneResult, name: str | None = None, promote: bool = False, **kwargs) -> dict:
+    "Register the refit best model of this search; see `MLTrainingEngine.register`."
+    return self.engine.register(self.model_name, name=name, promote=promote, **kwargs)
+
 # %% ../nbs/10_engine.ipynb #9f0ebacc
 @patch
 def generate_explainability(self: MLTrainingEngine, model_name: str | None = None, X=None, method: str = "shap",
