@@ -542,3 +542,25 @@ def test_000_tracker_main_and_compat(tmp_path, quiet):
     assert ctracker.experiment_name.startswith("experiment_")                              # timestamp-based name
     assert ctracker._make_json_serializable({"a": np.int64(3), "b": np.array([1.5])}) == {"a": 3, "b": [1.5]}
     with pytest.raises(MLTrainError, match="No experiment was started"): tracker.end_experiment()
+
+
+def test_004_training_config_in_a_magic_body(quiet):
+    "The same TRAINING_CONFIG as the YAML body of %%train: it means the same there (80/10/10, 3 folds, grid tuning cv)."
+    import yaml
+    from IPython.testing.globalipapp import get_ipython
+    shell = get_ipython()
+    shell.run_line_magic("load_ext", "mltrain_nb")
+    try:
+        shell.run_line_magic("config", "MLTrain.progress = False")
+        shell.run_line_magic("config", "MLTrain.tracking = False")
+        shell.user_ns["bc"] = _frame(200)
+        body = yaml.safe_dump({**TRAINING_CONFIG, "cross_validation": {"n_folds": 3, "scoring": ["f1", "accuracy"]},
+                               "early_stopping": False, "tracking": False})
+        r = shell.run_cell_magic("train", "bc --target target --models decision_tree,logistic_regression -o r", body)
+        assert r.metric == "f1" and r.config.cv == 3 and r.config.tuning.cv == 3
+        assert (r.config.split.test_size, r.config.split.val_size, r.config.split.strategy) == (0.1, 0.1, "stratified")
+        assert r.results["decision_tree"].n_test == 20
+    finally:
+        shell.run_line_magic("unload_ext", "mltrain_nb")
+        shell.config.pop("MLTrain", None)
+        for k in ("bc", "r"): shell.user_ns.pop(k, None)
