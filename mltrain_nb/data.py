@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,7 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['MAX_COLUMNS', 'to_frame', 'to_series', 'align_target', 'column_types', 'check_cells', 'check_features',
            'build_preprocessor', 'DataSplit', 'default_strategy', 'cv_splitter', 'require_columns', 'DataPreparation',
-           'infer_task', 'parse_times', 'describe_split', 'load_table']
+           'FeatureSelection', 'infer_task', 'parse_times', 'describe_split', 'load_table']
 
 # %% ../nbs/03_data.ipynb #36ac3c2a
 def to_frame(X: Any, what: str = "X") -> pd.DataFrame:
@@ -199,6 +199,10 @@ class DataSplit:
     y_test: pd.Series | None = None
     groups_train: pd.Series | None = None
 
+    def __iter__(self):
+        "Unpacks as spec 001's 6-tuple: `X_train, X_val, X_test, y_train, y_val, y_test = prep.split_data(...)`."
+        return iter((self.X_train, self.X_val, self.X_test, self.y_train, self.y_val, self.y_test))
+
     def sizes(self) -> dict[str, int]:
         return {k: (0 if v is None else len(v)) for k, v in
                 [("train", self.X_train), ("val", self.X_val), ("test", self.X_test)]}
@@ -278,7 +282,9 @@ def require_columns(df: pd.DataFrame, cols: Sequence[str], what: str = "column")
 # %% ../nbs/03_data.ipynb #ac2046a0
 class DataPreparation:
     "Profile, clean, select, scale and split a DataFrame."
-    def __init__(self, random_state: int | None = 42): self.random_state = random_state
+    def __init__(self, random_state: int | None = 42):
+        self.random_state = random_state
+        self.scalers_: dict[str, tuple] = {}   # method -> (fitted scaler, columns), for scale_features(fit=False)
 
 # %% ../nbs/03_data.ipynb #1147e0a3
 @patch
@@ -334,21 +340,30 @@ def clean_data(self: DataPreparation, df: pd.DataFrame, missing_strategy: str = 
     return df
 
 # %% ../nbs/03_data.ipynb #30f9dd08
+class FeatureSelection(NamedTuple):
+    "What `select_features` returns: the selected columns of `X` and their names, best first."
+    X_selected: pd.DataFrame
+    features: list[str]
+
 @patch
-def select_features(self: DataPreparation, X: pd.DataFrame, y, method: str = "mutual_info", k: int | None = None,
-                    task: str | None = None) -> list[str]:
-    "The `k` most useful columns of `X` for predicting `y` (default: half of them), best first."
+def select_features(self: DataPreparation, X: pd.DataFrame, y, method: str = "mutual_info", n_features: int | None = None,
+                    task: str | None = None, k: int | None = None) -> FeatureSelection:
+    "`(X_selected, features)`: the `n_features` (alias `k`) most useful columns of `X` for `y` (default: half), best first."
     X = to_frame(X)
+    if n_features is not None and k is not None and n_features != k:
+        raise ConfigError(f"n_features={n_features} and k={k} disagree; pass one of them (k is an alias of n_features).")
+    k = n_features if n_features is not None else k
     if method not in _SELECTION: raise ConfigError(suggest(method, _SELECTION, "feature selection method"))
     y = to_series(y, X.index)
     if len(y) != len(X): raise DataError(f"X has {len(X)} rows but y has {len(y)}; they must match.")
     k = max(1, X.shape[1] // 2) if k is None else k
-    if not 1 <= k <= X.shape[1]: raise ConfigError(f"k must be between 1 and {X.shape[1]} (the number of columns), got {k}.")
+    if not 1 <= k <= X.shape[1]: raise ConfigError(f"n_features must be between 1 and {X.shape[1]} (the number of columns), got {k}.")
     task = task or infer_task(y)
     Xn = self._numeric_view(X)
     yn = y.to_numpy() if task == "regression" else pd.factorize(y)[0]
     scores = self._feature_scores(Xn, yn, method, task, k)
-    return list(pd.Series(scores, index=X.columns).sort_values(ascending=False, kind="stable").index[:k])
+    features = list(pd.Series(scores, index=X.columns).sort_values(ascending=False, kind="stable").index[:k])
+    return FeatureSelection(X[features], features)
 
 @patch
 def _numeric_view(self: DataPreparation, X: pd.DataFrame) -> pd.DataFrame:
@@ -386,16 +401,29 @@ def _feature_scores(self: DataPreparation, Xn, yn, method, task, k):
 
 # %% ../nbs/03_data.ipynb #b00e4c56
 @patch
-def scale_features(self: DataPreparation, X: pd.DataFrame, method: str = "standard", columns: Sequence[str] | None = None):
-    "Scale numeric `columns` (default: all numeric); returns `(scaled_frame, fitted_scaler)`."
+def scale_features(self: DataPreparation, X: pd.DataFrame, method: str = "standard", columns: Sequence[str] | None = None,
+                   fit: bool = True) -> pd.DataFrame:
+    "Scale numeric `columns` (default: all numeric): fit a new scaler, or with `fit=False` reuse the one fitted last for `method`."
     from sklearn import preprocessing
     if method not in _SCALERS: raise ConfigError(suggest(method, _SCALERS, "scaling method"))
     X = to_frame(X).copy()
-    cols = list(columns) if columns is not None else column_types(X)["numeric"]
+    if fit:
+        cols = list(columns) if columns is not None else column_types(X)["numeric"]
+        require_columns(X, cols)
+        scaler = getattr(preprocessing, _SCALERS[method])()
+        if cols: X[cols] = scaler.fit_transform(X[cols])
+        self.scalers_[method] = (scaler, cols)
+        return X
+    if method not in self.scalers_:
+        raise ConfigError(f"No {method} scaler has been fitted yet: call scale_features(X_train, method={method!r}, fit=True) "
+                          "on the training rows first.")
+    scaler, cols = self.scalers_[method]
+    if columns is not None and list(columns) != cols:
+        raise ConfigError(f"The {method} scaler was fitted on columns {cols}; fit=False must scale the same columns.")
     require_columns(X, cols)
-    scaler = getattr(preprocessing, _SCALERS[method])()
-    if cols: X[cols] = scaler.fit_transform(X[cols])
-    return X, scaler
+    if cols: X[cols] = scaler.transform(X[cols])
+    return X
+
 
 # %% ../nbs/03_data.ipynb #bf06a6c4
 def _check_sizes(n: int, test_size: float, val_size: float, n_classes: int = 1) -> None:
@@ -414,10 +442,21 @@ def _check_sizes(n: int, test_size: float, val_size: float, n_classes: int = 1) 
 @patch
 def split_data(self: DataPreparation, X: pd.DataFrame, y=None, test_size: float = 0.2, val_size: float = 0.0,
                strategy: str | None = None, task: str | None = None, time_column: str | None = None,
-               groups: Any = None, shuffle: bool = True) -> DataSplit:
-    "Split into train / validation / test; `val_size` and `test_size` are fractions of all rows."
+               groups: Any = None, shuffle: bool = True, validation_size: float | None = None,
+               stratify: bool | None = None) -> DataSplit:
+    "Split into train / validation / test; `val_size` (alias `validation_size`) and `test_size` are fractions of all rows."
     by_index = isinstance(X, (pd.DataFrame, pd.Series))
     X = to_frame(X)
+    if validation_size is not None:
+        if val_size not in (0.0, validation_size):
+            raise ConfigError(f"val_size={val_size} and validation_size={validation_size} disagree; pass one of them.")
+        val_size = validation_size
+    if stratify is not None:
+        if not isinstance(stratify, bool): raise ConfigError(f"stratify must be True or False, got {stratify!r}.")
+        wanted = "stratified" if stratify else "random"
+        if strategy not in (None, wanted):
+            raise ConfigError(f"stratify={stratify} contradicts strategy={strategy!r}; pass one of them.")
+        strategy = wanted
     if y is not None: y = align_target(y, X, by_index)
     if not (0 <= test_size < 1 and 0 <= val_size < 1 and test_size + val_size < 1):
         raise ConfigError(f"test_size and val_size must be fractions in [0, 1) that leave rows to train on; "

@@ -447,7 +447,7 @@ def _evaluate(magics, args):
     ev = r.evaluate(name)
     for k, fig in figures:
         _show_png(magics.shell, png=figure_to_png(fig), name=f"{name}_{k}", plot_dir=Path(magics.settings.output_dir) / "plots")
-    return {"model": name, **ev["metrics"], "predict_time": ev["predict_time"], "n_rows": ev["n_rows"]}
+    return {"model": name, **ev}
 
 def _explain(magics, args):
     "SHAP or permutation importance of a model (default: the best) on its held-out rows, by original column."

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from fastcore.basics import patch
 
-from .errors import MLTrainError, TrainingInterrupted
+from .errors import DataError, MLTrainError, TrainingInterrupted
 from .fileio import atomic_write, clean_orphans, jsonable, pid_alive
 
 # %% auto #0
@@ -280,7 +280,7 @@ def set_tags(self: ExperimentTracker, tags: dict, run_id: str | None = None) -> 
 
 @patch
 def log_metrics(self: ExperimentTracker, metrics: dict[str, float], step: int | None = None, run_id: str | None = None) -> None:
-    "Buffer metrics (NaN and None skipped); they are written in batches."
+    "Buffer metrics (NaN and None skipped); they are written in batches. The run's record keeps a stepped metric as its series."
     import math
     from mlflow.entities import Metric
     rid = self._rid(run_id)
@@ -292,8 +292,10 @@ def log_metrics(self: ExperimentTracker, metrics: dict[str, float], step: int | 
         v = float(v)
         if math.isnan(v) or math.isinf(v): continue
         buf.append(Metric(k, v, now, step or 0))
-        rec[k] = v if step is None else rec.get(k, v)
-        if step is not None: rec.setdefault(f"{k}@steps", []).append((step, v))
+        if step is None: rec[k] = v
+        else:
+            series = rec[k] if isinstance(rec.get(k), list) else []
+            rec[k] = series + [{"step": int(step), "value": v}]
     if len(buf) >= _BATCH: self.flush(rid)
 
 @patch
@@ -330,8 +332,8 @@ def log_dict(self: ExperimentTracker, data: Any, name: str, run_id: str | None =
         self.log_artifact(path, None, run_id)
 
 def _json_default(o):
+    if hasattr(o, "tolist"): return o.tolist()    # numpy arrays and scalars (an array's .item() fails beyond one value)
     if hasattr(o, "item"): return o.item()
-    if hasattr(o, "tolist"): return o.tolist()
     return str(o)
 
 @patch
@@ -567,10 +569,29 @@ def log_feature_importance(self: ExperimentTracker, feature_names, importance, r
     self.log_figure(plot_feature_importance(values, top=top), "feature_importance", run_id)
     return values
 
+def _named_labels(y_true, y_pred, class_names):
+    """`(y_true, y_pred, classes)` with labels shown by their names. `class_names` may be the labels themselves, or display
+    names: for integer labels 0..n-1 the name of label i is `class_names[i]` (scikit-learn's `target_names`), otherwise one
+    name per label in sorted order."""
+    import numpy as np
+    if class_names is None: return y_true, y_pred, None
+    y_true, y_pred, names = np.asarray(y_true), np.asarray(y_pred), list(class_names)
+    labels = np.unique(np.concatenate([y_true, y_pred]))
+    if set(labels.tolist()) <= set(names): return y_true, y_pred, names          # the names are the labels
+    if np.issubdtype(labels.dtype, np.integer) and labels.min() >= 0 and labels.max() < len(names):
+        mapping = {l: names[l] for l in range(len(names))}
+    elif len(labels) == len(names): mapping = dict(zip(labels.tolist(), names))
+    else:
+        raise DataError(f"class_names has {len(names)} names for the labels {labels.tolist()}: give the labels themselves, "
+                        "or one display name per label (for labels 0..n-1, the name of label i at position i).")
+    as_names = lambda a: np.array([mapping[v] for v in a.tolist()], dtype=object)
+    return as_names(y_true), as_names(y_pred), [mapping[k] for k in sorted(mapping)]
+
 @patch
 def log_confusion_matrix(self: ExperimentTracker, y_true, y_pred, class_names=None, run_id: str | None = None) -> list:
-    "Log the confusion matrix as `confusion_matrix.json` and `plots/confusion_matrix.png`."
+    "Log the confusion matrix as `confusion_matrix.json` and `plots/confusion_matrix.png`; `class_names` label the classes."
     from mltrain_nb.plots import plot_confusion_matrix
+    y_true, y_pred, class_names = _named_labels(y_true, y_pred, class_names)
     fig = plot_confusion_matrix(y_true, y_pred, classes=class_names)
     labels, matrix = fig.plot_data["labels"], fig.plot_data["matrix"].tolist()
     self.log_dict({"labels": [str(l) for l in labels], "matrix": matrix}, "confusion_matrix.json", run_id)
@@ -602,8 +623,8 @@ def write_record(self: ExperimentTracker, run_id: str) -> dict:
 # %% ../nbs/08_tracking.ipynb #8e136875
 @patch
 def generate_report(self: ExperimentTracker, report_path: str | os.PathLike | None = None, include_plots: bool = True,
-                    run_id: str | None = None, report=None) -> dict:
-    "Write the report of a run (default: the last one) to `report_path` (.md and .html) and log both."
+                    run_id: str | None = None, report=None) -> str:
+    "Write the report of a run (default: the last one) to `report_path` (.md, and .html beside it), log both; returns the Markdown path."
     from mltrain_nb.report import Report, write_report, environment_info
     rid = run_id or self.run_id or (list(self.records)[-1] if self.records else None)
     if rid is None: raise MLTrainError("Nothing to report: no run was tracked yet.")
@@ -617,14 +638,15 @@ def generate_report(self: ExperimentTracker, report_path: str | os.PathLike | No
                         summary={"run id": rid, "experiment": self.experiment_name, "tracking URI": self.tracking_uri,
                                  **{k: v for k, v in rec.get("tags", {}).items() if k.startswith("mltrain.")}},
                         config=rec.get("params") or None,
-                        metrics={"run": {k: v for k, v in rec.get("metrics", {}).items() if not k.endswith("@steps")}},
+                        metrics={"run": {k: (v[-1]["value"] if isinstance(v, list) else v)          # a series: its last value
+                                         for k, v in rec.get("metrics", {}).items()}},
                         plots=plots, environment=environment_info())
     elif not include_plots: report.plots = {}
     path = Path(report_path) if report_path else self.output_dir / "reports" / f"report_{rid}"
     written = write_report(report, path)
     for key in ("markdown", "html"): self.log_artifact(written[key], "report", rid)
     for img in written.get("images", []): self.log_artifact(img, f"report/{Path(written['markdown']).stem}_files", rid)
-    return written
+    return str(written["markdown"])
 
 # %% ../nbs/08_tracking.ipynb #35174489
 def _quote(v) -> str:
