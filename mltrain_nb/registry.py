@@ -293,7 +293,10 @@ def save_model(self: ModelDeployment, model=None, name: str = None, version: str
                      "mltrain.features": _feature_key(features), "mltrain.feature_count": str(len(features)),
                      "mltrain.created_by": created_by or _user(),
                      **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()}, **{str(k): str(v) for k, v in (tags or {}).items()}}
-            mv = self.client.create_model_version(name, source, run_id=run_id, tags=vtags, description=description, model_id=logged_id)
+            # registered by its artifact location: MLflow resolves a `models:/m-...` source through the process-wide
+            # store, which need not be this registry's
+            storage = self.client.get_logged_model(logged_id).artifact_location if logged_id else source
+            mv = self.client.create_model_version(name, storage, run_id=run_id, tags=vtags, description=description, model_id=logged_id)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)   # nothing registered: leave no model files behind
             raise
