@@ -362,7 +362,8 @@ def select_features(self: DataPreparation, X: pd.DataFrame, y, method: str = "mu
     Xn = self._numeric_view(X)
     yn = y.to_numpy() if task == "regression" else pd.factorize(y)[0]
     scores = self._feature_scores(Xn, yn, method, task, k)
-    features = list(pd.Series(scores, index=X.columns).sort_values(ascending=False, kind="stable").index[:k])
+    self.feature_scores_ = pd.Series(scores, index=X.columns, dtype=float).sort_values(ascending=False, kind="stable")
+    features = list(self.feature_scores_.index[:k])
     return FeatureSelection(X[features], features)
 
 @patch

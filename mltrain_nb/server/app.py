@@ -299,18 +299,12 @@ def clean_data(req: CleanRequest, p: Platform = Depends(platform)):
 @router.post("/data/select-features", tags=["data"])
 def select_features(req: SelectFeaturesRequest, p: Platform = Depends(platform)):
     "Rank the features by `method` and keep the best `n_features`."
-    import pandas as pd
     from mltrain_nb.data import DataPreparation
     df, ds = p.frame(req.dataset_id)
     prep = _prepared(df, req.target_column, req.task_type)
     dp = DataPreparation()
-    selected = dp.select_features(prep.X, prep.y, req.method, req.n_features, prep.task)
-    # the scores behind the ranking, for the response (select_features returns only the names)
-    y = prep.y.to_numpy() if prep.task == "regression" else pd.factorize(prep.y)[0]
-    k = req.n_features or max(1, prep.X.shape[1] // 2)
-    scores = dp._feature_scores(dp._numeric_view(prep.X), y, req.method, prep.task, k)
-    importance = sorted(({"feature": c, "importance": float(v)} for c, v in zip(prep.X.columns, scores)),
-                        key=lambda d: -d["importance"])
+    _, selected = dp.select_features(prep.X, prep.y, req.method, req.n_features, prep.task)
+    importance = [{"feature": c, "importance": float(v)} for c, v in dp.feature_scores_.items()]
     with p.db.session() as s:
         fs = MLFeatureStore(dataset_id=ds.id, kind="selection", method=req.method, target_column=req.target_column,
                             task_type=prep.task, features=selected, scores=json_safe(importance), params={"n_features": req.n_features})
