@@ -110,6 +110,8 @@ def check_features(X: pd.DataFrame, drop_constant: bool = True) -> tuple[pd.Data
     return X, dropped
 
 # %% ../nbs/03_data.ipynb #5161beff
+_DT_ACCESSOR = {"dayofweek": "day_of_week"}   # pandas 3 deprecates the old accessor name; the feature keeps its name
+
 def _datetime_parts_transformer():
     "A stateless sklearn transformer turning datetime columns into numeric parts (defined lazily: sklearn is heavy)."
     from sklearn.base import BaseEstimator, TransformerMixin
@@ -123,7 +125,7 @@ def _datetime_parts_transformer():
             return self
         def transform(self, X):
             X = pd.DataFrame(X)
-            out = {f"{c}_{p}": getattr(pd.to_datetime(X[c], errors="coerce").dt, p).astype("float64")
+            out = {f"{c}_{p}": getattr(pd.to_datetime(X[c], errors="coerce").dt, _DT_ACCESSOR.get(p, p)).astype("float64")
                    for c in X.columns for p in self.parts}
             return pd.DataFrame(out, index=X.index)
         def get_feature_names_out(self, input_features=None):
