@@ -393,11 +393,15 @@ def log_model(self: ExperimentTracker, model, model_name: str, path: str | None 
     # looked up, not imported: this store must not depend on the workers (a model holding their classes loaded them)
     by_value = list(pickle_by_value) if pickle_by_value is not None else [
         sys.modules[n] for n in _BY_VALUE if n in sys.modules]
+    # created here, in the run's experiment: left to itself MLflow files the model under the process-wide
+    # active experiment (the Default one), where nothing looking at this run finds it
+    logged = self.client.create_logged_model(self.client.get_run(rid).info.experiment_id, name=path or "model",
+                                             source_run_id=rid, tags={"mltrain.model_name": model_name})
     with _bound(self.tracking_uri), warnings.catch_warnings(), _log_level("mlflow.sklearn", logging.ERROR), _by_value(by_value):
         warnings.simplefilter("ignore")   # the cloudpickle caution: chosen on purpose, skops refuses xgboost pipelines
         info = mlflow.sklearn.log_model(model, name=path or "model", signature=signature, input_example=input_example,
                                         pip_requirements=pip_requirements(model), serialization_format="cloudpickle",
-                                        tags={"mltrain.model_name": model_name}, run_id=rid)
+                                        model_id=logged.model_id, run_id=rid)
     if rid in self.records: self.records[rid].update(model_uri=info.model_uri, model_name=model_name)
     self.client.set_tag(rid, "mltrain.model_uri", info.model_uri)
     return info.model_uri
