@@ -551,9 +551,14 @@ def _thread_params(pipe) -> dict:
     "The thread-count parameters of `pipe` that are set (and not already 1), with their values."
     return {k: v for k, v in pipe.get_params().items() if k.rsplit("__", 1)[-1] in _THREAD_PARAMS and v not in (None, 1)}
 
-def _fold_job(pipe, X, y, tr, va, task):
-    _, scores, fit_time = meval.fit_and_score(pipe, X, y, tr, va, task)
+def _fold_job(blob: bytes, X, y, tr, va, task):
+    import pickle
+    _, scores, fit_time = meval.fit_and_score(pickle.loads(blob), X, y, tr, va, task)
     return None, scores, fit_time          # the fold's model is not needed: do not ship it back
+
+def _final_job(blob: bytes, *args):
+    import pickle
+    return _fit_with_history(pickle.loads(blob), *args)
 
 class _ModelFits:
     "One model's fits from a `_FitStream`, read in order: `fold()` per fold, then `final(callbacks)`."
@@ -583,14 +588,18 @@ class _ModelFits:
 class _FitStream:
     "Every fold fit and final fit of `names`, submitted at once to `evaluation.run_parallel`; `model(name)` reads one model's."
     def __init__(self, engine, names, split, folds, n_jobs):
-        from sklearn.base import clone
+        import cloudpickle
+        from mltrain_nb.tracking import by_value_lock
         cfg, X, y, calls, self.restore = engine.config, split.X_train, split.y_train, [], {}
         for name in names:
             pipe = engine._pipeline(X, engine._estimator(name))
             self.restore[name] = _thread_params(pipe)
             if self.restore[name]: pipe.set_params(**{k: 1 for k in self.restore[name]})
-            calls += [(_fold_job, (pipe, X, y, tr, va, engine.task), {}) for tr, va in folds]
-            calls.append((_fit_with_history, (clone(pipe), X, y, name, name, split.X_val, split.y_val, cfg.early_stopping), {}))
+            # pickled here, under the lock: the package's functions go by reference, so the models that come back are
+            # the package's own (a background log_model may have registered them by value for the MLflow copy)
+            with by_value_lock: blob = cloudpickle.dumps(pipe)
+            calls += [(_fold_job, (blob, X, y, tr, va, engine.task), {}) for tr, va in folds]
+            calls.append((_final_job, (blob, X, y, name, name, split.X_val, split.y_val, cfg.early_stopping), {}))
         self.n_folds, self.current = len(folds), None
         self.results = iter(meval.run_parallel(calls, n_jobs))
 
@@ -830,7 +839,10 @@ def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None, tunin
                                                  n_trials=tc.n_trials, timeout=tc.timeout, sampler=tc.sampler, pruner=tc.pruner,
                                                  storage=tc.storage, study_name=tc.study_name, n_jobs=n_jobs,
                                                  random_state=self.config.random_state, on_trial=on_trial,
-                                                 stop=self._stop.is_set, dask_address=tc.dask_address)
+                                                 stop=self._stop.is_set, dask_address=tc.dask_address,
+                                                 # the whole call keeps to the timeout: leave time to refit the best trial
+                                                 deadline=t0 + tc.timeout if tc.timeout else None,
+                                                 reserve=(len(folds) + 1) / len(folds))
                 else:
                     grid = tc.search_space or spec.grid.get(self.task, {})
                     outcome = mtuning.run_search(build, split.X_train, split.y_train, folds, self.task, self.metric,

@@ -25,7 +25,8 @@ from .errors import MLTrainError, TrainingInterrupted
 from .fileio import atomic_write, jsonable
 
 # %% auto #0
-__all__ = ['resolve_tracking_uri', 'ExperimentTracker', 'drain_all', 'pip_requirements', 'store_exists', 'search_runs']
+__all__ = ['by_value_lock', 'resolve_tracking_uri', 'ExperimentTracker', 'drain_all', 'pip_requirements', 'store_exists',
+           'search_runs']
 
 # %% ../nbs/08_tracking.ipynb #62da21de
 def resolve_tracking_uri(output_dir: str | os.PathLike = "experiments", tracking_uri: str | None = None) -> str:
@@ -320,6 +321,9 @@ def log_dataset(self: ExperimentTracker, X, y=None, name: str = "training", cont
 
 # %% ../nbs/08_tracking.ipynb #adc092d3
 _BY_VALUE = ("mltrain_nb.algorithms", "mltrain_nb.data")   # the package's modules a fitted pipeline may hold classes of
+# cloudpickle's by-value registry is process-wide: whoever pickles a pipeline for another process (the engine's
+# parallel fits) holds this lock, so it never ships the package's functions by value while a model is being logged
+by_value_lock = threading.RLock()
 
 @functools.lru_cache(maxsize=None)
 def _pinned(name: str) -> str:
@@ -359,18 +363,22 @@ def log_model(self: ExperimentTracker, model, model_name: str, path: str | None 
     # looked up, not imported: this store must not depend on the workers (a model holding their classes loaded them)
     by_value = list(pickle_by_value) if pickle_by_value is not None else [
         sys.modules[n] for n in _BY_VALUE if n in sys.modules]
-    for m in by_value: cloudpickle.register_pickle_by_value(m)
-    try:
-        with warnings.catch_warnings(), _active(rid), _log_level("mlflow.sklearn", logging.ERROR):
-            warnings.simplefilter("ignore")   # the cloudpickle caution: chosen on purpose, skops refuses xgboost pipelines
-            info = mlflow.sklearn.log_model(model, name=path or "model", signature=signature, input_example=input_example,
-                                            pip_requirements=pip_requirements(model), serialization_format="cloudpickle",
-                                            tags={"mltrain.model_name": model_name})
-    finally:
-        for m in by_value: cloudpickle.unregister_pickle_by_value(m)
+    with by_value_lock:
+        for m in by_value: cloudpickle.register_pickle_by_value(m)
+        try: info = _log_sklearn(model, path, signature, input_example, model_name, rid)
+        finally:
+            for m in by_value: cloudpickle.unregister_pickle_by_value(m)
     if rid in self.records: self.records[rid].update(model_uri=info.model_uri, model_name=model_name)
     self.client.set_tag(rid, "mltrain.model_uri", info.model_uri)
     return info.model_uri
+
+def _log_sklearn(model, path, signature, input_example, model_name, rid):
+    import mlflow.sklearn
+    with warnings.catch_warnings(), _active(rid), _log_level("mlflow.sklearn", logging.ERROR):
+        warnings.simplefilter("ignore")   # the cloudpickle caution: chosen on purpose, skops refuses xgboost pipelines
+        return mlflow.sklearn.log_model(model, name=path or "model", signature=signature, input_example=input_example,
+                                        pip_requirements=pip_requirements(model), serialization_format="cloudpickle",
+                                        tags={"mltrain.model_name": model_name})
 
 @contextmanager
 def _log_level(name: str, level: int):
