@@ -206,6 +206,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'mltrain_nb.engine._fold_job': ('engine.html#_fold_job', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._in_main_thread': ('engine.html#_in_main_thread', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._lgb_callback': ('engine.html#_lgb_callback', 'mltrain_nb/engine.py'),
+                                   'mltrain_nb.engine._loads': ('engine.html#_loads', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._selector': ('engine.html#_selector', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._sha256': ('engine.html#_sha256', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._sklearn_early_stopping': ( 'engine.html#_sklearn_early_stopping',

@@ -513,14 +513,15 @@ def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, spli
     else:
         for i, (tr, va) in enumerate(folds, 1):
             engine._check_stop()
-            _, scores, fit_time = fits.fold() if fits is not None else \
-                meval.fit_and_score(pipe, X, y, tr, va, task)   # the same primitive a tuning trial uses
+            here = lambda: meval.fit_and_score(pipe, X, y, tr, va, task)   # the same primitive a tuning trial uses
+            _, scores, fit_time = fits.fold(here) if fits is not None else here()
             fit_times.append(fit_time)
             fold_scores.append(scores)
             emit(callbacks, FoldDone(name, i, len(folds), scores, fit_times[-1]))
         engine._check_stop()
-        final, history, best_it = fits.final(callbacks) if fits is not None else \
-            _fit_with_history(clone(pipe), X, y, name, algorithm, split.X_val, split.y_val, cfg.early_stopping, callbacks)
+        here = lambda: _fit_with_history(clone(pipe), X, y, name, algorithm, split.X_val, split.y_val, cfg.early_stopping,
+                                         callbacks)
+        final, history, best_it = fits.final(here, callbacks) if fits is not None else here()
         if cfg.calibration.method and task == "classification":
             from mltrain_nb.tuning import calibrate
             # cross-fitted on the training rows: each fold's calibrator sees rows its model did not train on
@@ -551,14 +552,22 @@ def _thread_params(pipe) -> dict:
     "The thread-count parameters of `pipe` that are set (and not already 1), with their values."
     return {k: v for k, v in pipe.get_params().items() if k.rsplit("__", 1)[-1] in _THREAD_PARAMS and v not in (None, 1)}
 
-def _fold_job(blob: bytes, X, y, tr, va, task):
+_NOT_HERE = "not loadable in a worker"   # e.g. a custom estimator class from a module only the parent can import
+
+def _loads(blob: bytes):
     import pickle
-    _, scores, fit_time = meval.fit_and_score(pickle.loads(blob), X, y, tr, va, task)
+    try: return pickle.loads(blob)
+    except (ImportError, AttributeError, pickle.UnpicklingError): return None
+
+def _fold_job(blob: bytes, X, y, tr, va, task):
+    pipe = _loads(blob)
+    if pipe is None: return _NOT_HERE
+    _, scores, fit_time = meval.fit_and_score(pipe, X, y, tr, va, task)
     return None, scores, fit_time          # the fold's model is not needed: do not ship it back
 
 def _final_job(blob: bytes, *args):
-    import pickle
-    return _fit_with_history(pickle.loads(blob), *args)
+    pipe = _loads(blob)
+    return _NOT_HERE if pipe is None else _fit_with_history(pipe, *args)
 
 class _ModelFits:
     "One model's fits from a `_FitStream`, read in order: `fold()` per fold, then `final(callbacks)`."
@@ -572,10 +581,15 @@ class _ModelFits:
         if err is not None: raise err
         return value
 
-    def fold(self): return self._next()
+    def fold(self, here: Callable):
+        "This fold's (None, scores, fit seconds); `here()` computes them in this process if the worker could not."
+        out = self._next()
+        return here() if isinstance(out, str) and out == _NOT_HERE else out
 
-    def final(self, callbacks=()):
-        final, history, best = self._next()
+    def final(self, here: Callable, callbacks=()):
+        out = self._next()
+        if isinstance(out, str) and out == _NOT_HERE: return here()
+        final, history, best = out
         if self.restore: final.set_params(**self.restore)
         relay = _IterationRelay(self.name, list(callbacks))
         for h in history[-2000:]: relay.record(h["iteration"], h["train_loss"], h["valid_loss"], "loss")
