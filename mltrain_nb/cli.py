@@ -101,8 +101,11 @@ def main(argv: list[str] | None = None) -> int:
             run_demo(cv=args.cv, progress=not args.no_progress, tracking=not args.no_tracking)
             print(f"\ndemo finished in {time.perf_counter() - t0:.1f}s")
         else:
-            run_train(args.data, args.target, args.models, args.task, args.cv, args.metric, args.test_size, args.save,
-                      progress=not args.no_progress, tracking=not args.no_tracking, experiment=args.experiment)
+            result = run_train(args.data, args.target, args.models, args.task, args.cv, args.metric, args.test_size, args.save,
+                               progress=not args.no_progress, tracking=not args.no_tracking, experiment=args.experiment)
+            if result.interrupted:   # the finished models were printed (and saved); the job itself did not finish
+                print("mltrain: interrupted; the leaderboard above holds the models finished before the signal", file=sys.stderr)
+                return 130
     except MLTrainError as e:
         print(f"mltrain: error: {e}", file=sys.stderr)
         return 2

@@ -5,15 +5,15 @@
 # %% ../nbs/02_config.ipynb #1a88e578
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError, suggest
 
 # %% auto #0
-__all__ = ['Task', 'SplitSpec', 'PreprocessSpec', 'FeatureSelectionSpec', 'EarlyStoppingSpec', 'TuneConfig', 'TrackingSpec',
-           'CalibrationSpec', 'TrainConfig', 'as_config']
+__all__ = ['NJobs', 'Task', 'SplitSpec', 'PreprocessSpec', 'FeatureSelectionSpec', 'EarlyStoppingSpec', 'TuneConfig',
+           'TrackingSpec', 'CalibrationSpec', 'TrainConfig', 'as_config']
 
 # %% ../nbs/02_config.ipynb #db31104b
 def _spec_at(cls: type[BaseModel], loc: tuple) -> type[BaseModel]:
@@ -51,6 +51,12 @@ class _Spec(BaseModel):
         except ValidationError as e: raise ConfigError(_describe(type(self), e)) from None
 
 # %% ../nbs/02_config.ipynb #c7c4df32
+def _cores(n: int) -> int:
+    if n == 0: raise ValueError("0 cores cannot run anything; use 1 (one core), a positive count, or -1 (every core)")
+    return n
+
+NJobs = Annotated[int, AfterValidator(_cores)]   # joblib's convention: -1 is every core, -2 all but one; 0 means nothing
+
 class SplitSpec(_Spec):
     "How rows are split into train, validation and test, and how CV folds are drawn."
     strategy: Literal["random", "stratified", "temporal", "group"] | None = Field(
@@ -95,7 +101,7 @@ class TuneConfig(_Spec):
     pruner: Literal["median", "hyperband", "none"] = "median"
     storage: str | None = None
     study_name: str | None = None
-    n_jobs: int = 1
+    n_jobs: NJobs = 1
     search_space: dict[str, Any] | None = None
     dask_address: str | None = None
 
@@ -134,7 +140,7 @@ class TrainConfig(_Spec):
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     calibration: CalibrationSpec = Field(default_factory=CalibrationSpec)
     random_state: int | None = 42
-    n_jobs: int = Field(-1, description="cores each model may use; -1 uses every core")
+    n_jobs: NJobs = Field(-1, description="cores each model may use; -1 uses every core")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "TrainConfig":

@@ -17,8 +17,9 @@ from .errors import DataError, ConfigError, closest, suggest
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['to_frame', 'to_series', 'column_types', 'check_features', 'build_preprocessor', 'DataSplit', 'default_strategy',
-           'cv_splitter', 'require_columns', 'DataPreparation', 'infer_task', 'load_table']
+__all__ = ['MAX_COLUMNS', 'to_frame', 'to_series', 'align_target', 'column_types', 'check_cells', 'check_features',
+           'build_preprocessor', 'DataSplit', 'default_strategy', 'cv_splitter', 'require_columns', 'DataPreparation',
+           'infer_task', 'load_table']
 
 # %% ../nbs/03_data.ipynb #36ac3c2a
 def to_frame(X: Any, what: str = "X") -> pd.DataFrame:
@@ -44,6 +45,21 @@ def to_series(y: Any, index=None, name: str = "target") -> pd.Series:
     if arr.ndim != 1: raise DataError(f"y must be 1-dimensional, got shape {arr.shape}.")
     return pd.Series(arr, index=index if index is not None and len(index) == len(arr) else None, name=name)
 
+# %% ../nbs/03_data.ipynb #0dc1b468
+def align_target(y: Any, X: pd.DataFrame, by_index: bool = True, what: str = "y") -> pd.Series:
+    "`y` as a Series on `X`'s index: a pandas `y` by its index labels (when `by_index`), anything else by position."
+    pandas_y = isinstance(y, (pd.Series, pd.DataFrame))
+    y = to_series(y, X.index)
+    if len(y) != len(X): raise DataError(f"X has {len(X)} rows but {what} has {len(y)}; they must have the same length.")
+    if not (pandas_y and by_index) or y.index.equals(X.index): return y.set_axis(X.index)
+    if y.index.is_unique and X.index.is_unique:
+        missing = X.index.difference(y.index)
+        if missing.empty: return y.reindex(X.index)
+    else: missing = X.index[~X.index.isin(y.index)] if y.index.is_unique else X.index[:1]
+    example = f" (e.g. X has row {missing[0]!r}, which {what} lacks)" if len(missing) else ""
+    raise DataError(f"The index of {what} does not match the index of X{example}, so the rows cannot be paired. "
+                    f"Align them ({what} = {what}.loc[X.index]) or pass {what}.to_numpy() to pair rows by position.")
+
 # %% ../nbs/03_data.ipynb #89a9fb07
 def column_types(X: pd.DataFrame) -> dict[str, list[str]]:
     "Split the columns of `X` into numeric, categorical and datetime, keeping their order."
@@ -56,10 +72,22 @@ def column_types(X: pd.DataFrame) -> dict[str, list[str]]:
     return kinds
 
 # %% ../nbs/03_data.ipynb #0de06af6
+_NESTED = (list, dict, set, tuple, np.ndarray, pd.Series, pd.DataFrame)
+
+def check_cells(X: pd.DataFrame) -> None:
+    "Refuse object columns whose cells hold containers (lists, dicts, arrays): a column holds one value per row."
+    for col in X.columns[X.dtypes == object]:
+        nested = X[col].map(lambda v: isinstance(v, _NESTED))
+        if nested.any():
+            v = X[col][nested].iloc[0]
+            raise DataError(f"Column {col!r} holds {type(v).__name__} values (e.g. {str(v)[:40]}); a column must hold one "
+                            f"value per row. Expand it into columns, or turn it into text with X[{col!r}].astype(str).")
+
 def check_features(X: pd.DataFrame, drop_constant: bool = True) -> tuple[pd.DataFrame, dict[str, str]]:
     "Validate `X`; return it without useless columns and a `{column: reason}` dict of what was dropped."
     if X.shape[0] == 0: raise DataError("The data has no rows. Pass a frame with at least a few rows per class.")
     if X.shape[1] == 0: raise DataError("The data has no feature columns. Pass at least one column besides the target.")
+    check_cells(X)
     num = X.select_dtypes(include="number")
     if num.shape[1]:
         inf_cols = num.columns[np.isinf(num.to_numpy(dtype=float, na_value=np.nan)).any(axis=0)].tolist()
@@ -126,7 +154,7 @@ def build_preprocessor(X: pd.DataFrame, spec: PreprocessSpec | None = None):
     kinds = column_types(X)
     parts = []
     if kinds["numeric"]:
-        steps = [("impute", SimpleImputer(strategy=spec.numeric_impute, fill_value=0))]
+        steps = [("impute", SimpleImputer(strategy=spec.numeric_impute, fill_value=0, keep_empty_features=True))]
         if spec.scaling != "none": steps.append(("scale", getattr(preprocessing, _SCALERS[spec.scaling])()))
         parts.append(("num", Pipeline(steps), kinds["numeric"]))
     if kinds["categorical"]:
@@ -136,13 +164,21 @@ def build_preprocessor(X: pd.DataFrame, spec: PreprocessSpec | None = None):
         else:
             encoder = preprocessing.OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
         steps = [("as_str", preprocessing.FunctionTransformer(_categories_as_str, feature_names_out="one-to-one")),
-                 ("impute", SimpleImputer(strategy=spec.categorical_impute, fill_value="missing")), ("encode", encoder)]
+                 ("impute", SimpleImputer(strategy=spec.categorical_impute, fill_value="missing", keep_empty_features=True))]
+        if spec.categorical_impute == "most_frequent":   # an empty column is filled with 0: back to one type, strings
+            steps.append(("as_str_again", preprocessing.FunctionTransformer(_str_array, feature_names_out="one-to-one")))
+        steps.append(("encode", encoder))
         parts.append(("cat", Pipeline(steps), kinds["categorical"]))
     if kinds["datetime"]:
-        parts.append(("dt", Pipeline([("parts", __getattr__("DatetimeParts")(tuple(spec.datetime_parts))),
-                                      ("impute", SimpleImputer(strategy="median", keep_empty_features=True))]),
-                      kinds["datetime"]))
+        steps = [("parts", __getattr__("DatetimeParts")(tuple(spec.datetime_parts))),
+                 ("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
+        if spec.scaling != "none": steps.append(("scale", getattr(preprocessing, _SCALERS[spec.scaling])()))   # years are ~2000
+        parts.append(("dt", Pipeline(steps), kinds["datetime"]))
     return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0)
+
+def _str_array(X):
+    "Every cell as a string, as an object array (after imputation nothing is missing)."
+    return np.asarray(X, dtype=object).astype(str).astype(object)
 
 def _categories_as_str(X):
     "Categorical columns as object strings with NaN for missing: one type for the imputer and encoder, whatever pandas dtype came in."
@@ -344,19 +380,32 @@ def scale_features(self: DataPreparation, X: pd.DataFrame, method: str = "standa
     return X, scaler
 
 # %% ../nbs/03_data.ipynb #bf06a6c4
+def _check_sizes(n: int, test_size: float, val_size: float, n_classes: int = 1) -> None:
+    "Refuse fractions that leave a part without the rows it needs (one per class on every side of a stratified split)."
+    import math
+    n_test, n_val = math.ceil(n * test_size), math.ceil(n * val_size)   # scikit-learn rounds held-out parts up
+    n_train = n - n_test - n_val
+    need = max(2, n_classes)
+    short = [f"{part} {k}" for part, k, size in (("training", n_train, 1), ("test", n_test, test_size), ("validation", n_val, val_size))
+             if size > 0 and k < need]
+    if short:
+        raise ConfigError(f"test_size={test_size} and val_size={val_size} of {n} rows leave {', '.join(short)} rows; each part needs "
+                          f"at least {need}{f' (one per class, {n_classes} classes)' if n_classes > 1 else ''}. "
+                          f"Use smaller fractions (e.g. test_size=0.2) or more rows.")
+
 @patch
 def split_data(self: DataPreparation, X: pd.DataFrame, y=None, test_size: float = 0.2, val_size: float = 0.0,
                strategy: str | None = None, task: str | None = None, time_column: str | None = None,
                groups: Any = None, shuffle: bool = True) -> DataSplit:
     "Split into train / validation / test; `val_size` and `test_size` are fractions of all rows."
+    by_index = isinstance(X, (pd.DataFrame, pd.Series))
     X = to_frame(X)
-    if y is not None:
-        y = to_series(y, X.index)
-        if len(y) != len(X): raise DataError(f"X has {len(X)} rows but y has {len(y)}; they must match.")
+    if y is not None: y = align_target(y, X, by_index)
     if not (0 <= test_size < 1 and 0 <= val_size < 1 and test_size + val_size < 1):
         raise ConfigError(f"test_size and val_size must be fractions in [0, 1) that leave rows to train on; "
                           f"got test_size={test_size}, val_size={val_size}.")
     strategy = default_strategy(task or (infer_task(y) if y is not None else "clustering"), strategy)
+    _check_sizes(len(X), test_size, val_size, y.nunique() if strategy == "stratified" and y is not None else 1)
     order = None
     if strategy == "temporal":
         if time_column is None: raise ConfigError("The temporal split needs a time column: pass time_column (split.time_column).")
@@ -400,12 +449,51 @@ def infer_task(y) -> str:
     return "regression"
 
 # %% ../nbs/03_data.ipynb #0b3292bd
-def load_table(path) -> pd.DataFrame:
-    "Read a CSV or Parquet file into a DataFrame."
+MAX_COLUMNS = 100_000
+
+def _table_width(p, parquet: bool) -> int | None:
+    "The number of columns of a table, from its header or schema only."
+    if parquet:
+        try: import pyarrow.parquet as pq
+        except ImportError: return None
+        return len(pq.read_schema(p).names)
+    import csv, gzip, io
+    opener = gzip.open if str(p).lower().endswith(".gz") else open
+    with opener(p, "rb") as f: head = f.readline(64 << 20)   # pandas' own header parsing costs minutes at 200k columns
+    return len(next(csv.reader(io.StringIO(head.decode("utf-8"))), []))
+
+def _looks_binary(p, compressed: bool) -> bool:
+    if compressed: return False
+    with open(p, "rb") as f: return b"\x00" in f.read(8192)
+
+def load_table(path, max_columns: int = MAX_COLUMNS) -> pd.DataFrame:
+    "Read a CSV or Parquet file into a DataFrame; an unreadable file is one `DataError` that says why."
     from pathlib import Path
     p = Path(path)
     if not p.exists(): raise DataError(f"No file at {str(p)!r}. Pass the path of a .csv or .parquet file.")
+    if p.is_dir(): raise DataError(f"{str(p)!r} is a folder, not a file. Pass the path of a .csv or .parquet file.")
     suffix = "".join(p.suffixes[-2:]).lower() if p.suffix.lower() == ".gz" else p.suffix.lower()
-    if suffix in (".csv", ".csv.gz", ".txt"): return pd.read_csv(p)
-    if suffix in (".parquet", ".pq"): return pd.read_parquet(p)
-    raise DataError(f"Cannot read {p.name!r}: supported formats are .csv, .csv.gz and .parquet.")
+    parquet = suffix in (".parquet", ".pq")
+    if not parquet and suffix not in (".csv", ".csv.gz", ".txt"):
+        raise DataError(f"Cannot read {p.name!r}: supported formats are .csv, .csv.gz and .parquet.")
+    if p.stat().st_size == 0: raise DataError(f"{p.name!r} is empty (0 bytes): there is no table in it.")
+    if not parquet and _looks_binary(p, suffix.endswith(".gz")):
+        raise DataError(f"{p.name!r} is a binary file, not CSV text. Pass a .csv (UTF-8 text) or a .parquet file.")
+    try:
+        width = _table_width(p, parquet)
+        if width is not None and width > max_columns:
+            raise DataError(f"{p.name!r} has {width:,} columns, more than the {max_columns:,} a model can be trained on here. "
+                            "Select the columns you need first (or pass max_columns=).")
+        return pd.read_parquet(p) if parquet else pd.read_csv(p)
+    except DataError: raise
+    except UnicodeDecodeError as e:
+        raise DataError(f"{p.name!r} is not UTF-8 text (byte {e.object[e.start:e.start + 1].hex()} at position {e.start}): "
+                        "save it as UTF-8 CSV, or read it with pandas and pass the DataFrame.") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{p.name!r} holds no columns (only blank lines): there is no table in it.") from None
+    except pd.errors.ParserError as e:
+        detail = str(e).strip().splitlines()[-1].replace("Error tokenizing data. C error: ", "")
+        raise DataError(f"{p.name!r} is not a well-formed CSV ({detail.rstrip('.')}): every row needs as many fields as the header.") from None
+    except (OSError, ValueError, ImportError) as e:
+        detail = (str(e).strip().splitlines() or [""])[0]
+        raise DataError(f"Cannot read {p.name!r} ({type(e).__name__}: {detail[:200]}).") from None

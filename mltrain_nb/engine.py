@@ -5,7 +5,6 @@
 # %% ../nbs/10_engine.ipynb #dbe22a01
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -26,7 +25,8 @@ from fastcore.basics import patch
 from .config import TrainConfig, TuneConfig, as_config
 from .errors import (MLTrainError, ConfigError, DataError, ModelNotFoundError, ModelIntegrityError,
                                TrainingInterrupted, suggest)
-from .fileio import atomic_write, jsonable
+from .fileio import (atomic_write, check_name, clean_orphans, current_version, file_sha256, jsonable,
+                               read_json_object, sign, signing_key, verify, write_version)
 from .plots import _py
 from .results import ModelResult, viewer_for
 from . import data as mdata
@@ -52,16 +52,15 @@ class PreparedData:
 def prepare_xy(X, y=None, config: TrainConfig | None = None) -> PreparedData:
     "Validate `X` and `y` for training under `config`; raise `DataError`/`ConfigError` on anything unusable."
     config = config or TrainConfig()
+    by_index = isinstance(X, (pd.DataFrame, pd.Series))   # pandas y pairs with pandas X by index labels
     X = mdata.to_frame(X)
     if isinstance(y, str) or (y is None and config.target is not None and config.task != "clustering"):
         target = y if isinstance(y, str) else config.target
         mdata.require_columns(X, [target], "target column")
         y, X = X[target], X.drop(columns=[target])
-    if y is not None:
-        y = mdata.to_series(y, X.index)
-        if len(y) != len(X): raise DataError(f"X has {len(X)} rows but y has {len(y)}; they must have the same length.")
-        y = y.set_axis(X.index)
+    if y is not None: y = mdata.align_target(y, X, by_index)
     if X.shape[0] == 0: raise DataError("The data is empty (0 rows). Pass a DataFrame with rows to train on.")
+    _check_rows(len(X), config, clustering=y is None)
     task = config.task or mdata.infer_task(y)
     if task != "clustering" and y is None:
         raise DataError(f"A {task} task needs a target: pass y, or name the target column (config.target).")
@@ -74,6 +73,7 @@ def prepare_xy(X, y=None, config: TrainConfig | None = None) -> PreparedData:
             warnings.warn(f"Dropped {dropped_rows} training row{'s' if dropped_rows > 1 else ''} whose target is missing.",
                           UserWarning, stacklevel=3)
             X, y = X.loc[~missing], y.loc[~missing]
+        _check_rows(len(y), config, clustering=False)
         _check_target(y, task)
     groups = None
     if config.split.group_column is not None:
@@ -82,6 +82,14 @@ def prepare_xy(X, y=None, config: TrainConfig | None = None) -> PreparedData:
     if config.split.time_column is not None: mdata.require_columns(X, [config.split.time_column], "time column")
     X, dropped = mdata.check_features(X, drop_constant=config.preprocess.drop_constant)
     return PreparedData(X, y if task != "clustering" else None, task, dropped, dropped_rows, groups)
+
+def _check_rows(n: int, config: TrainConfig, clustering: bool) -> None:
+    "Too few rows to train on is said as such, before anything reads the target (one row is not 'a single class')."
+    need = 2 if clustering or config.task == "clustering" else config.cv
+    if n < need:
+        raise DataError(f"{n} row{'s' if n != 1 else ''} cannot train a model: "
+                        + ("clustering needs at least 2." if need == 2 else f"{config.cv}-fold CV needs at least {config.cv} "
+                           "rows (and more for a held-out test part). Add rows or lower cv."))
 
 def _check_target(y: pd.Series, task: str) -> None:
     if task == "classification":
@@ -215,14 +223,6 @@ def feature_importance(pipe) -> dict[str, float] | None:
     if len(names) != len(vals): names = [f"f{i}" for i in range(len(vals))]
     s = pd.Series(vals, index=names).sort_values(ascending=False)
     return {k: float(v) for k, v in s.items()}
-
-# %% ../nbs/10_engine.ipynb #2e8c969e
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
-    return h.hexdigest()
-
 
 # %% ../nbs/10_engine.ipynb #996a73b1
 _SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s is not None)
@@ -413,12 +413,12 @@ def _estimator(self: MLTrainingEngine, algorithm: str, custom_model=None, params
     if custom_model is not None:
         from sklearn.base import clone
         est = clone(custom_model)
-        return est.set_params(**params) if params else est
+        return _checked_params(est.set_params(**params), "custom model") if params else est
     if algorithm in malgo.ENSEMBLES: return self._ensemble(algorithm, params)
     merged = {**_sklearn_early_stopping(algorithm, self.config.early_stopping),
               **self.config.model_params.get(algorithm, {}), **(params or {})}
-    return malgo.make_estimator(algorithm, self.task, merged, random_state=self.config.random_state,
-                                n_jobs=self.config.n_jobs)
+    return _checked_params(malgo.make_estimator(algorithm, self.task, merged, random_state=self.config.random_state,
+                                                n_jobs=self.config.n_jobs), algorithm)
 
 @patch
 def _ensemble(self: MLTrainingEngine, kind: str, params: dict | None = None):
@@ -466,6 +466,22 @@ def _folds(self: MLTrainingEngine, split: mdata.DataSplit, task: str, n_folds: i
     if len(split.X_train) < n_folds:
         raise DataError(f"{len(split.X_train)} training rows cannot make {n_folds} CV folds; lower cv or add rows.")
     return list(cv.split(split.X_train, split.y_train, split.groups_train))
+
+# %% ../nbs/10_engine.ipynb #b7ea1f6c
+def _checked_params(est, what: str):
+    "`est`, after scikit-learn's own parameter check (where the estimator declares constraints); else a `ConfigError`."
+    from sklearn.utils._param_validation import InvalidParameterError
+    for obj in {id(o): o for o in (est, malgo.final_estimator(est))}.values():
+        if not hasattr(type(obj), "_parameter_constraints"): continue
+        try: obj._validate_params()
+        except InvalidParameterError as e: raise ConfigError(f"{what}: {e}") from None
+    return est
+
+def _refused_params(e: BaseException) -> str | None:
+    "The one-line reason when `e` is a boosting library refusing its parameters, else `None`."
+    if type(e).__name__ not in ("XGBoostError", "LightGBMError"): return None
+    lines = [l.strip() for l in str(e).splitlines() if l.strip() and not l.strip().startswith(("Stack trace", "["))]
+    return lines[0] if lines else type(e).__name__
 
 # %% ../nbs/10_engine.ipynb #07cb90c8
 def _selector(spec, task):
@@ -630,6 +646,7 @@ class _FitStream:
 @patch
 def _begin(self: MLTrainingEngine, X, y, X_val=None, y_val=None, metric: str | None = None, cv: int | None = None):
     "Validate and split (`metric` and `cv`: this call's, else the config's); nothing in the engine changes if this raises."
+    self._tracking_off = False   # a store that failed in an earlier call is tried again
     prep = prepare_xy(X, y, self.config)
     if self.task is not None and self.models and prep.task != self.task:
         raise ConfigError(f"This engine holds {self.task} models; a {prep.task} target needs a new engine (or task={self.task!r}).")
@@ -671,6 +688,7 @@ def train_model(self: MLTrainingEngine, X, y=None, model_type: str | None = None
                 self._track_model(run_id, res, split)
         except BaseException as e:
             emit(cbs, TrainingFailed(f"{type(e).__name__}: {e}", time.perf_counter() - t0))
+            if _refused_params(e): raise ConfigError(f"{algorithm} refused its parameters: {_refused_params(e)}") from None
             raise
         self._keep(res, split)
         emit(cbs, ModelDone(name, res.cv_means, res.test_metrics, res.training_time))
@@ -693,9 +711,19 @@ def _grid_search(self: MLTrainingEngine, algorithm, custom_model, split, folds, 
     prefix = "model__" + inner
     unknown = [k for k in param_grid if k not in valid]
     if unknown: raise ConfigError(suggest(unknown[0], valid, f"parameter of {algorithm}"))
-    grid = {prefix + k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in param_grid.items()}
+    from sklearn.base import clone
+    grid = {}
+    for k, v in param_grid.items():
+        values = list(v) if isinstance(v, (list, tuple, range)) else [v]
+        if not values: raise ConfigError(f"param_grid[{k!r}] is empty: give at least one value to try.")
+        for value in values: _checked_params(clone(est).set_params(**{inner + k: value}), f"param_grid {k}={value!r}")
+        grid[prefix + k] = values
     search = GridSearchCV(pipe, grid, cv=folds, scoring=meval.sklearn_scorer(self.metric, self.task), refit=False, n_jobs=1)
-    search.fit(split.X_train, split.y_train)
+    try: search.fit(split.X_train, split.y_train)
+    except ValueError as e:   # every combination failed: scikit-learn's message ends with the estimator's own reason
+        if "fits failed" not in str(e): raise
+        reason = [l for l in str(e).strip().splitlines() if l.strip()][-1]
+        raise ConfigError(f"Every combination of param_grid failed to fit {algorithm}: {reason.strip()}") from None
     return {k[len(prefix):]: v for k, v in search.best_params_.items()}
 
 # %% ../nbs/10_engine.ipynb #2251e344
@@ -887,20 +915,44 @@ def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None, tunin
 # %% ../nbs/10_engine.ipynb #c1282493
 @patch
 def _tracker_or_none(self: MLTrainingEngine):
+    "The engine's tracker, or `None` when tracking is off or its store failed during this training call."
     ts = self.config.tracking
-    if not ts.enabled: return None
+    if not ts.enabled or getattr(self, "_tracking_off", False): return None
     if self.tracker is None:
         from mltrain_nb.tracking import ExperimentTracker
-        self.tracker = ExperimentTracker.from_spec(ts)
+        try: self.tracker = ExperimentTracker.from_spec(ts)
+        except Exception as e:   # an unwritable folder, a full disk, a store that does not answer
+            self._tracking_failed(f"the store cannot be opened ({type(e).__name__}: {e})")
+            return None
         self.tracker.background = ts.background
     return self.tracker
 
 @patch
+def _tracking_failed(self: MLTrainingEngine, why: str) -> None:
+    "Turn tracking off for the rest of this training call, with one warning: the models are still trained and kept."
+    if not getattr(self, "_tracking_off", False):
+        warnings.warn(f"Tracking is off for this training: {why}. The models are trained and kept.", RuntimeWarning, stacklevel=5)
+    self._tracking_off = True
+
+@patch
+@contextmanager
 def _run(self: MLTrainingEngine, name: str, nested: bool = False, **kw):
-    "A tracked run that always ends (or a no-op context yielding `None` when tracking is off)."
+    "A tracked run that always ends, or `None` when tracking is off or the store fails (one warning; training goes on)."
     tracker = self._tracker_or_none()
-    if not tracker: return nullcontext(None)
-    return (tracker.background_run if tracker.background else tracker.run)(name, nested=nested, **kw)
+    if tracker is None:
+        yield None; return
+    run = (tracker.background_run if tracker.background else tracker.run)(name, nested=nested, **kw)
+    try: rid = run.__enter__()
+    except Exception as e:
+        self._tracking_failed(f"a run cannot be started ({type(e).__name__}: {e})")
+        yield None; return
+    try: yield rid
+    except BaseException:
+        try: run.__exit__(*sys.exc_info())   # ends it FAILED or KILLED; the error itself goes on below
+        except Exception as e: self._tracking_failed(f"run {rid} cannot be ended ({type(e).__name__}: {e})")
+        raise
+    try: run.__exit__(None, None, None)
+    except Exception as e: self._tracking_failed(f"run {rid} cannot be ended ({type(e).__name__}: {e})")
 
 @patch
 def _track_model(self: MLTrainingEngine, run_id: str | None, res: ModelResult, split, n_folds: int | None = None) -> None:
@@ -918,6 +970,24 @@ def _track_model(self: MLTrainingEngine, run_id: str | None, res: ModelResult, s
                                                              log_model=ts.log_models, plots=plots, pickle_by_value=(mdata, malgo)))
 
 # %% ../nbs/10_engine.ipynb #1bbb0611
+def _numeric_columns(model) -> list[str]:
+    "The columns the fitted preprocessing of `model` treats as numbers (also inside a calibrated model)."
+    if hasattr(model, "calibrated_classifiers_"): model = model.calibrated_classifiers_[0].estimator
+    pre = model.named_steps.get("preprocess") if hasattr(model, "named_steps") else None
+    return [c for name, _, cols in getattr(pre, "transformers_", []) if name == "num" for c in cols]
+
+def _as_trained_numbers(model, X: pd.DataFrame) -> pd.DataFrame:
+    "Columns that were numeric in training, as numbers; a value that is not a number is a `DataError` naming it."
+    for col in _numeric_columns(model):
+        if col not in X or pd.api.types.is_numeric_dtype(X[col].dtype): continue
+        as_num = pd.to_numeric(X[col], errors="coerce")
+        bad = X[col][as_num.isna() & X[col].notna()]
+        if len(bad):
+            raise DataError(f"Column {col!r} was numeric in training but holds {bad.iloc[0]!r} (row {bad.index[0]!r}); "
+                            "pass numbers (missing values are imputed).")
+        X = X.copy(); X[col] = as_num
+    return X
+
 @patch
 def _get(self: MLTrainingEngine, model_name: str | None) -> ModelResult:
     if not self.models: raise ModelNotFoundError("No model has been trained or loaded yet; call train_model or compare first.")
@@ -934,6 +1004,9 @@ def _features_for(self: MLTrainingEngine, res: ModelResult, X) -> pd.DataFrame:
         raise DataError(f"X lacks {len(missing)} column{'s' if len(missing) > 1 else ''} the model was trained on: "
                         f"{missing}. Expected: {res.features}.")
     X = X[res.features]
+    if len(X) == 0: raise DataError("X has no rows; pass at least one row to predict on.")
+    mdata.check_cells(X)
+    X = _as_trained_numbers(res.model, X)
     num = X.select_dtypes(include="number")
     if num.shape[1] and np.isinf(num.to_numpy(dtype=float, na_value=np.nan)).any():
         raise DataError("X holds infinite values; replace them with NaN (they will be imputed) or finite values.")
@@ -974,11 +1047,11 @@ def evaluate_model(self: MLTrainingEngine, model_name: str | None = None, X_test
             raise DataError(f"No held-out rows were kept for {res.name!r} (split.test_size=0 or a loaded model): "
                             "pass X_test and y_test.")
         X_test, y_test = self.holdout[res.name]
+    by_index = isinstance(X_test, (pd.DataFrame, pd.Series))
     X_test = self._features_for(res, X_test)
     if res.task != "clustering":
         if y_test is None: raise DataError("Pass y_test with X_test.")
-        y_test = mdata.to_series(y_test, X_test.index)
-        if len(y_test) != len(X_test): raise DataError(f"X_test has {len(X_test)} rows but y_test has {len(y_test)}.")
+        y_test = mdata.align_target(y_test, X_test, by_index, "y_test")
     return meval.ModelEvaluator(res.model, res.task).evaluate(X_test, y_test, detailed=detailed)
 
 @patch
@@ -1016,42 +1089,76 @@ def plot(self: MLTrainingEngine, kind: str = "confusion_matrix", model_name: str
     return getattr(ev, f"plot_{kind}")(X_test, y_test, path=path)
 
 # %% ../nbs/10_engine.ipynb #a41a9a28
+_MODEL_FILE, _META_FILE = "model.joblib", "model.json"
+_REQUIRED_META = ("model_name", "task", "features", "sha256")
+
 @patch
-def save_model(self: MLTrainingEngine, model_name: str | None = None, path: str | os.PathLike | None = None) -> Path:
-    "Write `NAME.joblib` and `NAME.json` atomically into `path` (a folder, default `mltrain_models/`); returns the model file."
-    import joblib
+def _model_meta(self: MLTrainingEngine, res: ModelResult, model_file: Path) -> dict:
+    "The metadata saved beside a model: what it is, how it scored, what it needs, its checksum and (with a key) signature."
     from mltrain_nb.report import library_versions
-    res = self._get(model_name)
-    name = res.name
-    path = Path(path) if path is not None else Path("mltrain_models")
-    model_file = path if path.suffix == ".joblib" else path / f"{name}.joblib"
-    meta_file = model_file.with_suffix(".json")
-    atomic_write(model_file, lambda tmp: joblib.dump(res.model, tmp))
     meta = {k: res[k] for k in ("model_name", "algorithm", "task", "params", "metrics", "test_metrics", "cv_scores",
                                 "features", "classes", "n_train", "best_iteration")}
-    meta.update(training_rows=res.n_train, versions=library_versions(), sha256=_sha256(model_file),
+    meta.update(training_rows=res.n_train, versions=library_versions(), sha256=file_sha256(model_file),
                 model_file=model_file.name, saved_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    try: atomic_write(meta_file, lambda tmp: tmp.write_text(json.dumps(jsonable(meta), indent=2)))
-    except BaseException:
-        model_file.unlink(missing_ok=True)   # no model without its metadata
-        raise
-    return model_file
+    meta = jsonable(meta)
+    key = signing_key()
+    if key: meta["signature"] = sign(meta, key)
+    return meta
+
+@patch
+def save_model(self: MLTrainingEngine, model_name: str | None = None, path: str | os.PathLike | None = None) -> Path:
+    "Save a model as a new version `DIR/NAME/v<N>/` (model and metadata together, or not at all); returns the model file."
+    import joblib
+    res = self._get(model_name)
+    folder = Path(path) if path is not None else Path("mltrain_models")
+    if folder.suffix == ".joblib": folder, name = folder.parent, check_name(folder.stem)   # DIR/NAME.joblib saves into DIR/NAME/
+    else: name = check_name(res.name)
+    clean_orphans(folder)   # temporary files of killed saves of the flat layout
+    version = write_version(folder / name, {
+        _MODEL_FILE: lambda tmp: joblib.dump(res.model, tmp),
+        _META_FILE: lambda tmp: tmp.write_text(json.dumps(self._model_meta(res, tmp.parent / _MODEL_FILE), indent=2))})
+    return version / _MODEL_FILE
+
+# %% ../nbs/10_engine.ipynb #05e7d725
+def _saved_files(path: Path, model_name: str | None) -> tuple[Path, Path]:
+    "(model file, metadata file) of the saved model `path` (and `model_name`) points at."
+    if path.suffix == ".json": path = path.with_suffix(".joblib")
+    if path.suffix == ".joblib":
+        if path.exists() or not path.with_suffix("").is_dir(): return path, path.with_suffix(".json")
+        path = path.with_suffix("")   # save_model(path="DIR/NAME.joblib") saved into DIR/NAME/
+    elif not (path / "CURRENT").exists() and not (path / _MODEL_FILE).exists():
+        if model_name is None:
+            raise ModelNotFoundError(f"No saved model at {path}: pass the model's folder (DIR/NAME), its model file, "
+                                     "or the folder and model_name=.")
+        flat = path / f"{check_name(model_name)}.joblib"
+        if flat.exists() or not (path / model_name).is_dir(): return flat, flat.with_suffix(".json")
+        path = path / model_name
+    if (path / _MODEL_FILE).exists(): return path / _MODEL_FILE, path / _META_FILE   # one version folder
+    clean_orphans(path)
+    version = current_version(path)
+    if version is None: raise ModelNotFoundError(f"No saved model at {path}: it holds no saved version.")
+    return version / _MODEL_FILE, version / _META_FILE
+
+def _checked_meta(model_file: Path, meta_file: Path) -> dict:
+    "The metadata of a saved model after every check that needs no unpickling: present, well-formed, hash, signature."
+    for f in (model_file, meta_file):
+        if not f.exists(): raise ModelNotFoundError(f"No saved model at {f}. save_model writes a model file and its .json side by side.")
+    meta = read_json_object(meta_file, _REQUIRED_META)
+    key = signing_key()
+    if key: verify(meta, key, str(model_file))
+    digest = file_sha256(model_file)
+    if digest != meta["sha256"]:
+        raise ModelIntegrityError(f"{model_file} does not match the checksum recorded when it was saved "
+                                  f"({digest[:12]}... vs {str(meta['sha256'])[:12]}...); it was changed or corrupted. "
+                                  "Save the model again.")
+    return meta
 
 @patch
 def load_model(self: MLTrainingEngine, path: str | os.PathLike, model_name: str | None = None) -> ModelResult:
-    "Load a model saved by `save_model` after checking its SHA-256; it joins this engine's models."
+    "Load a model saved by `save_model` after checking its metadata, SHA-256 and signature; it joins this engine's models."
     import joblib
-    path = Path(path)
-    model_file = path if path.suffix == ".joblib" else path.with_suffix(".joblib") if path.suffix == ".json" else path / f"{model_name}.joblib"
-    meta_file = model_file.with_suffix(".json")
-    for f in (model_file, meta_file):
-        if not f.exists(): raise ModelNotFoundError(f"No saved model at {f}. save_model writes NAME.joblib and NAME.json side by side.")
-    meta = json.loads(meta_file.read_text())
-    digest = _sha256(model_file)
-    if digest != meta.get("sha256"):
-        raise ModelIntegrityError(f"{model_file} does not match the checksum recorded when it was saved "
-                                  f"({digest[:12]}... vs {str(meta.get('sha256'))[:12]}...); it was changed or corrupted. "
-                                  "Save the model again.")
+    model_file, meta_file = _saved_files(Path(path), model_name)
+    meta = _checked_meta(model_file, meta_file)
     if self.task is not None and self.models and meta["task"] != self.task:
         raise ConfigError(f"{model_file.name} is a {meta['task']} model; this engine holds {self.task} models.")
     model = joblib.load(model_file)

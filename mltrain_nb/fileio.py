@@ -5,30 +5,41 @@
 # %% ../nbs/00a_fileio.ipynb #80775e4e
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
+import re
+import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
+from .errors import ConfigError, ModelIntegrityError
+
 # %% auto #0
-__all__ = ['atomic_write', 'jsonable']
+__all__ = ['POINTER', 'SIGNING_KEY_ENV', 'atomic_write', 'jsonable', 'pid_alive', 'clean_orphans', 'safe_name', 'check_name',
+           'versions', 'current_version', 'write_version', 'file_sha256', 'signing_key', 'sign', 'verify',
+           'read_json_object']
 
 # %% ../nbs/00a_fileio.ipynb #7031479f
+def _write_durably(path: Path, data: bytes | str | Callable[[Path], object]) -> None:
+    "Write `data` to `path` and fsync it, so a rename after this never exposes an empty file after a power cut."
+    if callable(data): data(path)
+    elif isinstance(data, (bytes, bytearray, str)): path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    else: raise TypeError(f"atomic_write takes bytes, str or a writer, not {type(data).__name__}")
+    with open(path, "rb+") as f: os.fsync(f.fileno())
+
 def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], object]) -> Path:
     "Write `data` (bytes, text, or a function that writes to the path it is given) to `path` atomically."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644   # mkstemp makes files private; keep what was there
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
-        if callable(data):
-            os.close(fd)
-            data(Path(tmp))
-        else:
-            if not isinstance(data, (bytes, bytearray, str)): raise TypeError(f"atomic_write takes bytes, str or a writer, not {type(data).__name__}")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data.encode("utf-8") if isinstance(data, str) else data)
-                f.flush(); os.fsync(f.fileno())
+        os.close(fd)
+        _write_durably(Path(tmp), data)
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
@@ -44,3 +55,153 @@ def jsonable(v):
     if type(v).__module__ == "numpy" and getattr(v, "ndim", None) == 0: return v.item()
     if v is None or isinstance(v, (str, int, float, bool)): return v
     return repr(v)
+
+# %% ../nbs/00a_fileio.ipynb #24693a5e
+_TMP = re.compile(r"^\..*\.tmp(-journal)?$")   # SQLite leaves a -journal beside a store built in a temporary file
+_TMP_PID = re.compile(r"^\..*\.(\d+)\.[A-Za-z0-9_]+\.tmp(-journal)?$")
+
+def pid_alive(pid: int) -> bool:
+    "Whether a process with this id runs on this machine."
+    if pid <= 0: return False
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    except OSError: return False
+    return True
+
+def clean_orphans(folder: str | os.PathLike, max_age: float = 3600.0) -> list[Path]:
+    "Remove temporary files and folders (`.*.tmp`) left in `folder` by killed writers; returns what was removed."
+    folder, removed = Path(folder), []
+    try: entries = list(folder.iterdir())
+    except OSError: return removed
+    for p in entries:
+        if not _TMP.match(p.name): continue
+        m = _TMP_PID.match(p.name)
+        try:
+            orphan = not pid_alive(int(m.group(1))) if m else time.time() - p.lstat().st_mtime > max_age
+            if not orphan: continue
+            if p.is_dir() and not p.is_symlink(): shutil.rmtree(p)
+            else: p.unlink()
+            removed.append(p)
+        except OSError: pass   # gone already, or not ours to remove
+    return removed
+
+# %% ../nbs/00a_fileio.ipynb #79a2b019
+_SAFE = re.compile(r"^\w(?:[\w.\- ]{0,126}[\w\-])?$")
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+
+def safe_name(name, default: str = "model") -> str:
+    "A name safe as one file or folder name, made from any value: unsafe characters become `_`."
+    s = re.sub(r"\.{2,}", "_", re.sub(r"[^\w.\- ]+", "_", str(name))).strip(" ._-")[:128].rstrip(" .")
+    if s.lower().split(".")[0] in _RESERVED: s = f"_{s}"
+    return s if s and _SAFE.match(s) else default
+
+def check_name(name, what: str = "model name") -> str:
+    "`name` when it is safe as one file or folder name; else a `ConfigError` that says why and what would be safe."
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"The {what} must be a non-empty string, got {name!r}.")
+    if not _SAFE.match(name) or name.lower().split(".")[0] in _RESERVED:
+        raise ConfigError(f"The {what} {name!r} cannot be used as a file name: use letters, digits, '_', '-', '.' and "
+                          f"spaces (at most 128, no '/', '\\' or '..', not starting with '.'), e.g. {safe_name(name)!r}.")
+    return name
+
+# %% ../nbs/00a_fileio.ipynb #7fca7014
+POINTER = "CURRENT"
+_VERSION = re.compile(r"^v(\d+)$")
+
+def _fsync_dir(folder: Path) -> None:
+    try: fd = os.open(folder, os.O_RDONLY)
+    except OSError: return   # not possible on every platform (Windows); the rename is still atomic
+    try: os.fsync(fd)
+    except OSError: pass
+    finally: os.close(fd)
+
+def versions(folder: str | os.PathLike) -> list[Path]:
+    "The complete versions `v<N>` in `folder`, oldest first."
+    folder = Path(folder)
+    if not folder.is_dir(): return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _VERSION.match(p.name)) and p.is_dir()]
+    return [p for _, p in sorted(found)]
+
+def current_version(folder: str | os.PathLike) -> Path | None:
+    "The version `folder/CURRENT` points at, or `None` when nothing was saved there."
+    folder = Path(folder)
+    try: name = (folder / POINTER).read_text(encoding="utf-8").strip()
+    except FileNotFoundError: return None
+    except (OSError, UnicodeDecodeError) as e: raise ModelIntegrityError(f"{folder / POINTER} cannot be read ({e}).") from None
+    if not _VERSION.match(name) or not (folder / name).is_dir():
+        raise ModelIntegrityError(f"{folder / POINTER} points at {name[:40]!r}, which is not a version in {folder}; "
+                                  f"the versions there are {[p.name for p in versions(folder)]}.")
+    return folder / name
+
+# %% ../nbs/00a_fileio.ipynb #097dc2cd
+def write_version(folder: str | os.PathLike, files: dict[str, bytes | str | Callable[[Path], object]]) -> Path:
+    "Write `files` (name -> bytes, text or a writer) as the next version `folder/v<N>` and point `folder/CURRENT` at it."
+    folder = Path(folder)
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    clean_orphans(folder)
+    staging = Path(tempfile.mkdtemp(dir=folder, prefix=f".v.{os.getpid()}.", suffix=".tmp"))
+    target = None
+    try:
+        for name, data in files.items():
+            if Path(name).name != name or name.startswith("."): raise ValueError(f"{name!r} is not a plain file name")
+            _write_durably(staging / name, data)   # a writer may read the files written before it (e.g. to hash them)
+        _fsync_dir(staging)
+        while target is None:   # another process may take the same number; the rename then fails and we take the next
+            n = max((int(p.name[1:]) for p in versions(folder)), default=0) + 1
+            try: os.rename(staging, folder / f"v{n}"); target = folder / f"v{n}"
+            except OSError:
+                if not (folder / f"v{n}").exists(): raise
+        _fsync_dir(folder)
+        atomic_write(folder / POINTER, f"{target.name}\n")
+        _fsync_dir(folder)
+    except BaseException:
+        pointed = (folder / POINTER).read_text().strip() if (folder / POINTER).exists() else None
+        if target is None or pointed != target.name:   # interrupted after the switch: the new version stands
+            shutil.rmtree(target if target is not None else staging, ignore_errors=True)
+        if created:
+            try: folder.rmdir()   # leave no empty folder behind a failed first save
+            except OSError: pass
+        raise
+    return target
+
+# %% ../nbs/00a_fileio.ipynb #4cb2fac5
+SIGNING_KEY_ENV = "MLTRAIN_SIGNING_KEY"
+
+def file_sha256(path: str | os.PathLike) -> str:
+    "The SHA-256 of a file, read in 1 MiB chunks."
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
+    return h.hexdigest()
+
+def signing_key() -> bytes | None:
+    "The signing key from `MLTRAIN_SIGNING_KEY`, or `None` when it is not set."
+    key = os.environ.get(SIGNING_KEY_ENV)
+    return key.encode("utf-8") if key else None
+
+def sign(meta: dict, key: bytes) -> str:
+    "HMAC-SHA256 (hex) of `meta` without its `signature` entry, as canonical JSON."
+    body = json.dumps({k: v for k, v in meta.items() if k != "signature"}, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
+
+def verify(meta: dict, key: bytes, what: str = "this model") -> None:
+    "Raise `ModelIntegrityError` unless `meta` carries a valid signature made with `key`."
+    sig = meta.get("signature")
+    if not isinstance(sig, str): raise ModelIntegrityError(f"{what} is not signed, and {SIGNING_KEY_ENV} is set: only signed models are loaded.")
+    if not hmac.compare_digest(sig, sign(meta, key)):
+        raise ModelIntegrityError(f"The signature of {what} does not match: it was changed after saving or signed with another key.")
+
+# %% ../nbs/00a_fileio.ipynb #4879e211
+def read_json_object(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict:
+    "A JSON object from `path` holding `required` keys, or a `ModelIntegrityError` that says what is wrong with it."
+    path = Path(path)
+    try: text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e: raise ModelIntegrityError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); it is corrupt. Save the model again.") from None
+    try: obj = json.loads(text)
+    except json.JSONDecodeError as e: raise ModelIntegrityError(f"{path} is not valid JSON ({e.msg}, line {e.lineno}); it is corrupt or truncated. Save the model again.") from None
+    if not isinstance(obj, dict): raise ModelIntegrityError(f"{path} holds a JSON {type(obj).__name__}, not an object; it is corrupt. Save the model again.")
+    missing = [k for k in required if k not in obj]
+    if missing: raise ModelIntegrityError(f"{path} lacks {missing}; it is corrupt or was not written by save_model. Save the model again.")
+    return obj

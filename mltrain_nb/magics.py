@@ -102,7 +102,7 @@ def _frames(ns: dict) -> list[str]:
 def resolve_data(ns: dict, spec: str):
     "`(DataFrame, description)` for `spec`: a DataFrame (or path) in `ns`, or a .csv/.parquet path."
     import pandas as pd
-    from mltrain_nb.data import load_table
+    from mltrain_nb.data import load_table, to_frame
     parts = spec.split(".")
     is_path = spec.lower().endswith(_TABLE_SUFFIXES) or "/" in spec or os.sep in spec or not all(p.isidentifier() for p in parts)
     if is_path: return load_table(os.path.expanduser(spec)), spec
@@ -120,7 +120,7 @@ def resolve_data(ns: dict, spec: str):
     if not isinstance(obj, pd.DataFrame):
         raise UsageError(f"{spec!r} is a {type(obj).__name__}, not a DataFrame. DATA is a DataFrame variable "
                          "or the path of a .csv or .parquet file.")
-    return obj, spec
+    return to_frame(obj, spec), spec   # column names as text: `--target 4` names an integer column 4
 
 # %% ../nbs/12_magics.ipynb #52c56953
 def describe_task(df, config, task: str | None = None) -> str:

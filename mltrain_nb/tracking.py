@@ -22,11 +22,11 @@ from typing import Any, Callable, Iterator, Sequence
 from fastcore.basics import patch
 
 from .errors import MLTrainError, TrainingInterrupted
-from .fileio import atomic_write, jsonable
+from .fileio import atomic_write, clean_orphans, jsonable, pid_alive
 
 # %% auto #0
-__all__ = ['by_value_lock', 'resolve_tracking_uri', 'ExperimentTracker', 'drain_all', 'pip_requirements', 'store_exists',
-           'search_runs']
+__all__ = ['by_value_lock', 'resolve_tracking_uri', 'sqlite_path', 'store_state', 'ensure_store', 'process_tags', 'end_dead_runs',
+           'ExperimentTracker', 'drain_all', 'pip_requirements', 'store_exists', 'search_runs']
 
 # %% ../nbs/08_tracking.ipynb #62da21de
 def resolve_tracking_uri(output_dir: str | os.PathLike = "experiments", tracking_uri: str | None = None) -> str:
@@ -45,6 +45,109 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
         else: out[key] = v
     return out
 
+# %% ../nbs/08_tracking.ipynb #fdb73e68
+def sqlite_path(uri: str) -> Path | None:
+    "The database file of a `sqlite:///` tracking URI (`None` for other stores and in-memory SQLite)."
+    if not uri.startswith("sqlite:///"): return None
+    p = uri[len("sqlite:///"):].split("?")[0]
+    return None if p in ("", ":memory:") else Path(p)
+
+@functools.lru_cache(maxsize=1)
+def _head_revision() -> str:
+    from mlflow.store.db.utils import _get_latest_schema_revision
+    return _get_latest_schema_revision()
+
+def store_state(db: Path) -> str:
+    "`missing`, `ready` (schema at MLflow's head), `partial` (creation never finished, holds no runs) or `other`."
+    import sqlite3
+    if not db.exists(): return "missing"
+    if db.stat().st_size == 0: return "partial"
+    try:
+        con = sqlite3.connect(str(db), timeout=60)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            count = lambda t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] if t in tables else 0
+            version = con.execute("SELECT version_num FROM alembic_version").fetchone() if "alembic_version" in tables else None
+            runs, experiments = count("runs"), count("experiments")
+        finally: con.close()
+    except sqlite3.DatabaseError: return "other"
+    if version is not None and version[0] == _head_revision() and "experiments" in tables: return "ready"
+    return "partial" if runs == 0 and experiments <= 1 else "other"
+
+# %% ../nbs/08_tracking.ipynb #3930d46e
+_BUILDING = threading.Lock()   # MLflow's migrations (alembic) are not thread-safe, even on two different stores
+
+def _build_store(db: Path, artifact_root: str) -> None:
+    "Create a complete MLflow store (schema, default experiment) in the file `db`."
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    uri = f"sqlite:///{db}"
+    try:
+        with _BUILDING: SqlAlchemyStore(uri, artifact_root)
+    finally:   # MLflow caches one engine per URI; this URI is about to be renamed away
+        engine = getattr(SqlAlchemyStore, "_engine_map", {}).pop(uri, None)
+        if engine is not None: engine.dispose()
+
+def ensure_store(tracking_uri: str, artifact_root: str | None = None) -> str:
+    "Make sure a SQLite store exists and is complete, creating it once across processes; other stores pass through."
+    import secrets
+    from filelock import FileLock
+    db = sqlite_path(tracking_uri)
+    if db is None or store_state(db) == "ready": return tracking_uri
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(db) + ".lock", timeout=600):
+        state = store_state(db)
+        if state in ("ready", "other"): return tracking_uri   # created meanwhile, or a store MLflow must judge itself
+        clean_orphans(db.parent)
+        tmp = db.with_name(f".{db.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            _build_store(tmp, artifact_root or (db.parent / "artifacts").as_uri())
+            if state == "partial":
+                warnings.warn(f"{db} was a tracking store whose creation never finished (it held no runs); it was rebuilt.",
+                              RuntimeWarning, stacklevel=2)
+            os.replace(tmp, db)
+        finally:
+            for p in (tmp, Path(f"{tmp}-journal")): p.unlink(missing_ok=True)
+    return tracking_uri
+
+# %% ../nbs/08_tracking.ipynb #ddbe9972
+def _process_start(pid: int) -> str | None:
+    "The start time of a process in clock ticks since boot (Linux), to tell a reused process id apart."
+    try: return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError): return None
+
+def process_tags() -> dict[str, str]:
+    "Tags naming the process that opens a run."
+    import socket
+    tags = {"mltrain.pid": str(os.getpid()), "mltrain.host": socket.gethostname()}
+    start = _process_start(os.getpid())
+    if start: tags["mltrain.pid_start"] = start
+    return tags
+
+def _process_gone(tags: dict) -> bool:
+    try: pid = int(tags.get("mltrain.pid", ""))
+    except ValueError: return False
+    if not pid_alive(pid): return True
+    return bool(tags.get("mltrain.pid_start")) and _process_start(pid) not in (None, tags["mltrain.pid_start"])
+
+def end_dead_runs(client, experiment_ids: list[str] | None = None) -> list[str]:
+    "End FAILED the RUNNING runs opened on this machine by a process that is gone; returns their ids."
+    import socket
+    host = socket.gethostname()
+    ids = experiment_ids or [e.experiment_id for e in client.search_experiments()]
+    if not ids: return []
+    ended = []
+    runs = client.search_runs(ids, filter_string=f"attributes.status = 'RUNNING' and tags.`mltrain.host` = '{host}'", max_results=5000)
+    for r in runs:
+        if not _process_gone(r.data.tags): continue
+        reason = f"process {r.data.tags['mltrain.pid']} on {host} ended without ending the run (killed or crashed)"
+        try:
+            client.set_tag(r.info.run_id, "mltrain.failure", reason)
+            client.set_terminated(r.info.run_id, "FAILED")
+            ended.append(r.info.run_id)
+        except Exception as e:
+            warnings.warn(f"Could not end run {r.info.run_id} of a dead process: {e}", RuntimeWarning, stacklevel=2)
+    return ended
+
 # %% ../nbs/08_tracking.ipynb #b406761c
 _MAX_PARAM = 6000          # MLflow's limit on a param value's length
 _BATCH = 1000              # MLflow's limit on metrics per log_batch call
@@ -62,14 +165,16 @@ class ExperimentTracker:
         self.output_dir = Path(output_dir).expanduser().resolve()
         self.experiment_name = experiment_name or "mltrain"
         self.tracking_uri = resolve_tracking_uri(self.output_dir, tracking_uri)
-        if self.tracking_uri.startswith("sqlite:///"): Path(self.tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        mlflow.set_tracking_uri(self.tracking_uri)   # fluent APIs (log_model, log_input) follow the tracker's store
+        ensure_store(self.tracking_uri, (self.output_dir / "artifacts").as_uri())
         self.client = MlflowClient(self.tracking_uri)
         self.experiment_id = self._experiment_id()
+        try: end_dead_runs(self.client)
+        except Exception as e: warnings.warn(f"Could not look for runs of dead processes: {e}", RuntimeWarning, stacklevel=2)
         self._buffer: dict[str, list] = {}            # run id -> pending Metric entities
         self._status: dict[str, str] = {}             # run id -> the status to end with, when set by set_status
         self.records: dict[str, dict[str, Any]] = {}  # run id -> what was logged, for the experiment JSON
         self.run_id: str | None = None                # the seed API's current run
+        self._local = threading.local()               # this thread's open runs, innermost last
 
     def _experiment_id(self) -> str:
         exp = self.client.get_experiment_by_name(self.experiment_name)
@@ -87,6 +192,28 @@ class ExperimentTracker:
 
     def __repr__(self): return f"ExperimentTracker({self.experiment_name!r}, {self.tracking_uri!r})"
 
+# %% ../nbs/08_tracking.ipynb #b77cfaa8
+_FLUENT = threading.RLock()   # guards MLflow's global tracking URI and cloudpickle's by-value registry
+
+@contextmanager
+def _bound(uri: str):
+    "MLflow's global tracking URI set to `uri` for one call, under a lock, then restored exactly (env var included)."
+    import mlflow
+    import mlflow.tracking._tracking_service.utils as tracking_utils
+    with _FLUENT:
+        saved_uri, saved_env = tracking_utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+        mlflow.set_tracking_uri(uri)
+        try: yield
+        finally:
+            mlflow.set_tracking_uri(saved_uri)   # None unsets the variable...
+            if saved_env is not None: os.environ["MLFLOW_TRACKING_URI"] = saved_env   # ...that was there before
+
+@patch(as_prop=True)
+def _stack(self: ExperimentTracker) -> list[str]:
+    "This thread's open runs of this tracker, innermost last."
+    if not hasattr(self._local, "runs"): self._local.runs = []
+    return self._local.runs
+
 # %% ../nbs/08_tracking.ipynb #b5704728
 @patch(cls_method=True)
 def from_spec(cls: ExperimentTracker, spec) -> ExperimentTracker:
@@ -98,27 +225,29 @@ def from_spec(cls: ExperimentTracker, spec) -> ExperimentTracker:
 @contextmanager
 def run(self: ExperimentTracker, name: str | None = None, tags: dict | None = None, params: dict | None = None,
         nested: bool = False) -> Iterator[str]:
-    "Open a run (a child of the active one when `nested`); yields its id; always ends it with the right status."
-    import mlflow
-    active = mlflow.active_run()
-    r = mlflow.start_run(experiment_id=self.experiment_id, run_name=name, nested=nested or active is not None,
-                         tags={k: str(v) for k, v in (tags or {}).items()})
-    rid = r.info.run_id
+    "Open a run (a child of this thread's open run, if any); yields its id; always ends it with the right status."
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+    parent = self._stack[-1] if self._stack else None
+    all_tags = {**process_tags(), **{k: str(v) for k, v in (tags or {}).items()}}
+    if parent is not None: all_tags[MLFLOW_PARENT_RUN_ID] = parent
+    rid = self.client.create_run(self.experiment_id, tags=all_tags, run_name=name).info.run_id
+    self._stack.append(rid)
     self.records[rid] = {"run_id": rid, "run_name": name, "params": {}, "metrics": {}, "tags": dict(tags or {}),
                          "artifacts": [], "started": time.time()}
-    if params: self.log_params(params, run_id=rid)
     status = "FAILED"
     try:
+        if params: self.log_params(params, run_id=rid)
         yield rid
         status = "FINISHED"
     except (KeyboardInterrupt, TrainingInterrupted):
         status = "KILLED"; raise
     finally:
         status = self._status.pop(rid, status) if status == "FINISHED" else status
+        if rid in self._stack: self._stack.remove(rid)
         try: self.flush(rid)
         finally:
             self.records[rid].update(status=status, ended=time.time())
-            mlflow.end_run(status=status)
+            self.client.set_terminated(rid, status)
 
 @patch
 def set_status(self: ExperimentTracker, run_id: str, status: str) -> None:
@@ -172,12 +301,7 @@ def defer(self: ExperimentTracker, job: Callable[[], Any]) -> None:
     if getattr(self, "_worker", None) is None:
         self._worker = _Worker()
         _WORKERS.add(self._worker)
-    def in_this_store():
-        import mlflow
-        # the fluent calls inside (log_model, log_input) follow the process-wide URI, which another tracker may have moved
-        if mlflow.get_tracking_uri() != self.tracking_uri: mlflow.set_tracking_uri(self.tracking_uri)
-        return job()
-    self._worker.submit(in_this_store)
+    self._worker.submit(job)
 
 @patch
 def drain(self: ExperimentTracker) -> None:
@@ -195,15 +319,14 @@ def pending(self: ExperimentTracker) -> int:
 def background_run(self: ExperimentTracker, name: str | None = None, tags: dict | None = None, params: dict | None = None,
                    nested: bool = False) -> Iterator[str]:
     "A run like `run`'s, ended by the worker after its deferred jobs with the status this block decides."
-    import mlflow
-    stack = self.__dict__.setdefault("_open", [])
-    parent = stack[-1] if stack else (mlflow.active_run().info.run_id if mlflow.active_run() else None)
-    all_tags = {k: str(v) for k, v in (tags or {}).items()}
-    if parent is not None: all_tags["mlflow.parentRunId"] = parent
-    rid = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags).info.run_id
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+    parent = self._stack[-1] if self._stack else None
+    all_tags = {**process_tags(), **{k: str(v) for k, v in (tags or {}).items()}}
+    if parent is not None: all_tags[MLFLOW_PARENT_RUN_ID] = parent
+    rid = self.client.create_run(self.experiment_id, tags=all_tags, run_name=name).info.run_id
+    self._stack.append(rid)
     self.records[rid] = {"run_id": rid, "run_name": name, "params": {}, "metrics": {}, "tags": dict(tags or {}),
                          "artifacts": [], "started": time.time()}
-    stack.append(rid)
     status = "FAILED"
     try:
         if params: self.log_params(params, run_id=rid)
@@ -212,12 +335,13 @@ def background_run(self: ExperimentTracker, name: str | None = None, tags: dict 
     except (KeyboardInterrupt, TrainingInterrupted):
         status = "KILLED"; raise
     finally:
-        stack.remove(rid)
-        status = self._status.pop(rid, status) if status == "FINISHED" else status
+        if rid in self._stack: self._stack.remove(rid)
         self.defer(lambda: self._end_run(rid, status))
 
 @patch
 def _end_run(self: ExperimentTracker, run_id: str, status: str) -> None:
+    # a set_status made by a job queued before this one (a graceful stop, a failed log) still decides a finished run
+    status = self._status.pop(run_id, status) if status == "FINISHED" else status
     try: self.flush(run_id)
     finally:
         self.records[run_id].update(status=status, ended=time.time())
@@ -226,8 +350,7 @@ def _end_run(self: ExperimentTracker, run_id: str, status: str) -> None:
 # %% ../nbs/08_tracking.ipynb #b7e8f9d7
 @patch
 def _rid(self: ExperimentTracker, run_id: str | None) -> str:
-    import mlflow
-    rid = run_id or (mlflow.active_run().info.run_id if mlflow.active_run() else None) or self.run_id
+    rid = run_id or (self._stack[-1] if self._stack else None) or self.run_id
     if rid is None: raise MLTrainError("No run is active: call start_experiment (or use tracker.run()) first.")
     return rid
 
@@ -307,23 +430,27 @@ def _json_default(o):
     return str(o)
 
 @patch
-def log_dataset(self: ExperimentTracker, X, y=None, name: str = "training", context: str = "training") -> str:
+def log_dataset(self: ExperimentTracker, X, y=None, name: str = "training", context: str = "training",
+                run_id: str | None = None) -> str:
     "Log the DataFrame's fingerprint (digest, schema, profile) with `mlflow.data`; returns the digest."
     import mlflow
     import pandas as pd
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+    rid = self._rid(run_id)
     df = X if y is None else X.assign(**{str(getattr(y, "name", None) or "target"): pd.Series(y).to_numpy()})
     target = None if y is None else str(getattr(y, "name", None) or "target")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = mlflow.data.from_pandas(df, targets=target, name=name)
-        mlflow.log_input(ds, context=context)
+        self.client.log_inputs(rid, datasets=[DatasetInput(ds._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, context)])])
     return ds.digest
 
 # %% ../nbs/08_tracking.ipynb #adc092d3
 _BY_VALUE = ("mltrain_nb.algorithms", "mltrain_nb.data")   # the package's modules a fitted pipeline may hold classes of
 # cloudpickle's by-value registry is process-wide: whoever pickles a pipeline for another process (the engine's
 # parallel fits) holds this lock, so it never ships the package's functions by value while a model is being logged
-by_value_lock = threading.RLock()
+by_value_lock = _FLUENT
 
 @functools.lru_cache(maxsize=None)
 def _pinned(name: str) -> str:
@@ -347,7 +474,6 @@ def log_model(self: ExperimentTracker, model, model_name: str, path: str | None 
     """Log a fitted sklearn-compatible model with its signature and input example; returns its model URI.
     `pickle_by_value`: modules whose classes are stored by value (default: this package's `data` and `algorithms`)."""
     import sys
-    import cloudpickle
     import mlflow
     import mlflow.sklearn
     from mlflow.models import infer_signature
@@ -363,22 +489,14 @@ def log_model(self: ExperimentTracker, model, model_name: str, path: str | None 
     # looked up, not imported: this store must not depend on the workers (a model holding their classes loaded them)
     by_value = list(pickle_by_value) if pickle_by_value is not None else [
         sys.modules[n] for n in _BY_VALUE if n in sys.modules]
-    with by_value_lock:
-        for m in by_value: cloudpickle.register_pickle_by_value(m)
-        try: info = _log_sklearn(model, path, signature, input_example, model_name, rid)
-        finally:
-            for m in by_value: cloudpickle.unregister_pickle_by_value(m)
+    with _bound(self.tracking_uri), warnings.catch_warnings(), _log_level("mlflow.sklearn", logging.ERROR), _by_value(by_value):
+        warnings.simplefilter("ignore")   # the cloudpickle caution: chosen on purpose, skops refuses xgboost pipelines
+        info = mlflow.sklearn.log_model(model, name=path or "model", signature=signature, input_example=input_example,
+                                        pip_requirements=pip_requirements(model), serialization_format="cloudpickle",
+                                        tags={"mltrain.model_name": model_name}, run_id=rid)
     if rid in self.records: self.records[rid].update(model_uri=info.model_uri, model_name=model_name)
     self.client.set_tag(rid, "mltrain.model_uri", info.model_uri)
     return info.model_uri
-
-def _log_sklearn(model, path, signature, input_example, model_name, rid):
-    import mlflow.sklearn
-    with warnings.catch_warnings(), _active(rid), _log_level("mlflow.sklearn", logging.ERROR):
-        warnings.simplefilter("ignore")   # the cloudpickle caution: chosen on purpose, skops refuses xgboost pipelines
-        return mlflow.sklearn.log_model(model, name=path or "model", signature=signature, input_example=input_example,
-                                        pip_requirements=pip_requirements(model), serialization_format="cloudpickle",
-                                        tags={"mltrain.model_name": model_name})
 
 @contextmanager
 def _log_level(name: str, level: int):
@@ -389,14 +507,19 @@ def _log_level(name: str, level: int):
     finally: logger.setLevel(old)
 
 @contextmanager
-def _active(run_id: str):
-    "Make `run_id` the fluent active run for one call, if it is not already."
-    import mlflow
-    act = mlflow.active_run()
-    if act is not None and act.info.run_id == run_id:
-        yield; return
-    with mlflow.start_run(run_id=run_id, nested=act is not None):
-        yield
+def _by_value(modules):
+    "Pickle `modules` by value for one call (hold `_FLUENT`: the registry is process-wide)."
+    import cloudpickle
+    for m in modules: cloudpickle.register_pickle_by_value(m)
+    try: yield
+    finally:
+        for m in modules: cloudpickle.unregister_pickle_by_value(m)
+
+@patch
+def load_model(self: ExperimentTracker, model_uri: str):
+    "Load a logged model (`models:/...` or `runs:/...`) from this tracker's store as a pyfunc model."
+    import mlflow.pyfunc
+    with _bound(self.tracking_uri): return mlflow.pyfunc.load_model(model_uri)
 
 # %% ../nbs/08_tracking.ipynb #00dca700
 @patch
@@ -419,7 +542,7 @@ def log_model_result(self: ExperimentTracker, result, run_id: str, X_train, y_tr
         self.log_metrics(metrics, run_id=run_id)
         for h in r.history:
             self.log_metrics({"train_loss": h["train_loss"], "valid_loss": h["valid_loss"]}, step=h["iteration"], run_id=run_id)
-        with _active(run_id): self.log_dataset(X_train, y_train, "train", "training")
+        self.log_dataset(X_train, y_train, "train", "training", run_id=run_id)
         if r.feature_importance: self.log_dict(r.feature_importance, "feature_importance.json", run_id)
         if log_model:
             r.model_uri = self.log_model(r.model, r.name, input_example=X_train.head(5), run_id=run_id,
@@ -431,7 +554,9 @@ def log_model_result(self: ExperimentTracker, result, run_id: str, X_train, y_tr
         r.run_id = run_id
     except Exception as e:
         warnings.warn(f"Tracking {r.name} failed ({type(e).__name__}: {e}); the model is kept.", RuntimeWarning, stacklevel=3)
-        try: self.set_tags({"mltrain.tracking_error": f"{type(e).__name__}: {e}"}, run_id)
+        try:
+            self.set_status(run_id, "FAILED")   # where the store still answers, the run says that tracking failed
+            self.set_tags({"mltrain.tracking_error": f"{type(e).__name__}: {e}"}, run_id)
         except Exception: pass
 
 # %% ../nbs/08_tracking.ipynb #5d584623

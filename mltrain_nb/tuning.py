@@ -217,6 +217,26 @@ def make_pruner(name: str = "median", **options):
         return optuna.pruners.NopPruner(**options)
     except TypeError as e: raise ConfigError(f"Bad option for the {n} pruner: {e}.") from None
 
+_DRIVER_PACKAGES = {"MySQLdb": "mysqlclient", "pymysql": "PyMySQL", "psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary",
+                    "pyodbc": "pyodbc", "oracledb": "oracledb", "asyncpg": "asyncpg"}
+
+def _check_driver(url: str) -> None:
+    "Refuse a database URL whose SQLAlchemy dialect or driver is not installed, before Optuna fails deep inside."
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError) as e:
+        raise ConfigError(f"The storage {url.split('://')[0]}://... is not a database URL SQLAlchemy knows ({e}). "
+                          "Use 'journal:PATH' or e.g. 'postgresql://user:password@host/db'.") from None
+    try: dialect.import_dbapi()
+    except ImportError as e:
+        module = getattr(e, "name", None) or str(e)
+        raise ConfigError(f"The storage {parsed.render_as_string(hide_password=True)} needs the database driver {module!r}, "
+                          f"which is not installed: pip install {_DRIVER_PACKAGES.get(module, module)}; "
+                          "or use 'journal:PATH' for several processes on one machine.") from None
+
 def make_storage(storage):
     "`None` (in memory), a `JournalStorage` for 'journal:PATH', or the RDB URL string itself."
     if storage is None or not isinstance(storage, str): return storage   # None, or already a storage object
@@ -231,6 +251,7 @@ def make_storage(storage):
     if "://" not in s:
         raise ConfigError(f"Unknown storage {storage!r}. Use None (in memory), 'journal:PATH' (several processes on one "
                           "machine) or a database URL such as 'postgresql://user:password@host/db' (many machines).")
+    _check_driver(s)
     if s.startswith("sqlite:"):
         warnings.warn("SQLite is not safe for parallel workers (its file lock serialises and can fail concurrent writes); "
                       "use 'journal:PATH' for several processes on one machine, or PostgreSQL/MySQL for many machines.",

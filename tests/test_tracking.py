@@ -13,7 +13,7 @@ from mltrain_nb.events import ModelDone
 
 def runs_of(engine):
     engine.wait_for_tracking()   # runs are logged in the background; this is when they have all ended
-    return mlflow.search_runs([engine.tracker.experiment_id], output_format="list")
+    return engine.tracker.client.search_runs([engine.tracker.experiment_id], max_results=5000)
 
 
 class Exploding(ClassifierMixin, BaseEstimator):
@@ -50,11 +50,13 @@ def test_logged_model_reloads_and_predicts_the_same(iris_df, algorithm):
     eng = MLTrainingEngine(cv=2, progress=False)
     res = eng.train_model(iris_df, "species", algorithm)
     eng.wait_for_tracking()   # the model is logged in the background; its URI is set once it is stored
-    model = mlflow.pyfunc.load_model(res["model_uri"])
+    model = eng.tracker.load_model(res["model_uri"])   # the tracker's store: no process-wide tracking URI
     X = iris_df.drop(columns="species")
     assert list(model.predict(X)) == list(eng.predict(X, algorithm))
     assert model.metadata.signature is not None
-    reqs = Path(mlflow.artifacts.download_artifacts(res["model_uri"])) / "requirements.txt"
+    from mltrain_nb.tracking import _bound
+    with _bound(eng.tracker.tracking_uri):   # models:/ URIs resolve through MLflow's global tracking URI
+        reqs = Path(mlflow.artifacts.download_artifacts(res["model_uri"])) / "requirements.txt"
     assert "scikit-learn==" in reqs.read_text()
 
 
