@@ -841,6 +841,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'mltrain_nb.tuning._xgb_pruning_class': ('tuning.html#_xgb_pruning_class', 'mltrain_nb/tuning.py'),
                                    'mltrain_nb.tuning.brier_score': ('tuning.html#brier_score', 'mltrain_nb/tuning.py'),
                                    'mltrain_nb.tuning.calibrate': ('tuning.html#calibrate', 'mltrain_nb/tuning.py'),
+                                   'mltrain_nb.tuning.cheap_point': ('tuning.html#cheap_point', 'mltrain_nb/tuning.py'),
                                    'mltrain_nb.tuning.default_point': ('tuning.html#default_point', 'mltrain_nb/tuning.py'),
                                    'mltrain_nb.tuning.make_pruner': ('tuning.html#make_pruner', 'mltrain_nb/tuning.py'),
                                    'mltrain_nb.tuning.make_sampler': ('tuning.html#make_sampler', 'mltrain_nb/tuning.py'),

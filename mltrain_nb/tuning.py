@@ -27,8 +27,8 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['SAMPLERS', 'PRUNERS', 'parse_space', 'to_distributions', 'suggest', 'space_to_grid', 'PipelineBuilder',
-           'make_sampler', 'make_pruner', 'make_storage', 'SearchOutcome', 'default_point', 'run_optuna', 'run_search',
-           'brier_score', 'calibrate']
+           'make_sampler', 'make_pruner', 'make_storage', 'SearchOutcome', 'default_point', 'cheap_point', 'run_optuna',
+           'run_search', 'brier_score', 'calibrate']
 
 # %% ../nbs/05a_tuning.ipynb #8b07b6bf
 _FORMS = ("Use {int: [lo, hi]} or {float: [lo, hi]} (optionally with log: true or step: n), "
@@ -398,18 +398,20 @@ def _reported(n: int, every: int, start: int) -> bool:
 _FLAT_PATIENCE = 3        # checkpoints without improvement before a validation-curve fit stops
 
 class _Budget:
-    "A search's time budget: `end` (a `time.perf_counter()` time) less `reserve` times the median completed trial."
+    "A search's time budget: `end` (a `time.perf_counter()` time) less `reserve` times the best trial's duration (what a refit costs)."
     def __init__(self, end: float | None, reserve: float = 0.0):
-        self.end, self.reserve, self.durations = end, reserve, []
+        self.end, self.reserve, self.durations, self.best = end, reserve, [], None
 
     def search_end(self) -> float | None:
         if self.end is None: return None
         d = sorted(self.durations)
-        return self.end - (self.reserve * d[len(d) // 2] if d else 0.0)
+        cost = self.best if self.best is not None else (d[len(d) // 2] if d else 0.0)
+        return self.end - self.reserve * cost
 
     def spent(self) -> bool:
+        "Whether the search's time is up; never before a trial has completed (a search returns its best completed trial)."
         end = self.search_end()
-        return end is not None and time.perf_counter() >= end
+        return end is not None and bool(self.durations) and time.perf_counter() >= end
 
 class _RoundGuard:
     "Called after each boosting round `n`: prunes the trial when the budget is spent; True (stop) when the curve is flat."
@@ -636,6 +638,8 @@ class _AfterTrial:
         self.numbers.append(trial.number)
         if self.budget is not None and trial.state.name == "COMPLETE" and trial.duration:
             self.budget.durations.append(trial.duration.total_seconds())
+            best = study.best_trial          # the one the caller refits: its duration is the time to leave
+            if best.duration: self.budget.best = best.duration.total_seconds()
         if self.on_trial is not None:
             _call_on_trial(self.on_trial, _info(trial, study.get_trials(deepcopy=False), self.direction, self.space))
         if self.stop is not None and self.stop():
@@ -671,6 +675,21 @@ def _open_study(storage, study_name, direction, sampler, pruner, metric):
         raise ConfigError(f"The study {study.study_name!r} {study.direction.name.lower()}s its objective, but {metric} "
                           f"must be {direction}d; use another study_name.")
     return study
+
+# %% ../nbs/05a_tuning.ipynb #099c5ef4
+_CHEAP_LOW = ("num_leaves", "max_depth", "max_leaves", "n_estimators", "min_child_weight")
+_CHEAP_HIGH = ("learning_rate", "eta")
+
+def cheap_point(space: Mapping) -> dict:
+    "The cheapest corner of a (parsed) boosting space: low ends of the size parameters, high end of the learning rate."
+    out = {}
+    for k, d in space.items():
+        if not isinstance(d, dict): continue
+        kind = "int" if "int" in d else "float" if "float" in d else None
+        if kind is None: continue
+        if k in _CHEAP_LOW: out[k] = d[kind][0]
+        elif k in _CHEAP_HIGH: out[k] = d[kind][1]
+    return out
 
 # %% ../nbs/05a_tuning.ipynb #74797562
 def _check_search(task, metric, folds, X, y):
@@ -846,9 +865,12 @@ def run_optuna(build: Callable, X, y, folds, task: str, metric: str | None, spac
     with _optuna_quiet():
         study = _open_study(make_storage(storage), study_name, direction,
                             make_sampler(sampler, random_state, objective.search_space), make_pruner(pruner), metric)
-        _enqueue_first(study, first)
-        after = _AfterTrial(space, direction, on_trial, stop)
         end = deadline if deadline is not None else (t0 + timeout if timeout is not None else None)
+        cheap = cheap_point(objective.search_space) if end is not None and kind and start_from_defaults else {}
+        if not study.trials:   # a new study: the cheapest corner first (under a budget), then the defaults
+            for point in [p for p in (cheap, first) if p][: 2 if first != cheap else 1]:
+                study.enqueue_trial({k: _encode(v) for k, v in point.items()}, skip_if_exists=True)
+        after = _AfterTrial(space, direction, on_trial, stop)
         if end is not None: objective.budget = after.budget = _Budget(end, reserve)
         interrupted = False
         with warnings.catch_warnings(record=True) as caught:
