@@ -961,13 +961,52 @@ def _track_model(self: MLTrainingEngine, run_id: str | None, res: ModelResult, s
     ts = self.config.tracking
     plots = None
     if ts.log_plots and split.X_test is not None and len(split.X_test) and res.task != "clustering":
-        plots = lambda folder: meval.ModelEvaluator(res.model, res.task).save_plots(
-            split.X_test, split.y_test, folder, importance=res.feature_importance, history=res.history or None,
-            best_iteration=res.best_iteration)
+        plots = _plots_elsewhere(res, split) if ts.background else lambda folder: _save_plots(
+            res.model, res.task, split.X_test, split.y_test, folder, res.feature_importance, res.history, res.best_iteration)
     res.run_id, params = run_id, {"metric": self.metric, "cv": n_folds or self.config.cv}
     # on the tracker's worker when it logs in the background: the model, its plots and the run's end wait there
     self.tracker.defer(lambda: self.tracker.log_model_result(res, run_id, split.X_train, split.y_train, params=params,
                                                              log_model=ts.log_models, plots=plots, pickle_by_value=(mdata, malgo)))
+
+# %% ../nbs/10_engine.ipynb #ba1c5284
+_POOL: list = []   # the plot-rendering process pool, made on first use
+
+def _plot_pool():
+    if not _POOL:   # loky's own executor: its workers never re-run the user's __main__ (spawn's would, unguarded)
+        from joblib.externals.loky import ProcessPoolExecutor
+        _POOL.append(ProcessPoolExecutor(max_workers=1))
+    return _POOL[0]
+
+def _save_plots(model, task, X_test, y_test, folder, importance, history, best_iteration) -> dict:
+    return meval.ModelEvaluator(model, task).save_plots(X_test, y_test, folder, importance=importance,
+                                                       history=history or None, best_iteration=best_iteration)
+
+def _render_plots(blob: bytes) -> dict[str, bytes]:
+    "In the helper process: the evaluation plots of a pickled (model, task, X_test, y_test, ...) as {file name: PNG bytes}."
+    import pickle
+    args = pickle.loads(blob)
+    with tempfile.TemporaryDirectory() as d:
+        _save_plots(*args[:4], d, *args[4:])
+        return {p.name: p.read_bytes() for p in Path(d).iterdir()}
+
+def _plots_elsewhere(res: ModelResult, split):
+    "A plot writer for the tracker: the plots are already being rendered in the helper process (else rendered on call)."
+    here = lambda folder: _save_plots(res.model, res.task, split.X_test, split.y_test, folder, res.feature_importance,
+                                      res.history, res.best_iteration)
+    try:
+        import cloudpickle
+        from mltrain_nb.tracking import by_value_lock
+        with by_value_lock:
+            blob = cloudpickle.dumps((res.model, res.task, split.X_test, split.y_test, res.feature_importance,
+                                      res.history, res.best_iteration))
+        future = _plot_pool().submit(_render_plots, blob)
+    except Exception:
+        return here
+    def write(folder):
+        try: files = future.result()
+        except Exception: return here(folder)   # the helper died or could not load the model: render here
+        for name, data in files.items(): atomic_write(Path(folder) / name, data)
+    return write
 
 # %% ../nbs/10_engine.ipynb #1bbb0611
 def _numeric_columns(model) -> list[str]:
