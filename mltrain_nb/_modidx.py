@@ -216,6 +216,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'mltrain_nb.engine._check_target': ('engine.html#_check_target', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._checked_meta': ('engine.html#_checked_meta', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._checked_params': ('engine.html#_checked_params', 'mltrain_nb/engine.py'),
+                                   'mltrain_nb.engine._dumps': ('engine.html#_dumps', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._final_job': ('engine.html#_final_job', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._fit_with_history': ('engine.html#_fit_with_history', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._fold_job': ('engine.html#_fold_job', 'mltrain_nb/engine.py'),

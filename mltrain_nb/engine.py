@@ -618,16 +618,14 @@ class _ModelFits:
 class _FitStream:
     "Every fold fit and final fit of `names`, submitted at once to `evaluation.run_parallel`; `model(name)` reads one model's."
     def __init__(self, engine, names, split, folds, n_jobs):
-        import cloudpickle
-        from mltrain_nb.tracking import by_value_lock
         cfg, X, y, calls, self.restore = engine.config, split.X_train, split.y_train, [], {}
         for name in names:
             pipe = engine._pipeline(X, engine._estimator(name))
             self.restore[name] = _thread_params(pipe)
             if self.restore[name]: pipe.set_params(**{k: 1 for k in self.restore[name]})
-            # pickled here, under the lock: the package's functions go by reference, so the models that come back are
-            # the package's own (a background log_model may have registered them by value for the MLflow copy)
-            with by_value_lock: blob = cloudpickle.dumps(pipe)
+            # pickled here with the package's functions by reference, so the models that come back are the package's
+            # own (a background log_model may have registered them by value for the MLflow copy)
+            blob = _dumps(pipe)
             calls += [(_fold_job, (blob, X, y, tr, va, engine.task), {}) for tr, va in folds]
             calls.append((_final_job, (blob, X, y, name, name, split.X_val, split.y_val, cfg.early_stopping), {}))
         self.n_folds, self.current = len(folds), None
@@ -971,6 +969,17 @@ def _track_model(self: MLTrainingEngine, run_id: str | None, res: ModelResult, s
 # %% ../nbs/10_engine.ipynb #ba1c5284
 _POOL: list = []   # the plot-rendering process pool, made on first use
 
+def _dumps(obj) -> bytes:
+    """`obj` pickled for another process, with the package's functions by reference. Plain pickle ignores cloudpickle's
+    by-value registry, so it needs no lock (a background `log_model` holds it for its whole call); cloudpickle, under
+    the lock, only for what plain pickle cannot do (a lambda in a pipeline)."""
+    import pickle
+    try: return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        import cloudpickle
+        from mltrain_nb.tracking import by_value_lock
+        with by_value_lock: return cloudpickle.dumps(obj)
+
 def _plot_pool():
     if not _POOL:   # loky's own executor: its workers never re-run the user's __main__ (spawn's would, unguarded)
         from joblib.externals.loky import ProcessPoolExecutor
@@ -994,11 +1003,8 @@ def _plots_elsewhere(res: ModelResult, split):
     here = lambda folder: _save_plots(res.model, res.task, split.X_test, split.y_test, folder, res.feature_importance,
                                       res.history, res.best_iteration)
     try:
-        import cloudpickle
-        from mltrain_nb.tracking import by_value_lock
-        with by_value_lock:
-            blob = cloudpickle.dumps((res.model, res.task, split.X_test, split.y_test, res.feature_importance,
-                                      res.history, res.best_iteration))
+        blob = _dumps((res.model, res.task, split.X_test, split.y_test, res.feature_importance, res.history,
+                       res.best_iteration))
         future = _plot_pool().submit(_render_plots, blob)
     except Exception:
         return here
