@@ -85,6 +85,20 @@ def test_2_orphans_of_killed_saves_are_removed(tmp_path, quiet):
     assert not orphan.exists()
 
 
+def test_2_the_old_flat_pair_still_loads(tmp_path, quiet):
+    import hashlib, joblib
+    X, y = small()
+    eng = engine()
+    res = eng.train_model(X, y, "logistic_regression")
+    joblib.dump(res.model, tmp_path / "old.joblib")   # what save_model wrote before versions
+    meta = {"model_name": "old", "algorithm": "logistic_regression", "task": "classification", "features": ["a", "b"],
+            "classes": ["no", "yes"], "sha256": hashlib.sha256((tmp_path / "old.joblib").read_bytes()).hexdigest()}
+    (tmp_path / "old.json").write_text(json.dumps(meta))
+    fresh = engine()
+    assert fresh.load_model(tmp_path, "old").name == "old"
+    assert (fresh.predict(X, "old") == eng.predict(X)).all()
+
+
 # ---- 3. names cannot leave the folder ------------------------------------------------------------------------
 
 def test_3_model_names_cannot_escape_the_folder(tmp_path, quiet):
