@@ -266,7 +266,7 @@ _DEFAULTS = {_CL: ["logistic_regression", "random_forest", "xgboost", "lightgbm"
 
 # %% ../nbs/04_algorithms.ipynb #cfbcb0ec
 _ALIASES = {"rf": "random_forest", "xgb": "xgboost", "lgbm": "lightgbm", "lgb": "lightgbm",
-            "logreg": "logistic_regression", "svc": "svm", "gbm": "gradient_boosting",
+            "logreg": "logistic_regression", "logistic": "logistic_regression", "svc": "svm", "gbm": "gradient_boosting",
             "linear": "linear_regression", "ols": "linear_regression", "elastic_net": "elasticnet",
             "agglomerative": "hierarchical", "k_means": "kmeans"}
 

@@ -59,12 +59,12 @@ NJobs = Annotated[int, AfterValidator(_cores)]   # joblib's convention: -1 is ev
 
 class SplitSpec(_Spec):
     "How rows are split into train, validation and test, and how CV folds are drawn."
-    strategy: Literal["random", "stratified", "temporal", "group"] | None = Field(
+    strategy: Literal["random", "stratified", "temporal", "group", "event_aware"] | None = Field(
         None, description="None: stratified for classification, random otherwise")
     test_size: float = Field(0.2, ge=0.0, lt=1.0, description="held-out fraction; 0 keeps no test set")
     val_size: float = Field(0.0, ge=0.0, lt=1.0, description="validation fraction carved from the rest")
-    time_column: str | None = Field(None, description="orders rows for the temporal strategy")
-    group_column: str | None = Field(None, description="keeps each group on one side for the group strategy")
+    time_column: str | None = Field(None, description="orders rows for the temporal and event_aware strategies")
+    group_column: str | None = Field(None, description="keeps each group on one side for the group and event_aware strategies")
     shuffle: bool = True
 
 class PreprocessSpec(_Spec):
@@ -103,6 +103,7 @@ class TuneConfig(_Spec):
     study_name: str | None = None
     n_jobs: NJobs = 1
     search_space: dict[str, Any] | None = None
+    cv: int | None = Field(None, ge=2, le=50, description="folds of the search; None: the config's cv")
     dask_address: str | None = None
 
 class TrackingSpec(_Spec):
@@ -120,6 +121,84 @@ class CalibrationSpec(_Spec):
     method: Literal["sigmoid", "isotonic"] | None = None
     cv: int = Field(3, ge=2)
 
+# %% ../nbs/02_config.ipynb #399f0fdc
+_SPEC004 = ("data_split", "cross_validation", "hyperparameter_tuning")
+_TUNING_METHODS = {"grid_search": "grid", "random_search": "random", "bayesian": "optuna",
+                   "grid": "grid", "random": "random", "optuna": "optuna"}
+
+def _block(value, name: str, keys: tuple) -> dict:
+    "A spec-004 block as a dict, its keys checked."
+    if not isinstance(value, dict): raise ConfigError(f"{name!r} must be a mapping, got {type(value).__name__}.")
+    for k in value:
+        if k not in keys: raise ConfigError(f"In {name!r}: " + suggest(k, keys, "key"))
+    return dict(value)
+
+def _put(d: dict, key: str, value, source: str) -> None:
+    "Set `d[key]` from a spec-004 key, refusing a different value already given under our own name."
+    if d.get(key) is not None and d[key] != value:
+        raise ConfigError(f"{source}={value!r} contradicts {key}={d[key]!r}; give one of them.")
+    d[key] = value
+
+def _ratio(v, name: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+        raise ConfigError(f"data_split.{name} must be a fraction between 0 and 1, got {v!r}.")
+    return float(v)
+
+def _data_split(ds: dict, d: dict, split: dict) -> None:
+    ds = _block(ds, "data_split", ("train_ratio", "val_ratio", "test_ratio", "stratify", "random_state"))
+    train, val, test = (None if ds.get(k) is None else _ratio(ds[k], k) for k in ("train_ratio", "val_ratio", "test_ratio"))
+    if test is None: test = max(0.0, 1 - train - (val or 0.0)) if train is not None else 0.2
+    if val is None: val = max(0.0, 1 - train - test) if train is not None else 0.0
+    if train is not None and abs(train + val + test - 1) > 1e-6:
+        raise ConfigError(f"data_split ratios must add up to 1: train_ratio {train} + val_ratio {val} + test_ratio {test} "
+                          f"= {round(train + val + test, 6)}.")
+    split.update(test_size=round(test, 10), val_size=round(val, 10))
+    if "stratify" in ds:
+        if not isinstance(ds["stratify"], bool): raise ConfigError(f"data_split.stratify must be true or false, got {ds['stratify']!r}.")
+        _put(split, "strategy", "stratified" if ds["stratify"] else "random", "data_split.stratify")
+    if "random_state" in ds: _put(d, "random_state", ds["random_state"], "data_split.random_state")
+
+def _cross_validation(cv: dict, d: dict, split: dict) -> None:
+    cv = _block(cv, "cross_validation", ("n_folds", "shuffle", "scoring"))
+    if "n_folds" in cv: _put(d, "cv", cv["n_folds"], "cross_validation.n_folds")
+    if "shuffle" in cv: split["shuffle"] = cv["shuffle"]
+    if "scoring" in cv:
+        scoring = [cv["scoring"]] if isinstance(cv["scoring"], str) else list(cv["scoring"])
+        if not scoring: raise ConfigError("cross_validation.scoring is empty: name at least one metric, e.g. [accuracy].")
+        d["scoring"] = scoring
+        if d.get("metric") is None: d["metric"] = scoring[0]
+
+def _hyperparameter_tuning(ht: dict, d: dict) -> None:
+    ht = _block(ht, "hyperparameter_tuning", ("method", "cv", "n_iter", *TuneConfig.model_fields))
+    tuning = dict(d.get("tuning") or {})
+    if "method" in ht:
+        m = ht.pop("method")
+        if m not in _TUNING_METHODS: raise ConfigError(suggest(m, ["grid_search", "random_search", "bayesian"], "tuning method"))
+        tuning["method"] = _TUNING_METHODS[m]
+    if "n_iter" in ht: tuning["n_trials"] = ht.pop("n_iter")
+    tuning.update(ht)
+    d["tuning"] = tuning
+
+def _normalize(data: dict) -> dict:
+    "TrainConfig keys from spec 004's TRAINING_CONFIG blocks and from `tracking: false`-style switches."
+    d = dict(data)
+    for key in ("tracking", "early_stopping"):
+        if isinstance(d.get(key), bool): d[key] = {"enabled": d[key]}
+    es = d.get("early_stopping")
+    spec004 = any(k in d for k in _SPEC004) or (isinstance(es, dict) and "restore_best_weights" in es)
+    if not spec004: return d
+    split = dict(d.get("split") or {})
+    if "data_split" in d: _data_split(d.pop("data_split"), d, split)
+    if "cross_validation" in d: _cross_validation(d.pop("cross_validation"), d, split)
+    if "hyperparameter_tuning" in d: _hyperparameter_tuning(d.pop("hyperparameter_tuning"), d)
+    if isinstance(es, dict):
+        es = dict(es)
+        if "restore_best_weights" in es: es["restore_best"] = es.pop("restore_best_weights")
+        es.setdefault("enabled", True)   # a spec-004 early_stopping block means "stop early"
+        d["early_stopping"] = es
+    if split: d["split"] = split
+    return d
+
 # %% ../nbs/02_config.ipynb #38bbd111
 Task = Literal["classification", "regression", "clustering"]
 
@@ -130,6 +209,8 @@ class TrainConfig(_Spec):
     models: list[str] = Field(default_factory=list, description="empty: the task's default set")
     model_params: dict[str, dict[str, Any]] = Field(default_factory=dict,
         description="per-algorithm estimator parameters, e.g. {random_forest: {n_estimators: 300}}")
+    scoring: list[str] = Field(default_factory=list,
+        description="metrics asked for (spec 004's cross_validation.scoring); checked against the task, the first is the primary metric unless `metric` is set")
     metric: str | None = Field(None, description="primary metric; None: the task's default")
     cv: int = Field(5, ge=2, le=50)
     split: SplitSpec = Field(default_factory=SplitSpec)
@@ -141,6 +222,8 @@ class TrainConfig(_Spec):
     calibration: CalibrationSpec = Field(default_factory=CalibrationSpec)
     random_state: int | None = 42
     n_jobs: NJobs = Field(-1, description="cores each model may use; -1 uses every core")
+
+    def __init__(self, **data: Any): super().__init__(**_normalize(data))
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "TrainConfig":

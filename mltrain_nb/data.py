@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,7 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['MAX_COLUMNS', 'to_frame', 'to_series', 'align_target', 'column_types', 'check_cells', 'check_features',
            'build_preprocessor', 'DataSplit', 'default_strategy', 'cv_splitter', 'require_columns', 'DataPreparation',
-           'infer_task', 'load_table']
+           'FeatureSelection', 'infer_task', 'parse_times', 'describe_split', 'load_table']
 
 # %% ../nbs/03_data.ipynb #36ac3c2a
 def to_frame(X: Any, what: str = "X") -> pd.DataFrame:
@@ -110,6 +110,8 @@ def check_features(X: pd.DataFrame, drop_constant: bool = True) -> tuple[pd.Data
     return X, dropped
 
 # %% ../nbs/03_data.ipynb #5161beff
+_DT_ACCESSOR = {"dayofweek": "day_of_week"}   # pandas 3 deprecates the old accessor name; the feature keeps its name
+
 def _datetime_parts_transformer():
     "A stateless sklearn transformer turning datetime columns into numeric parts (defined lazily: sklearn is heavy)."
     from sklearn.base import BaseEstimator, TransformerMixin
@@ -123,7 +125,7 @@ def _datetime_parts_transformer():
             return self
         def transform(self, X):
             X = pd.DataFrame(X)
-            out = {f"{c}_{p}": getattr(pd.to_datetime(X[c], errors="coerce").dt, p).astype("float64")
+            out = {f"{c}_{p}": getattr(pd.to_datetime(X[c], errors="coerce").dt, _DT_ACCESSOR.get(p, p)).astype("float64")
                    for c in X.columns for p in self.parts}
             return pd.DataFrame(out, index=X.index)
         def get_feature_names_out(self, input_features=None):
@@ -199,11 +201,15 @@ class DataSplit:
     y_test: pd.Series | None = None
     groups_train: pd.Series | None = None
 
+    def __iter__(self):
+        "Unpacks as spec 001's 6-tuple: `X_train, X_val, X_test, y_train, y_val, y_test = prep.split_data(...)`."
+        return iter((self.X_train, self.X_val, self.X_test, self.y_train, self.y_val, self.y_test))
+
     def sizes(self) -> dict[str, int]:
         return {k: (0 if v is None else len(v)) for k, v in
                 [("train", self.X_train), ("val", self.X_val), ("test", self.X_test)]}
 
-_STRATEGIES = ("random", "stratified", "temporal", "group")
+_STRATEGIES = ("random", "stratified", "temporal", "group", "event_aware")
 
 def default_strategy(task: str | None, strategy: str | None = None) -> str:
     "The split strategy to use: the one given, else stratified for classification and random otherwise."
@@ -219,6 +225,7 @@ def _split_once(X, y, size, strategy, order, groups, random_state, shuffle):
         idx = idx[order]
         cut = n - max(1, int(round(n * size)))
         return idx[:cut], idx[cut:]
+    if strategy == "event_aware": return _latest_groups(idx, size, order, groups)
     if strategy == "group":
         from sklearn.model_selection import GroupShuffleSplit
         return next(GroupShuffleSplit(n_splits=1, test_size=size, random_state=random_state).split(X, y, groups))
@@ -232,11 +239,28 @@ def _split_once(X, y, size, strategy, order, groups, random_state, shuffle):
     return train_test_split(idx, test_size=size, random_state=random_state, shuffle=shuffle or strat is not None,
                             stratify=None if strat is None else np.asarray(strat))
 
+def _latest_groups(idx, size, order, groups):
+    "(rest, held): whole groups, the latest-starting first, until `size` of the rows are held."
+    n = len(idx)
+    rank = np.empty(n, dtype=np.int64); rank[order] = np.arange(n)          # each row's place in time
+    groups = pd.Series(np.asarray(groups))
+    start = pd.Series(rank).groupby(groups.to_numpy()).min().sort_values(kind="stable")   # a group starts at its first row
+    rows = groups.value_counts()
+    want, held, count = max(1, int(round(n * size))), [], 0
+    for g in start.index[::-1]:
+        if count >= want: break
+        held.append(g); count += int(rows[g])
+    if len(held) == len(start):
+        raise DataError(f"The event_aware split needs at least two groups (events), got {len(start)}; "
+                        "lower test_size or use a finer group column.")
+    mask = groups.isin(held).to_numpy()
+    return idx[~mask], idx[mask]
+
 # %% ../nbs/03_data.ipynb #864fb3e8
 def cv_splitter(strategy: str, n_splits: int = 5, shuffle: bool = True, random_state: int | None = 42):
-    "A scikit-learn CV splitter: kfold (random), stratified, time series (temporal) or group k-fold."
+    "A scikit-learn CV splitter: kfold (random), stratified, time series (temporal) or group k-fold (group, event_aware)."
     from sklearn import model_selection as ms
-    aliases = {"random": "kfold", "temporal": "timeseries"}
+    aliases = {"random": "kfold", "temporal": "timeseries", "event_aware": "group"}
     kind = aliases.get(strategy, strategy)
     if kind == "kfold": return ms.KFold(n_splits, shuffle=shuffle, random_state=random_state if shuffle else None)
     if kind == "stratified": return ms.StratifiedKFold(n_splits, shuffle=shuffle, random_state=random_state if shuffle else None)
@@ -260,7 +284,9 @@ def require_columns(df: pd.DataFrame, cols: Sequence[str], what: str = "column")
 # %% ../nbs/03_data.ipynb #ac2046a0
 class DataPreparation:
     "Profile, clean, select, scale and split a DataFrame."
-    def __init__(self, random_state: int | None = 42): self.random_state = random_state
+    def __init__(self, random_state: int | None = 42):
+        self.random_state = random_state
+        self.scalers_: dict[str, tuple] = {}   # method -> (fitted scaler, columns), for scale_features(fit=False)
 
 # %% ../nbs/03_data.ipynb #1147e0a3
 @patch
@@ -316,21 +342,31 @@ def clean_data(self: DataPreparation, df: pd.DataFrame, missing_strategy: str = 
     return df
 
 # %% ../nbs/03_data.ipynb #30f9dd08
+class FeatureSelection(NamedTuple):
+    "What `select_features` returns: the selected columns of `X` and their names, best first."
+    X_selected: pd.DataFrame
+    features: list[str]
+
 @patch
-def select_features(self: DataPreparation, X: pd.DataFrame, y, method: str = "mutual_info", k: int | None = None,
-                    task: str | None = None) -> list[str]:
-    "The `k` most useful columns of `X` for predicting `y` (default: half of them), best first."
+def select_features(self: DataPreparation, X: pd.DataFrame, y, method: str = "mutual_info", n_features: int | None = None,
+                    task: str | None = None, k: int | None = None) -> FeatureSelection:
+    "`(X_selected, features)`: the `n_features` (alias `k`) most useful columns of `X` for `y` (default: half), best first."
     X = to_frame(X)
+    if n_features is not None and k is not None and n_features != k:
+        raise ConfigError(f"n_features={n_features} and k={k} disagree; pass one of them (k is an alias of n_features).")
+    k = n_features if n_features is not None else k
     if method not in _SELECTION: raise ConfigError(suggest(method, _SELECTION, "feature selection method"))
     y = to_series(y, X.index)
     if len(y) != len(X): raise DataError(f"X has {len(X)} rows but y has {len(y)}; they must match.")
     k = max(1, X.shape[1] // 2) if k is None else k
-    if not 1 <= k <= X.shape[1]: raise ConfigError(f"k must be between 1 and {X.shape[1]} (the number of columns), got {k}.")
+    if not 1 <= k <= X.shape[1]: raise ConfigError(f"n_features must be between 1 and {X.shape[1]} (the number of columns), got {k}.")
     task = task or infer_task(y)
     Xn = self._numeric_view(X)
     yn = y.to_numpy() if task == "regression" else pd.factorize(y)[0]
     scores = self._feature_scores(Xn, yn, method, task, k)
-    return list(pd.Series(scores, index=X.columns).sort_values(ascending=False, kind="stable").index[:k])
+    self.feature_scores_ = pd.Series(scores, index=X.columns, dtype=float).sort_values(ascending=False, kind="stable")
+    features = list(self.feature_scores_.index[:k])
+    return FeatureSelection(X[features], features)
 
 @patch
 def _numeric_view(self: DataPreparation, X: pd.DataFrame) -> pd.DataFrame:
@@ -368,16 +404,29 @@ def _feature_scores(self: DataPreparation, Xn, yn, method, task, k):
 
 # %% ../nbs/03_data.ipynb #b00e4c56
 @patch
-def scale_features(self: DataPreparation, X: pd.DataFrame, method: str = "standard", columns: Sequence[str] | None = None):
-    "Scale numeric `columns` (default: all numeric); returns `(scaled_frame, fitted_scaler)`."
+def scale_features(self: DataPreparation, X: pd.DataFrame, method: str = "standard", columns: Sequence[str] | None = None,
+                   fit: bool = True) -> pd.DataFrame:
+    "Scale numeric `columns` (default: all numeric): fit a new scaler, or with `fit=False` reuse the one fitted last for `method`."
     from sklearn import preprocessing
     if method not in _SCALERS: raise ConfigError(suggest(method, _SCALERS, "scaling method"))
     X = to_frame(X).copy()
-    cols = list(columns) if columns is not None else column_types(X)["numeric"]
+    if fit:
+        cols = list(columns) if columns is not None else column_types(X)["numeric"]
+        require_columns(X, cols)
+        scaler = getattr(preprocessing, _SCALERS[method])()
+        if cols: X[cols] = scaler.fit_transform(X[cols])
+        self.scalers_[method] = (scaler, cols)
+        return X
+    if method not in self.scalers_:
+        raise ConfigError(f"No {method} scaler has been fitted yet: call scale_features(X_train, method={method!r}, fit=True) "
+                          "on the training rows first.")
+    scaler, cols = self.scalers_[method]
+    if columns is not None and list(columns) != cols:
+        raise ConfigError(f"The {method} scaler was fitted on columns {cols}; fit=False must scale the same columns.")
     require_columns(X, cols)
-    scaler = getattr(preprocessing, _SCALERS[method])()
-    if cols: X[cols] = scaler.fit_transform(X[cols])
-    return X, scaler
+    if cols: X[cols] = scaler.transform(X[cols])
+    return X
+
 
 # %% ../nbs/03_data.ipynb #bf06a6c4
 def _check_sizes(n: int, test_size: float, val_size: float, n_classes: int = 1) -> None:
@@ -396,10 +445,21 @@ def _check_sizes(n: int, test_size: float, val_size: float, n_classes: int = 1) 
 @patch
 def split_data(self: DataPreparation, X: pd.DataFrame, y=None, test_size: float = 0.2, val_size: float = 0.0,
                strategy: str | None = None, task: str | None = None, time_column: str | None = None,
-               groups: Any = None, shuffle: bool = True) -> DataSplit:
-    "Split into train / validation / test; `val_size` and `test_size` are fractions of all rows."
+               groups: Any = None, shuffle: bool = True, validation_size: float | None = None,
+               stratify: bool | None = None) -> DataSplit:
+    "Split into train / validation / test; `val_size` (alias `validation_size`) and `test_size` are fractions of all rows."
     by_index = isinstance(X, (pd.DataFrame, pd.Series))
     X = to_frame(X)
+    if validation_size is not None:
+        if val_size not in (0.0, validation_size):
+            raise ConfigError(f"val_size={val_size} and validation_size={validation_size} disagree; pass one of them.")
+        val_size = validation_size
+    if stratify is not None:
+        if not isinstance(stratify, bool): raise ConfigError(f"stratify must be True or False, got {stratify!r}.")
+        wanted = "stratified" if stratify else "random"
+        if strategy not in (None, wanted):
+            raise ConfigError(f"stratify={stratify} contradicts strategy={strategy!r}; pass one of them.")
+        strategy = wanted
     if y is not None: y = align_target(y, X, by_index)
     if not (0 <= test_size < 1 and 0 <= val_size < 1 and test_size + val_size < 1):
         raise ConfigError(f"test_size and val_size must be fractions in [0, 1) that leave rows to train on; "
@@ -407,25 +467,26 @@ def split_data(self: DataPreparation, X: pd.DataFrame, y=None, test_size: float 
     strategy = default_strategy(task or (infer_task(y) if y is not None else "clustering"), strategy)
     _check_sizes(len(X), test_size, val_size, y.nunique() if strategy == "stratified" and y is not None else 1)
     order = None
-    if strategy == "temporal":
-        if time_column is None: raise ConfigError("The temporal split needs a time column: pass time_column (split.time_column).")
+    timed = strategy in ("temporal", "event_aware")
+    if timed:
+        if time_column is None: raise ConfigError(f"The {strategy} split needs a time column: pass time_column (split.time_column).")
         require_columns(X, [time_column], "time column")
         order = np.argsort(X[time_column].to_numpy(), kind="stable")
-    if strategy == "group":
-        if groups is None: raise ConfigError("The group split needs groups: pass groups (or split.group_column).")
+    if strategy in ("group", "event_aware"):
+        if groups is None: raise ConfigError(f"The {strategy} split needs groups: pass groups (or split.group_column).")
         if isinstance(groups, str): require_columns(X, [groups], "group column"); groups = X[groups]
         groups = np.asarray(groups)
     take = lambda obj, idx: None if obj is None else obj.iloc[idx]
     rs = self.random_state
     res = DataSplit(X, y)
     rest = np.arange(len(X))
-    if strategy == "temporal": rest = rest[order]
+    if timed: rest = rest[order]
     parts = {}
     for name, size in (("test", test_size), ("val", val_size)):
         if size <= 0: continue
         frac = size / (len(rest) / len(X))
         sub_y = None if y is None else y.iloc[rest]
-        sub_order = np.arange(len(rest)) if strategy == "temporal" else None
+        sub_order = np.arange(len(rest)) if timed else None
         keep, held = _split_once(X.iloc[rest], sub_y, frac, strategy, sub_order,
                                  None if groups is None else groups[rest], rs, shuffle)
         parts[name] = rest[held]
@@ -448,6 +509,72 @@ def infer_task(y) -> str:
     if is_integral and n_unique <= max(2, min(20, int(0.05 * len(vals)) + 2)): return "classification"
     return "regression"
 
+# %% ../nbs/03_data.ipynb #c9c5cf47
+def parse_times(values, name: str = "time column") -> pd.Series:
+    "A time column as datetimes (or numbers, kept as they are); `DataError` when it does not parse."
+    s = to_series(values, name=name)
+    if pd.api.types.is_datetime64_any_dtype(s.dtype) or (pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)):
+        if s.isna().any(): raise DataError(f"The {name} has {int(s.isna().sum())} missing values; every row needs a time.")
+        return s
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try: parsed = pd.to_datetime(s, errors="coerce", format="mixed")
+        except (TypeError, ValueError): parsed = pd.Series(pd.NaT, index=s.index)
+    bad = parsed.isna() & s.notna()
+    if bad.any() or parsed.isna().any():
+        example = s[bad].iloc[0] if bad.any() else None
+        raise DataError(f"The {name} does not parse as dates or numbers"
+                        + (f" (e.g. {example!r})" if bad.any() else f" ({int(parsed.isna().sum())} missing values)")
+                        + ". Pass ISO dates like 2024-01-31, datetimes, or numeric timestamps.")
+    return parsed
+
+# %% ../nbs/03_data.ipynb #a13f9f26
+def _shares(y) -> dict[str, float]:
+    return {str(k): round(float(v), 4) for k, v in y.value_counts(normalize=True).sort_index().items()}
+
+def _stamp(v) -> Any:
+    return v.isoformat() if hasattr(v, "isoformat") else (v.item() if hasattr(v, "item") else v)
+
+def describe_split(strategy: str, train_index, test_index, y=None, times=None, groups=None, task: str | None = None) -> dict[str, Any]:
+    "Check a train/test split given by row labels and describe it (sizes, class balance, overlap, time order, groups); `DataError` when it breaks its strategy's promise."
+    train_index, test_index = pd.Index(train_index), pd.Index(test_index)
+    n_tr, n_te = len(train_index), len(test_index)
+    overlap = int(len(train_index.intersection(test_index)))
+    if overlap: raise DataError(f"The {strategy} split puts {overlap} rows on both sides; a row must be in train or test, not both.")
+    out: dict[str, Any] = {"strategy": strategy, "train_rows": n_tr, "test_rows": n_te,
+                           "test_fraction": round(n_te / max(n_tr + n_te, 1), 4), "overlap_rows": overlap}
+    words = [f"{strategy}: {n_tr} train rows, {n_te} test rows ({out['test_fraction']:.0%} held out)"]
+    if y is not None and (task or infer_task(y)) == "classification":
+        tr, te = _shares(y.loc[train_index]), _shares(y.loc[test_index])
+        shift = max(abs(tr.get(k, 0.0) - te.get(k, 0.0)) for k in set(tr) | set(te))
+        out["class_balance"] = {"train": tr, "test": te, "max_shift": round(shift, 4)}
+        missing = sorted(set(tr) - set(te))
+        words.append(f"class shares differ by at most {shift:.1%}" + (f"; classes {missing} have no test rows" if missing else ""))
+    if times is not None:
+        t_tr, t_te = times.loc[train_index], times.loc[test_index]
+        ordered = bool(n_tr == 0 or n_te == 0 or t_tr.max() <= t_te.min())
+        out["time"] = {"train_start": _stamp(t_tr.min()), "train_end": _stamp(t_tr.max()), "test_start": _stamp(t_te.min()),
+                       "test_end": _stamp(t_te.max()), "ordered": ordered}
+        if strategy == "temporal" and not ordered:
+            raise DataError(f"The temporal split trains on rows up to {t_tr.max()} but tests from {t_te.min()}: the test rows must be the latest.")
+        words.append(f"train {out['time']['train_start']} .. {out['time']['train_end']}, test {out['time']['test_start']} .. {out['time']['test_end']}")
+    if groups is not None:
+        g_tr, g_te = set(groups.loc[train_index]), set(groups.loc[test_index])
+        shared = len(g_tr & g_te)
+        out["groups"] = {"train": len(g_tr), "test": len(g_te), "shared": shared}
+        if strategy in ("group", "event_aware") and shared:
+            raise DataError(f"The {strategy} split has {shared} groups on both sides (e.g. {sorted(g_tr & g_te, key=str)[0]!r}); each group must stay on one side.")
+        words.append(f"{len(g_tr)} groups in train, {len(g_te)} in test, {shared} on both sides")
+        if strategy == "event_aware" and times is not None and n_tr and n_te:
+            starts = times.groupby(groups).min()
+            latest_train, first_test = starts.loc[list(g_tr)].max(), starts.loc[list(g_te)].min()
+            out["groups"]["events_ordered"] = bool(latest_train <= first_test)
+            if latest_train > first_test:
+                raise DataError(f"The event_aware split tests an event starting {first_test} but trains on one starting {latest_train}: the test side must hold the latest events.")
+            words.append("every test event starts after every training event")
+    out["description"] = "; ".join(words) + "."
+    return out
+
 # %% ../nbs/03_data.ipynb #0b3292bd
 MAX_COLUMNS = 100_000
 
@@ -467,16 +594,20 @@ def _looks_binary(p, compressed: bool) -> bool:
     with open(p, "rb") as f: return b"\x00" in f.read(8192)
 
 def load_table(path, max_columns: int = MAX_COLUMNS) -> pd.DataFrame:
-    "Read a CSV or Parquet file into a DataFrame; an unreadable file is one `DataError` that says why."
+    "Read a CSV, Parquet or Excel (first sheet) file into a DataFrame; an unreadable file is one `DataError` that says why."
     from pathlib import Path
     p = Path(path)
-    if not p.exists(): raise DataError(f"No file at {str(p)!r}. Pass the path of a .csv or .parquet file.")
-    if p.is_dir(): raise DataError(f"{str(p)!r} is a folder, not a file. Pass the path of a .csv or .parquet file.")
+    if not p.exists(): raise DataError(f"No file at {str(p)!r}. Pass the path of a .csv, .parquet or .xlsx file.")
+    if p.is_dir(): raise DataError(f"{str(p)!r} is a folder, not a file. Pass the path of a .csv, .parquet or .xlsx file.")
     suffix = "".join(p.suffixes[-2:]).lower() if p.suffix.lower() == ".gz" else p.suffix.lower()
-    parquet = suffix in (".parquet", ".pq")
-    if not parquet and suffix not in (".csv", ".csv.gz", ".txt"):
-        raise DataError(f"Cannot read {p.name!r}: supported formats are .csv, .csv.gz and .parquet.")
+    parquet, excel = suffix in (".parquet", ".pq"), suffix in (".xlsx", ".xlsm")
+    if not (parquet or excel) and suffix not in (".csv", ".csv.gz", ".txt"):
+        raise DataError(f"Cannot read {p.name!r}: supported formats are .csv, .csv.gz, .parquet and .xlsx.")
     if p.stat().st_size == 0: raise DataError(f"{p.name!r} is empty (0 bytes): there is no table in it.")
+    if excel:
+        try: return pd.read_excel(p, engine="openpyxl")
+        except (OSError, ValueError, KeyError) as e:   # openpyxl says a broken .xlsx is a bad zip (a ValueError/KeyError/OSError)
+            raise DataError(f"Cannot read {p.name!r} as an Excel workbook ({type(e).__name__}: {str(e)[:200]}).") from None
     if not parquet and _looks_binary(p, suffix.endswith(".gz")):
         raise DataError(f"{p.name!r} is a binary file, not CSV text. Pass a .csv (UTF-8 text) or a .parquet file.")
     try:

@@ -187,7 +187,10 @@ def _fit_with_history(pipe, X, y, name: str, algorithm: str, X_val=None, y_val=N
     relay = _IterationRelay(name, list(callbacks))
     fit_kw = {"eval_set": [(Xt, y), (Xv, y_val)]}
     if kind == "xgboost":
-        booster.set_params(callbacks=[_xgb_callback(relay)], early_stopping_rounds=es.patience if es else None)
+        import xgboost as xgb
+        cbs = [_xgb_callback(relay)]   # EarlyStopping rather than early_stopping_rounds: it takes min_delta
+        if es: cbs.append(xgb.callback.EarlyStopping(rounds=es.patience, min_delta=es.min_delta, save_best=False))
+        booster.set_params(callbacks=cbs, early_stopping_rounds=None)
         fit_kw["verbose"] = False
     else:
         import lightgbm as lgb
@@ -208,6 +211,10 @@ def _fit_with_history(pipe, X, y, name: str, algorithm: str, X_val=None, y_val=N
     # xgboost counts rounds from 0, lightgbm's best_iteration_ from 1; the history counts from 0
     best = getattr(fitted, "best_iteration", None) if kind == "xgboost" else (getattr(fitted, "best_iteration_", 0) or 0) - 1
     best = int(best) if best is not None and best >= 0 and es else None
+    if es and not es.restore_best and best is not None:
+        if kind == "xgboost": fitted.get_booster().set_attr(best_iteration=None, best_score=None)   # predict with every round
+        else: warnings.warn("lightgbm keeps only the rounds up to its best iteration; early_stopping.restore_best=False "
+                            "applies to xgboost only.", UserWarning, stacklevel=3)
     steps = (prep.steps if prep is not None else []) + [pipe.steps[-1]]
     return Pipeline(steps), relay.history, best
 
@@ -284,7 +291,7 @@ def explain(self: TrainResult, model: str | None = None, method: str = "shap", *
 
 @patch
 def report(self: TrainResult, path=None, model: str | None = None):
-    "Write the Markdown and HTML report; returns the paths written."
+    "Write the Markdown and HTML report; returns the Markdown file's path."
     return self.engine.generate_report(path, model_name=model or self.best_model_name)
 
 @patch
@@ -426,7 +433,7 @@ def _ensemble(self: MLTrainingEngine, kind: str, params: dict | None = None):
     opts = {**self.config.model_params.get(kind, {}), **(params or {})}
     members = opts.pop("members", None)
     if members is None:
-        trained = [self.models[n].algorithm for n in self.get_performance_comparison().index] if self.models else []
+        trained = [self.models[n].algorithm for n in self.leaderboard().index] if self.models else []
         trained = [a for a in dict.fromkeys(trained) if a not in malgo.ENSEMBLES and a != "custom"]
         members = trained[:1] if kind == "bagging" else trained[:3]
         if len(members) < (1 if kind == "bagging" else 2):
@@ -649,6 +656,7 @@ def _begin(self: MLTrainingEngine, X, y, X_val=None, y_val=None, metric: str | N
     if self.task is not None and self.models and prep.task != self.task:
         raise ConfigError(f"This engine holds {self.task} models; a {prep.task} target needs a new engine (or task={self.task!r}).")
     metric = meval.check_metric(metric or self.config.metric, prep.task)
+    for m in self.config.scoring: meval.check_metric(m, prep.task)   # spec 004's scoring list: every name must be a metric
     if (X_val is None) != (y_val is None): raise DataError("Pass both X_val and y_val, or neither.")
     split = self._split(prep, X_val, y_val)
     folds = self._folds(split, prep.task, cv) if prep.task != "clustering" else []
@@ -849,7 +857,7 @@ def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None, tunin
          model_name: str | None = None, cv: int | None = None, **overrides) -> TuneResult:
     """Search `model_type`'s hyperparameters, refit the best on the training rows and keep it as `<model_type>_tuned`.
     `tuning`: a `TuneConfig` (or a dict of its fields; default: the config's `tuning`, by Optuna unless it names a method);
-    keywords such as `n_trials=20` or `method="grid"` override its fields, and `cv` the folds of this call."""
+    keywords such as `n_trials=20` or `method="grid"` override its fields, and `cv` the folds of this call (default: `tuning.cv`, else the config's)."""
     from mltrain_nb import tuning as mtuning
     tc = _tune_config(self.config.tuning, tuning, overrides)
     method, n_jobs = tc.method, tc.n_jobs
@@ -857,7 +865,7 @@ def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None, tunin
     t0 = time.perf_counter()
     try:
         with self._working():
-            prep, split, folds = self._begin(X, y, metric=tc.metric, cv=cv)
+            prep, split, folds = self._begin(X, y, metric=tc.metric, cv=cv if cv is not None else tc.cv)
             if self.task == "clustering": raise ConfigError("Tuning needs a target: clustering models are compared, not tuned.")
             name, algorithm = self._resolve(model_type)
             if algorithm in malgo.ENSEMBLES: raise ConfigError(f"Tune the members of a {algorithm} ensemble, not the ensemble.")
@@ -1036,7 +1044,7 @@ def _as_trained_numbers(model, X: pd.DataFrame) -> pd.DataFrame:
 @patch
 def _get(self: MLTrainingEngine, model_name: str | None) -> ModelResult:
     if not self.models: raise ModelNotFoundError("No model has been trained or loaded yet; call train_model or compare first.")
-    if model_name is None: return self.get_best_model()
+    if model_name is None: return self._best()
     if model_name not in self.models: raise ModelNotFoundError(suggest(model_name, self.models, "model"))
     return self.models[model_name]
 
@@ -1069,23 +1077,51 @@ def predict(self: MLTrainingEngine, X, model_name: str | None = None, return_pro
         return model.predict_proba(X)
     return meval.model_scores(model, X, proba=False)[0]
 
+def _engine_leaderboard(self: MLTrainingEngine) -> pd.DataFrame:
+    "The leaderboard of every model this engine holds (a DataFrame, best first)."
+    return leaderboard(self.models, self.metric or meval.check_metric(None, self.task or "classification"),
+                       self.task or "classification")
+MLTrainingEngine.leaderboard = _engine_leaderboard   # assigned, not @patch: the module's leaderboard() keeps its name
+
 @patch
-def get_best_model(self: MLTrainingEngine) -> ModelResult:
+def _best(self: MLTrainingEngine) -> ModelResult:
     "The `ModelResult` of the best model by the primary metric (CV mean)."
     if not self.models: raise ModelNotFoundError("No model has been trained or loaded yet; call train_model or compare first.")
-    board = self.get_performance_comparison()
+    board = self.leaderboard()
     return self.models[board.index[0]] if not board.empty else next(iter(self.models.values()))
 
 @patch
-def get_performance_comparison(self: MLTrainingEngine) -> pd.DataFrame:
-    "The leaderboard of every model this engine holds."
-    return leaderboard(self.models, self.metric or meval.check_metric(None, self.task or "classification"),
-                       self.task or "classification")
+def get_best_model(self: MLTrainingEngine) -> tuple[str, ModelResult]:
+    "`(model_name, model_info)` of the best model by the primary metric; the info is its `ModelResult` (a mapping)."
+    res = self._best()
+    return res.name, res
+
+def _model_type(res: ModelResult) -> str: return type(malgo.final_estimator(res.model)).__name__
+
+@patch
+def get_performance_comparison(self: MLTrainingEngine) -> dict[str, Any]:
+    "`{'models': [{name, type, training_time, is_best, metrics, ...}], 'best_model', 'primary_metric'}`, best first."
+    board = self.leaderboard()
+    best = None if board.empty else board.index[0]
+    models = [{"name": n, "type": _model_type(self.models[n]), "algorithm": self.models[n].algorithm,
+               "training_time": self.models[n].training_time, "is_best": n == best, "metrics": dict(self.models[n].metrics),
+               "cv_scores": self.models[n].cv_means} for n in board.index]
+    return {"models": models, "best_model": best,
+            "primary_metric": self.metric or meval.check_metric(None, self.task or "classification")}
+
+def _flat_evaluation(ev: dict) -> dict[str, Any]:
+    "Spec 000's shape: the metrics at the top level, `prediction_time`, and with details `detailed_report` and `confusion_matrix`."
+    out = {**ev["metrics"], "prediction_time": ev["predict_time"], "n_rows": ev["n_rows"]}
+    detail = ev.get("classification_report", ev.get("residuals_summary", ev.get("cluster_sizes")))
+    if detail is not None: out["detailed_report"] = detail
+    for k in ("confusion_matrix", "labels"):
+        if k in ev: out[k] = ev[k]
+    return out
 
 @patch
 def evaluate_model(self: MLTrainingEngine, model_name: str | None = None, X_test=None, y_test=None,
                    detailed: bool = False) -> dict[str, Any]:
-    "Metrics (and with `detailed`, the report and confusion matrix) on held-out rows or the given ones."
+    "Metrics and `prediction_time` (with `detailed`, `detailed_report` and `confusion_matrix`) on held-out rows or the given ones."
     res = self._get(model_name)
     if X_test is None:
         if res.name not in self.holdout:
@@ -1097,12 +1133,17 @@ def evaluate_model(self: MLTrainingEngine, model_name: str | None = None, X_test
     if res.task != "clustering":
         if y_test is None: raise DataError("Pass y_test with X_test.")
         y_test = mdata.align_target(y_test, X_test, by_index, "y_test")
-    return meval.ModelEvaluator(res.model, res.task).evaluate(X_test, y_test, detailed=detailed)
+    return _flat_evaluation(meval.ModelEvaluator(res.model, res.task).evaluate(X_test, y_test, detailed=detailed))
 
 @patch
-def get_model_summary(self: MLTrainingEngine, model_name: str | None = None) -> dict[str, Any]:
-    "Everything about a model except the fitted object: algorithm, params, metrics, features, timings."
-    return {k: v for k, v in self._get(model_name).as_dict().items() if k != "model"}
+def get_model_summary(self: MLTrainingEngine, model_name: str | None = None, top: int = 10) -> dict[str, Any]:
+    "Everything about a model but the fitted object: spec 000's keys (model_type, feature_count, is_best_model, top_features, ...) and ours."
+    res = self._get(model_name)
+    fi = res.feature_importance or {}
+    return {**{k: v for k, v in res.as_dict().items() if k != "model"},
+            "model_name": res.name, "model_type": _model_type(res), "feature_count": len(res.features),
+            "metrics": dict(res.metrics), "training_time": res.training_time, "is_best_model": res.name == self._best().name,
+            "top_features": dict(sorted(fi.items(), key=lambda kv: -abs(kv[1]))[:top])}
 
 # %% ../nbs/10_engine.ipynb #7465392d
 @patch
@@ -1138,11 +1179,12 @@ _MODEL_FILE, _META_FILE = "model.joblib", "model.json"
 _REQUIRED_META = ("model_name", "task", "features", "sha256")
 
 @patch
-def _model_meta(self: MLTrainingEngine, res: ModelResult, model_file: Path) -> dict:
+def _model_meta(self: MLTrainingEngine, res: ModelResult, model_file: Path, features: list[str] | None = None) -> dict:
     "The metadata saved beside a model: what it is, how it scored, what it needs, its checksum and (with a key) signature."
     from mltrain_nb.report import library_versions
     meta = {k: res[k] for k in ("model_name", "algorithm", "task", "params", "metrics", "test_metrics", "cv_scores",
-                                "features", "classes", "n_train", "best_iteration")}
+                                "classes", "n_train", "best_iteration")}
+    meta.update(features=res.features if features is None else features, includes_preprocessor=features is None)
     meta.update(training_rows=res.n_train, versions=library_versions(), sha256=file_sha256(model_file),
                 model_file=model_file.name, saved_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     meta = jsonable(meta)
@@ -1151,18 +1193,23 @@ def _model_meta(self: MLTrainingEngine, res: ModelResult, model_file: Path) -> d
     return meta
 
 @patch
-def save_model(self: MLTrainingEngine, model_name: str | None = None, path: str | os.PathLike | None = None) -> Path:
-    "Save a model as a new version `DIR/NAME/v<N>/` (model and metadata together, or not at all); returns the model file."
+def save_model(self: MLTrainingEngine, model_name: str | None = None, path: str | os.PathLike | None = None,
+               include_preprocessor: bool = True) -> str:
+    """Save a model as a new version `DIR/NAME/v<N>/` (model and metadata together, or not at all); returns the model file's path.
+    `include_preprocessor=False` saves the final estimator alone; it then expects the transformed features (named in the JSON)."""
     import joblib
     res = self._get(model_name)
     folder = Path(path) if path is not None else Path("mltrain_models")
     if folder.suffix == ".joblib": folder, name = folder.parent, check_name(folder.stem)   # DIR/NAME.joblib saves into DIR/NAME/
     else: name = check_name(res.name)
+    model, features = res.model, None
+    if not include_preprocessor and len(getattr(model, "steps", [])) > 1:
+        model, features = model.steps[-1][1], [str(f) for f in model[:-1].get_feature_names_out()]
     clean_orphans(folder)   # temporary files of killed saves of the flat layout
     version = write_version(folder / name, {
-        _MODEL_FILE: lambda tmp: joblib.dump(res.model, tmp),
-        _META_FILE: lambda tmp: tmp.write_text(json.dumps(self._model_meta(res, tmp.parent / _MODEL_FILE), indent=2))})
-    return version / _MODEL_FILE
+        _MODEL_FILE: lambda tmp: joblib.dump(model, tmp),
+        _META_FILE: lambda tmp: tmp.write_text(json.dumps(self._model_meta(res, tmp.parent / _MODEL_FILE, features), indent=2))})
+    return str(version / _MODEL_FILE)
 
 # %% ../nbs/10_engine.ipynb #05e7d725
 def _saved_files(path: Path, model_name: str | None) -> tuple[Path, Path]:
@@ -1217,6 +1264,34 @@ def load_model(self: MLTrainingEngine, path: str | os.PathLike, model_name: str 
     self.models[res.name] = res
     return res
 
+# %% ../nbs/10_engine.ipynb #70b23bbc
+@patch
+def register(self: MLTrainingEngine, model_name: str | None = None, name: str | None = None, promote: bool = False,
+             version: str | None = None, description: str | None = None, deployment=None) -> dict:
+    "Register `model_name` (default: the best) as a new version of `name` (default: the model's name); returns its registry entry."
+    from mltrain_nb.registry import ModelDeployment
+    res = self._get(model_name)
+    ts = self.config.tracking
+    dep = deployment or ModelDeployment(tracking_uri=self.tracker.tracking_uri if self.tracker is not None else ts.tracking_uri,
+                                        output_dir=ts.output_dir)
+    facts = dict(name=name or res.name, version=version, task_type=res.task, algorithm=res.algorithm, metrics=res.metrics,
+                 hyperparameters=res.params, feature_names=res.features, target_name=self.config.target,
+                 training_samples=res.n_train, description=description,
+                 extra={"cv_scores": {m: v["mean"] for m, v in res.cv_scores.items()}, "classes": res.classes, "trained_as": res.name})
+    model_id = dep.save_model(model_uri=res.model_uri, **facts) if res.model_uri else dep.save_model(res.model, **facts)
+    if promote: dep.promote_to_production(model_id)
+    return dep.entry(model_id)
+
+@patch
+def register(self: TrainResult, name: str | None = None, model: str | None = None, promote: bool = False, **kwargs) -> dict:
+    "Register the best model (or `model`) of this comparison; see `MLTrainingEngine.register`."
+    return self.engine.register(model or self.best_model_name, name=name, promote=promote, **kwargs)
+
+@patch
+def register(self: TuneResult, name: str | None = None, promote: bool = False, **kwargs) -> dict:
+    "Register the refit best model of this search; see `MLTrainingEngine.register`."
+    return self.engine.register(self.model_name, name=name, promote=promote, **kwargs)
+
 # %% ../nbs/10_engine.ipynb #9f0ebacc
 @patch
 def generate_explainability(self: MLTrainingEngine, model_name: str | None = None, X=None, method: str = "shap",
@@ -1240,12 +1315,12 @@ def generate_explainability(self: MLTrainingEngine, model_name: str | None = Non
 # %% ../nbs/10_engine.ipynb #ea9dbf9c
 @patch
 def generate_report(self: MLTrainingEngine, output_file: str | os.PathLike | None = None, model_name: str | None = None,
-                    include_plots: bool = True) -> dict[str, Any]:
-    "Write the report (`.md` + `.html`) for the engine's models, centred on the best one; returns the paths written."
+                    include_plots: bool = True) -> str:
+    "Write the report (`.md`, and `.html` beside it) for the engine's models, centred on the best one; returns the Markdown path."
     from mltrain_nb.report import Report, environment_info, write_report
     res = self._get(model_name)
     name = res.name
-    board = self.get_performance_comparison()
+    board = self.leaderboard()
     summary = {"task": self.task, "metric": self.metric, "best model": name, f"cv {self.metric}": res.cv_mean,
                "training rows": res.n_train, "features": len(res.features)}
     if res.run_id: summary.update({"run id": res.run_id, "tracking URI": self.tracker.tracking_uri})
@@ -1265,4 +1340,4 @@ def generate_report(self: MLTrainingEngine, output_file: str | os.PathLike | Non
                         notes=list(res.warnings))
         written = write_report(report, out)
     if res.run_id and self.tracker is not None: self.tracker.log_report(res.run_id, written)
-    return written
+    return str(written["markdown"])

@@ -10,7 +10,7 @@ from typing import Iterable
 
 # %% auto #0
 __all__ = ['MLTrainError', 'ConfigError', 'DataError', 'UnknownAlgorithmError', 'ModelNotFoundError', 'ModelIntegrityError',
-           'TrainingInterrupted', 'closest', 'suggest']
+           'TrainingInterrupted', 'RegistryError', 'ABTestError', 'InputSchemaError', 'closest', 'suggest']
 
 # %% ../nbs/00_errors.ipynb #69cc974f
 class MLTrainError(Exception):
@@ -33,6 +33,19 @@ class ModelIntegrityError(MLTrainError):
 
 class TrainingInterrupted(MLTrainError):
     "Training stopped early on a signal; the models finished so far are kept."
+
+# %% ../nbs/00_errors.ipynb #bb49fc0d
+class RegistryError(MLTrainError, ValueError):
+    "A registry operation that cannot be done as asked; nothing in the registry was changed."
+
+class ABTestError(RegistryError):
+    "An A/B test that cannot be set up or used as asked (different tasks or features, a bad split, an ended test)."
+
+class InputSchemaError(DataError):
+    "Prediction input that does not match the model's features; `column` names the offending column."
+    def __init__(self, message: str, column: str | None = None):
+        super().__init__(message)
+        self.column = column
 
 # %% ../nbs/00_errors.ipynb #687249ca
 def closest(name: str, options: Iterable[str]) -> str | None:

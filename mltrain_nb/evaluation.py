@@ -198,11 +198,20 @@ def rewarn_once(caught, prefix: str, stacklevel: int = 2, skip: tuple = ()) -> l
 
 # %% ../nbs/05_evaluation.ipynb #a3ad02af
 class ModelEvaluator:
-    "Metrics, prediction time and details for one fitted `model` on one dataset."
-    def __init__(self, model, task: str, classes=None):
+    """Metrics, prediction time and details for one fitted `model` on one dataset.
+
+    Without a model (`ModelEvaluator(task_type="classification")`, spec 001) it scores predictions made elsewhere:
+    `evaluate(y_true, y_pred, y_proba)`, and the plot methods take `(y_true, y_pred_or_score)`."""
+    def __init__(self, model=None, task: str | None = None, classes=None, task_type: str | None = None):
+        if isinstance(model, str) and task is None and task_type is None: model, task = None, model   # ModelEvaluator("regression")
+        if task is not None and task_type is not None and task != task_type:
+            raise ConfigError(f"task={task!r} and task_type={task_type!r} disagree; pass one of them.")
+        task = task or task_type
+        if task is None: raise ConfigError(f"ModelEvaluator needs a task: task_type= one of {', '.join(METRICS)}.")
         self.model, self.task = model, _check_task(task)
         self.classes = classes if classes is not None else getattr(model, "classes_", None)
         self.results_: dict | None = None
+
 
 # %% ../nbs/05_evaluation.ipynb #64b2fde7
 @patch
@@ -212,8 +221,13 @@ def _features(self: ModelEvaluator, X):
     return self.model[:-1].transform(X) if steps and len(steps) > 1 else X
 
 @patch
-def evaluate(self: ModelEvaluator, X, y=None, detailed: bool = False) -> dict:
-    "`{'metrics', 'predict_time', 'n_rows'}` for `X` (and `y`, needed for supervised tasks); `detailed` adds more."
+def evaluate(self: ModelEvaluator, X, y=None, detailed: bool = False, y_proba=None) -> dict:
+    """With a model: `{'metrics', 'predict_time', 'n_rows'}` for `X` (and `y`, needed for supervised tasks); `detailed` adds more.
+
+    Without a model: `evaluate(y_true, y_pred, y_proba=None)` returns the metrics as a flat dict."""
+    if self.model is None:
+        proba = y_proba if y_proba is not None else (None if isinstance(detailed, bool) else detailed)
+        return self._evaluate_predictions(X, y, proba, detailed if isinstance(detailed, bool) else False)
     if self.task != "clustering" and y is None:
         raise DataError(f"Evaluating a {self.task} model needs y, the true target values.")
     if y is not None and len(y) != len(X): raise DataError(f"X has {len(X)} rows but y has {len(y)}.")
@@ -226,6 +240,21 @@ def evaluate(self: ModelEvaluator, X, y=None, detailed: bool = False) -> dict:
     if detailed: res.update(self._details(y, y_pred))
     self.results_ = res
     return res
+
+# %% ../nbs/05_evaluation.ipynb #1b27928b
+@patch
+def _evaluate_predictions(self: ModelEvaluator, y_true, y_pred, y_proba=None, detailed: bool = False) -> dict:
+    "Metrics of predictions made elsewhere, as a flat dict (plus the confusion matrix and report when `detailed`)."
+    import numpy as np
+    if self.task == "clustering": raise ConfigError("Clustering metrics need the features: use ModelEvaluator(model, 'clustering').evaluate(X).")
+    if y_true is None or y_pred is None: raise DataError("evaluate(y_true, y_pred) needs the true and the predicted values.")
+    if len(y_true) != len(y_pred): raise DataError(f"y_true has {len(y_true)} rows but y_pred has {len(y_pred)}.")
+    classes = self.classes
+    if y_proba is not None and classes is None:
+        classes = np.unique(np.concatenate([np.asarray(y_true), np.asarray(y_pred)]))
+    metrics = compute_metrics(self.task, y_true, y_pred, y_proba, classes)
+    self.results_ = {"metrics": metrics, "predict_time": None, "n_rows": int(len(y_true))}
+    return {**metrics, **(self._details(y_true, y_pred) if detailed else {})}
 
 # %% ../nbs/05_evaluation.ipynb #c3ab27b7
 @patch
@@ -252,9 +281,10 @@ def generate_evaluation_report(self: ModelEvaluator) -> str:
     "A Markdown table of the last `evaluate()`'s metrics, with the row count and prediction time."
     if self.results_ is None:
         raise MLTrainError("There is nothing to report yet: call evaluate(X, y) first.")
-    r, name = self.results_, type(self.model).__name__
-    lines = [f"## Evaluation: {name} ({self.task})", "",
-             f"{r['n_rows']} rows, predicted in {r['predict_time']:.4f} s.", "",
+    r = self.results_
+    name = type(self.model).__name__ if self.model is not None else "predictions"
+    timing = f", predicted in {r['predict_time']:.4f} s" if r["predict_time"] is not None else ""
+    lines = [f"## Evaluation: {name} ({self.task})", "", f"{r['n_rows']} rows{timing}.", "",
              "| metric | value | better |", "|---|---:|---|"]
     for k, v in r["metrics"].items():
         lines.append(f"| {k} | {v:.4f} | {'higher' if METRICS[self.task].get(k, True) else 'lower'} |")
@@ -266,7 +296,13 @@ def generate_evaluation_report(self: ModelEvaluator) -> str:
 def _name(self: ModelEvaluator) -> str: return type(final_estimator(self.model)).__name__
 
 @patch
-def _title(self: ModelEvaluator, base: str) -> str: return f"{base}: {self._name()}"
+def _title(self: ModelEvaluator, base: str) -> str: return base if self.model is None else f"{base}: {self._name()}"
+
+def _out(path, save_path):
+    "The file to save to: spec 001 says `save_path`, the rest of the package `path`."
+    if path is not None and save_path is not None and str(path) != str(save_path):
+        raise ConfigError(f"path={str(path)!r} and save_path={str(save_path)!r} disagree; pass one of them.")
+    return path if path is not None else save_path
 
 @patch
 def _y(self: ModelEvaluator, X, y, task: str | None, what: str):
@@ -302,55 +338,68 @@ def _need(self: ModelEvaluator, y_score, kind, what: str, proba: bool = False):
 
 # %% ../nbs/05_evaluation.ipynb #07c58c86
 @patch
-def plot_confusion_matrix(self: ModelEvaluator, X, y, normalize: bool = False, path=None):
-    "Confusion matrix of the model on `X` (counts, or shares of each true class with `normalize`)."
-    y = self._y(X, y, "classification", "A confusion matrix")
-    y_pred = model_scores(self.model, X, proba=False)[0]
+def plot_confusion_matrix(self: ModelEvaluator, X, y, normalize: bool = False, path=None, save_path=None):
+    "Confusion matrix of the model on `X` (counts, or shares of each true class with `normalize`); without a model, of `(y_true, y_pred)`."
+    import numpy as np
     base = "Confusion matrix (normalized by true class)" if normalize else "Confusion matrix"
-    return plot_confusion_matrix(y, y_pred, self.classes, normalize, self._title(base), path)
+    y = self._y(X, y, "classification", "A confusion matrix")
+    y_true, y_pred = (np.asarray(X), y) if self.model is None else (y, model_scores(self.model, X, proba=False)[0])
+    return plot_confusion_matrix(y_true, y_pred, self.classes, normalize, self._title(base), _out(path, save_path))
 
 @patch
-def plot_roc(self: ModelEvaluator, X, y, path=None):
-    "ROC curve(s) with AUC: binary, or one vs rest per class. Needs predict_proba or decision_function."
-    y = self._y(X, y, "classification", "A ROC curve")
+def _curve_args(self: ModelEvaluator, X, y, what: str, proba: bool = False):
+    "`(y_true, scores, classes)` for a curve: from the model on `X`, or `(y_true, y_score)` as given."
+    import numpy as np
+    y = self._y(X, y, "classification", what)
+    if self.model is None: return np.asarray(X), y, self.classes
     _, s, kind = self._scores(X)
-    self._need(s, kind, "A ROC curve")
-    return plot_roc(y, s, self._score_classes(), self._title("ROC curve"), path)
+    self._need(s, kind, what, proba)
+    return y, s, self._score_classes()
 
 @patch
-def plot_precision_recall(self: ModelEvaluator, X, y, path=None):
+def plot_roc(self: ModelEvaluator, X, y, path=None, save_path=None):
+    "ROC curve(s) with AUC: binary, or one vs rest per class. Needs predict_proba or decision_function (or `(y_true, y_score)`)."
+    return plot_roc(*self._curve_args(X, y, "A ROC curve"), self._title("ROC curve"), _out(path, save_path))
+
+@patch
+def plot_precision_recall(self: ModelEvaluator, X, y, path=None, save_path=None):
     "Precision-recall curve(s) with average precision: binary, or one vs rest per class."
-    y = self._y(X, y, "classification", "A precision-recall curve")
-    _, s, kind = self._scores(X)
-    self._need(s, kind, "A precision-recall curve")
-    return plot_precision_recall(y, s, self._score_classes(), self._title("Precision-recall curve"), path)
+    return plot_precision_recall(*self._curve_args(X, y, "A precision-recall curve"), self._title("Precision-recall curve"),
+                                 _out(path, save_path))
 
 @patch
-def plot_calibration(self: ModelEvaluator, X, y, n_bins: int = 10, path=None):
+def plot_calibration(self: ModelEvaluator, X, y, n_bins: int = 10, path=None, save_path=None):
     "Reliability curve(s) and the diagonal: the positive class when binary, one vs rest per class otherwise."
-    y = self._y(X, y, "classification", "A calibration curve")
-    _, s, kind = self._scores(X)
-    self._need(s, kind, "A calibration curve", proba=True)
-    return plot_calibration(y, s, self._score_classes(), n_bins, self._title("Calibration curve"), path)
+    return plot_calibration(*self._curve_args(X, y, "A calibration curve", proba=True), n_bins, self._title("Calibration curve"),
+                            _out(path, save_path))
+
+ModelEvaluator.plot_roc_curve = ModelEvaluator.plot_roc                              # spec 001's names
+ModelEvaluator.plot_precision_recall_curve = ModelEvaluator.plot_precision_recall
+
 
 # %% ../nbs/05_evaluation.ipynb #ab4aca77
 @patch
-def plot_residuals(self: ModelEvaluator, X, y, path=None):
-    "Residuals against predictions, with their histogram (regression)."
-    y = self._y(X, y, "regression", "A residual plot")
-    return plot_residuals(y, model_scores(self.model, X, proba=False)[0], self._title("Residuals vs predicted"), path)
+def _regression_args(self: ModelEvaluator, X, y, what: str):
+    import numpy as np
+    y = self._y(X, y, "regression", what)
+    return (np.asarray(X), y) if self.model is None else (y, model_scores(self.model, X, proba=False)[0])
 
 @patch
-def plot_predicted_vs_actual(self: ModelEvaluator, X, y, path=None):
+def plot_residuals(self: ModelEvaluator, X, y, path=None, save_path=None):
+    "Residuals against predictions, with their histogram (regression); without a model, of `(y_true, y_pred)`."
+    return plot_residuals(*self._regression_args(X, y, "A residual plot"), self._title("Residuals vs predicted"), _out(path, save_path))
+
+@patch
+def plot_predicted_vs_actual(self: ModelEvaluator, X, y, path=None, save_path=None):
     "Predicted against actual values with the identity line (regression)."
-    y = self._y(X, y, "regression", "A predicted-vs-actual plot")
-    return plot_predicted_vs_actual(y, model_scores(self.model, X, proba=False)[0],
-                                    self._title("Predicted vs actual"), path)
+    return plot_predicted_vs_actual(*self._regression_args(X, y, "A predicted-vs-actual plot"), self._title("Predicted vs actual"),
+                                    _out(path, save_path))
 
 @patch
-def plot_feature_importance(self: ModelEvaluator, importance: Mapping[str, float], top: int = 20, path=None):
+def plot_feature_importance(self: ModelEvaluator, importance: Mapping[str, float], top: int = 20, path=None, save_path=None):
     "`plot_feature_importance` for this model's importances."
-    return plot_feature_importance(importance, top, self._title("Feature importance"), path)
+    return plot_feature_importance(importance, top, self._title("Feature importance"), _out(path, save_path))
+
 
 # %% ../nbs/05_evaluation.ipynb #09e29c01
 @patch

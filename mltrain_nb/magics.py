@@ -447,7 +447,7 @@ def _evaluate(magics, args):
     ev = r.evaluate(name)
     for k, fig in figures:
         _show_png(magics.shell, png=figure_to_png(fig), name=f"{name}_{k}", plot_dir=Path(magics.settings.output_dir) / "plots")
-    return {"model": name, **ev["metrics"], "predict_time": ev["predict_time"], "n_rows": ev["n_rows"]}
+    return {"model": name, **ev}
 
 def _explain(magics, args):
     "SHAP or permutation importance of a model (default: the best) on its held-out rows, by original column."
@@ -576,6 +576,166 @@ register_subcommand("panel", _panel, subcommand_parser("panel", "A form that tra
 register_subcommand("ui", _ui, subcommand_parser("ui", "Start the MLflow UI for the current store on 127.0.0.1, or stop it.",
     (("--stop",), dict(action="store_true", help="stop the UI this session started")),
     (("--port",), dict(type=int, help="port (default: a free one)"))))
+
+# %% ../nbs/12_magics.ipynb #8102cfbc
+def _pipeline(magics, args):
+    "Run the experiment matrix on DATA (default: the shipped demo) with a live grid panel in a notebook."
+    from mltrain_nb.automation import CellFinished, run_experiments
+    data = resolve_data(magics.shell.user_ns, args.data)[0] if args.data else None
+    keys = ("target", "time_column", "group_column", "models", "splits", "optimization", "n_trials", "output", "n_jobs",
+            "dask_address", "quick_run", "skip_training", "cv", "metric", "experiment")
+    given = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    callbacks = _display_callbacks(magics.shell, magics.settings.panel and not args.no_panel, "pipeline")
+    if not callbacks:
+        callbacks = [lambda e: print(f"{e.model} x {e.split}: " + (f"{e.score:.4f}" if e.score is not None else e.status)
+                                     + (" (resumed)" if e.resumed else "")) if isinstance(e, CellFinished) else None]
+    given.setdefault("tracking_uri", _tracking_uri(magics.settings))   # the store the other magics read
+    result = run_experiments(data, config=args.config, callbacks=callbacks, **given)
+    _finish_panels(callbacks, result)
+    if result.interrupted: print(f"interrupted: the {len(result.records)} finished cells are kept and reported.")
+    if args.out: magics.shell.user_ns[args.out] = result
+    return result
+
+_flag = lambda *names, **kw: (names, kw)
+register_subcommand("pipeline", _pipeline, subcommand_parser("pipeline", "Models x split strategies: one tracked run per cell, resumable, one consolidated report.",
+    _flag("data", nargs="?", metavar="DATA", help="a DataFrame variable or a .csv/.parquet/.xlsx path (default: the shipped demo)"),
+    _flag("--target", metavar="COL", help="target column"),
+    _flag("--time-column", "--time_column", dest="time_column", metavar="COL", help="orders rows for temporal and event_aware"),
+    _flag("--group-column", "--group_column", dest="group_column", metavar="COL", help="groups for group and event_aware"),
+    _flag("--models", nargs="+", metavar="NAME", help="algorithms, space- or comma-separated"),
+    _flag("--splits", nargs="+", metavar="NAME", help="random stratified temporal group event_aware"),
+    _flag("--optimization", metavar="METHOD", help="optuna, grid, random or none (default)"),
+    _flag("--n_trials", "--n-trials", dest="n_trials", type=int, metavar="N", help="trials per tuned cell"),
+    _flag("--config", metavar="FILE.yaml", help="any of these options in a YAML file"),
+    _flag("--output", metavar="DIR", help="reports folder (default: reports/)"),
+    _flag("--n-jobs", "--n_jobs", dest="n_jobs", type=int, metavar="N", help="cells at a time in local processes"),
+    _flag("--dask-address", "--dask_address", dest="dask_address", metavar="ADDR", help="run the cells on this Dask scheduler"),
+    _flag("--quick_run", "--quick-run", dest="quick_run", action="store_true", default=None, help="two models, two splits, 3 folds"),
+    _flag("--skip_training", "--skip-training", dest="skip_training", action="store_true", default=None, help="rebuild the reports from the store"),
+    _flag("--cv", type=int, metavar="N", help="CV folds"),
+    _flag("--metric", help="primary metric"),
+    _flag("--experiment", metavar="NAME", help="MLflow experiment (default: mltrain-pipeline)"),
+    _flag("--no-panel", action="store_true", help="no live panel"),
+    _flag("-o", "--out", metavar="VAR", help="store the ExperimentResults in VAR")))
+
+# %% ../nbs/12_magics.ipynb #2e080824
+def _deployment(magics):
+    "The registry on the store `%mltrain runs` shows (the last tracked result's, else the settings')."
+    from mltrain_nb.abtest import ModelDeployment
+    return ModelDeployment(tracking_uri=_store(magics), output_dir=magics.settings.output_dir)
+
+def _trained(magics, name: str | None):
+    "A `TrainResult` or `TuneResult` by name, default the last one `%train` or `%tune` returned."
+    from mltrain_nb.engine import TrainResult, TuneResult
+    if name is None:
+        res = magics.last_result if magics.last_result is not None else magics.last_tune
+        if res is None: raise UsageError("No %train or %tune result yet in this session: run %%train first, or name one (e.g. %mltrain register r --name churn).")
+        return res
+    obj = magics.shell.user_ns.get(name)
+    if not isinstance(obj, (TrainResult, TuneResult)):
+        if name not in magics.shell.user_ns: return _result(magics, name)   # its 'no variable' message lists the results
+        raise UsageError(f"{name!r} is a {type(obj).__name__}, not a TrainResult or TuneResult.")
+    return obj
+
+def _register(magics, args):
+    "Register the best model of a result (or --model) as a new version of --name."
+    from mltrain_nb.engine import TrainResult
+    res = _trained(magics, args.result)
+    if args.model and not isinstance(res, TrainResult): raise UsageError("--model picks a model of a TrainResult; a TuneResult has one.")
+    kw = {"model": _model(res, args.model)} if isinstance(res, TrainResult) and args.model else {}
+    e = res.register(name=args.name, promote=args.promote, version=args.version, **kw)
+    print(f"registered {e['name']}/{e['registry_version']} (version {e['version']}, {e['status']}, {e['algorithm']}), model_id {e['model_id']}")
+    return e
+
+def _models(magics, args):
+    "The registered versions as a DataFrame: status, version, algorithm, metrics."
+    import pandas as pd
+    rows = _deployment(magics).list_models(args.name, args.status)
+    cols = ["name", "registry_version", "version", "status", "algorithm", "created_at"]
+    df = pd.DataFrame([{**{c: e.get(c) for c in cols}, **e.get("metrics", {})} for e in rows], columns=None if rows else cols)
+    if not rows: print("No registered models" + (f" with status {args.status}" if args.status else "") + ".")
+    return df
+
+# %% ../nbs/12_magics.ipynb #d5b51713
+def _moved(e: dict, verb: str) -> dict:
+    print(f"{verb} {e['name']}/{e['registry_version']} (version {e['version']}): now {e['status']}")
+    return e
+
+def _status_command(action: str):
+    def run(magics, args):
+        dep = _deployment(magics)
+        call = {"promote": dep.promote_to_production, "demote": dep.demote, "archive": dep.archive}[action]
+        return _moved(call(args.name, args.version), f"{action}d" if action != "promote" else "promoted")
+    run.__doc__ = f"{action.capitalize()} a version of a registered model."
+    return run
+
+def _rollback(magics, args):
+    "Put the previous production version (or --to VERSION) back in production."
+    return _moved(_deployment(magics).rollback(args.name, args.to), "rolled back to")
+
+def _predict(magics, args):
+    "Predict DATA with a registered model (production by default), its input checked against the signature."
+    import pandas as pd
+    from mltrain_nb.inference import InferenceEngine, ModelLoader
+    df, _ = resolve_data(magics.shell.user_ns, args.data)
+    name, sep, rest = args.model.partition("@") if "@" in args.model else args.model.partition("/")
+    loader = ModelLoader(_store(magics))
+    model = loader.load_from_registry(name, alias=rest if sep == "@" else None, version=rest if sep == "/" else None)
+    return pd.Series(InferenceEngine(model).predict(df), index=df.index, name="prediction")
+
+# %% ../nbs/12_magics.ipynb #10ae35ce
+_AB_ARGS = {"create": (2, "create MODEL_A MODEL_B --name TEST [--split RATIO]"), "predict": (2, "predict TEST DATA --user USER"),
+            "results": (1, "results TEST"), "end": (1, "end TEST [--winner A|B]")}
+
+def _ab_test(magics, args):
+    "Create, use, read and end A/B tests between registered versions."
+    n, usage = _AB_ARGS[args.action]
+    if len(args.items) != n: raise UsageError(f"%mltrain ab-test {args.action} takes {n} argument{'s' * (n > 1)}: %mltrain ab-test {usage}")
+    dep = _deployment(magics)
+    if args.action == "create":
+        if not args.name: raise UsageError(f"%mltrain ab-test create needs --name TEST: %mltrain ab-test {usage}")
+        cfg = dep.setup_ab_test(args.items[0], args.items[1], args.name, args.split)
+        print(f"A/B test {cfg['name']!r}: {cfg['split_ratio']:.0%} of users to A ({args.items[0]}), the rest to B ({args.items[1]})")
+        return cfg
+    if args.action == "predict":
+        if args.user is None: raise UsageError(f"%mltrain ab-test predict needs --user USER: %mltrain ab-test {usage}")
+        df, _ = resolve_data(magics.shell.user_ns, args.items[1])
+        return dep.predict_ab_test(args.items[0], df, args.user)
+    if args.action == "results":
+        r = dep.ab_test_results(args.items[0])
+        print(r["message"])
+        return r
+    r = dep.end_ab_test(args.items[0], winner=args.winner)
+    print(f"A/B test {args.items[0]!r} ended" + (f"; {args.winner} promoted to production" if args.winner else ""))
+    return r
+
+# %% ../nbs/12_magics.ipynb #1b7d0e1d
+_VERSION_ARGS = ((("name",), dict(metavar="NAME", help="the registered model")),
+                 (("version",), dict(metavar="VERSION", help="its version (the registry's number, or a version such as 1.0.0)")))
+register_subcommand("register", _register, subcommand_parser("register", "Register the best model of a result as a new version (status Training, or Production with --promote).",
+    (("result",), dict(nargs="?", metavar="RESULT", help="a TrainResult or TuneResult variable (default: the last %train/%tune)")),
+    (("--name",), dict(metavar="NAME", help="the registered model's name (default: the model's name)")),
+    (("--model",), dict(metavar="MODEL", help="a model of the result other than the best")),
+    (("--version",), dict(metavar="VERSION", help="a version string such as 1.0.0 (default: the next N.0.0)")),
+    (("--promote",), dict(action="store_true", help="make it the production version"))))
+register_subcommand("models", _models, subcommand_parser("models", "The registered model versions with status and metrics.",
+    (("--name",), dict(metavar="NAME", help="only this registered model")),
+    (("--status",), dict(metavar="STATUS", help="only Training, Staged, Production or Archived versions"))))
+for _action in ("promote", "demote", "archive"):
+    register_subcommand(_action, _status_command(_action), subcommand_parser(_action, _status_command(_action).__doc__, *_VERSION_ARGS))
+register_subcommand("rollback", _rollback, subcommand_parser("rollback", "Put the previous production version (or --to VERSION) back in production.",
+    (("name",), dict(metavar="NAME", help="the registered model")),
+    (("--to",), dict(metavar="VERSION", help="the version to roll back to (default: the previous production one)"))))
+register_subcommand("ab-test", _ab_test, subcommand_parser("ab-test", "A/B tests between registered versions: create, predict, results, end.",
+    (("action",), dict(choices=list(_AB_ARGS), help="what to do")),
+    (("items",), dict(nargs="*", metavar="ARG", help="create: MODEL_A MODEL_B; predict: TEST DATA; results/end: TEST")),
+    (("--name",), dict(metavar="TEST", help="create: the test's name")),
+    (("--split",), dict(type=float, default=0.5, help="create: the share of users for model A (default 0.5)")),
+    (("--user",), dict(metavar="USER", help="predict: the user id that picks the arm")),
+    (("--winner",), dict(choices=["A", "B"], help="end: promote this arm to production"))))
+register_subcommand("predict", _predict, subcommand_parser("predict", "Predict DATA with a registered model (production by default).",
+    (("model",), dict(metavar="NAME[@ALIAS|/VERSION]", help="the registered model, e.g. churn, churn@staged or churn/3")),
+    (("data",), dict(metavar="DATA", help="a DataFrame variable or a .csv/.parquet path"))))
 
 # %% ../nbs/12_magics.ipynb #11cafc61
 @magics_class

@@ -24,7 +24,8 @@ from .results import register_viewer
 
 # %% auto #0
 __all__ = ['in_notebook', 'param_importances', 'TuningPanel', 'plot_kinds', 'key_plot_kinds', 'plot_png', 'TrainingPanel',
-           'ResultsPanel', 'show_results', 'data_frames', 'TrainForm', 'train_form', 'panel_callbacks', 'finish_panels']
+           'ResultsPanel', 'show_results', 'data_frames', 'TrainForm', 'train_form', 'PipelinePanel', 'RegistryPanel',
+           'registry_panel', 'panel_callbacks', 'finish_panels']
 
 # %% ../nbs/13_panels.ipynb #04b6d265
 def in_notebook() -> bool:
@@ -1232,10 +1233,234 @@ def train_form(namespace: dict | None = None) -> TrainForm:
     "The no-code training form over the DataFrames of `namespace` (default: the notebook's); display it or return it from a cell."
     return TrainForm(namespace)
 
+# %% ../nbs/13_panels.ipynb #bf6c6eb2
+class PipelinePanel(_LivePanel):
+    "A live models x splits grid of an experiment matrix, fed the automation's events."
+    def __init__(self, display: bool | None = None, summary: bool = True, clock: Callable[[], float] = time.perf_counter):
+        super().__init__(display, summary, clock)
+        self.models: list[str] = []
+        self.splits: list[str] = []
+        self.cells: dict[tuple[str, str], Any] = {}       # (model, split) -> CellFinished
+        self.total, self.metric, self.state, self.insights, self.report = 0, "", "waiting", [], None
+        self._t0 = self._clock()
+
+    @property
+    def n_done(self) -> int: return len(self.cells)
+
+# %% ../nbs/13_panels.ipynb #3891caa1
+@patch
+def _update(self: PipelinePanel, e) -> bool:
+    from mltrain_nb.automation import CellFinished, PipelineFinished, PipelineStarted
+    if isinstance(e, PipelineStarted):
+        self.models, self.splits, self.total, self.metric = list(e.models), list(e.splits), e.cells, e.metric
+        self.cells, self.state, self._t0 = {}, "running", self._clock()
+        if self.display: self._ipython_display_()
+        return True
+    if isinstance(e, CellFinished):
+        self.cells[(e.model, e.split)] = e
+        for name, seq in ((e.model, self.models), (e.split, self.splits)):
+            if name not in seq: seq.append(name)
+        return False
+    if isinstance(e, PipelineFinished):
+        self.state = "interrupted" if e.interrupted else "finished"
+        self.report = e.report
+        return True
+    return False
+
+@patch
+def finish(self: PipelinePanel, result) -> "PipelinePanel":
+    "Add the insights and the report of the finished matrix, redraw, and leave the static record."
+    with self._lock:
+        self.result = result
+        self.insights = list(getattr(result, "insights", []) or [])
+        self.report = str((getattr(result, "reports", {}) or {}).get("html") or self.report or "") or None
+        if self.state in ("waiting", "running"): self.state = "interrupted" if getattr(result, "interrupted", False) else "finished"
+        self.redraw(final=True)
+        self._show_summary()
+    return self
+
+# %% ../nbs/13_panels.ipynb #58e5c07c
+def _shade(v: float, lo: float, hi: float) -> str:
+    "A background from pale red (worst) to green (best) for a score between `lo` and `hi`."
+    t = 0.5 if hi <= lo else (v - lo) / (hi - lo)
+    return f"background:hsl({int(120 * t)},55%,85%)"
+
+@patch
+def grid_html(self: PipelinePanel) -> str:
+    "The models x splits grid: scores of the finished cells, failures, and dots for the cells still to come."
+    done = [e.score for e in self.cells.values() if e.status == "done" and e.score is not None]
+    lo, hi = (min(done), max(done)) if done else (0.0, 0.0)
+    if not _higher_better(self.metric): lo, hi = hi, lo
+    rows = []
+    for m in self.models:
+        cells = [f"<b>{_esc(m)}</b>"]
+        for s in self.splits:
+            e = self.cells.get((m, s))
+            if e is None: cells.append('<span style="color:#999">·</span>')
+            elif e.status != "done":
+                cells.append(f'<span style="color:#c62828" title="{_esc(e.error or "")}">failed</span>')
+            else:
+                mark = " <small>(resumed)</small>" if e.resumed else ""
+                style = _shade(e.score, lo, hi) if e.score is not None else ""
+                cells.append(f'<span style="{style};padding:0 4px">{_num(e.score)}</span>{mark}')
+        rows.append(cells)
+    return _html_table(["model \\ split", *map(_esc, self.splits)], rows)
+
+@patch
+def status_text(self: PipelinePanel, now: float | None = None) -> str:
+    now = self._clock() if now is None else now
+    failed = sum(e.status != "done" for e in self.cells.values())
+    resumed = sum(e.resumed for e in self.cells.values())
+    parts = [f"{self.n_done}/{self.total} cells", f"{failed} failed", f"{resumed} resumed", f"{_dur(now - self._t0)} elapsed"]
+    done = [e for e in self.cells.values() if e.status == "done" and e.score is not None]
+    if done:
+        best = (max if _higher_better(self.metric) else min)(done, key=lambda e: e.score)
+        parts.append(f"best cv {_esc(self.metric)} {_num(best.score)} ({_esc(best.model)} × {_esc(best.split)})")
+    if self.state in ("finished", "interrupted"): parts.insert(0, self.state)
+    return " · ".join(parts)
+
+@patch
+def _summary_html(self: PipelinePanel) -> str:
+    items = "".join(f"<li>{_esc(s)}</li>" for s in self.insights)
+    report = f"<p>Report: <code>{_esc(self.report)}</code></p>" if self.report else ""
+    return (f'<div class="mltrain-pipeline-summary"><p><b>Experiment matrix</b> · {self.status_text()}</p>'
+            f"{self.grid_html()}" + (f"<ul>{items}</ul>" if items else "") + f"{report}</div>")
+
+# %% ../nbs/13_panels.ipynb #dfc5a533
+@patch
+def _build(self: PipelinePanel):
+    import ipywidgets as W
+    self._bar = W.IntProgress(min=0, max=1, value=0, bar_style="info", layout=W.Layout(width="35%"))
+    self._status = W.HTML()
+    self._grid = W.HTML()
+    box = W.VBox([W.HTML("<b>Experiment matrix</b>"), W.HBox([self._bar, self._status]), self._grid],
+                 layout=W.Layout(border="1px solid #ddd", padding="6px"))
+    box.add_class("mltrain-pipeline-panel")
+    return box
+
+@patch
+def _draw(self: PipelinePanel, now: float, final: bool) -> None:
+    self._set(self._bar, max(self.total, 1), "max"); self._set(self._bar, min(self.n_done, max(self.total, 1)))
+    style = {"running": "info", "finished": "success", "interrupted": "warning"}.get(self.state, "info")
+    self._set(self._bar, style, "bar_style")
+    self._set(self._status, self.status_text(now))
+    self._set(self._grid, self.grid_html())
+
+# %% ../nbs/13_panels.ipynb #df0c45af
+_STATUS_COLORS = {"Production": "#2e7d32", "Staged": "#1565c0", "Training": "#555", "Archived": "#999"}
+
+class RegistryPanel:
+    "Versions of a registered model with status and metrics, promote/archive/rollback buttons, and its A/B test results."
+    def __init__(self, deployment=None, name: str | None = None):
+        import ipywidgets as W
+        from mltrain_nb.abtest import ModelDeployment
+        self.deployment = deployment if deployment is not None else ModelDeployment()
+        names = self.deployment.names()
+        if not names: raise MLTrainError("The registry is empty: register a model first (%mltrain register or ModelDeployment.save_model).")
+        if name is not None and name not in names: raise ConfigError(suggest(name, names, "registered model"))
+        self.last_action = ""
+        self._handle = None
+        self.name_picker = W.Dropdown(options=names, value=name or names[0], description="model")
+        self.versions = W.HTML()
+        self.version_picker = W.Dropdown(description="version")
+        self.promote_button = W.Button(description="Promote", button_style="success", icon="arrow-up")
+        self.archive_button = W.Button(description="Archive", icon="archive")
+        self.rollback_button = W.Button(description="Rollback", button_style="warning", icon="undo",
+                                        tooltip="back to the previous production version")
+        self.status = W.HTML()
+        self.ab = W.HTML()
+        self.name_picker.observe(self.refresh, "value")
+        self.promote_button.on_click(lambda _: self.act("promote"))
+        self.archive_button.on_click(lambda _: self.act("archive"))
+        self.rollback_button.on_click(lambda _: self.act("rollback"))
+        self.widget = W.VBox([self.name_picker, self.versions,
+                              W.HBox([self.version_picker, self.promote_button, self.archive_button, self.rollback_button]),
+                              self.status, self.ab], layout=W.Layout(border="1px solid #ddd", padding="6px"))
+        self.widget.add_class("mltrain-registry-panel")
+        self.refresh()
+
+    @property
+    def name(self) -> str: return self.name_picker.value
+
+# %% ../nbs/13_panels.ipynb #5684ad0f
+@patch
+def versions_html(self: RegistryPanel) -> str:
+    "The versions of the picked model: registry version, version, status, algorithm, created, metrics."
+    rows = self.deployment.list_models(self.name)
+    metrics = sorted({k for e in rows for k in e.get("metrics", {})})
+    body, styles = [], []
+    for e in rows:
+        color = _STATUS_COLORS.get(e["status"], "#444")
+        body.append([_esc(e["registry_version"]), _esc(e["version"]), f'<span style="color:{color}">{_esc(e["status"])}</span>',
+                     _esc(e.get("algorithm") or ""), _esc(e.get("created_at") or "")] + [_num(e["metrics"].get(m)) for m in metrics])
+        styles.append(_BEST if e["status"] == "Production" else "")
+    return _html_table(["#", "version", "status", "algorithm", "created"] + [_esc(m) for m in metrics], body, styles)
+
+@patch
+def ab_html(self: RegistryPanel) -> str:
+    "One row per A/B test of this model: status, split, per-arm outcomes and metric, the verdict."
+    ids = {e["model_id"] for e in self.deployment.list_models(self.name)}
+    rows = []
+    for t in self.deployment.list_ab_tests():
+        if t["model_a"] not in ids and t["model_b"] not in ids: continue
+        r = self.deployment.ab_test_results(t["name"])
+        arm = lambda a: f"{r['arms'][a]['outcomes']} / {_num(r['arms'][a][r['metric']])}"
+        rows.append([_esc(t["name"]), _esc(r["status"]), _num(r["split_ratio"], 2), arm("A"), arm("B"), _esc(r.get("message", ""))])
+    if not rows: return "<i>no A/B tests for this model</i>"
+    return "<b>A/B tests</b>" + _html_table(["test", "status", "split A", "A: outcomes / metric", "B: outcomes / metric", "result"], rows)
+
+# %% ../nbs/13_panels.ipynb #4e2bb69e
+@patch
+def refresh(self: RegistryPanel, _=None) -> None:
+    "Redraw the versions, the picker, the A/B results and the static record."
+    rows = self.deployment.list_models(self.name)
+    self.versions.value = self.versions_html()
+    self.version_picker.options = [(f"{e['registry_version']} ({e['version']}, {e['status']})", e["registry_version"]) for e in rows]
+    if rows: self.version_picker.value = rows[-1]["registry_version"]
+    self.ab.value = self.ab_html()
+    if self._handle is not None:
+        from IPython.display import HTML
+        self._handle.update(HTML(self.summary_html))
+
+@patch
+def act(self: RegistryPanel, action: str) -> dict | None:
+    "Run `action` (promote, archive or rollback) on the picked version; a refusal is shown, not raised."
+    dep, name, version = self.deployment, self.name, self.version_picker.value
+    try:
+        if action == "promote": e = dep.promote_to_production(name, version)
+        elif action == "archive": e = dep.archive(name, version)
+        elif action == "rollback": e = dep.rollback(name)
+        else: raise ConfigError(suggest(action, ["promote", "archive", "rollback"], "action"))
+        self.last_action = f"{action}: {name}/{e['registry_version']} is now {e['status']}"
+        self.status.value = f'<span style="color:#2e7d32">{_esc(self.last_action)}</span>'
+        return e
+    except MLTrainError as err:
+        self.last_action = f"{action} refused: {err}"
+        self.status.value = f'<span style="color:#c62828">{_esc(self.last_action)}</span>'
+        return None
+    finally: self.refresh()
+
+@patch(as_prop=True)
+def summary_html(self: RegistryPanel) -> str:
+    "The static record: versions, A/B results and the last action."
+    return ('<div class="mltrain-summary" style="border:1px solid #ccc;padding:6px;margin:4px 0">'
+            f"<p><b>mltrain registry</b>: {_esc(self.name)}</p>{self.versions_html()}{self.ab_html()}"
+            + (f"<p>{_esc(self.last_action)}</p>" if self.last_action else "") + "</div>")
+
+@patch
+def _ipython_display_(self: RegistryPanel):
+    from IPython.display import HTML, display
+    display(self.widget)
+    self._handle = display(HTML(self.summary_html), display_id=True)
+
+def registry_panel(name: str | None = None, deployment=None) -> RegistryPanel:
+    "The registry panel for `name` (default: the first registered model) of `deployment` (default: the default store)."
+    return RegistryPanel(deployment, name)
+
 # %% ../nbs/13_panels.ipynb #7d217021
 def panel_callbacks(kind: str = "train", enabled: bool = True, **kwargs) -> list:
     "`[panel]` for a live display in a notebook kernel, `[]` elsewhere or when not `enabled`; `kwargs` go to the panel."
-    kinds = {"train": TrainingPanel, "tune": TuningPanel}
+    kinds = {"train": TrainingPanel, "tune": TuningPanel, "pipeline": PipelinePanel}
     if kind not in kinds: raise ConfigError(suggest(kind, list(kinds), "panel kind"))
     if not enabled or not in_notebook(): return []
     return [kinds[kind](**kwargs)]
@@ -1243,6 +1468,6 @@ def panel_callbacks(kind: str = "train", enabled: bool = True, **kwargs) -> list
 def finish_panels(callbacks: Iterable, result) -> None:
     "Give `result` to every panel among `callbacks` (the others are left alone); a failing panel only warns."
     for cb in callbacks:
-        if isinstance(cb, (TrainingPanel, TuningPanel)):
+        if isinstance(cb, (TrainingPanel, TuningPanel, PipelinePanel)):
             try: cb.finish(result)
             except Exception as e: warnings.warn(f"The panel could not show the result: {e!r}", RuntimeWarning, stacklevel=2)

@@ -15,7 +15,7 @@ from .fileio import atomic_write
 # %% auto #0
 __all__ = ['figure_to_png', 'save_figure', 'confusion_labels', 'confusion_matrix_data', 'plot_confusion_matrix', 'one_vs_rest',
            'plot_roc', 'plot_precision_recall', 'plot_calibration', 'plot_residuals', 'plot_predicted_vs_actual',
-           'plot_feature_importance', 'plot_learning_curve']
+           'plot_feature_importance', 'plot_learning_curve', 'plot_heatmap']
 
 # %% ../nbs/04a_plots.ipynb #ea28b13a
 def _py(v):
@@ -307,4 +307,31 @@ def plot_learning_curve(history: list[dict], best_iteration: int | None = None, 
     ax.set(xlabel="Iteration", ylabel=metric, title=title or "Learning curve")
     ax.legend(loc="best", fontsize="small")
     fig.plot_data = {"iterations": its, "train_loss": train, "valid_loss": valid, "best_iteration": best_iteration}
+    return _finish(fig, path)
+
+# %% ../nbs/04a_plots.ipynb #600c3bb6
+def plot_heatmap(table, title: str = "", value_label: str = "", fmt: str = "{:.3f}", path=None):
+    "A heat map of a DataFrame of numbers (rows x columns), each cell annotated; NaN cells stay blank."
+    import numpy as np
+    import pandas as pd
+    if not isinstance(table, pd.DataFrame) or table.empty:
+        raise DataError("A heat map needs a non-empty DataFrame of numbers (rows x columns).")
+    try: vals = table.to_numpy(dtype=float, na_value=np.nan)
+    except (TypeError, ValueError) as e: raise DataError(f"A heat map needs numbers: {e}") from None
+    n_rows, n_cols = vals.shape
+    fig = _new_figure((max(4.5, 1.3 * n_cols + 2.5), max(2.5, 0.5 * n_rows + 1.5)))
+    ax = fig.subplots()
+    im = ax.imshow(np.ma.masked_invalid(vals), cmap="viridis", aspect="auto")
+    ax.set_xticks(range(n_cols), [_short(c, 20) for c in table.columns], rotation=30 if n_cols > 4 else 0, ha="right" if n_cols > 4 else "center")
+    ax.set_yticks(range(n_rows), [_short(r, 30) for r in table.index])
+    finite = vals[np.isfinite(vals)]
+    mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+    for i in range(n_rows):
+        for j in range(n_cols):
+            if np.isfinite(vals[i, j]):
+                ax.text(j, i, fmt.format(vals[i, j]), ha="center", va="center", fontsize="small",
+                        color="black" if vals[i, j] > mid else "white")
+    fig.colorbar(im, ax=ax, label=value_label)
+    ax.set_title(title)
+    fig.plot_data = {"rows": [str(r) for r in table.index], "columns": [str(c) for c in table.columns], "values": vals}
     return _finish(fig, path)

@@ -42,6 +42,7 @@ class Report:
     plots: dict[str, str] = field(default_factory=dict)             # name -> path of an image file
     environment: dict[str, str] | None = None                       # library versions etc.
     notes: list[str] = field(default_factory=list)                  # warnings and remarks
+    tables: dict[str, Any] = field(default_factory=dict)            # heading -> DataFrame, shown after the leaderboard
 
     def __post_init__(self):
         self.title = str(self.title)
@@ -50,6 +51,7 @@ class Report:
         if isinstance(self.plots, (list, tuple)): self.plots = {Path(p).stem: p for p in self.plots}
         self.plots = {str(k): v for k, v in (self.plots or {}).items()}
         self.notes = [self.notes] if isinstance(self.notes, str) else [str(n) for n in (self.notes or [])]
+        self.tables = {str(k): v for k, v in (self.tables or {}).items()}
 
     def _repr_html_(self) -> str: return f"<style>{_CSS}</style>" + _html_body(self, _resolve_plots(self, read=True))
 
@@ -239,6 +241,8 @@ def _sections(report: Report) -> list[tuple[str, list[tuple[str, Any]]]]:
     s = []
     if report.leaderboard is not None and len(report.leaderboard):
         s.append(("Leaderboard", [("table", _frame_table(report.leaderboard))]))
+    for heading, table in report.tables.items():
+        if table is not None and len(table): s.append((heading, [("table", _frame_table(table, index_label=""))]))
     if report.metrics: s.append(("Metrics", [("table", _metrics_table(report.metrics))]))
     if report.feature_importance:
         t, more = _importance_table(report.feature_importance)
@@ -271,7 +275,7 @@ def render_markdown(report: Report, image_dir_rel: str | None = None) -> str:
     if report.summary: out += [f"- **{_md(k)}**: {_md(_compact(v))}" for k, v in report.summary.items()] + [""]
     if notes := [*report.notes, *plots.notes]: out += ["## Notes", "", *(f"- {_md(n)}" for n in notes), ""]
     for heading, blocks in _sections(report):
-        out += [f"## {heading}", ""]
+        out += [f"## {_md(heading)}", ""]
         for kind, b in blocks:
             if kind == "table": out += [_md_table(b), ""]
             elif kind == "p": out += [_md(b), ""]
@@ -356,13 +360,14 @@ def write_report(report: Report, path: str | os.PathLike) -> dict[str, Any]:
 
 # %% ../nbs/07_report.ipynb #2cd4542c
 def consolidated_report(reports: list[Report] | dict[str, Any], title: str = "Experiment comparison",
-                        metric: str | None = None) -> Report:
-    "One report comparing experiments: their leaderboards stacked under an `experiment` level, the best model of each."
+                        metric: str | None = None, summary: dict | None = None, tables: dict | None = None,
+                        plots: dict | None = None, notes: list[str] | None = None, level: str = "experiment") -> Report:
+    "One report comparing experiments: their leaderboards stacked under a `level` (default `experiment`), the best model of each."
     import pandas as pd
     if isinstance(reports, dict): items = list(reports.items())
     elif isinstance(reports, (list, tuple)): items = [(r.title if isinstance(r, Report) else f"experiment {i+1}", r) for i, r in enumerate(reports)]
     else: raise ConfigError(f"consolidated_report needs a list of Reports or a dict of leaderboards, got {type(reports).__name__}.")
-    boards, notes, summary, seen = {}, [], {}, set()
+    boards, notes, summary, seen = {}, list(notes or []), dict(summary or {}), set()
     for base, item in items:
         board = item.leaderboard if isinstance(item, Report) else item
         name, i = str(base), 1
@@ -374,10 +379,10 @@ def consolidated_report(reports: list[Report] | dict[str, Any], title: str = "Ex
             raise DataError(f"The leaderboard of experiment {name!r} must be a pandas DataFrame, got {type(board).__name__}.")
         boards[name] = board
     if not boards: raise DataError("No experiment to compare: every one was empty. Pass at least one leaderboard.")
-    stacked = pd.concat(boards, names=["experiment", next(iter(boards.values())).index.name or "model"])
-    summary["experiments"] = len(boards)
+    stacked = pd.concat(boards, names=[level, next(iter(boards.values())).index.name or "model"])
+    summary.setdefault(f"{level}s", len(boards))
     for name, board in boards.items():
         best = board.index[0]
         value = f" ({metric}={_compact(board[metric].iloc[0])})" if metric is not None and metric in board else ""
         summary[f"best in {name}"] = f"{best}{value}"
-    return Report(title, summary=summary, leaderboard=stacked, notes=notes)
+    return Report(title, summary=summary, leaderboard=stacked, notes=notes, tables=tables or {}, plots=plots or {})

@@ -79,9 +79,10 @@ def training_history(self: ModelResult) -> list[dict]: return self.history
 # %% ../nbs/02a_results.ipynb #76f42b01
 _SEED_KEYS = ("model_name", "algorithm", "task", "model", "params", "metrics", "test_metrics", "cv_scores", "cv_mean",
               "cv_std", "feature_importance", "training_time", "fit_time", "predict_time", "training_history",
-              "best_iteration", "calibration", "features", "classes", "n_train", "n_test", "warnings")
+              "best_iteration", "calibration", "features", "classes", "n_train", "n_test", "warnings",
+              "feature_names")   # spec 000's name for `features`
 _OPTIONAL_KEYS = ("run_id", "model_uri", "tuning")
-_KEY_ATTRS = {"model_name": "name", "training_history": "history"}   # seed key -> field, where they differ
+_KEY_ATTRS = {"model_name": "name", "training_history": "history", "feature_names": "features"}   # seed key -> field, where they differ
 
 def _keys(self: ModelResult) -> list[str]:
     return [*_SEED_KEYS, *(k for k in _OPTIONAL_KEYS if getattr(self, k) is not None),

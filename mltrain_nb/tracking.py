@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from fastcore.basics import patch
 
-from .errors import MLTrainError, TrainingInterrupted
+from .errors import DataError, MLTrainError, TrainingInterrupted
 from .fileio import atomic_write, clean_orphans, jsonable, pid_alive
 
 # %% auto #0
@@ -375,7 +375,7 @@ def set_tags(self: ExperimentTracker, tags: dict, run_id: str | None = None) -> 
 
 @patch
 def log_metrics(self: ExperimentTracker, metrics: dict[str, float], step: int | None = None, run_id: str | None = None) -> None:
-    "Buffer metrics (NaN and None skipped); they are written in batches."
+    "Buffer metrics (NaN and None skipped); they are written in batches. The run's record keeps a stepped metric as its series."
     import math
     from mlflow.entities import Metric
     rid = self._rid(run_id)
@@ -387,8 +387,10 @@ def log_metrics(self: ExperimentTracker, metrics: dict[str, float], step: int | 
         v = float(v)
         if math.isnan(v) or math.isinf(v): continue
         buf.append(Metric(k, v, now, step or 0))
-        rec[k] = v if step is None else rec.get(k, v)
-        if step is not None: rec.setdefault(f"{k}@steps", []).append((step, v))
+        if step is None: rec[k] = v
+        else:
+            series = rec[k] if isinstance(rec.get(k), list) else []
+            rec[k] = series + [{"step": int(step), "value": v}]
     if len(buf) >= _BATCH: self.flush(rid)
 
 @patch
@@ -425,8 +427,8 @@ def log_dict(self: ExperimentTracker, data: Any, name: str, run_id: str | None =
         self.log_artifact(path, None, run_id)
 
 def _json_default(o):
+    if hasattr(o, "tolist"): return o.tolist()    # numpy arrays and scalars (an array's .item() fails beyond one value)
     if hasattr(o, "item"): return o.item()
-    if hasattr(o, "tolist"): return o.tolist()
     return str(o)
 
 @patch
@@ -666,10 +668,29 @@ def log_feature_importance(self: ExperimentTracker, feature_names, importance, r
     self.log_figure(plot_feature_importance(values, top=top), "feature_importance", run_id)
     return values
 
+def _named_labels(y_true, y_pred, class_names):
+    """`(y_true, y_pred, classes)` with labels shown by their names. `class_names` may be the labels themselves, or display
+    names: for integer labels 0..n-1 the name of label i is `class_names[i]` (scikit-learn's `target_names`), otherwise one
+    name per label in sorted order."""
+    import numpy as np
+    if class_names is None: return y_true, y_pred, None
+    y_true, y_pred, names = np.asarray(y_true), np.asarray(y_pred), list(class_names)
+    labels = np.unique(np.concatenate([y_true, y_pred]))
+    if set(labels.tolist()) <= set(names): return y_true, y_pred, names          # the names are the labels
+    if np.issubdtype(labels.dtype, np.integer) and labels.min() >= 0 and labels.max() < len(names):
+        mapping = {l: names[l] for l in range(len(names))}
+    elif len(labels) == len(names): mapping = dict(zip(labels.tolist(), names))
+    else:
+        raise DataError(f"class_names has {len(names)} names for the labels {labels.tolist()}: give the labels themselves, "
+                        "or one display name per label (for labels 0..n-1, the name of label i at position i).")
+    as_names = lambda a: np.array([mapping[v] for v in a.tolist()], dtype=object)
+    return as_names(y_true), as_names(y_pred), [mapping[k] for k in sorted(mapping)]
+
 @patch
 def log_confusion_matrix(self: ExperimentTracker, y_true, y_pred, class_names=None, run_id: str | None = None) -> list:
-    "Log the confusion matrix as `confusion_matrix.json` and `plots/confusion_matrix.png`."
+    "Log the confusion matrix as `confusion_matrix.json` and `plots/confusion_matrix.png`; `class_names` label the classes."
     from mltrain_nb.plots import plot_confusion_matrix
+    y_true, y_pred, class_names = _named_labels(y_true, y_pred, class_names)
     fig = plot_confusion_matrix(y_true, y_pred, classes=class_names)
     labels, matrix = fig.plot_data["labels"], fig.plot_data["matrix"].tolist()
     self.log_dict({"labels": [str(l) for l in labels], "matrix": matrix}, "confusion_matrix.json", run_id)
@@ -701,8 +722,8 @@ def write_record(self: ExperimentTracker, run_id: str) -> dict:
 # %% ../nbs/08_tracking.ipynb #8e136875
 @patch
 def generate_report(self: ExperimentTracker, report_path: str | os.PathLike | None = None, include_plots: bool = True,
-                    run_id: str | None = None, report=None) -> dict:
-    "Write the report of a run (default: the last one) to `report_path` (.md and .html) and log both."
+                    run_id: str | None = None, report=None) -> str:
+    "Write the report of a run (default: the last one) to `report_path` (.md, and .html beside it), log both; returns the Markdown path."
     from mltrain_nb.report import Report, write_report, environment_info
     rid = run_id or self.run_id or (list(self.records)[-1] if self.records else None)
     if rid is None: raise MLTrainError("Nothing to report: no run was tracked yet.")
@@ -716,11 +737,58 @@ def generate_report(self: ExperimentTracker, report_path: str | os.PathLike | No
                         summary={"run id": rid, "experiment": self.experiment_name, "tracking URI": self.tracking_uri,
                                  **{k: v for k, v in rec.get("tags", {}).items() if k.startswith("mltrain.")}},
                         config=rec.get("params") or None,
-                        metrics={"run": {k: v for k, v in rec.get("metrics", {}).items() if not k.endswith("@steps")}},
+                        metrics={"run": {k: (v[-1]["value"] if isinstance(v, list) else v)          # a series: its last value
+                                         for k, v in rec.get("metrics", {}).items()}},
                         plots=plots, environment=environment_info())
     elif not include_plots: report.plots = {}
     path = Path(report_path) if report_path else self.output_dir / "reports" / f"report_{rid}"
     written = write_report(report, path)
     for key in ("markdown", "html"): self.log_artifact(written[key], "report", rid)
     for img in written.get("images", []): self.log_artifact(img, f"report/{Path(written['markdown']).stem}_files", rid)
-    return written
+    return str(written["markdown"])
+
+# %% ../nbs/08_tracking.ipynb #35174489
+def _quote(v) -> str:
+    "A value for an MLflow filter string: single-quoted, or double-quoted when it holds a single quote."
+    s = str(v)
+    if "'" in s and '"' in s: raise MLTrainError(f"Cannot search for a tag value holding both quote characters: {s!r}.")
+    return f'"{s}"' if "'" in s else f"'{s}'"
+
+@patch
+def find_runs(self: ExperimentTracker, tags: dict | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    "Runs of this experiment whose tags equal `tags` (and with `status`), newest first: id, name, status, times, tags, params, metrics."
+    clauses = [f"tags.`{k}` = {_quote(v)}" for k, v in (tags or {}).items()]
+    if status: clauses.append(f"attributes.status = {_quote(status)}")
+    out, token = [], None
+    while True:
+        page = self.client.search_runs([self.experiment_id], " and ".join(clauses), max_results=1000,
+                                       order_by=["attributes.start_time DESC"], page_token=token)
+        out += [{"run_id": r.info.run_id, "run_name": r.info.run_name, "status": r.info.status,
+                 "start_time": r.info.start_time, "end_time": r.info.end_time, "artifact_uri": r.info.artifact_uri,
+                 "parent_run_id": r.data.tags.get("mlflow.parentRunId"), "tags": dict(r.data.tags),
+                 "params": dict(r.data.params), "metrics": dict(r.data.metrics)} for r in page]
+        token = page.token
+        if not token: return out
+
+@patch
+def load_dict(self: ExperimentTracker, run_id: str, name: str, artifact_uri: str | None = None) -> Any:
+    "The JSON artifact `name` that `log_dict` wrote into `run_id` (read in place from a local artifact store, given its `artifact_uri`)."
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+    if artifact_uri and artifact_uri.startswith("file:"):
+        path = Path(url2pathname(urlparse(artifact_uri).path)) / name
+        try: return json.loads(path.read_text())
+        except OSError: raise MLTrainError(f"Run {run_id} has no artifact {name!r} (no file {path}).") from None
+    with tempfile.TemporaryDirectory() as d, _env("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"):
+        try: path = self.client.download_artifacts(run_id, name, d)
+        except Exception as e: raise MLTrainError(f"Run {run_id} has no artifact {name!r} ({type(e).__name__}).") from None
+        return json.loads(Path(path).read_text())
+
+@contextmanager
+def _env(name: str, value: str):
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try: yield
+    finally:
+        if old is None: os.environ.pop(name, None)
+        else: os.environ[name] = old

@@ -202,7 +202,7 @@ def saved(tmp_path, quiet):
     X, y = small()
     eng = engine()
     eng.train_model(X, y, "logistic_regression")
-    return eng.save_model("logistic_regression", tmp_path)
+    return Path(eng.save_model("logistic_regression", tmp_path))
 
 
 def test_8_replaced_model_with_a_rewritten_checksum_is_refused_with_a_key(saved, monkeypatch):
@@ -212,7 +212,7 @@ def test_8_replaced_model_with_a_rewritten_checksum_is_refused_with_a_key(saved,
     X, y = small()
     eng = engine()
     eng.train_model(X, y, "logistic_regression")
-    path = eng.save_model("logistic_regression", folder / "signed")
+    path = Path(eng.save_model("logistic_regression", folder / "signed"))
     engine().load_model(path)   # signed and intact: loads
     meta_file = path.with_suffix(".json")
     meta = json.loads(meta_file.read_text())

@@ -1,5 +1,6 @@
 "End-to-end checks of the engine on real and synthetic data, in a real process (signals need the main thread)."
 import json
+from pathlib import Path
 import os
 import signal
 import threading
@@ -192,6 +193,8 @@ def test_save_is_atomic_and_load_verifies_hash(iris_df, tmp_path, monkeypatch, q
     eng = engine()
     eng.train_model(iris_df, "species", "xgboost")
     path = eng.save_model("xgboost", tmp_path)
+    assert isinstance(path, str)                                       # spec 000: the path as a string
+    path = Path(path)
     meta = json.loads(path.with_suffix(".json").read_text())
     assert {"algorithm", "params", "metrics", "features", "classes", "versions", "training_rows", "sha256"} <= set(meta)
     # a failing write leaves nothing behind

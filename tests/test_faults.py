@@ -218,7 +218,7 @@ def test_full_disk_save_keeps_the_previous_version(small_fs):
         eng = MLTrainingEngine(cv=2, progress=False, tracking=OFF)
         X, y = data()
         eng.train_model(X, y, "random_forest")
-    first = eng.save_model("random_forest", small_fs / "models")
+    first = Path(eng.save_model("random_forest", small_fs / "models"))
     filler = fill(small_fs)
     with pytest.raises(OSError) as e:
         eng.save_model("random_forest", small_fs / "models")
@@ -227,7 +227,7 @@ def test_full_disk_save_keeps_the_previous_version(small_fs):
     assert res["model_name"] == "random_forest" and (small_fs / "models" / "random_forest" / "CURRENT").read_text().strip() == first.parent.name
     assert not temporaries(small_fs)
     filler.unlink()
-    assert eng.save_model("random_forest", small_fs / "models").parent.name == "v2"
+    assert Path(eng.save_model("random_forest", small_fs / "models")).parent.name == "v2"
 
 
 def test_full_disk_tracking_keeps_the_trained_model(small_fs):

@@ -195,9 +195,9 @@ def test_mltrain_user_errors(ip):
     mt = lambda line: usage_error(lambda: ip.run_line_magic("mltrain", line))
     assert "No %train result yet" in mt("leaderboard")
     assert "Unknown %mltrain subcommand 'leaderbord'. Did you mean 'leaderboard'?" in mt("leaderbord")
-    assert mt("promote") == "%mltrain promote is not available yet: it comes with the registry issue."
+    assert mt("promote").startswith("%mltrain promote: the following arguments are required: NAME, VERSION")
     assert mt("panel") == "%mltrain panel needs a notebook with ipywidgets (it is a widget form)."   # a terminal shell
-    assert "comes with the registry issue" in mt("promote")
+    assert "No %train or %tune result yet" in mt("register --name churn")
     ip.run_line_magic("train", f"iris --target species {FAST} -o r")
     ip.user_ns["x"] = 3
     assert "'x' is a int, not a TrainResult" in mt("leaderboard x")

@@ -134,11 +134,12 @@ def test_report_written_and_logged(iris_df):
     eng = MLTrainingEngine(cv=2, progress=False)
     eng.compare(iris_df, "species", models=["logistic_regression", "random_forest"])
     written = eng.generate_report()
-    html = written["html"].read_text()
+    assert isinstance(written, str) and written.endswith(".md")      # spec 000: the Markdown path, the HTML beside it
+    html = Path(written).with_suffix(".html").read_text()
     assert "data:image/png;base64," in html and "Leaderboard" in html and "<script" not in html
-    md = written["markdown"].read_text()
+    md = Path(written).read_text()
     assert "_files/" in md
-    best = eng.get_best_model()
+    _, best = eng.get_best_model()
     eng.wait_for_tracking()   # the run is logged in the background
     arts = {a.path for a in eng.tracker.client.list_artifacts(best["run_id"], "report")}
     assert any(a.endswith(".md") for a in arts) and any(a.endswith(".html") for a in arts)
