@@ -64,7 +64,8 @@ def engine_run(engine, X, y, algorithm):
 
 
 def bench(name, X, y, algorithm, repeat, cv):
-    engine = MLTrainingEngine(cv=cv, progress=False)
+    # tracking off: this measures the engine's own work; bench/tracking_overhead.py measures what tracking adds
+    engine = MLTrainingEngine(cv=cv, progress=False, tracking={"enabled": False})
     engine.task = "classification"
     raw_times, eng_times = [], []
     engine_run(engine, X, y, algorithm); raw_sklearn(engine, X, y, algorithm)   # warm imports and caches
