@@ -69,10 +69,8 @@ class Platform:
 
     def start(self) -> "Platform":
         from mltrain_nb.tracking import resolve_tracking_uri
-        # one store for the server, its workers and the registry; MLflow resolves a logged model's `models:/m-...`
-        # URI against the process-wide tracking URI when it registers it, so that must be this store too
+        # one store for the server, its workers and the registry, passed to each explicitly (never process-wide)
         self.settings.tracking_uri = resolve_tracking_uri(self.settings.output_dir, self.settings.tracking_uri)
-        os.environ["MLFLOW_TRACKING_URI"] = self.settings.tracking_uri
         import warnings   # scikit-learn warns on every threaded predict of a forest; a server's log is not the place
         warnings.filterwarnings("ignore", message=r".*sklearn.utils.parallel.delayed.*")
         upgrade(self.db.engine)
