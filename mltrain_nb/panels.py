@@ -204,7 +204,8 @@ def widget(self: _LivePanel):
     with self._lock:
         if self._w is None:
             self._w = self._build()
-            self._draw(self._clock(), final=False)
+            # built after the run ended: this first draw is the final one, not subject to the live throttle
+            self._draw(self._clock(), final=self.state not in ("waiting", "running"))
         return self._w
 
 @patch
