@@ -10,6 +10,7 @@ import json
 import math
 import os
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -327,21 +328,37 @@ def _failed(cell: Cell, key: str, error: str) -> dict:
 def _run_serial(plan: Plan, cells: list[Cell]):
     for c in cells: yield run_cell(plan.df, plan.target, c, plan.train_configs[c.cell_id], plan.keys[c.cell_id])
 
+def _cell_cost(cell: Cell) -> int:
+    "A rough relative cost: ensembles and boosters cost several linear models; a tuned cell one fit per trial."
+    heavy = any(w in cell.model for w in ("forest", "trees", "boost", "lightgbm", "catboost", "svm", "mlp"))
+    return (4 if heavy else 1) * (1 + (cell.n_trials or 0))
+
+def _longest_first(cells: list[Cell]) -> list[Cell]:
+    "Cells in the order to start them on several workers: costly ones first, so no worker is left alone with a long cell at the end."
+    return sorted(cells, key=_cell_cost, reverse=True)
+
+def _warm_report():
+    "Import what the consolidated report needs (scipy.stats, matplotlib): done once a worker is idle, off the run's end."
+    import matplotlib.figure, scipy.stats  # noqa: F401
+
 def _start_processes(plan: Plan, cells: list[Cell], n_jobs: int):
     from concurrent.futures import as_completed
     from joblib.externals.loky import get_reusable_executor
     ex = get_reusable_executor(max_workers=n_jobs, env=_ONE_THREAD, initializer=_ignore_sigint, timeout=60)
-    futures = {ex.submit(run_cell, plan.df, plan.target, c, plan.train_configs[c.cell_id], plan.keys[c.cell_id]): c for c in cells}
+    futures = {ex.submit(run_cell, plan.df, plan.target, c, plan.train_configs[c.cell_id], plan.keys[c.cell_id]): c
+               for c in _longest_first(cells)}
     def cancel():
         for f in futures: f.cancel()
         ex.shutdown(wait=False, kill_workers=True)
     def records():
         try:
-            for f in as_completed(futures):
+            for done, f in enumerate(as_completed(futures), 1):
                 c = futures[f]
                 try: yield f.result()
                 except TrainingInterrupted: raise
                 except Exception as e: yield _failed(c, plan.keys[c.cell_id], f"the worker process failed: {type(e).__name__}: {e}")
+                if done == max(1, len(futures) - n_jobs):   # every cell left is running: the report's imports go alongside
+                    threading.Thread(target=_warm_report, name="mltrain-warm-report", daemon=True).start()
         except BaseException:
             cancel(); raise
     return records(), cancel
@@ -354,7 +371,7 @@ def _start_dask(plan: Plan, cells: list[Cell], address):
         df = client.scatter(plan.df, broadcast=True, hash=False)
         futures = {client.submit(run_cell, df, plan.target, c, plan.train_configs[c.cell_id], plan.keys[c.cell_id],
                                  pure=False, key=f"mltrain-cell-{c.cell_id}-{plan.keys[c.cell_id]}-{os.getpid()}-{time.time_ns()}"): c
-                   for c in cells}
+                   for c in _longest_first(cells)}
     except BaseException:
         if own: client.close()
         raise

@@ -13,7 +13,7 @@ from .errors import MLTrainError
 
 # %% auto #0
 __all__ = ['DEMO_CLASSIFIERS', 'DEMO_REGRESSORS', 'run_demo', 'run_train', 'run_pipeline', 'run_models', 'serve_command',
-           'run_serve', 'main']
+           'run_serve', 'main', 'entry']
 
 # %% ../nbs/11_cli.ipynb #38d6f865
 DEMO_CLASSIFIERS = ["logistic_regression", "random_forest", "xgboost", "lightgbm", "decision_tree", "knn"]
@@ -231,3 +231,13 @@ def main(argv: list[str] | None = None) -> int:
         print("mltrain: interrupted", file=sys.stderr)
         return 130
     return 0
+
+# %% ../nbs/11_cli.ipynb #a1b2c3d4
+def entry() -> None:
+    """The `mltrain` console script: `main()`, then exit. Everything alive is frozen out of the garbage collector first:
+    after a run that imported MLflow and the model libraries, the collections of the interpreter's teardown walk millions
+    of objects for about a second and free nothing that matters to a process about to end."""
+    import gc
+    code = main()
+    gc.freeze()
+    sys.exit(code)

@@ -18,7 +18,7 @@ def _cli(*args, cwd, timeout=300):
     "Run `mltrain` in a fresh interpreter (this checkout first on the path)."
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     env.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.run([sys.executable, "-c", "import sys; from mltrain_nb.cli import main; sys.exit(main())", *args],
+    return subprocess.run([sys.executable, "-c", "from mltrain_nb.cli import entry; entry()", *args],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -123,7 +123,7 @@ def test_a_failing_cell_is_recorded_and_the_rest_continue(tmp_path, small, quiet
 def test_ctrl_c_keeps_finished_cells_and_ends_their_runs(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from mltrain_nb.cli import main; sys.exit(main())",
+    proc = subprocess.Popen([sys.executable, "-c", "from mltrain_nb.cli import entry; entry()",
                              "pipeline", "--quick_run", "--models", "logistic_regression", "decision_tree", "lightgbm",
                              "--splits", "stratified", "temporal", "--n-jobs", "1", "--cv", "5"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
