@@ -390,9 +390,16 @@ def _check_stop(self: MLTrainingEngine):
 
 @patch
 def shutdown(self: MLTrainingEngine) -> None:
-    "Ask running work to stop after its fold and restore the signal handlers that were there before."
+    "Ask running work to stop after its fold, restore the signal handlers that were there before, finish background logging."
     self._stop.set()
     self._restore_handlers()
+    self.wait_for_tracking()
+
+# %% ../nbs/10_engine.ipynb #f11ec1d3
+@patch
+def wait_for_tracking(self: MLTrainingEngine) -> None:
+    "Wait until the background logging of this engine's runs has finished (every run ended, plots present)."
+    if self.tracker is not None: self.tracker.drain()
 
 # %% ../nbs/10_engine.ipynb #3e714431
 # ---- helpers --------------------------------------------------------------------------------
@@ -499,16 +506,17 @@ def _selector(spec, task):
     model = (RandomForestClassifier if clf else RandomForestRegressor)(n_estimators=50, random_state=0)
     return fs.SelectFromModel(model, max_features=spec.k, threshold=-np.inf if spec.k else None)
 
-def _train_one(engine, name, algorithm, split, folds, callbacks, custom_model=None, params=None) -> ModelResult:
+def _train_one(engine, name, algorithm, split, folds, callbacks, custom_model=None, params=None, fits=None) -> ModelResult:
     "Train one model; warnings raised in its folds (e.g. convergence) are reported once, with the model's name."
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = _train_one_quiet(engine, name, algorithm, split, folds, callbacks, custom_model, params)
+        res = _train_one_quiet(engine, name, algorithm, split, folds, callbacks, custom_model, params, fits)
     res.warnings = meval.rewarn_once(caught, name, stacklevel=3)
     return res
 
 def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, split: mdata.DataSplit, folds, callbacks,
-                     custom_model=None, params=None) -> ModelResult:
+                     custom_model=None, params=None, fits=None) -> ModelResult:
+    "`fits`: the model's fold and final fits run ahead in worker processes (a `_ModelFits`), else they run here."
     from sklearn.base import clone
     cfg, task = engine.config, engine.task
     t0 = time.perf_counter()
@@ -528,13 +536,15 @@ def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, spli
     else:
         for i, (tr, va) in enumerate(folds, 1):
             engine._check_stop()
-            _, scores, fit_time = meval.fit_and_score(pipe, X, y, tr, va, task)   # the same primitive a tuning trial uses
+            here = lambda: meval.fit_and_score(pipe, X, y, tr, va, task)   # the same primitive a tuning trial uses
+            _, scores, fit_time = fits.fold(here) if fits is not None else here()
             fit_times.append(fit_time)
             fold_scores.append(scores)
             emit(callbacks, FoldDone(name, i, len(folds), scores, fit_times[-1]))
         engine._check_stop()
-        final, history, best_it = _fit_with_history(clone(pipe), X, y, name, algorithm, split.X_val, split.y_val,
-                                                    cfg.early_stopping, callbacks)
+        here = lambda: _fit_with_history(clone(pipe), X, y, name, algorithm, split.X_val, split.y_val, cfg.early_stopping,
+                                         callbacks)
+        final, history, best_it = fits.final(here, callbacks) if fits is not None else here()
         if cfg.calibration.method and task == "classification":
             from mltrain_nb.tuning import calibrate
             # cross-fitted on the training rows: each fold's calibrator sees rows its model did not train on
@@ -557,6 +567,85 @@ def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, spli
         features=list(X.columns), classes=None if task != "classification" else [_py(c) for c in final.classes_],
         feature_importance=feature_importance(final), history=history, best_iteration=best_it, calibration=calibration,
         n_train=int(len(X)), n_test=0 if split.X_test is None else int(len(split.X_test)))
+
+# %% ../nbs/10_engine.ipynb #fd08c4f9
+_THREAD_PARAMS = ("n_jobs", "nthread", "num_threads", "thread_count")
+
+def _thread_params(pipe) -> dict:
+    "The thread-count parameters of `pipe` that are set (and not already 1), with their values."
+    return {k: v for k, v in pipe.get_params().items() if k.rsplit("__", 1)[-1] in _THREAD_PARAMS and v not in (None, 1)}
+
+_NOT_HERE = "not loadable in a worker"   # e.g. a custom estimator class from a module only the parent can import
+
+def _loads(blob: bytes):
+    import pickle
+    try: return pickle.loads(blob)
+    except (ImportError, AttributeError, pickle.UnpicklingError): return None
+
+def _fold_job(blob: bytes, X, y, tr, va, task):
+    pipe = _loads(blob)
+    if pipe is None: return _NOT_HERE
+    _, scores, fit_time = meval.fit_and_score(pipe, X, y, tr, va, task)
+    return None, scores, fit_time          # the fold's model is not needed: do not ship it back
+
+def _final_job(blob: bytes, *args):
+    pipe = _loads(blob)
+    return _NOT_HERE if pipe is None else _fit_with_history(pipe, *args)
+
+class _ModelFits:
+    "One model's fits from a `_FitStream`, read in order: `fold()` per fold, then `final(callbacks)`."
+    def __init__(self, stream, name, n_folds, restore):
+        self.stream, self.name, self.left, self.restore = stream, name, n_folds + 1, restore
+
+    def _next(self):
+        value, err, caught = next(self.stream.results)
+        self.left -= 1
+        for cat, msg in caught: warnings.warn(msg, cat)   # recorded by _train_one, reported once with the model's name
+        if err is not None: raise err
+        return value
+
+    def fold(self, here: Callable):
+        "This fold's (None, scores, fit seconds); `here()` computes them in this process if the worker could not."
+        out = self._next()
+        return here() if isinstance(out, str) and out == _NOT_HERE else out
+
+    def final(self, here: Callable, callbacks=()):
+        out = self._next()
+        if isinstance(out, str) and out == _NOT_HERE: return here()
+        final, history, best = out
+        if self.restore: final.set_params(**self.restore)
+        relay = _IterationRelay(self.name, list(callbacks))
+        for h in history[-2000:]: relay.record(h["iteration"], h["train_loss"], h["valid_loss"], "loss")
+        return final, history, best
+
+    def skip_rest(self):
+        while self.left > 0:
+            next(self.stream.results); self.left -= 1
+
+class _FitStream:
+    "Every fold fit and final fit of `names`, submitted at once to `evaluation.run_parallel`; `model(name)` reads one model's."
+    def __init__(self, engine, names, split, folds, n_jobs):
+        cfg, X, y, calls, self.restore = engine.config, split.X_train, split.y_train, [], {}
+        for name in names:
+            pipe = engine._pipeline(X, engine._estimator(name))
+            self.restore[name] = _thread_params(pipe)
+            if self.restore[name]: pipe.set_params(**{k: 1 for k in self.restore[name]})
+            # pickled here with the package's functions by reference, so the models that come back are the package's
+            # own (a background log_model may have registered them by value for the MLflow copy)
+            blob = _dumps(pipe)
+            calls += [(_fold_job, (blob, X, y, tr, va, engine.task), {}) for tr, va in folds]
+            calls.append((_final_job, (blob, X, y, name, name, split.X_val, split.y_val, cfg.early_stopping), {}))
+        self.n_folds, self.current = len(folds), None
+        self.results = iter(meval.run_parallel(calls, n_jobs))
+
+    def model(self, name) -> _ModelFits:
+        if self.current is not None: self.current.skip_rest()   # a failed model leaves fits unread
+        self.current = _ModelFits(self, name, self.n_folds, self.restore[name])
+        return self.current
+
+    def close(self):
+        close = getattr(self.results, "close", None)
+        if close is not None: close()   # stops the workers' remaining fits (an interrupt, an error)
 
 # %% ../nbs/10_engine.ipynb #f9252b79
 @patch
@@ -659,11 +748,14 @@ def compare(self: MLTrainingEngine, X, y=None, models: Sequence[str] | None = No
             with self._run(f"compare {self.task}", params=self.config.model_dump(),
                            tags={"mltrain.task": self.task, "mltrain.rows": len(prep.X), "mltrain.features": prep.X.shape[1],
                                  "mltrain.models": ",".join(names)}) as parent_id:
+                stream = _FitStream(self, names, split, folds, self.config.n_jobs) \
+                    if self.config.n_jobs != 1 and folds and len(names) * len(folds) > 1 else None
                 try:
                     for name in names:
                         try:
                             with self._run(name, nested=True) as run_id:
-                                res = _train_one(self, name, name, split, folds, cbs)
+                                res = _train_one(self, name, name, split, folds, cbs,
+                                                 fits=stream.model(name) if stream is not None else None)
                                 self._track_model(run_id, res, split)
                         except (TrainingInterrupted, KeyboardInterrupt, MLTrainError): raise
                         except Exception as e:
@@ -677,11 +769,13 @@ def compare(self: MLTrainingEngine, X, y=None, models: Sequence[str] | None = No
                 except TrainingInterrupted:
                     interrupted = True
                     if parent_id: self.tracker.set_status(parent_id, "KILLED")
+                finally:
+                    if stream is not None: stream.close()
                 if not done and not interrupted:
                     raise MLTrainError("Every model failed: " + "; ".join(f"{k}: {v}" for k, v in failures.items()))
                 board = leaderboard({n: self.models[n] for n in done}, self.metric, self.task)
                 best = None if board.empty else board.index[0]
-                if parent_id: self.tracker.log_comparison(parent_id, board, best, self.metric, failures)
+                if parent_id: self.tracker.defer(lambda: self.tracker.log_comparison(parent_id, board, best, self.metric, failures))
         except BaseException as e:
             emit(cbs, TrainingFailed(f"{type(e).__name__}: {e}", time.perf_counter() - t0))
             raise
@@ -793,7 +887,10 @@ def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None, tunin
                                                  n_trials=tc.n_trials, timeout=tc.timeout, sampler=tc.sampler, pruner=tc.pruner,
                                                  storage=tc.storage, study_name=tc.study_name, n_jobs=n_jobs,
                                                  random_state=self.config.random_state, on_trial=on_trial,
-                                                 stop=self._stop.is_set, dask_address=tc.dask_address)
+                                                 stop=self._stop.is_set, dask_address=tc.dask_address,
+                                                 # the whole call keeps to the timeout: leave time to refit the best trial
+                                                 deadline=t0 + tc.timeout if tc.timeout else None,
+                                                 reserve=(len(folds) + 1) / len(folds))
                 else:
                     grid = tc.search_space or spec.grid.get(self.task, {})
                     outcome = mtuning.run_search(build, split.X_train, split.y_train, folds, self.task, self.metric,
@@ -804,7 +901,7 @@ def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None, tunin
                 if parent_id:
                     plots = (lambda folder: meval.tuning_plots(outcome.study, folder)) \
                         if outcome.study is not None and self.config.tracking.log_plots else None
-                    self.tracker.log_study(parent_id, outcome, plots)
+                    self.tracker.defer(lambda: self.tracker.log_study(parent_id, outcome, plots))
                     if outcome.interrupted: self.tracker.set_status(parent_id, "KILLED")
                 self._stop.clear()   # an interrupted search still refits its best trial: that is the result it returns
                 with self._run(tuned_name, nested=True) as run_id:
@@ -833,6 +930,7 @@ def _tracker_or_none(self: MLTrainingEngine):
         except Exception as e:   # an unwritable folder, a full disk, a store that does not answer
             self._tracking_failed(f"the store cannot be opened ({type(e).__name__}: {e})")
             return None
+        self.tracker.background = ts.background
     return self.tracker
 
 @patch
@@ -849,7 +947,7 @@ def _run(self: MLTrainingEngine, name: str, nested: bool = False, **kw):
     tracker = self._tracker_or_none()
     if tracker is None:
         yield None; return
-    run = tracker.run(name, nested=nested, **kw)
+    run = (tracker.background_run if tracker.background else tracker.run)(name, nested=nested, **kw)
     try: rid = run.__enter__()
     except Exception as e:
         self._tracking_failed(f"a run cannot be started ({type(e).__name__}: {e})")
@@ -869,11 +967,60 @@ def _track_model(self: MLTrainingEngine, run_id: str | None, res: ModelResult, s
     ts = self.config.tracking
     plots = None
     if ts.log_plots and split.X_test is not None and len(split.X_test) and res.task != "clustering":
-        plots = lambda folder: meval.ModelEvaluator(res.model, res.task).save_plots(
-            split.X_test, split.y_test, folder, importance=res.feature_importance, history=res.history or None,
-            best_iteration=res.best_iteration)
-    self.tracker.log_model_result(res, run_id, split.X_train, split.y_train, params={"metric": self.metric, "cv": n_folds or self.config.cv},
-                                  log_model=ts.log_models, plots=plots, pickle_by_value=(mdata, malgo))
+        plots = _plots_elsewhere(res, split) if ts.background else lambda folder: _save_plots(
+            res.model, res.task, split.X_test, split.y_test, folder, res.feature_importance, res.history, res.best_iteration)
+    res.run_id, params = run_id, {"metric": self.metric, "cv": n_folds or self.config.cv}
+    # on the tracker's worker when it logs in the background: the model, its plots and the run's end wait there
+    self.tracker.defer(lambda: self.tracker.log_model_result(res, run_id, split.X_train, split.y_train, params=params,
+                                                             log_model=ts.log_models, plots=plots, pickle_by_value=(mdata, malgo)))
+
+# %% ../nbs/10_engine.ipynb #ba1c5284
+_POOL: list = []   # the plot-rendering process pool, made on first use
+
+def _dumps(obj) -> bytes:
+    """`obj` pickled for another process, with the package's functions by reference. Plain pickle ignores cloudpickle's
+    by-value registry, so it needs no lock (a background `log_model` holds it for its whole call); cloudpickle, under
+    the lock, only for what plain pickle cannot do (a lambda in a pipeline)."""
+    import pickle
+    try: return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        import cloudpickle
+        from mltrain_nb.tracking import by_value_lock
+        with by_value_lock: return cloudpickle.dumps(obj)
+
+def _plot_pool():
+    if not _POOL:   # loky's own executor: its workers never re-run the user's __main__ (spawn's would, unguarded)
+        from joblib.externals.loky import ProcessPoolExecutor
+        _POOL.append(ProcessPoolExecutor(max_workers=1))
+    return _POOL[0]
+
+def _save_plots(model, task, X_test, y_test, folder, importance, history, best_iteration) -> dict:
+    return meval.ModelEvaluator(model, task).save_plots(X_test, y_test, folder, importance=importance,
+                                                       history=history or None, best_iteration=best_iteration)
+
+def _render_plots(blob: bytes) -> dict[str, bytes]:
+    "In the helper process: the evaluation plots of a pickled (model, task, X_test, y_test, ...) as {file name: PNG bytes}."
+    import pickle
+    args = pickle.loads(blob)
+    with tempfile.TemporaryDirectory() as d:
+        _save_plots(*args[:4], d, *args[4:])
+        return {p.name: p.read_bytes() for p in Path(d).iterdir()}
+
+def _plots_elsewhere(res: ModelResult, split):
+    "A plot writer for the tracker: the plots are already being rendered in the helper process (else rendered on call)."
+    here = lambda folder: _save_plots(res.model, res.task, split.X_test, split.y_test, folder, res.feature_importance,
+                                      res.history, res.best_iteration)
+    try:
+        blob = _dumps((res.model, res.task, split.X_test, split.y_test, res.feature_importance, res.history,
+                       res.best_iteration))
+        future = _plot_pool().submit(_render_plots, blob)
+    except Exception:
+        return here
+    def write(folder):
+        try: files = future.result()
+        except Exception: return here(folder)   # the helper died or could not load the model: render here
+        for name, data in files.items(): atomic_write(Path(folder) / name, data)
+    return write
 
 # %% ../nbs/10_engine.ipynb #1bbb0611
 def _numeric_columns(model) -> list[str]:

@@ -23,8 +23,8 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['METRICS', 'DEFAULT_METRIC', 'EVALUATION_PLOTS', 'MODEL_PLOTS', 'metric_names', 'check_metric', 'greater_is_better',
-           'rank_key', 'compute_metrics', 'model_scores', 'take_rows', 'fit_and_score', 'rewarn_once', 'ModelEvaluator',
-           'plot_kinds', 'tuning_plots', 'sklearn_scorer']
+           'rank_key', 'compute_metrics', 'model_scores', 'take_rows', 'fit_and_score', 'run_parallel', 'rewarn_once',
+           'ModelEvaluator', 'plot_kinds', 'tuning_plots', 'sklearn_scorer']
 
 # %% ../nbs/05_evaluation.ipynb #1f477634
 METRICS: dict[str, dict[str, bool]] = {
@@ -170,6 +170,21 @@ def fit_and_score(pipe, X, y, train, valid, task: str, fit: Callable | None = No
     fit_time = time.perf_counter() - t
     y_pred, y_score = model_scores(fitted, Xva, proba=task == "classification")
     return fitted, compute_metrics(task, yva, y_pred, y_score, classes=getattr(fitted, "classes_", None)), fit_time
+
+# %% ../nbs/05_evaluation.ipynb #6a73b3cd
+def _capped_call(fn: Callable, args: tuple, kwargs: dict) -> tuple:
+    "`fn(*args, **kwargs)` with native thread pools capped at one thread: (value, exception or None, [(category, message)])."
+    from threadpoolctl import threadpool_limits
+    with warnings.catch_warnings(record=True) as caught, threadpool_limits(1):
+        warnings.simplefilter("always")
+        try: out, err = fn(*args, **kwargs), None
+        except Exception as e: out, err = None, e
+    return out, err, [(w.category, str(w.message)) for w in caught]
+
+def run_parallel(calls, n_jobs: int = -1):
+    "Each `(fn, args, kwargs)` of `calls` run in `n_jobs` worker processes; yields `(value, error, warnings)` in the calls' order."
+    from joblib import Parallel, delayed
+    return Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_capped_call)(fn, a, k) for fn, a, k in calls)
 
 # %% ../nbs/05_evaluation.ipynb #05f8f03d
 def rewarn_once(caught, prefix: str, stacklevel: int = 2, skip: tuple = ()) -> list[str]:

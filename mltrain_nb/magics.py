@@ -539,6 +539,8 @@ def _ui(magics, args):
     "Start (or `--stop`) the MLflow UI for the current store."
     if args.stop:
         print("MLflow UI stopped." if stop_ui() else "No MLflow UI is running."); return None
+    from mltrain_nb.tracking import drain_all
+    drain_all()   # runs still being logged in the background end, with their plots, before the UI shows them
     uri = _store(magics)
     out = Path(uri[len("sqlite:///"):]).parent if uri.startswith("sqlite:///") else magics.settings.output_dir
     url = start_ui(uri, out, args.port)

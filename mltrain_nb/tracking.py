@@ -5,6 +5,7 @@
 # %% ../nbs/08_tracking.ipynb #d8174b40
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import logging
@@ -13,6 +14,7 @@ import tempfile
 import threading
 import time
 import warnings
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -23,8 +25,8 @@ from .errors import DataError, MLTrainError, TrainingInterrupted
 from .fileio import atomic_write, clean_orphans, jsonable, pid_alive
 
 # %% auto #0
-__all__ = ['resolve_tracking_uri', 'sqlite_path', 'store_state', 'ensure_store', 'process_tags', 'end_dead_runs',
-           'ExperimentTracker', 'pip_requirements', 'store_exists', 'search_runs']
+__all__ = ['by_value_lock', 'resolve_tracking_uri', 'sqlite_path', 'store_state', 'ensure_store', 'process_tags', 'end_dead_runs',
+           'ExperimentTracker', 'drain_all', 'pip_requirements', 'store_exists', 'search_runs']
 
 # %% ../nbs/08_tracking.ipynb #62da21de
 def resolve_tracking_uri(output_dir: str | os.PathLike = "experiments", tracking_uri: str | None = None) -> str:
@@ -252,6 +254,99 @@ def set_status(self: ExperimentTracker, run_id: str, status: str) -> None:
     "End `run_id` with `status` (e.g. KILLED for a graceful stop) when its `run()` block exits normally."
     self._status[run_id] = status
 
+# %% ../nbs/08_tracking.ipynb #ec246020
+class _Worker:
+    "One daemon thread that runs deferred jobs in the order they came; `drain` waits for all of them."
+    def __init__(self, name: str = "mltrain-tracking"):
+        import queue
+        self._q, self._name, self._thread, self._lock = queue.Queue(), name, None, threading.Lock()
+
+    def submit(self, fn: Callable[[], Any]) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+                self._thread.start()
+        self._q.put(fn)
+
+    def _loop(self):
+        while True:
+            fn = self._q.get()
+            try: fn()
+            except BaseException as e:   # one failed job must not stop the jobs behind it
+                warnings.warn(f"Background tracking failed ({type(e).__name__}: {e}).", RuntimeWarning)
+            finally: self._q.task_done()
+
+    def drain(self) -> None:
+        "Wait until every submitted job has run (at once from inside a job, which would wait for itself)."
+        if threading.current_thread() is not self._thread: self._q.join()
+
+    @property
+    def pending(self) -> int: return self._q.unfinished_tasks
+
+_WORKERS: "weakref.WeakSet[_Worker]" = weakref.WeakSet()
+
+def drain_all() -> None:
+    "Wait for the background jobs of every tracker in this process."
+    for w in list(_WORKERS): w.drain()
+
+atexit.register(drain_all)   # daemon threads die at exit: finish their runs first
+
+# %% ../nbs/08_tracking.ipynb #b9f857c8
+ExperimentTracker.background = False   # the engine turns this on from TrackingSpec.background
+
+@patch
+def defer(self: ExperimentTracker, job: Callable[[], Any]) -> None:
+    "Run `job` on this tracker's worker thread (after every earlier job) when `background`, else now."
+    if not self.background: return job()
+    if getattr(self, "_worker", None) is None:
+        self._worker = _Worker()
+        _WORKERS.add(self._worker)
+    self._worker.submit(job)
+
+@patch
+def drain(self: ExperimentTracker) -> None:
+    "Wait until every deferred job has run: each run ended, with all its metrics, model and plots."
+    if getattr(self, "_worker", None) is not None: self._worker.drain()
+
+@patch
+def pending(self: ExperimentTracker) -> int:
+    "How many deferred jobs have not finished yet."
+    return self._worker.pending if getattr(self, "_worker", None) is not None else 0
+
+# %% ../nbs/08_tracking.ipynb #85e58d36
+@patch
+@contextmanager
+def background_run(self: ExperimentTracker, name: str | None = None, tags: dict | None = None, params: dict | None = None,
+                   nested: bool = False) -> Iterator[str]:
+    "A run like `run`'s, ended by the worker after its deferred jobs with the status this block decides."
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+    parent = self._stack[-1] if self._stack else None
+    all_tags = {**process_tags(), **{k: str(v) for k, v in (tags or {}).items()}}
+    if parent is not None: all_tags[MLFLOW_PARENT_RUN_ID] = parent
+    rid = self.client.create_run(self.experiment_id, tags=all_tags, run_name=name).info.run_id
+    self._stack.append(rid)
+    self.records[rid] = {"run_id": rid, "run_name": name, "params": {}, "metrics": {}, "tags": dict(tags or {}),
+                         "artifacts": [], "started": time.time()}
+    status = "FAILED"
+    try:
+        if params: self.log_params(params, run_id=rid)
+        yield rid
+        status = "FINISHED"
+    except (KeyboardInterrupt, TrainingInterrupted):
+        status = "KILLED"; raise
+    finally:
+        if rid in self._stack: self._stack.remove(rid)
+        self.defer(lambda: self._end_run(rid, status))
+
+@patch
+def _end_run(self: ExperimentTracker, run_id: str, status: str) -> None:
+    # a set_status made by a job queued before this one (a graceful stop, a failed log) still decides a finished run
+    status = self._status.pop(run_id, status) if status == "FINISHED" else status
+    try: self.flush(run_id)
+    finally:
+        self.records[run_id].update(status=status, ended=time.time())
+        self.client.set_terminated(run_id, status)
+
 # %% ../nbs/08_tracking.ipynb #b7e8f9d7
 @patch
 def _rid(self: ExperimentTracker, run_id: str | None) -> str:
@@ -355,6 +450,9 @@ def log_dataset(self: ExperimentTracker, X, y=None, name: str = "training", cont
 
 # %% ../nbs/08_tracking.ipynb #adc092d3
 _BY_VALUE = ("mltrain_nb.algorithms", "mltrain_nb.data")   # the package's modules a fitted pipeline may hold classes of
+# cloudpickle's by-value registry is process-wide: whoever pickles a pipeline for another process (the engine's
+# parallel fits) holds this lock, so it never ships the package's functions by value while a model is being logged
+by_value_lock = _FLUENT
 
 @functools.lru_cache(maxsize=None)
 def _pinned(name: str) -> str:
@@ -526,6 +624,7 @@ def search_runs(tracking_uri: str, experiment: str | None = None):
     import pandas as pd
     from mlflow import MlflowClient
     from mltrain_nb.errors import ConfigError, suggest
+    drain_all()   # runs still being logged in the background end first
     if not store_exists(tracking_uri): return None
     _quiet_mlflow()
     client = MlflowClient(tracking_uri=tracking_uri)

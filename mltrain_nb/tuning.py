@@ -27,8 +27,8 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['SAMPLERS', 'PRUNERS', 'parse_space', 'to_distributions', 'suggest', 'space_to_grid', 'PipelineBuilder',
-           'make_sampler', 'make_pruner', 'make_storage', 'SearchOutcome', 'default_point', 'run_optuna', 'run_search',
-           'brier_score', 'calibrate']
+           'make_sampler', 'make_pruner', 'make_storage', 'SearchOutcome', 'default_point', 'cheap_point', 'run_optuna',
+           'run_search', 'brier_score', 'calibrate']
 
 # %% ../nbs/05a_tuning.ipynb #8b07b6bf
 _FORMS = ("Use {int: [lo, hi]} or {float: [lo, hi]} (optionally with log: true or step: n), "
@@ -394,6 +394,54 @@ def _reported(n: int, every: int, start: int) -> bool:
     "Whether boosting round `n` (counted from 1) is reported."
     return n % every == 0 and n >= start
 
+# %% ../nbs/05a_tuning.ipynb #ddb121a1
+_FLAT_PATIENCE = 3        # checkpoints without improvement before a validation-curve fit stops
+
+class _Budget:
+    "A search's time budget: `end` (a `time.perf_counter()` time) less `reserve` times the best trial's duration (what a refit costs)."
+    def __init__(self, end: float | None, reserve: float = 0.0):
+        self.end, self.reserve, self.durations, self.best = end, reserve, [], None
+
+    def search_end(self) -> float | None:
+        if self.end is None: return None
+        d = sorted(self.durations)
+        cost = self.best if self.best is not None else (d[len(d) // 2] if d else 0.0)
+        return self.end - self.reserve * cost
+
+    def spent(self) -> bool:
+        "Whether the search's time is up; never before a trial has completed (a search returns its best completed trial)."
+        end = self.search_end()
+        return end is not None and bool(self.durations) and time.perf_counter() >= end
+
+class _RoundGuard:
+    "Called after each boosting round `n`: prunes the trial when the budget is spent; True (stop) when the curve is flat."
+    def __init__(self, budget: _Budget | None, values: dict | None, higher: bool):
+        self.budget, self.values, self.higher = budget, values, higher
+
+    def __call__(self, n: int) -> bool:
+        if self.budget is not None and self.budget.spent():
+            import optuna
+            raise optuna.TrialPruned(f"The time budget was spent at boosting round {n}.")
+        if self.values is None or n not in self.values: return False
+        vals = [self.values[k] for k in sorted(self.values)]
+        best = max(range(len(vals)), key=lambda i: vals[i] if self.higher else -vals[i])
+        return len(vals) - 1 - best >= _FLAT_PATIENCE
+
+@functools.lru_cache(maxsize=None)
+def _xgb_guard_class():
+    import xgboost as xgb
+    class _XGBGuard(xgb.callback.TrainingCallback):
+        def __init__(self, guard): super().__init__(); self.guard = guard
+        def __deepcopy__(self, memo): return self      # clone() inside the label-encoding wrapper keeps the guard
+        def after_iteration(self, model, epoch, evals_log): return bool(self.guard(epoch + 1))
+    return _XGBGuard
+
+def _lgb_guard(guard):
+    import lightgbm as lgb
+    def callback(env):
+        if guard(env.iteration + 1): raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list or [])
+    return callback
+
 # %% ../nbs/05a_tuning.ipynb #0f1db259
 @functools.lru_cache(maxsize=None)
 def _xgb_pruning_class():
@@ -421,7 +469,7 @@ def _lgb_pruning_class():
 
 # %% ../nbs/05a_tuning.ipynb #88cdf2eb
 def _fit_watched(pipe, X, y, X_val, y_val, kind: str, task: str, metric: str, trial=None, every: int = 1,
-                 start: int = 1, checkpoints=()) -> tuple:
+                 start: int = 1, checkpoints=(), budget: _Budget | None = None, flat_stop: bool = False) -> tuple:
     "Fit a clone of `pipe` watching the study's metric on (`X_val`, `y_val`): (fitted pipeline, {round: value at `checkpoints`}); with a `trial`, prune on the rounds `_reported`."
     from sklearn.base import clone
     from sklearn.pipeline import Pipeline
@@ -440,17 +488,20 @@ def _fit_watched(pipe, X, y, X_val, y_val, kind: str, task: str, metric: str, tr
         if n in wanted: values[n] = value
         return value
     eval_metric.__name__ = metric
+    higher = greater_is_better(metric, task)
+    guard = _RoundGuard(budget, values if flat_stop else None, higher) if budget is not None or flat_stop else None
     if kind == "xgboost":
-        booster.set_params(eval_metric=eval_metric, disable_default_eval_metric=True,
-                           callbacks=[_xgb_pruning_class()(trial, f"validation_0-{metric}", every, start)] if trial else None)
+        cbs = ([_xgb_pruning_class()(trial, f"validation_0-{metric}", every, start)] if trial else []) + \
+              ([_xgb_guard_class()(guard)] if guard else [])
+        booster.set_params(eval_metric=eval_metric, disable_default_eval_metric=True, callbacks=cbs or None)
         model.fit(Xt, y, eval_set=[(Xv, y_val)], verbose=False)
     else:
-        higher = greater_is_better(metric, task)
         booster.set_params(metric="None")
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*eval_set.*deprecated.*")
             model.fit(Xt, y, eval_set=[(Xv, y_val)], eval_metric=lambda t, p: (metric, eval_metric(t, p), higher),
-                      callbacks=[_lgb_pruning_class()(trial, metric, every, start)] if trial else None)
+                      callbacks=([_lgb_pruning_class()(trial, metric, every, start)] if trial else []) +
+                                ([_lgb_guard(guard)] if guard else []) or None)
     return Pipeline((prep.steps if prep is not None else []) + [steps[-1]]), values
 
 # %% ../nbs/05a_tuning.ipynb #d3e9178d
@@ -464,6 +515,8 @@ class _Objective:
         self.prune_rounds, self.curve = bool(prune_rounds and kind), curve
         # the parameters Optuna samples: n_estimators is read off the validation curve instead, when it can be
         self.search_space = {k: v for k, v in space.items() if not (curve and k == "n_estimators")}
+
+_Objective.budget = None   # a _Budget, set by run_optuna when the search has a time limit
 
 # %% ../nbs/05a_tuning.ipynb #0ff9065e
 @patch
@@ -504,6 +557,8 @@ def _undefined(self: _Objective, i, value):
 def _report(self: _Objective, trial, value: float, i: int) -> None:
     import optuna
     trial.report(value, step=self.fold_base + i)
+    if i < len(self.folds) - 1 and self.budget is not None and self.budget.spent():
+        raise optuna.TrialPruned(f"The time budget was spent after fold {i + 1} of {len(self.folds)}.")
     if i < len(self.folds) - 1 and trial.should_prune():
         raise optuna.TrialPruned(f"Pruned after fold {i + 1} of {len(self.folds)}.")
 
@@ -514,7 +569,7 @@ def _cv(self: _Objective, trial, pipe) -> float:
     import numpy as np
     fold_scores = []
     watched = lambda Xtr, ytr, Xva, yva: _fit_watched(pipe, Xtr, ytr, Xva, yva, self.kind, self.task, self.metric, trial,
-                                                      self.every, self.start)[0]
+                                                      self.every, self.start, budget=self.budget)[0]
     for i, (tr, va) in enumerate(self.folds):
         _, scores, _ = fit_and_score(pipe, self.X, self.y, tr, va, self.task, fit=watched if i == 0 and self.prune_rounds else None)
         value = scores.get(self.metric, math.nan)
@@ -534,7 +589,8 @@ def _curve_cv(self: _Objective, trial, pipe, points) -> float:
     for i in range(len(self.folds)):
         Xtr, ytr, Xva, yva = self._fold(i)
         _, values = _fit_watched(pipe, Xtr, ytr, Xva, yva, self.kind, self.task, self.metric,
-                                 trial if i == 0 and self.prune_rounds else None, self.every, self.start, points)
+                                 trial if i == 0 and self.prune_rounds else None, self.every, self.start, points,
+                                 budget=self.budget, flat_stop=True)
         bad = [v for v in values.values() if not math.isfinite(v)]
         if bad: raise self._undefined(i, bad[0])
         curves.append(values)
@@ -576,15 +632,20 @@ class _AfterTrial:
     "The study callback: report each trial to `on_trial`, stop the study when `stop()` says so."
     def __init__(self, space, direction, on_trial, stop):
         self.space, self.direction, self.on_trial, self.stop = space, direction, on_trial, stop
-        self.numbers, self.stopped = [], False
+        self.numbers, self.stopped, self.budget = [], False, None
 
     def __call__(self, study, trial):
         self.numbers.append(trial.number)
+        if self.budget is not None and trial.state.name == "COMPLETE" and trial.duration:
+            self.budget.durations.append(trial.duration.total_seconds())
+            best = study.best_trial          # the one the caller refits: its duration is the time to leave
+            if best.duration: self.budget.best = best.duration.total_seconds()
         if self.on_trial is not None:
             _call_on_trial(self.on_trial, _info(trial, study.get_trials(deepcopy=False), self.direction, self.space))
         if self.stop is not None and self.stop():
             self.stopped = True
             study.stop()
+        elif self.budget is not None and self.budget.spent(): study.stop()   # the budget is spent: not an interruption
 
 # %% ../nbs/05a_tuning.ipynb #6e42bf2c
 def _inside(d, v) -> bool:
@@ -614,6 +675,21 @@ def _open_study(storage, study_name, direction, sampler, pruner, metric):
         raise ConfigError(f"The study {study.study_name!r} {study.direction.name.lower()}s its objective, but {metric} "
                           f"must be {direction}d; use another study_name.")
     return study
+
+# %% ../nbs/05a_tuning.ipynb #099c5ef4
+_CHEAP_LOW = ("num_leaves", "max_depth", "max_leaves", "n_estimators", "min_child_weight")
+_CHEAP_HIGH = ("learning_rate", "eta")
+
+def cheap_point(space: Mapping) -> dict:
+    "The cheapest corner of a (parsed) boosting space: low ends of the size parameters, high end of the learning rate."
+    out = {}
+    for k, d in space.items():
+        if not isinstance(d, dict): continue
+        kind = "int" if "int" in d else "float" if "float" in d else None
+        if kind is None: continue
+        if k in _CHEAP_LOW: out[k] = d[kind][0]
+        elif k in _CHEAP_HIGH: out[k] = d[kind][1]
+    return out
 
 # %% ../nbs/05a_tuning.ipynb #74797562
 def _check_search(task, metric, folds, X, y):
@@ -763,8 +839,10 @@ def run_optuna(build: Callable, X, y, folds, task: str, metric: str | None, spac
                study_name: str | None = None, n_jobs: int = 1, random_state: int | None = None,
                on_trial: Callable[[dict], Any] | None = None, stop: Callable[[], bool] | None = None,
                dask_address=None, boosting_pruning: bool = True, rounds_from_curve: bool = True,
-               start_from_defaults: bool = True) -> SearchOutcome:
-    "Optuna search of `space` for the pipelines `build(params)` makes, scored by CV over `folds`."
+               start_from_defaults: bool = True, deadline: float | None = None, reserve: float = 0.0) -> SearchOutcome:
+    """Optuna search of `space` for the pipelines `build(params)` makes, scored by CV over `folds`.
+    `timeout` (seconds from now) or `deadline` (a `time.perf_counter()` time) bound the search, running trials included;
+    `reserve`: trials' worth of time to leave at the end (for a refit)."""
     import optuna
     t0 = time.perf_counter()
     metric, folds = _check_search(task, metric, folds, X, y)
@@ -787,13 +865,19 @@ def run_optuna(build: Callable, X, y, folds, task: str, metric: str | None, spac
     with _optuna_quiet():
         study = _open_study(make_storage(storage), study_name, direction,
                             make_sampler(sampler, random_state, objective.search_space), make_pruner(pruner), metric)
-        _enqueue_first(study, first)
+        end = deadline if deadline is not None else (t0 + timeout if timeout is not None else None)
+        cheap = cheap_point(objective.search_space) if end is not None and kind and start_from_defaults else {}
+        if not study.trials:   # a new study: the cheapest corner first (under a budget), then the defaults
+            for point in [p for p in (cheap, first) if p][: 2 if first != cheap else 1]:
+                study.enqueue_trial({k: _encode(v) for k, v in point.items()}, skip_if_exists=True)
         after = _AfterTrial(space, direction, on_trial, stop)
+        if end is not None: objective.budget = after.budget = _Budget(end, reserve)
         interrupted = False
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                study.optimize(objective, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs, catch=(Exception,),
+                study.optimize(objective, n_trials=n_trials, timeout=None if end is not None else timeout, n_jobs=n_jobs,
+                               catch=(Exception,),
                                callbacks=[after])
             except KeyboardInterrupt:
                 interrupted = True

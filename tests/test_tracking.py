@@ -12,6 +12,7 @@ from mltrain_nb.events import ModelDone
 
 
 def runs_of(engine):
+    engine.wait_for_tracking()   # runs are logged in the background; this is when they have all ended
     return engine.tracker.client.search_runs([engine.tracker.experiment_id], max_results=5000)
 
 
@@ -48,6 +49,7 @@ def test_default_store_is_sqlite_in_experiments(iris_df):
 def test_logged_model_reloads_and_predicts_the_same(iris_df, algorithm):
     eng = MLTrainingEngine(cv=2, progress=False)
     res = eng.train_model(iris_df, "species", algorithm)
+    eng.wait_for_tracking()   # the model is logged in the background; its URI is set once it is stored
     model = eng.tracker.load_model(res["model_uri"])   # the tracker's store: no process-wide tracking URI
     X = iris_df.drop(columns="species")
     assert list(model.predict(X)) == list(eng.predict(X, algorithm))
@@ -122,6 +124,7 @@ def test_metrics_are_batched(iris_df, monkeypatch):
     X, y = iris_df.drop(columns="species"), iris_df["species"]
     eng = MLTrainingEngine(cv=3, progress=False)
     res = eng.train_model(X, y, "lightgbm", X_val=X.iloc[::4], y_val=y.iloc[::4])
+    eng.wait_for_tracking()   # the run is logged in the background
     hist = eng.tracker.client.get_metric_history(res["run_id"], "valid_loss")
     assert len(hist) == len(res["training_history"]) > 10
     assert calls["log_metric"] == 0
@@ -137,6 +140,7 @@ def test_report_written_and_logged(iris_df):
     md = Path(written).read_text()
     assert "_files/" in md
     _, best = eng.get_best_model()
+    eng.wait_for_tracking()   # the run is logged in the background
     arts = {a.path for a in eng.tracker.client.list_artifacts(best["run_id"], "report")}
     assert any(a.endswith(".md") for a in arts) and any(a.endswith(".html") for a in arts)
 
@@ -152,6 +156,7 @@ def test_explanations_by_original_column_multiclass_and_logged(iris_df, algorith
     perm = eng.generate_explainability(algorithm, method="permutation")
     assert set(perm["importance"]) == columns
     run_id = eng.models[algorithm]["run_id"]
+    eng.wait_for_tracking()   # the run is logged in the background
     arts = {a.path for a in eng.tracker.client.list_artifacts(run_id)}
     assert {"explain_shap_importance.json", "explain_permutation_importance.json"} <= arts
 

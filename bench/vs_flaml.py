@@ -1,0 +1,145 @@
+"""Tuning per second of budget, side by side: FLAML and plain Optuna at 10 s and 30 s, `engine.tune` at 10 s (and 30 s).
+
+    pip install flaml            # not a dependency of mltrain_nb; only this script needs it
+    python bench/vs_flaml.py     # writes bench/results/vs_flaml.json
+
+Three tasks, lightgbm on every side, one thread per fit (n_jobs=1) on every side, tracking off for ours:
+- binary:     make_classification(6000 x 8, 5 informative, 25% label noise), ROC AUC
+- multiclass: make_classification(6000 x 10, 3 classes, 10% label noise), accuracy
+- regression: make_friedman1(6000 x 10, noise 1.0), R^2
+No installed package ships tabular data of 5k-50k rows without a download (sklearn's bundled sets have at most
+1,797 rows; fetch_* need the internet), so the data are synthesized, with a fixed seed.
+
+Each side's *own* CV score is on its own folds; so every side's best configuration is also scored by one referee:
+5-fold CV (the same folds for all) of an LGBM with that configuration on the full data. Sides run one after the other
+in this one process (the machine may be shared: compare sides of the same run).
+"""
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+BUDGETS = (10, 30)
+
+
+def datasets():
+    import pandas as pd
+    from sklearn.datasets import make_classification, make_friedman1
+    out = {}
+    X, y = make_classification(6000, 8, n_informative=5, flip_y=0.25, random_state=0)
+    out["binary"] = (X, y, "classification", "roc_auc")
+    X, y = make_classification(6000, 10, n_informative=6, n_classes=3, flip_y=0.1, random_state=1)
+    out["multiclass"] = (X, y, "classification", "accuracy")
+    X, y = make_friedman1(6000, 10, noise=1.0, random_state=2)
+    out["regression"] = (X, y, "regression", "r2")
+    return {k: (pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])]), pd.Series(y, name="y"), t, m)
+            for k, (X, y, t, m) in out.items()}
+
+
+def folds(X, y, task):
+    from sklearn.model_selection import KFold, StratifiedKFold
+    cv = (StratifiedKFold if task == "classification" else KFold)(5, shuffle=True, random_state=0)
+    return list(cv.split(X, y))
+
+
+def lgbm(task, params):
+    import lightgbm as lgb
+    cls = lgb.LGBMClassifier if task == "classification" else lgb.LGBMRegressor
+    return cls(**{**params, "verbose": -1, "n_jobs": 1, "random_state": 0})
+
+
+def referee(X, y, task, metric, params):
+    from sklearn.model_selection import cross_val_score
+    return float(cross_val_score(lgbm(task, params), X, y, cv=folds(X, y, task), scoring=metric).mean())
+
+
+def lgb_params(est):
+    keep = ("n_estimators", "num_leaves", "learning_rate", "colsample_bytree", "subsample", "subsample_freq",
+            "min_child_samples", "reg_lambda", "reg_alpha", "max_depth", "min_child_weight", "max_bin")
+    p = est.get_params()
+    return {k: p[k] for k in keep if k in p and p[k] is not None}
+
+
+def run_flaml(X, y, task, metric, budget):
+    from flaml import AutoML
+    m = {"roc_auc": "roc_auc", "accuracy": "accuracy", "r2": "r2"}[metric]
+    automl = AutoML()
+    t = time.perf_counter()
+    automl.fit(X, y, task=task, metric=m, time_budget=budget, estimator_list=["lgbm"], eval_method="cv", n_splits=5,
+               seed=0, verbose=0, n_jobs=1)
+    wall = time.perf_counter() - t
+    return {"wall_s": wall, "own_score": 1 - automl.best_loss, "params": lgb_params(automl.model.estimator)}
+
+
+SPACE = {"n_estimators": ("int", 50, 500, True), "num_leaves": ("int", 8, 128, True),
+         "learning_rate": ("float", 0.01, 0.3, True), "colsample_bytree": ("float", 0.5, 1.0, False),
+         "subsample": ("float", 0.5, 1.0, False), "subsample_freq": ("int", 0, 5, False),
+         "min_child_samples": ("int", 5, 50, False), "reg_lambda": ("float", 1e-3, 10.0, True)}   # tune's default space
+
+
+def run_optuna(X, y, task, metric, budget):
+    import optuna
+    from sklearn.model_selection import cross_val_score
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    cv = folds(X, y, task)
+    def objective(trial):
+        p = {k: (trial.suggest_int if kind == "int" else trial.suggest_float)(k, lo, hi, log=log)
+             for k, (kind, lo, hi, log) in SPACE.items()}
+        return cross_val_score(lgbm(task, p), X, y, cv=cv, scoring=metric).mean()
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
+    t = time.perf_counter()
+    study.optimize(objective, timeout=budget)
+    wall = time.perf_counter() - t
+    return {"wall_s": wall, "own_score": study.best_value, "params": study.best_params, "trials": len(study.trials)}
+
+
+def run_ours(X, y, task, metric, budget):
+    from mltrain_nb.algorithms import final_estimator
+    from mltrain_nb.engine import MLTrainingEngine
+    eng = MLTrainingEngine(cv=5, n_jobs=1, progress=False, metric=metric, random_state=0, split={"test_size": 0.0},
+                           tracking={"enabled": False})
+    t = time.perf_counter()
+    tr = eng.tune(X, y, "lightgbm", n_trials=100_000, timeout=budget)
+    wall = time.perf_counter() - t
+    return {"wall_s": wall, "own_score": tr.best_score, "params": lgb_params(final_estimator(tr.model[-1])),
+            "trials": len(tr.trials), "counts": tr.counts()}
+
+
+def main():
+    warnings.simplefilter("ignore")
+    sides = [("flaml", run_flaml, BUDGETS), ("optuna", run_optuna, BUDGETS), ("ours", run_ours, BUDGETS)]
+    only = sys.argv[1:]   # optional dataset names
+    res = {}
+    for name, (X, y, task, metric) in datasets().items():
+        if only and name not in only: continue
+        res[name] = {}
+        for side, fn, budgets in sides:
+            for b in budgets:
+                try:
+                    r = fn(X, y, task, metric, b)
+                    r["referee_score"] = referee(X, y, task, metric, r["params"])
+                except Exception as e:   # recorded, and the other sides still run
+                    r = {"error": f"{type(e).__name__}: {e}", "wall_s": float("nan"), "own_score": float("nan"),
+                         "referee_score": float("nan")}
+                res[name][f"{side}_{b}s"] = r
+                print(f"{name:10s} {side:6s} {b:3d}s  wall {r['wall_s']:6.2f}s ({r['wall_s'] / b:.3f}x)  own {r['own_score']:.4f}"
+                      f"  referee {r['referee_score']:.4f}" + (f"  trials {r['trials']}" if "trials" in r else ""), flush=True)
+        d = res[name]
+        d["targets"] = {
+            "ours10_minus_flaml30": d["ours_10s"]["referee_score"] - d["flaml_30s"]["referee_score"],
+            "ours10_minus_optuna30": d["ours_10s"]["referee_score"] - d["optuna_30s"]["referee_score"],
+            "ours10_minus_optuna10": d["ours_10s"]["referee_score"] - d["optuna_10s"]["referee_score"],
+            "ours30_minus_optuna30": d["ours_30s"]["referee_score"] - d["optuna_30s"]["referee_score"],
+            "ours10_wall_over_budget": d["ours_10s"]["wall_s"] / 10}
+        print(name, json.dumps({k: round(v, 4) for k, v in d["targets"].items()}), flush=True)
+        RESULTS.mkdir(exist_ok=True)   # written after each dataset: a long run keeps what it measured
+        out = RESULTS / ("vs_flaml.json" if not only else f"vs_flaml_{'_'.join(only)}.json")
+        out.write_text(json.dumps({"datasets": res, "cpus": os.cpu_count(), "load_avg": os.getloadavg(),
+                                   "when": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
