@@ -397,9 +397,11 @@ def shutdown(self: MLTrainingEngine) -> None:
 
 # %% ../nbs/10_engine.ipynb #f11ec1d3
 @patch
-def wait_for_tracking(self: MLTrainingEngine) -> None:
-    "Wait until the background logging of this engine's runs has finished (every run ended, plots present)."
-    if self.tracker is not None: self.tracker.drain()
+def wait_for_tracking(self: MLTrainingEngine, timeout: float | None = None) -> None:
+    "Wait until this engine's tracking has finished: every run ended and logged (already true when a call returns), and its evaluation plots drawn."
+    if self.tracker is not None:
+        self.tracker.drain()
+        self.tracker.wait_for_plots(timeout)
 
 # %% ../nbs/10_engine.ipynb #3e714431
 # ---- helpers --------------------------------------------------------------------------------
@@ -956,27 +958,51 @@ def _run(self: MLTrainingEngine, name: str, nested: bool = False, **kw):
     except BaseException:
         try: run.__exit__(*sys.exc_info())   # ends it FAILED or KILLED; the error itself goes on below
         except Exception as e: self._tracking_failed(f"run {rid} cannot be ended ({type(e).__name__}: {e})")
+        finally:
+            if not nested: self._settle_tracking()
         raise
     try: run.__exit__(None, None, None)
     except Exception as e: self._tracking_failed(f"run {rid} cannot be ended ({type(e).__name__}: {e})")
+    finally:
+        if not nested: self._settle_tracking()
+
+@patch
+def _settle_tracking(self: MLTrainingEngine) -> None:
+    """At the end of a training call: wait for its background logging (so every run it returns is ended, its model logged),
+    then hand the plots it left pending to a renderer process."""
+    tracker, pending = self.tracker, getattr(self, "_pending_plots", [])
+    if tracker is None: return
+    tracker.drain()
+    self._pending_plots = []
+    if pending and tracker.background:
+        try: tracker.render_plots_later(pending)
+        except Exception as e: warnings.warn(f"The evaluation plots stay pending ({type(e).__name__}: {e}); "
+                                             "%mltrain ui draws them.", RuntimeWarning, stacklevel=4)
 
 @patch
 def _track_model(self: MLTrainingEngine, run_id: str | None, res: ModelResult, split, n_folds: int | None = None) -> None:
-    "Hand one trained model to the tracker, with a writer of its evaluation plots on the held-out rows."
+    "Hand one trained model to the tracker, with what its evaluation plots are drawn from (its held-out predictions)."
     if run_id is None: return
     ts = self.config.tracking
-    plots = None
-    if ts.log_plots and split.X_test is not None and len(split.X_test) and res.task != "clustering":
-        plots = _plots_elsewhere(res, split) if ts.background else lambda folder: _save_plots(
-            res.model, res.task, split.X_test, split.y_test, folder, res.feature_importance, res.history, res.best_iteration)
+    held_out = ts.log_plots and split.X_test is not None and len(split.X_test) and res.task != "clustering"
     res.run_id, params = run_id, {"metric": self.metric, "cv": n_folds or self.config.cv}
-    # on the tracker's worker when it logs in the background: the model, its plots and the run's end wait there
-    self.tracker.defer(lambda: self.tracker.log_model_result(res, run_id, split.X_train, split.y_train, params=params,
-                                                             log_model=ts.log_models, plots=plots, pickle_by_value=(mdata, malgo)))
+    def job():   # on the tracker's worker when it logs in the background; the run's end waits for it there
+        self.tracker.log_model_result(res, run_id, split.X_train, split.y_train, params=params, log_model=ts.log_models,
+                                      pickle_by_value=(mdata, malgo))
+        if not held_out: return
+        try:
+            self.tracker.log_evaluation(run_id, meval.ModelEvaluator(res.model, res.task).plot_inputs(
+                split.X_test, split.y_test, res.feature_importance, res.history, res.best_iteration))
+            if self.tracker.background: self._pending_plots.append(run_id)
+            else:
+                from mltrain_nb.tracking import render_plots
+                render_plots(self.tracker.client, run_id)
+        except Exception as e:
+            warnings.warn(f"The evaluation plots of {res.name} were not kept ({type(e).__name__}: {e}).", RuntimeWarning)
+    if not hasattr(self, "_pending_plots"): self._pending_plots = []
+    self.tracker.defer(job)
 
 # %% ../nbs/10_engine.ipynb #ba1c5284
-_POOL: list = []   # the plot-rendering process pool, made on first use
-
 def _dumps(obj) -> bytes:
     """`obj` pickled for another process, with the package's functions by reference. Plain pickle ignores cloudpickle's
     by-value registry, so it needs no lock (a background `log_model` holds it for its whole call); cloudpickle, under
@@ -987,40 +1013,6 @@ def _dumps(obj) -> bytes:
         import cloudpickle
         from mltrain_nb.tracking import by_value_lock
         with by_value_lock: return cloudpickle.dumps(obj)
-
-def _plot_pool():
-    if not _POOL:   # loky's own executor: its workers never re-run the user's __main__ (spawn's would, unguarded)
-        from joblib.externals.loky import ProcessPoolExecutor
-        _POOL.append(ProcessPoolExecutor(max_workers=1))
-    return _POOL[0]
-
-def _save_plots(model, task, X_test, y_test, folder, importance, history, best_iteration) -> dict:
-    return meval.ModelEvaluator(model, task).save_plots(X_test, y_test, folder, importance=importance,
-                                                       history=history or None, best_iteration=best_iteration)
-
-def _render_plots(blob: bytes) -> dict[str, bytes]:
-    "In the helper process: the evaluation plots of a pickled (model, task, X_test, y_test, ...) as {file name: PNG bytes}."
-    import pickle
-    args = pickle.loads(blob)
-    with tempfile.TemporaryDirectory() as d:
-        _save_plots(*args[:4], d, *args[4:])
-        return {p.name: p.read_bytes() for p in Path(d).iterdir()}
-
-def _plots_elsewhere(res: ModelResult, split):
-    "A plot writer for the tracker: the plots are already being rendered in the helper process (else rendered on call)."
-    here = lambda folder: _save_plots(res.model, res.task, split.X_test, split.y_test, folder, res.feature_importance,
-                                      res.history, res.best_iteration)
-    try:
-        blob = _dumps((res.model, res.task, split.X_test, split.y_test, res.feature_importance, res.history,
-                       res.best_iteration))
-        future = _plot_pool().submit(_render_plots, blob)
-    except Exception:
-        return here
-    def write(folder):
-        try: files = future.result()
-        except Exception: return here(folder)   # the helper died or could not load the model: render here
-        for name, data in files.items(): atomic_write(Path(folder) / name, data)
-    return write
 
 # %% ../nbs/10_engine.ipynb #1bbb0611
 def _numeric_columns(model) -> list[str]:

@@ -18,7 +18,8 @@ from .errors import ConfigError, DataError, MLTrainError, suggest
 from .algorithms import final_estimator
 from .plots import (_py, confusion_labels, one_vs_rest, plot_calibration, plot_confusion_matrix,
                               plot_feature_importance, plot_learning_curve, plot_precision_recall,
-                              plot_predicted_vs_actual, plot_residuals, plot_roc, figure_to_png, save_figure)
+                              plot_predicted_vs_actual, plot_residuals, plot_roc, figure_to_png, save_figure,
+                              save_model_plots)
 from fastcore.basics import patch
 
 # %% auto #0
@@ -440,28 +441,22 @@ def error_analysis(self: ModelEvaluator, X, y, n: int = 10):
 def save_plots(self: ModelEvaluator, X, y, out_dir, importance: Mapping[str, float] | None = None, history: list | None = None,
                best_iteration: int | None = None) -> dict[str, str]:
     "Every plot that fits the task, written as `out_dir/NAME.png`; returns `{name: path}`. Predicts once."
-    out, paths = Path(out_dir), {}
-    def put(name, fig): paths[name] = save_figure(fig, out / f"{name}.png")
+    return save_model_plots(out_dir, **self.plot_inputs(X, y, importance, history, best_iteration))
+
+@patch
+def plot_inputs(self: ModelEvaluator, X, y, importance: Mapping[str, float] | None = None, history: list | None = None,
+                best_iteration: int | None = None) -> dict:
+    "What `plots.save_model_plots` draws this model's plots from: held-out labels, predictions and scores (predicts once)."
+    d = dict(task=self.task, importance=dict(importance) if importance is not None and len(importance) else None,
+             history=history or None, best_iteration=best_iteration, name=None if self.model is None else self._name())
     if self.task == "classification":
         y = self._y(X, y, "classification", "Classification plots")
         y_pred, s, kind = self._scores(X)
-        for norm, name in ((False, "confusion_matrix"), (True, "confusion_matrix_normalized")):
-            base = "Confusion matrix (normalized by true class)" if norm else "Confusion matrix"
-            put(name, plot_confusion_matrix(y, y_pred, self.classes, norm, self._title(base)))
-        classes = self._score_classes()
-        if s is not None and one_vs_rest(y, s, classes):   # curves need scores and two classes in y
-            put("roc", plot_roc(y, s, classes, self._title("ROC curve")))
-            put("precision_recall", plot_precision_recall(y, s, classes, self._title("Precision-recall curve")))
-            if kind == "proba": put("calibration", plot_calibration(y, s, classes, title=self._title("Calibration curve")))
+        d.update(y_true=y, y_pred=y_pred, y_score=s, score_kind=kind, classes=self.classes, score_classes=self._score_classes())
     elif self.task == "regression":
         y = self._y(X, y, "regression", "Regression plots")
-        y_pred = model_scores(self.model, X, proba=False)[0]
-        put("residuals", plot_residuals(y, y_pred, self._title("Residuals vs predicted")))
-        put("predicted_vs_actual", plot_predicted_vs_actual(y, y_pred, self._title("Predicted vs actual")))
-    if importance is not None and len(importance):
-        put("feature_importance", plot_feature_importance(importance, title=self._title("Feature importance")))
-    if history: put("learning_curve", plot_learning_curve(history, best_iteration, title=self._title("Learning curve")))
-    return paths
+        d.update(y_true=y, y_pred=model_scores(self.model, X, proba=False)[0])
+    return d
 
 # %% ../nbs/05_evaluation.ipynb #6929bb4f
 EVALUATION_PLOTS: dict[str, tuple[str, ...]] = {

@@ -539,9 +539,11 @@ def _ui(magics, args):
     "Start (or `--stop`) the MLflow UI for the current store."
     if args.stop:
         print("MLflow UI stopped." if stop_ui() else "No MLflow UI is running."); return None
-    from mltrain_nb.tracking import drain_all
-    drain_all()   # runs still being logged in the background end, with their plots, before the UI shows them
+    from mltrain_nb.tracking import drain_all, render_pending, store_exists, wait_for_all_plots
+    drain_all()   # runs still being logged in the background end before the UI shows them
     uri = _store(magics)
+    wait_for_all_plots(300)   # then their plots are drawn, and any a killed renderer left pending
+    if store_exists(uri): render_pending(uri)
     out = Path(uri[len("sqlite:///"):]).parent if uri.startswith("sqlite:///") else magics.settings.output_dir
     url = start_ui(uri, out, args.port)
     print(f"MLflow UI: {url}  (store: {uri}; stop it with %mltrain ui --stop)")

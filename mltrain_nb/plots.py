@@ -15,7 +15,7 @@ from .fileio import atomic_write
 # %% auto #0
 __all__ = ['figure_to_png', 'save_figure', 'confusion_labels', 'confusion_matrix_data', 'plot_confusion_matrix', 'one_vs_rest',
            'plot_roc', 'plot_precision_recall', 'plot_calibration', 'plot_residuals', 'plot_predicted_vs_actual',
-           'plot_feature_importance', 'plot_learning_curve', 'plot_heatmap']
+           'plot_feature_importance', 'plot_learning_curve', 'plot_heatmap', 'save_model_plots']
 
 # %% ../nbs/04a_plots.ipynb #ea28b13a
 def _py(v):
@@ -335,3 +335,29 @@ def plot_heatmap(table, title: str = "", value_label: str = "", fmt: str = "{:.3
     ax.set_title(title)
     fig.plot_data = {"rows": [str(r) for r in table.index], "columns": [str(c) for c in table.columns], "values": vals}
     return _finish(fig, path)
+
+# %% ../nbs/04a_plots.ipynb #b7a1c0df
+def save_model_plots(out_dir, task: str, y_true=None, y_pred=None, y_score=None, score_kind: str | None = None,
+                     classes=None, score_classes=None, importance: Mapping[str, float] | None = None,
+                     history: list | None = None, best_iteration: int | None = None, name: str | None = None) -> dict[str, str]:
+    """Every plot that fits a model of `task`, written as `out_dir/KIND.png`; returns `{kind: path}`. `score_kind` is
+    'proba', 'decision' or None; `score_classes` orders the score columns (default `classes`); `name` goes into titles."""
+    from pathlib import Path
+    out, paths = Path(out_dir), {}
+    title = lambda base: base if name is None else f"{base}: {name}"
+    def put(kind, fig): paths[kind] = save_figure(fig, out / f"{kind}.png")
+    if task == "classification" and y_true is not None:
+        for norm, kind in ((False, "confusion_matrix"), (True, "confusion_matrix_normalized")):
+            base = "Confusion matrix (normalized by true class)" if norm else "Confusion matrix"
+            put(kind, plot_confusion_matrix(y_true, y_pred, classes, norm, title(base)))
+        sc = classes if score_classes is None else score_classes
+        if y_score is not None and one_vs_rest(y_true, y_score, sc):   # curves need scores and two classes in y
+            put("roc", plot_roc(y_true, y_score, sc, title("ROC curve")))
+            put("precision_recall", plot_precision_recall(y_true, y_score, sc, title("Precision-recall curve")))
+            if score_kind == "proba": put("calibration", plot_calibration(y_true, y_score, sc, title=title("Calibration curve")))
+    elif task == "regression" and y_true is not None:
+        put("residuals", plot_residuals(y_true, y_pred, title("Residuals vs predicted")))
+        put("predicted_vs_actual", plot_predicted_vs_actual(y_true, y_pred, title("Predicted vs actual")))
+    if importance: put("feature_importance", plot_feature_importance(importance, title=title("Feature importance")))
+    if history: put("learning_curve", plot_learning_curve(history, best_iteration, title=title("Learning curve")))
+    return paths

