@@ -430,6 +430,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                           'mltrain_nb/evaluation.py'),
                                        'mltrain_nb.evaluation.ModelEvaluator.save_plots': ( 'evaluation.html#modelevaluator.save_plots',
                                                                                             'mltrain_nb/evaluation.py'),
+                                       'mltrain_nb.evaluation._auc': ('evaluation.html#_auc', 'mltrain_nb/evaluation.py'),
                                        'mltrain_nb.evaluation._capped_call': ('evaluation.html#_capped_call', 'mltrain_nb/evaluation.py'),
                                        'mltrain_nb.evaluation._check_task': ('evaluation.html#_check_task', 'mltrain_nb/evaluation.py'),
                                        'mltrain_nb.evaluation._classification_metrics': ( 'evaluation.html#_classification_metrics',

@@ -61,17 +61,32 @@ def rank_key(metric: str, task: str) -> bool:
     return not greater_is_better(metric, task)
 
 # %% ../nbs/05_evaluation.ipynb #5ecdb953
-def _classification_metrics(y_true, y_pred, y_score=None, classes=None) -> dict[str, float]:
+def _auc(is_pos, score) -> float:
+    "ROC AUC as the Mann-Whitney statistic (tied scores count half): what sklearn's `roc_auc_score` gives, without its checks."
     import numpy as np
-    from sklearn.metrics import (accuracy_score, f1_score, log_loss, precision_score,
-                                 recall_score, roc_auc_score)
+    order = np.argsort(score, kind="mergesort")
+    s = score[order]
+    ranks = np.empty(len(s))
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    ends = np.r_[starts[1:], len(s)]
+    ranks[order] = np.repeat((starts + ends + 1) / 2, ends - starts)   # average 1-based rank of each tie group
+    n_pos = int(is_pos.sum()); n_neg = len(is_pos) - n_pos
+    return (ranks[is_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+def _classification_metrics(y_true, y_pred, y_score=None, classes=None) -> dict[str, float]:
+    # numpy on one confusion matrix, not sklearn's metric functions: their input validation costs ~20 ms a call, more
+    # than fitting a small model, and a comparison scores every fold (the examples check equality with sklearn)
+    import numpy as np
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    avg = dict(average="weighted", zero_division=0)
-    out = {"accuracy": accuracy_score(y_true, y_pred),
-           "precision": precision_score(y_true, y_pred, **avg),
-           "recall": recall_score(y_true, y_pred, **avg),
-           "f1": f1_score(y_true, y_pred, **avg)}
-    if y_score is None: return {k: float(v) for k, v in out.items()}
+    labels, codes = np.unique(np.concatenate([y_true, y_pred]), return_inverse=True)
+    t, pr, k = codes[:len(y_true)], codes[len(y_true):], len(labels)
+    cm = np.bincount(t * k + pr, minlength=k * k).reshape(k, k)
+    tp, support, predicted = np.diag(cm).astype(float), cm.sum(1).astype(float), cm.sum(0).astype(float)
+    div = lambda a, b: np.divide(a, b, out=np.zeros_like(a), where=b > 0)   # zero_division=0
+    weighted = lambda per_class: float((per_class * support).sum() / support.sum())
+    out = {"accuracy": float(tp.sum() / len(t)), "precision": weighted(div(tp, predicted)),
+           "recall": weighted(div(tp, support)), "f1": weighted(div(2 * tp, support + predicted))}
+    if y_score is None: return out
     proba = np.asarray(y_score, dtype="float64")
     if proba.ndim == 1: proba = np.column_stack([1 - proba, proba])
     classes = np.unique(y_true) if classes is None else np.asarray(classes)
@@ -82,25 +97,28 @@ def _classification_metrics(y_true, y_pred, y_score=None, classes=None) -> dict[
     proba = proba / np.where(proba.sum(1, keepdims=True) > 0, proba.sum(1, keepdims=True), 1)
     present = np.unique(y_true)
     if np.isin(present, classes).all():  # a label the model never saw leaves both undefined
-        order = np.argsort(classes)      # sklearn reads probability columns in sorted label order
-        out["log_loss"] = log_loss(y_true, proba[:, order], labels=classes[order])
+        col = {c: i for i, c in enumerate(classes.tolist())}
+        idx = np.array([col[v] for v in y_true.tolist()])
+        eps = np.finfo(proba.dtype).eps
+        out["log_loss"] = float(-np.log(np.clip(proba[np.arange(len(idx)), idx], eps, 1 - eps)).mean())
         if len(present) >= 2:
-            if len(classes) == 2: out["roc_auc"] = roc_auc_score(y_true == classes[1], proba[:, 1])
+            if len(classes) == 2: out["roc_auc"] = float(_auc(y_true == classes[1], proba[:, 1]))
             else:  # one-vs-rest macro over the classes present in y_true
-                out["roc_auc"] = np.mean([roc_auc_score(y_true == c, proba[:, list(classes).index(c)])
-                                          for c in present])
-    return {k: float(v) for k, v in out.items()}
+                out["roc_auc"] = float(np.mean([_auc(y_true == c, proba[:, col[c]]) for c in present.tolist()]))
+    return out
 
 def _regression_metrics(y_true, y_pred) -> dict[str, float]:
+    "sklearn's definitions in numpy (a constant target scores 1.0 when predicted exactly, else 0.0, as `force_finite`)."
     import numpy as np
-    from sklearn.metrics import (explained_variance_score, mean_absolute_error,
-                                 mean_absolute_percentage_error, mean_squared_error, r2_score)
     y_true, y_pred = np.asarray(y_true, dtype="float64"), np.asarray(y_pred, dtype="float64")
-    return {"r2": float(r2_score(y_true, y_pred)),
-            "rmse": float(np.sqrt(mean_squared_error(y_true, y_pred))),
-            "mae": float(mean_absolute_error(y_true, y_pred)),
-            "mape": float(mean_absolute_percentage_error(y_true, y_pred)),
-            "explained_variance": float(explained_variance_score(y_true, y_pred))}
+    err = y_true - y_pred
+    def explained(num, den): return 1.0 if num == 0 else 0.0 if den == 0 else 1 - num / den
+    sst = float(((y_true - y_true.mean()) ** 2).sum())
+    return {"r2": explained(float((err ** 2).sum()), sst),
+            "rmse": float(np.sqrt((err ** 2).mean())),
+            "mae": float(np.abs(err).mean()),
+            "mape": float((np.abs(err) / np.maximum(np.abs(y_true), np.finfo(np.float64).eps)).mean()),
+            "explained_variance": explained(float(((err - err.mean()) ** 2).sum()), sst)}
 
 def _dense(X):
     "`X` as a 2-D float array (sparse matrices densified, DataFrames unwrapped)."
