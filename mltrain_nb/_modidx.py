@@ -919,6 +919,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'mltrain_nb.report._Table': ('report.html#_table', 'mltrain_nb/report.py'),
                                    'mltrain_nb.report._compact': ('report.html#_compact', 'mltrain_nb/report.py'),
                                    'mltrain_nb.report._data_uri': ('report.html#_data_uri', 'mltrain_nb/report.py'),
+                                   'mltrain_nb.report._environment_info': ('report.html#_environment_info', 'mltrain_nb/report.py'),
                                    'mltrain_nb.report._fence': ('report.html#_fence', 'mltrain_nb/report.py'),
                                    'mltrain_nb.report._fmt': ('report.html#_fmt', 'mltrain_nb/report.py'),
                                    'mltrain_nb.report._footer': ('report.html#_footer', 'mltrain_nb/report.py'),

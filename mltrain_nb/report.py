@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import functools
 import html
 import json
 import math
@@ -60,6 +61,11 @@ ENV_PACKAGES = ("mltrain_nb", "scikit-learn", "pandas", "numpy", "xgboost", "lig
 
 def environment_info(packages: tuple[str, ...] = ENV_PACKAGES) -> dict[str, str]:
     "Python version, platform and the versions of those `packages` that are installed."
+    return dict(_environment_info(tuple(packages)))
+
+@functools.lru_cache(maxsize=8)
+def _environment_info(packages: tuple[str, ...]) -> dict[str, str]:
+    # read once per process: every tracked model is tagged with these, and each lookup reads package metadata files
     from importlib import metadata
     info = {"python": platform.python_version(), "platform": platform.platform()}
     for name in packages:
