@@ -341,10 +341,22 @@ def _warm_report():
     "Import what the consolidated report needs (scipy.stats, matplotlib): done once a worker is idle, off the run's end."
     import matplotlib.figure, scipy.stats  # noqa: F401
 
+_EXECUTOR: list = []   # the cells' worker pool, kept warm between runs in one kernel
+
+def _cell_executor(n_jobs: int):
+    """A loky pool of `n_jobs` one-thread workers that ignore Ctrl-C (the parent decides), reused while it lives. Its own
+    pool, not loky's process-wide reusable one: joblib's `Parallel` (the engine's parallel folds) takes that one over
+    and expects the memmapping state it gives its own pools."""
+    from joblib.externals.loky import ProcessPoolExecutor
+    ex = _EXECUTOR[0] if _EXECUTOR else None
+    if ex is not None and ex._max_workers == n_jobs and not (ex._flags.shutdown or ex._flags.broken): return ex
+    if ex is not None: ex.shutdown(wait=False, kill_workers=True)
+    _EXECUTOR[:] = [ProcessPoolExecutor(max_workers=n_jobs, env=_ONE_THREAD, initializer=_ignore_sigint, timeout=60)]
+    return _EXECUTOR[0]
+
 def _start_processes(plan: Plan, cells: list[Cell], n_jobs: int):
     from concurrent.futures import as_completed
-    from joblib.externals.loky import get_reusable_executor
-    ex = get_reusable_executor(max_workers=n_jobs, env=_ONE_THREAD, initializer=_ignore_sigint, timeout=60)
+    ex = _cell_executor(n_jobs)
     futures = {ex.submit(run_cell, plan.df, plan.target, c, plan.train_configs[c.cell_id], plan.keys[c.cell_id]): c
                for c in _longest_first(cells)}
     def cancel():

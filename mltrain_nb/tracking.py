@@ -501,9 +501,7 @@ def log_model(self: ExperimentTracker, model, model_name: str, path: str | None 
         warnings.simplefilter("ignore")   # the cloudpickle caution: chosen on purpose, skops refuses xgboost pipelines
         info = mlflow.sklearn.log_model(model, name=path or "model", signature=signature, input_example=input_example,
                                         pip_requirements=pip_requirements(model), serialization_format="cloudpickle",
-                                        model_id=logged.model_id, run_id=rid,
-                                        # MLflow would reload the model to predict the example; the signature above did
-                                        validate_serving_input=False)
+                                        model_id=logged.model_id, run_id=rid)
     if rid in self.records: self.records[rid].update(model_uri=info.model_uri, model_name=model_name)
     self.client.set_tag(rid, "mltrain.model_uri", info.model_uri)
     return info.model_uri

@@ -106,6 +106,17 @@ def test_processes_and_dask_give_identical_results(tmp_path, small, quiet):
     assert len(kids) == 4 and {r["parent_run_id"] for r in kids} == {procs.parent_run_id}
 
 
+def test_a_pipeline_in_processes_leaves_joblib_parallel_working(tmp_path, small, quiet):
+    "The cells' pool is the pipeline's own: joblib's loky backend (the engine's parallel folds) still works after it."
+    from mltrain_nb.automation import run_experiments
+    from mltrain_nb.engine import MLTrainingEngine
+    run_experiments(small, target="diagnosis", models=["decision_tree"], splits=["stratified", "random"], cv=2, n_jobs=2,
+                    output=str(tmp_path / "out"), tracking_uri=f"sqlite:///{tmp_path}/p.db")
+    res = MLTrainingEngine(cv=2, n_jobs=2, progress=False, tracking={"enabled": False}).compare(
+        small.drop(columns=["patient", "visit_date"]), "diagnosis", models=["decision_tree", "logistic_regression"])
+    assert set(res.results) == {"decision_tree", "logistic_regression"}
+
+
 def test_a_failing_cell_is_recorded_and_the_rest_continue(tmp_path, small, quiet):
     from mltrain_nb.automation import run_experiments
     few = small.assign(patient=[f"g{i % 3}" for i in range(len(small))])   # 3 groups: 3-fold group CV cannot run on the 2 left
