@@ -1230,6 +1230,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                      'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking.ExperimentTracker._stack': ( 'tracking.html#experimenttracker._stack',
                                                                                        'mltrain_nb/tracking.py'),
+                                     'mltrain_nb.tracking.ExperimentTracker._start_run': ( 'tracking.html#experimenttracker._start_run',
+                                                                                           'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking.ExperimentTracker.background_run': ( 'tracking.html#experimenttracker.background_run',
                                                                                                'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking.ExperimentTracker.defer': ( 'tracking.html#experimenttracker.defer',

@@ -224,10 +224,8 @@ def from_spec(cls: ExperimentTracker, spec) -> ExperimentTracker:
 
 # %% ../nbs/08_tracking.ipynb #31fc3150
 @patch
-@contextmanager
-def run(self: ExperimentTracker, name: str | None = None, tags: dict | None = None, params: dict | None = None,
-        nested: bool = False) -> Iterator[str]:
-    "Open a run (a child of this thread's open run, if any); yields its id; always ends it with the right status."
+def _start_run(self: ExperimentTracker, name: str | None, tags: dict | None) -> str:
+    "Create a run (a child of this thread's open run, if any), push it on the stack and start its record; its id."
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
     parent = self._stack[-1] if self._stack else None
     all_tags = {**process_tags(), **{k: str(v) for k, v in (tags or {}).items()}}
@@ -236,6 +234,15 @@ def run(self: ExperimentTracker, name: str | None = None, tags: dict | None = No
     self._stack.append(rid)
     self.records[rid] = {"run_id": rid, "run_name": name, "params": {}, "metrics": {}, "tags": dict(tags or {}),
                          "artifacts": [], "started": time.time()}
+    return rid
+
+@patch
+@contextmanager
+def run(self: ExperimentTracker, name: str | None = None, tags: dict | None = None, params: dict | None = None,
+        nested: bool = False, background: bool = False) -> Iterator[str]:
+    """Open a run (a child of this thread's open run, if any); yields its id; always ends it with the right status.
+    `background`: the tracker's worker ends it, after the jobs deferred before (see below)."""
+    rid = self._start_run(name, tags)
     status = "FAILED"
     try:
         if params: self.log_params(params, run_id=rid)
@@ -244,12 +251,19 @@ def run(self: ExperimentTracker, name: str | None = None, tags: dict | None = No
     except (KeyboardInterrupt, TrainingInterrupted):
         status = "KILLED"; raise
     finally:
-        status = self._status.pop(rid, status) if status == "FINISHED" else status
         if rid in self._stack: self._stack.remove(rid)
-        try: self.flush(rid)
-        finally:
-            self.records[rid].update(status=status, ended=time.time())
-            self.client.set_terminated(rid, status)
+        if background: self.defer(lambda: self._end_run(rid, status))
+        else: self._end_run(rid, status)
+
+@patch
+def _end_run(self: ExperimentTracker, run_id: str, status: str) -> None:
+    # a set_status made before the end (a graceful stop, a failed log; in the background, by a job queued before this
+    # one) still decides a finished run
+    status = self._status.pop(run_id, status) if status == "FINISHED" else status
+    try: self.flush(run_id)
+    finally:
+        self.records[run_id].update(status=status, ended=time.time())
+        self.client.set_terminated(run_id, status)
 
 @patch
 def set_status(self: ExperimentTracker, run_id: str, status: str) -> None:
@@ -323,37 +337,10 @@ def pending(self: ExperimentTracker) -> int:
 
 # %% ../nbs/08_tracking.ipynb #85e58d36
 @patch
-@contextmanager
 def background_run(self: ExperimentTracker, name: str | None = None, tags: dict | None = None, params: dict | None = None,
-                   nested: bool = False) -> Iterator[str]:
+                   nested: bool = False):
     "A run like `run`'s, ended by the worker after its deferred jobs with the status this block decides."
-    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-    parent = self._stack[-1] if self._stack else None
-    all_tags = {**process_tags(), **{k: str(v) for k, v in (tags or {}).items()}}
-    if parent is not None: all_tags[MLFLOW_PARENT_RUN_ID] = parent
-    rid = self.client.create_run(self.experiment_id, tags=all_tags, run_name=name).info.run_id
-    self._stack.append(rid)
-    self.records[rid] = {"run_id": rid, "run_name": name, "params": {}, "metrics": {}, "tags": dict(tags or {}),
-                         "artifacts": [], "started": time.time()}
-    status = "FAILED"
-    try:
-        if params: self.log_params(params, run_id=rid)
-        yield rid
-        status = "FINISHED"
-    except (KeyboardInterrupt, TrainingInterrupted):
-        status = "KILLED"; raise
-    finally:
-        if rid in self._stack: self._stack.remove(rid)
-        self.defer(lambda: self._end_run(rid, status))
-
-@patch
-def _end_run(self: ExperimentTracker, run_id: str, status: str) -> None:
-    # a set_status made by a job queued before this one (a graceful stop, a failed log) still decides a finished run
-    status = self._status.pop(run_id, status) if status == "FINISHED" else status
-    try: self.flush(run_id)
-    finally:
-        self.records[run_id].update(status=status, ended=time.time())
-        self.client.set_terminated(run_id, status)
+    return self.run(name, tags, params, nested, background=True)
 
 # %% ../nbs/08_tracking.ipynb #b7e8f9d7
 @patch
