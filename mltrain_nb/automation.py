@@ -13,14 +13,14 @@ import tempfile
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
 from pydantic import Field
 
 from .config import TrainConfig, _Spec
-from .errors import ConfigError, DataError, MLTrainError, TrainingInterrupted, suggest
+from .errors import ConfigError, MLTrainError, TrainingInterrupted, suggest
 from .events import emit
 from .fileio import atomic_write
 

@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 import warnings
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,7 +25,7 @@ from fastcore.basics import patch
 from .config import TrainConfig, TuneConfig, as_config
 from .errors import (MLTrainError, ConfigError, DataError, ModelNotFoundError, ModelIntegrityError,
                                TrainingInterrupted, suggest)
-from .fileio import (atomic_write, check_name, clean_orphans, current_version, file_sha256, jsonable,
+from .fileio import (check_name, clean_orphans, current_version, file_sha256, jsonable,
                                read_json_object, sign, signing_key, verify, write_version)
 from .plots import _py
 from .results import ModelResult, viewer_for

@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 from .errors import ConfigError, DataError, MLTrainError, suggest
 from .algorithms import final_estimator
-from .plots import (_py, confusion_labels, one_vs_rest, plot_calibration, plot_confusion_matrix,
-                              plot_feature_importance, plot_learning_curve, plot_precision_recall,
+from .plots import (_py, confusion_labels, plot_calibration, plot_confusion_matrix,
+                              plot_feature_importance, plot_precision_recall,
                               plot_predicted_vs_actual, plot_residuals, plot_roc, figure_to_png, save_figure,
                               save_model_plots)
 from fastcore.basics import patch
