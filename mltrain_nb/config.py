@@ -114,7 +114,7 @@ class TrackingSpec(_Spec):
     output_dir: str = "experiments"
     log_models: bool = True
     log_plots: bool = True
-    background: bool = Field(True, description="log models and plots on a worker thread, off the training's critical path")
+    background: bool = Field(True, description="log runs, models and plots in a tracking process (a thread if it cannot start), off the training's critical path")
 
 class CalibrationSpec(_Spec):
     "Probability calibration of classifiers."

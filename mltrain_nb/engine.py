@@ -399,6 +399,7 @@ def shutdown(self: MLTrainingEngine) -> None:
 @patch
 def wait_for_tracking(self: MLTrainingEngine, timeout: float | None = None) -> None:
     "Wait until this engine's tracking has finished: every run ended and logged (already true when a call returns), and its evaluation plots drawn."
+    if getattr(self, "_log", None) is not None: self._log.drain()
     if self.tracker is not None:
         self.tracker.drain()
         self.tracker.wait_for_plots(timeout)
@@ -770,20 +771,20 @@ def compare(self: MLTrainingEngine, X, y=None, models: Sequence[str] | None = No
                         emit(cbs, ModelDone(name, res.cv_means, res.test_metrics, res.training_time))
                 except TrainingInterrupted:
                     interrupted = True
-                    if parent_id: self.tracker.set_status(parent_id, "KILLED")
+                    if parent_id: self._log.set_status(parent_id, "KILLED")
                 finally:
                     if stream is not None: stream.close()
                 if not done and not interrupted:
                     raise MLTrainError("Every model failed: " + "; ".join(f"{k}: {v}" for k, v in failures.items()))
                 board = leaderboard({n: self.models[n] for n in done}, self.metric, self.task)
                 best = None if board.empty else board.index[0]
-                if parent_id: self.tracker.defer(lambda: self.tracker.log_comparison(parent_id, board, best, self.metric, failures))
+                if parent_id: self._log.submit(_log_comparison, parent_id, board, best, self.metric, failures)
         except BaseException as e:
             emit(cbs, TrainingFailed(f"{type(e).__name__}: {e}", time.perf_counter() - t0))
             raise
         elapsed = time.perf_counter() - t0
         emit(cbs, TrainingFinished(tuple(done), best, elapsed, interrupted))
-    return TrainResult.of(self, done, failures, interrupted, elapsed, parent_id)
+    return TrainResult.of(self, done, failures, interrupted, elapsed, self._resolved(parent_id))
 
 # %% ../nbs/10_engine.ipynb #d120f5df
 def leaderboard(results: dict[str, ModelResult], metric: str, task: str) -> pd.DataFrame:
@@ -901,10 +902,8 @@ def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None, tunin
                                                  n_iter=tc.n_trials, random_state=self.config.random_state,
                                                  prefix="model__" + spec.param_prefix(self.task))
                 if parent_id:
-                    plots = (lambda folder: meval.tuning_plots(outcome.study, folder)) \
-                        if outcome.study is not None and self.config.tracking.log_plots else None
-                    self.tracker.defer(lambda: self.tracker.log_study(parent_id, outcome, plots))
-                    if outcome.interrupted: self.tracker.set_status(parent_id, "KILLED")
+                    self._log.submit(_log_search, parent_id, outcome, self.config.tracking.log_plots)
+                    if outcome.interrupted: self._log.set_status(parent_id, "KILLED")
                 self._stop.clear()   # an interrupted search still refits its best trial: that is the result it returns
                 with self._run(tuned_name, nested=True) as run_id:
                     res = _train_one(self, tuned_name, algorithm, split, folds, cbs, params=outcome.best_params)
@@ -916,24 +915,41 @@ def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None, tunin
     except BaseException as e:
         emit(cbs, TrainingFailed(f"{type(e).__name__}: {e}", time.perf_counter() - t0))
         raise
+    run_id = self._resolved(parent_id)
     return TuneResult(tuned_name, algorithm, method, outcome.metric, outcome.best_params, outcome.best_score, outcome.trials,
-                      outcome.study, res, self, outcome.interrupted, time.perf_counter() - t0, parent_id,
-                      self.tracker.tracking_uri if parent_id else None)
+                      outcome.study, res, self, outcome.interrupted, time.perf_counter() - t0, run_id,
+                      self.tracker.tracking_uri if run_id else None)
 
 # %% ../nbs/10_engine.ipynb #c1282493
 @patch
 def _tracker_or_none(self: MLTrainingEngine):
-    "The engine's tracker, or `None` when tracking is off or its store failed during this training call."
+    """Where this training call's runs go (`None` when tracking is off or its store failed during this call): the tracking
+    process (`TrackingSpec.background`, the default), else the engine's `ExperimentTracker` (on a thread, or at once)."""
     ts = self.config.tracking
     if not ts.enabled or getattr(self, "_tracking_off", False): return None
-    if self.tracker is None:
+    log = getattr(self, "_log", None)
+    if log is not None and getattr(log, "process", None) is not None and not log.process.alive:
+        log, self._no_process = None, True   # the tracking process died: this call and later ones log on a thread
+    if log is None:
         from mltrain_nb.tracking import ExperimentTracker
-        try: self.tracker = ExperimentTracker.from_spec(ts)
+        try:
+            if self.tracker is None: self.tracker = ExperimentTracker.from_spec(ts, connect=False)
+            self.tracker.background = ts.background
+            if ts.background and not getattr(self, "_no_process", False):
+                try:
+                    from mltrain_nb.tracking_process import ProcessTracker
+                    log = ProcessTracker(self.tracker)   # it opens the store; this process does only when asked
+                except OSError as e:
+                    warnings.warn(f"Tracking runs on a thread: the tracking process did not start ({e}).", RuntimeWarning)
+                    self._no_process = True
+            if log is None:
+                self.tracker._connect()   # a store that cannot be opened fails here, before any run
+                log = self.tracker
         except Exception as e:   # an unwritable folder, a full disk, a store that does not answer
             self._tracking_failed(f"the store cannot be opened ({type(e).__name__}: {e})")
             return None
-        self.tracker.background = ts.background
-    return self.tracker
+        self._log = log
+    return log
 
 @patch
 def _tracking_failed(self: MLTrainingEngine, why: str) -> None:
@@ -946,10 +962,10 @@ def _tracking_failed(self: MLTrainingEngine, why: str) -> None:
 @contextmanager
 def _run(self: MLTrainingEngine, name: str, nested: bool = False, **kw):
     "A tracked run that always ends, or `None` when tracking is off or the store fails (one warning; training goes on)."
-    tracker = self._tracker_or_none()
-    if tracker is None:
+    log = self._tracker_or_none()
+    if log is None:
         yield None; return
-    run = (tracker.background_run if tracker.background else tracker.run)(name, nested=nested, **kw)
+    run = (log.background_run if log.background else log.run)(name, nested=nested, **kw)
     try: rid = run.__enter__()
     except Exception as e:
         self._tracking_failed(f"a run cannot be started ({type(e).__name__}: {e})")
@@ -968,39 +984,68 @@ def _run(self: MLTrainingEngine, name: str, nested: bool = False, **kw):
 
 @patch
 def _settle_tracking(self: MLTrainingEngine) -> None:
-    """At the end of a training call: wait for its background logging (so every run it returns is ended, its model logged),
-    then hand the plots it left pending to a renderer process."""
-    tracker, pending = self.tracker, getattr(self, "_pending_plots", [])
-    if tracker is None: return
-    tracker.drain()
-    self._pending_plots = []
-    if pending and tracker.background:
-        try: tracker.render_plots_later(pending)
+    """At the end of a training call: wait for its logging (so every run it returns is ended, its model logged), give its
+    results their run ids and model URIs, then hand the plots it left pending to a renderer process."""
+    log, tracked = getattr(self, "_log", None), getattr(self, "_tracked", [])
+    if log is None: return
+    problems = log.drain() or []
+    self._tracked, pending = [], []
+    for job, res in tracked:
+        res.run_id = log.resolve(res.run_id)
+        out = job.result or {}
+        if out.get("model_uri"): res.model_uri = out["model_uri"]
+        if out.get("plots_pending") and res.run_id: pending.append(res.run_id)
+    for why in problems: self._tracking_failed(why)
+    if pending:
+        try: self.tracker.render_plots_later(pending)
         except Exception as e: warnings.warn(f"The evaluation plots stay pending ({type(e).__name__}: {e}); "
                                              "%mltrain ui draws them.", RuntimeWarning, stacklevel=4)
 
 @patch
-def _track_model(self: MLTrainingEngine, run_id: str | None, res: ModelResult, split, n_folds: int | None = None) -> None:
-    "Hand one trained model to the tracker, with what its evaluation plots are drawn from (its held-out predictions)."
+def _resolved(self: MLTrainingEngine, run) -> str | None:
+    "The MLflow id of a run of this engine's last call (after `_settle_tracking`)."
+    log = getattr(self, "_log", None)
+    return log.resolve(run) if log is not None and run is not None else run
+
+def _log_trained_model(tracker, run_id: str, res: ModelResult, X_train, y_train, X_test, y_test, params: dict,
+                       log_models: bool, render_now: bool) -> dict:
+    """Log one trained model into `run_id` with what its evaluation plots are drawn from (its held-out predictions); runs
+    where the tracker does (the tracking process, a thread). Draws the plots at once when `render_now`."""
+    tracker.log_model_result(res, run_id, X_train, y_train, params=params, log_model=log_models,
+                             pickle_by_value=(mdata, malgo))
+    out = {"model_uri": res.model_uri, "plots_pending": False}
+    if X_test is None: return out
+    try:
+        tracker.log_evaluation(run_id, meval.ModelEvaluator(res.model, res.task).plot_inputs(
+            X_test, y_test, res.feature_importance, res.history, res.best_iteration))
+        if render_now:
+            from mltrain_nb.tracking import render_plots
+            render_plots(tracker.client, run_id)
+        else: out["plots_pending"] = True
+    except Exception as e:
+        warnings.warn(f"The evaluation plots of {res.name} were not kept ({type(e).__name__}: {e}).", RuntimeWarning)
+    return out
+
+def _log_search(tracker, run_id: str, outcome, with_plots: bool) -> None:
+    "Log a search into its parent run, with its plots (drawn where the tracker runs)."
+    plots = (lambda folder: meval.tuning_plots(outcome.study, folder)) if with_plots and outcome.study is not None else None
+    tracker.log_study(run_id, outcome, plots)
+
+def _log_comparison(tracker, run_id: str, board, best, metric: str, failures: dict) -> None:
+    tracker.log_comparison(run_id, board, best, metric, failures)
+
+@patch
+def _track_model(self: MLTrainingEngine, run_id, res: ModelResult, split, n_folds: int | None = None) -> None:
+    "Hand one trained model to the tracker, with the held-out rows its evaluation plots are drawn from."
     if run_id is None: return
     ts = self.config.tracking
-    held_out = ts.log_plots and split.X_test is not None and len(split.X_test) and res.task != "clustering"
-    res.run_id, params = run_id, {"metric": self.metric, "cv": n_folds or self.config.cv}
-    def job():   # on the tracker's worker when it logs in the background; the run's end waits for it there
-        self.tracker.log_model_result(res, run_id, split.X_train, split.y_train, params=params, log_model=ts.log_models,
-                                      pickle_by_value=(mdata, malgo))
-        if not held_out: return
-        try:
-            self.tracker.log_evaluation(run_id, meval.ModelEvaluator(res.model, res.task).plot_inputs(
-                split.X_test, split.y_test, res.feature_importance, res.history, res.best_iteration))
-            if self.tracker.background: self._pending_plots.append(run_id)
-            else:
-                from mltrain_nb.tracking import render_plots
-                render_plots(self.tracker.client, run_id)
-        except Exception as e:
-            warnings.warn(f"The evaluation plots of {res.name} were not kept ({type(e).__name__}: {e}).", RuntimeWarning)
-    if not hasattr(self, "_pending_plots"): self._pending_plots = []
-    self.tracker.defer(job)
+    held_out = bool(ts.log_plots and split.X_test is not None and len(split.X_test) and res.task != "clustering")
+    res.run_id = run_id
+    job = self._log.submit(_log_trained_model, run_id, res, split.X_train, split.y_train,
+                           split.X_test if held_out else None, split.y_test if held_out else None,
+                           {"metric": self.metric, "cv": n_folds or self.config.cv}, ts.log_models, not ts.background)
+    if not hasattr(self, "_tracked"): self._tracked = []
+    self._tracked.append((job, res))
 
 # %% ../nbs/10_engine.ipynb #ba1c5284
 def _dumps(obj) -> bytes:

@@ -27,8 +27,8 @@ from .fileio import atomic_write, clean_orphans, jsonable, pid_alive
 
 # %% auto #0
 __all__ = ['by_value_lock', 'resolve_tracking_uri', 'sqlite_path', 'store_state', 'ensure_store', 'process_tags', 'end_dead_runs',
-           'ExperimentTracker', 'drain_all', 'pip_requirements', 'render_plots', 'wait_for_all_plots', 'render_pending',
-           'store_exists', 'search_runs']
+           'ExperimentTracker', 'drain_all', 'Job', 'pip_requirements', 'render_plots', 'wait_for_all_plots',
+           'render_pending', 'store_exists', 'search_runs']
 
 # %% ../nbs/08_tracking.ipynb #62da21de
 def resolve_tracking_uri(output_dir: str | os.PathLike = "experiments", tracking_uri: str | None = None) -> str:
@@ -160,23 +160,40 @@ def _quiet_mlflow():
 class ExperimentTracker:
     "MLflow runs for one experiment, on the embedded SQLite store unless told otherwise."
     def __init__(self, output_dir: str | os.PathLike = "./experiments", experiment_name: str | None = None,
-                 tracking_uri: str | None = None):
-        import mlflow
-        from mlflow import MlflowClient
-        _quiet_mlflow()
+                 tracking_uri: str | None = None, connect: bool = True):
+        "`connect=False`: open the store on first use of `client` or `experiment_id` (MLflow's import costs about a second)."
         self.output_dir = Path(output_dir).expanduser().resolve()
         self.experiment_name = experiment_name or "mltrain"
         self.tracking_uri = resolve_tracking_uri(self.output_dir, tracking_uri)
-        ensure_store(self.tracking_uri, (self.output_dir / "artifacts").as_uri())
-        self.client = MlflowClient(self.tracking_uri)
-        self.experiment_id = self._experiment_id()
-        try: end_dead_runs(self.client)
-        except Exception as e: warnings.warn(f"Could not look for runs of dead processes: {e}", RuntimeWarning, stacklevel=2)
         self._buffer: dict[str, list] = {}            # run id -> pending Metric entities
         self._status: dict[str, str] = {}             # run id -> the status to end with, when set by set_status
         self.records: dict[str, dict[str, Any]] = {}  # run id -> what was logged, for the experiment JSON
         self.run_id: str | None = None                # the seed API's current run
         self._local = threading.local()               # this thread's open runs, innermost last
+        self._connecting = threading.Lock()
+        if connect: self._connect()
+
+    def _connect(self) -> None:
+        "Open the store (creating it once), the client and the experiment; end the runs that dead processes left open."
+        from mlflow import MlflowClient
+        with self._connecting:
+            if "client" in self.__dict__: return
+            _quiet_mlflow()
+            ensure_store(self.tracking_uri, (self.output_dir / "artifacts").as_uri())
+            client = MlflowClient(self.tracking_uri)
+            self.__dict__["client"] = client
+            try: self.experiment_id = self._experiment_id()
+            except BaseException:
+                del self.__dict__["client"]
+                raise
+        try: end_dead_runs(self.client)
+        except Exception as e: warnings.warn(f"Could not look for runs of dead processes: {e}", RuntimeWarning, stacklevel=3)
+
+    def __getattr__(self, name: str):   # only called for attributes not set yet: a tracker made with connect=False
+        if name in ("client", "experiment_id") and "_connecting" in self.__dict__:
+            self._connect()
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def _experiment_id(self) -> str:
         exp = self.client.get_experiment_by_name(self.experiment_name)
@@ -218,20 +235,22 @@ def _stack(self: ExperimentTracker) -> list[str]:
 
 # %% ../nbs/08_tracking.ipynb #b5704728
 @patch(cls_method=True)
-def from_spec(cls: ExperimentTracker, spec) -> ExperimentTracker:
+def from_spec(cls: ExperimentTracker, spec, connect: bool = True) -> ExperimentTracker:
     "The tracker of a `config.TrackingSpec` (its `output_dir`, `experiment` and `tracking_uri`)."
-    return cls(spec.output_dir, spec.experiment, spec.tracking_uri)
+    return cls(spec.output_dir, spec.experiment, spec.tracking_uri, connect=connect)
 
 # %% ../nbs/08_tracking.ipynb #31fc3150
 @patch
-def _start_run(self: ExperimentTracker, name: str | None, tags: dict | None) -> str:
-    "Create a run (a child of this thread's open run, if any), push it on the stack and start its record; its id."
+def _start_run(self: ExperimentTracker, name: str | None, tags: dict | None, parent: str | None = None,
+               push: bool = True) -> str:
+    """Create a run (a child of `parent`, else of this thread's open run, if any), push it on this thread's stack (unless
+    `push` is false) and start its record; its id."""
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-    parent = self._stack[-1] if self._stack else None
+    parent = parent or (self._stack[-1] if self._stack else None)
     all_tags = {**process_tags(), **{k: str(v) for k, v in (tags or {}).items()}}
     if parent is not None: all_tags[MLFLOW_PARENT_RUN_ID] = parent
     rid = self.client.create_run(self.experiment_id, tags=all_tags, run_name=name).info.run_id
-    self._stack.append(rid)
+    if push: self._stack.append(rid)
     self.records[rid] = {"run_id": rid, "run_name": name, "params": {}, "metrics": {}, "tags": dict(tags or {}),
                          "artifacts": [], "started": time.time()}
     return rid
@@ -306,10 +325,12 @@ class _Worker:
     def pending(self) -> int: return self._q.unfinished_tasks
 
 _WORKERS: "weakref.WeakSet[_Worker]" = weakref.WeakSet()
+_DRAINERS: list[Callable[[], Any]] = []   # other places jobs wait (the tracking process registers itself)
 
 def drain_all() -> None:
     "Wait for the background jobs of every tracker in this process."
     for w in list(_WORKERS): w.drain()
+    for drain in list(_DRAINERS): drain()
 
 atexit.register(drain_all)   # daemon threads die at exit: finish their runs first
 
@@ -334,6 +355,29 @@ def drain(self: ExperimentTracker) -> None:
 def pending(self: ExperimentTracker) -> int:
     "How many deferred jobs have not finished yet."
     return self._worker.pending if getattr(self, "_worker", None) is not None else 0
+
+class Job:
+    "A submitted job; once it has run (after a `drain`): `done`, and its `result` or the `error` it raised."
+    __slots__ = ("key", "done", "result", "error")
+    def __init__(self, key: int = 0): self.key, self.done, self.result, self.error = key, False, None, None
+
+@patch
+def submit(self: ExperimentTracker, fn: Callable, *args, **kwargs) -> Job:
+    "Defer `fn(self, *args, **kwargs)` (see `defer`); the returned `Job` holds what it returned once it has run."
+    job = Job()
+    def call():
+        try: job.result = fn(self, *args, **kwargs)
+        except Exception as e:   # a tracking failure is a warning: the trained model is kept
+            job.error = f"{type(e).__name__}: {e}"
+            warnings.warn(f"Background tracking failed ({job.error}).", RuntimeWarning)
+        finally: job.done = True
+    self.defer(call)
+    return job
+
+@patch
+def resolve(self: ExperimentTracker, run_id: str | None) -> str | None:
+    "The MLflow id of a run this tracker opened: the id itself (a `ProcessTracker` knows its ids only after a drain)."
+    return run_id
 
 # %% ../nbs/08_tracking.ipynb #85e58d36
 @patch
