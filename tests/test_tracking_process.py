@@ -1,0 +1,90 @@
+"The tracking process (issue 16): what happens when either side goes away, and models whose class lives in a script."
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from mltrain_nb.engine import MLTrainingEngine
+from mltrain_nb.tracking_process import tracking_process
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _runs(uri):
+    client = mlflow.MlflowClient(uri)
+    return client, client.search_runs([e.experiment_id for e in client.search_experiments()])
+
+
+def _script(tmp_path, body):
+    path = tmp_path / "script.py"
+    path.write_text(textwrap.dedent(body))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, str(path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_runs_left_open_by_a_dead_training_process_end_failed(tmp_path):
+    out = _script(tmp_path, f"""
+        import os
+        from mltrain_nb.tracking import ExperimentTracker
+        from mltrain_nb.tracking_process import ProcessTracker
+        pt = ProcessTracker(ExperimentTracker({str(tmp_path / 'exp')!r}, connect=False))
+        run = pt.run("left open")
+        ref = run.__enter__()
+        pt.drain()                       # the run exists, RUNNING
+        print("PID", pt.process.proc.pid, flush=True)
+        os._exit(3)                      # the training process dies without ending it
+    """)
+    assert out.returncode == 3, out.stderr
+    pid = int(out.stdout.split("PID")[1])
+    for _ in range(600):                 # the tracking process sees the socket close, ends the run, exits
+        try: os.kill(pid, 0)
+        except ProcessLookupError: break
+        time.sleep(0.1)
+    _, runs = _runs(f"sqlite:///{tmp_path / 'exp' / 'mlflow.db'}")
+    assert [(r.info.run_name, r.info.status) for r in runs] == [("left open", "FAILED")]
+    assert "ended before" in runs[0].data.tags["mltrain.failure"]
+
+
+def test_a_model_class_defined_in_a_script_is_logged_and_loads(tmp_path):
+    out = _script(tmp_path, f"""
+        import numpy as np, pandas as pd
+        from sklearn.base import BaseEstimator, ClassifierMixin
+        from mltrain_nb.engine import MLTrainingEngine
+        class Majority(ClassifierMixin, BaseEstimator):   # lives in __main__: only a by-value pickle can carry it
+            def fit(self, X, y): self.classes_, counts = np.unique(y, return_counts=True); self.top_ = self.classes_[counts.argmax()]; return self
+            def predict(self, X): return np.full(len(X), self.top_)
+        rng = np.random.default_rng(0)
+        X = pd.DataFrame(rng.normal(size=(80, 3)), columns=list("abc")); y = pd.Series(np.r_[np.zeros(50), np.ones(30)].astype(int))
+        eng = MLTrainingEngine(cv=2, progress=False, tracking={{"output_dir": {str(tmp_path / 'exp')!r}, "log_plots": False}})
+        res = eng.train_model(X, y, custom_model=Majority(), model_name="majority")
+        print("URI", res.model_uri)
+    """)
+    assert out.returncode == 0, out.stderr[-3000:]
+    uri = out.stdout.split("URI")[1].strip()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'exp' / 'mlflow.db'}")
+    try:
+        import pandas as pd
+        model = mlflow.sklearn.load_model(uri)
+        assert list(model.predict(pd.DataFrame({"a": [0.0], "b": [1.0], "c": [2.0]}))) == [0]
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+def test_the_tracking_process_has_its_own_session_and_a_dead_one_falls_back_to_a_thread(iris_df, tmp_path, quiet):
+    eng = MLTrainingEngine(cv=2, progress=False, tracking={"output_dir": str(tmp_path / "exp"), "log_plots": False})
+    first = eng.train_model(iris_df, "species", "logistic_regression")
+    proc = tracking_process().proc
+    assert os.getsid(proc.pid) != os.getsid(0)   # a kernel interrupt (sent to the kernel's process group) misses it
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    second = eng.train_model(iris_df, "species", "decision_tree")
+    assert first.model_uri and second.model_uri and first.run_id != second.run_id
+    client, runs = _runs(eng.tracker.tracking_uri)
+    assert {(r.info.run_name, r.info.status) for r in runs} == {("logistic_regression", "FINISHED"), ("decision_tree", "FINISHED")}
+    assert int(client.get_run(second.run_id).data.tags["mltrain.pid"]) == os.getpid()   # logged on a thread, here
