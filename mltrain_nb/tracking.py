@@ -54,10 +54,31 @@ def sqlite_path(uri: str) -> Path | None:
     p = uri[len("sqlite:///"):].split("?")[0]
     return None if p in ("", ":memory:") else Path(p)
 
+def _mlflow_stamp() -> str | None:
+    "The installed MLflow (version and location, without importing it): a head revision belongs to one installation."
+    try:
+        import importlib.util
+        from importlib.metadata import version
+        return f"{version('mlflow')} {importlib.util.find_spec('mlflow').origin}"
+    except Exception: return None
+
+def _head_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mltrain_nb" / "mlflow_schema_head.json"
+
 @functools.lru_cache(maxsize=1)
 def _head_revision() -> str:
+    """MLflow's newest schema revision. Alembic reads it from MLflow's migration scripts, which costs about a second in
+    every process that opens a store, so it is kept in a small cache file per MLflow installation."""
+    stamp, cache = _mlflow_stamp(), _head_cache()
+    try: known = json.loads(cache.read_text())
+    except (OSError, ValueError): known = {}
+    if stamp and isinstance(known, dict) and isinstance(known.get(stamp), str): return known[stamp]
     from mlflow.store.db.utils import _get_latest_schema_revision
-    return _get_latest_schema_revision()
+    head = _get_latest_schema_revision()
+    if stamp:
+        try: atomic_write(cache, json.dumps({**(known if isinstance(known, dict) else {}), stamp: head}))
+        except OSError: pass   # a read-only home: the next process reads the scripts again
+    return head
 
 def store_state(db: Path) -> str:
     "`missing`, `ready` (schema at MLflow's head), `partial` (creation never finished, holds no runs) or `other`."
