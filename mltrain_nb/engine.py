@@ -939,7 +939,7 @@ def _tracker_or_none(self: MLTrainingEngine):
                 try:
                     from mltrain_nb.tracking_process import ProcessTracker
                     log = ProcessTracker(self.tracker)   # it opens the store; this process does only when asked
-                except OSError as e:
+                except Exception as e:   # it cannot start here (no inherited socket on this platform, say): log on a thread
                     warnings.warn(f"Tracking runs on a thread: the tracking process did not start ({e}).", RuntimeWarning)
                     self._no_process = True
             if log is None:
