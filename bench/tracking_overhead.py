@@ -5,6 +5,10 @@
 Goal: at most 0.3 s more per model on a warm store (issue 16: 0.1 s). Also measured: the one-time cost of a fresh
 SQLite store (its migrations), the cost of the evaluation plots when they are on (drawn by a renderer process after the
 call returns), and how long after the call the renderer had them in the store.
+
+A comparison is measured too (`compare` of COMPARED, defaults with plots on, against tracking off; alternated, median of
+3): there a model's logging overlaps the next model's training, in the tracking process, so the cost per model is what
+is left on the training's critical path.
 """
 import json
 import tempfile
@@ -13,6 +17,24 @@ import warnings
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
+COMPARED = ["logistic_regression", "knn", "naive_bayes", "decision_tree", "random_forest", "adaboost", "lightgbm", "xgboost"]
+
+
+def compare_overhead(X, y, store: Path) -> dict:
+    "Median wall time of `compare` over COMPARED with tracking off and with the defaults (plots on), alternated."
+    import statistics
+    from mltrain_nb.engine import MLTrainingEngine
+    engines = {"off": MLTrainingEngine(cv=5, progress=False, tracking={"enabled": False}),
+               "defaults": MLTrainingEngine(cv=5, progress=False, tracking={"output_dir": str(store), "experiment": "bench-compare"})}
+    times = {k: [] for k in engines}
+    for rep in range(4):                                   # the first round warms imports, the store and the tracking process
+        for k, eng in engines.items():
+            t = time.perf_counter(); eng.compare(X, y, models=COMPARED); wall = time.perf_counter() - t
+            eng.wait_for_tracking()                        # the renderer, outside the timing
+            if rep: times[k].append(wall)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"models": len(COMPARED), "off_s": med["off"], "defaults_s": med["defaults"],
+            "per_model_s": (med["defaults"] - med["off"]) / len(COMPARED), "ratio": med["defaults"] / med["off"]}
 
 
 def main():
@@ -49,10 +71,13 @@ def main():
         print(f"{algo:20s} off {times['off']:.3f}s  on {times['on']:.3f}s  overhead {row['overhead_s']:+.3f}s "
               f"(ratio {row['ratio']:.2f})  plots {row['plots_s']:+.3f}s (drawn {row['plots_drawn_after_return_s']:.2f}s after the call)", flush=True)
     print(f"fresh store (migrations): {fresh_store:.2f}s   warm store open: {warm_store:.3f}s")
+    comp = compare_overhead(X, y, store)
+    print(f"compare of {comp['models']} models: off {comp['off_s']:.2f}s  defaults {comp['defaults_s']:.2f}s  "
+          f"(ratio {comp['ratio']:.2f})  tracking with plots {comp['per_model_s']:+.3f}s per model", flush=True)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "tracking_overhead.json").write_text(json.dumps(
-        {"rows": rows, "fresh_store_s": fresh_store, "warm_store_s": warm_store, "when": time.strftime("%Y-%m-%d %H:%M:%S")},
-        indent=2))
+        {"rows": rows, "compare": comp, "fresh_store_s": fresh_store, "warm_store_s": warm_store,
+         "when": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2))
 
 
 if __name__ == "__main__":
