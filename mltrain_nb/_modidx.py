@@ -261,6 +261,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                             'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine.MLTrainingEngine._tracking_failed': ( 'engine.html#mltrainingengine._tracking_failed',
                                                                                             'mltrain_nb/engine.py'),
+                                   'mltrain_nb.engine.MLTrainingEngine._warm_tracking': ( 'engine.html#mltrainingengine._warm_tracking',
+                                                                                          'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine.MLTrainingEngine._working': ( 'engine.html#mltrainingengine._working',
                                                                                     'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine.MLTrainingEngine.compare': ( 'engine.html#mltrainingengine.compare',

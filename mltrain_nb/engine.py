@@ -655,6 +655,7 @@ class _FitStream:
 def _begin(self: MLTrainingEngine, X, y, X_val=None, y_val=None, metric: str | None = None, cv: int | None = None):
     "Validate and split (`metric` and `cv`: this call's, else the config's); nothing in the engine changes if this raises."
     self._tracking_off = False   # a store that failed in an earlier call is tried again
+    self._warm_tracking()
     prep = prepare_xy(X, y, self.config)
     if self.task is not None and self.models and prep.task != self.task:
         raise ConfigError(f"This engine holds {self.task} models; a {prep.task} target needs a new engine (or task={self.task!r}).")
@@ -950,6 +951,16 @@ def _tracker_or_none(self: MLTrainingEngine):
             return None
         self._log = log
     return log
+
+@patch
+def _warm_tracking(self: MLTrainingEngine) -> None:
+    "Start the tracking process now (it imports MLflow while the data are checked and split); it opens no store yet."
+    ts = self.config.tracking
+    if not (ts.enabled and ts.background) or getattr(self, "_no_process", False) or getattr(self, "_log", None) is not None: return
+    try:
+        from mltrain_nb.tracking_process import tracking_process
+        tracking_process()
+    except Exception: pass   # _tracker_or_none falls back to a thread, with its warning
 
 @patch
 def _tracking_failed(self: MLTrainingEngine, why: str) -> None:
