@@ -1,14 +1,13 @@
 """Tuning per second of budget, side by side: FLAML and plain Optuna at 10 s and 30 s, `engine.tune` at 10 s (and 30 s).
 
-    pip install flaml            # not a dependency of mltrain_nb; only this script needs it
+    pip install flaml statsmodels   # not dependencies of mltrain_nb; only this script needs them
     python bench/vs_flaml.py     # writes bench/results/vs_flaml.json
 
-Three tasks, lightgbm on every side, one thread per fit (n_jobs=1) on every side, tracking off for ours:
-- binary:     make_classification(6000 x 8, 5 informative, 25% label noise), ROC AUC
-- multiclass: make_classification(6000 x 10, 3 classes, 10% label noise), accuracy
-- regression: make_friedman1(6000 x 10, noise 1.0), R^2
-No installed package ships tabular data of 5k-50k rows without a download (sklearn's bundled sets have at most
-1,797 rows; fetch_* need the internet), so the data are synthesized, with a fixed seed.
+Three tasks on tables that ship inside an installed package, statsmodels (`pip install statsmodels`; no download),
+lightgbm on every side, one thread per fit (n_jobs=1) on every side, tracking off for ours:
+- binary:     `statsmodels.datasets.fair` (6,366 rows x 8): had an affair (affairs > 0), ROC AUC
+- multiclass: `fair` again, the marriage rating (5 classes) from the other 8 columns, accuracy
+- regression: `statsmodels.datasets.randhie` (20,190 rows x 9): log(1 + doctor visits), R^2
 
 Each side's *own* CV score is on its own folds; so every side's best configuration is also scored by one referee:
 5-fold CV (the same folds for all) of an LGBM with that configuration on the full data. Sides run one after the other
@@ -26,17 +25,15 @@ BUDGETS = (10, 30)
 
 
 def datasets():
-    import pandas as pd
-    from sklearn.datasets import make_classification, make_friedman1
-    out = {}
-    X, y = make_classification(6000, 8, n_informative=5, flip_y=0.25, random_state=0)
-    out["binary"] = (X, y, "classification", "roc_auc")
-    X, y = make_classification(6000, 10, n_informative=6, n_classes=3, flip_y=0.1, random_state=1)
-    out["multiclass"] = (X, y, "classification", "accuracy")
-    X, y = make_friedman1(6000, 10, noise=1.0, random_state=2)
-    out["regression"] = (X, y, "regression", "r2")
-    return {k: (pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])]), pd.Series(y, name="y"), t, m)
-            for k, (X, y, t, m) in out.items()}
+    "The three tasks, from the tables statsmodels ships (see above)."
+    import numpy as np
+    from statsmodels.datasets import fair, randhie
+    f = fair.load_pandas().data.astype(float)
+    r = randhie.load_pandas().data.astype(float)
+    return {"binary": (f.drop(columns="affairs"), (f["affairs"] > 0).astype(int).rename("had_affair"), "classification", "roc_auc"),
+            "multiclass": (f.drop(columns="rate_marriage"), f["rate_marriage"].astype(int).rename("rate_marriage"),
+                           "classification", "accuracy"),
+            "regression": (r.drop(columns="mdvis"), np.log1p(r["mdvis"]).rename("log_visits"), "regression", "r2")}
 
 
 def folds(X, y, task):

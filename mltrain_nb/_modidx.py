@@ -1346,6 +1346,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'mltrain_nb.tracking.end_dead_runs': ('tracking.html#end_dead_runs', 'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking.ensure_store': ('tracking.html#ensure_store', 'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking.pip_requirements': ('tracking.html#pip_requirements', 'mltrain_nb/tracking.py'),
+                                     'mltrain_nb.tracking.preload': ('tracking.html#preload', 'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking.process_tags': ('tracking.html#process_tags', 'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking.render_pending': ('tracking.html#render_pending', 'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking.render_plots': ('tracking.html#render_plots', 'mltrain_nb/tracking.py'),

@@ -27,7 +27,7 @@ from .fileio import atomic_write, clean_orphans, jsonable, pid_alive
 
 # %% auto #0
 __all__ = ['by_value_lock', 'resolve_tracking_uri', 'sqlite_path', 'store_state', 'ensure_store', 'process_tags', 'end_dead_runs',
-           'ExperimentTracker', 'drain_all', 'Job', 'pip_requirements', 'render_plots', 'wait_for_all_plots',
+           'ExperimentTracker', 'preload', 'drain_all', 'Job', 'pip_requirements', 'render_plots', 'wait_for_all_plots',
            'render_pending', 'store_exists', 'search_runs']
 
 # %% ../nbs/08_tracking.ipynb #62da21de
@@ -259,6 +259,10 @@ def _stack(self: ExperimentTracker) -> list[str]:
 def from_spec(cls: ExperimentTracker, spec, connect: bool = True) -> ExperimentTracker:
     "The tracker of a `config.TrackingSpec` (its `output_dir`, `experiment` and `tracking_uri`)."
     return cls(spec.output_dir, spec.experiment, spec.tracking_uri, connect=connect)
+
+def preload() -> None:
+    "Import what logging a model needs (MLflow, its sklearn flavor, scikit-learn's pipelines): about two seconds, once."
+    import mlflow.sklearn, sklearn.pipeline  # noqa: F401
 
 # %% ../nbs/08_tracking.ipynb #31fc3150
 @patch

@@ -155,19 +155,8 @@ def test_kill_during_store_creation_leaves_a_store_that_opens(tmp_path):
 
 # ---- kill -9 during tracked training ----------------------------------------------------------------------------
 
-def wait_for_exit(pid: int, timeout: float) -> None:
-    "Wait until process `pid` is gone (it need not be our child)."
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            os.kill(pid, 0)
-            if open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z": return   # exited, not reaped
-        except (ProcessLookupError, FileNotFoundError): return
-        time.sleep(0.05)
-
-
 def test_kill_during_tracked_training_leaves_no_run_running(tmp_path):
-    from mltrain_nb.tracking import ExperimentTracker
+    from mltrain_nb.tracking import ExperimentTracker, end_dead_runs
     X, y = data(40)
     out = tmp_path / "experiments"
     tracking = {"output_dir": str(out), "log_plots": False}
@@ -185,12 +174,15 @@ def test_kill_during_tracked_training_leaves_no_run_running(tmp_path):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t = ExperimentTracker(out, "mltrain")   # starting a tracker ends the dead child's runs
-        runs = t.client.search_runs([t.experiment_id], max_results=5000)
-        # the tracking process (its pid is on the runs it opened) finishes the jobs it was sent, then ends what is open
-        for pid in {int(r.data.tags["mltrain.pid"]) for r in runs if r.info.status == "RUNNING"}:
-            wait_for_exit(pid, 120)
-        runs = t.client.search_runs([t.experiment_id], max_results=5000)
-        running = [r.info.run_id for r in runs if r.info.status == "RUNNING"]
+        # the tracking process finishes the messages the killed training sent (it may still be opening its runs), then
+        # ends what is open; a run it could not end carries its pid, for end_dead_runs
+        deadline = time.monotonic() + 120
+        while True:
+            runs = t.client.search_runs([t.experiment_id], max_results=5000)
+            running = [r.info.run_id for r in runs if r.info.status == "RUNNING"]
+            if not running or time.monotonic() > deadline: break
+            time.sleep(0.1)
+            end_dead_runs(t.client)
         assert not running, (trial, running)
         for r in runs:
             if r.info.status == "FAILED" and "mltrain.failure" in r.data.tags:
