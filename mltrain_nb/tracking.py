@@ -27,8 +27,8 @@ from .fileio import atomic_write, clean_orphans, jsonable, pid_alive
 
 # %% auto #0
 __all__ = ['by_value_lock', 'resolve_tracking_uri', 'sqlite_path', 'store_state', 'ensure_store', 'process_tags', 'end_dead_runs',
-           'ExperimentTracker', 'preload', 'drain_all', 'Job', 'pip_requirements', 'render_plots', 'wait_for_all_plots',
-           'render_pending', 'store_exists', 'search_runs']
+           'ExperimentTracker', 'preload', 'drain_all', 'Job', 'pip_requirements', 'render_plots', 'package_home',
+           'wait_for_all_plots', 'render_pending', 'store_exists', 'search_runs']
 
 # %% ../nbs/08_tracking.ipynb #62da21de
 def resolve_tracking_uri(output_dir: str | os.PathLike = "experiments", tracking_uri: str | None = None) -> str:
@@ -313,6 +313,13 @@ def _end_run(self: ExperimentTracker, run_id: str, status: str) -> None:
 def set_status(self: ExperimentTracker, run_id: str, status: str) -> None:
     "End `run_id` with `status` (e.g. KILLED for a graceful stop) when its `run()` block exits normally."
     self._status[run_id] = status
+
+@patch
+def mark_failed(self: ExperimentTracker, run_id: str | None, why: str) -> None:
+    "End `run_id` FAILED when its block exits, tagged with why its tracking failed (nothing for a run never created)."
+    if run_id is None: return
+    self.set_status(run_id, "FAILED")
+    self.set_tags({"mltrain.tracking_error": why}, run_id)
 
 # %% ../nbs/08_tracking.ipynb #ec246020
 class _Worker:
@@ -630,9 +637,7 @@ def log_model_result(self: ExperimentTracker, result, run_id: str, X_train, y_tr
         r.run_id = run_id
     except Exception as e:
         warnings.warn(f"Tracking {r.name} failed ({type(e).__name__}: {e}); the model is kept.", RuntimeWarning, stacklevel=3)
-        try:
-            self.set_status(run_id, "FAILED")   # where the store still answers, the run says that tracking failed
-            self.set_tags({"mltrain.tracking_error": f"{type(e).__name__}: {e}"}, run_id)
+        try: self.mark_failed(run_id, f"{type(e).__name__}: {e}")   # where the store still answers, the run says so
         except Exception: pass
 
 # %% ../nbs/08_tracking.ipynb #c0ffee02
@@ -675,6 +680,11 @@ def render_plots(client, run_id: str) -> list[str]:
     return sorted(paths)
 
 # %% ../nbs/08_tracking.ipynb #c0ffee05
+def package_home() -> str:
+    "The folder that holds this package, installed or not: what a helper process puts on its path to import it."
+    import mltrain_nb
+    return str(Path(mltrain_nb.__file__).resolve().parents[1])
+
 def _render_main(argv: list[str]) -> None:
     "The renderer process: `TRACKING_URI RUN_ID...`."
     try: os.nice(10)
@@ -692,9 +702,7 @@ def render_plots_later(self: ExperimentTracker, run_ids: Sequence[str]) -> None:
     "Draw the pending plots of `run_ids` in a detached low-priority process (it finishes even if this one exits)."
     import subprocess
     if not run_ids: return
-    import mltrain_nb
-    home = str(Path(mltrain_nb.__file__).resolve().parents[1])   # this package, installed or not
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([home, os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_home(), os.environ.get("PYTHONPATH", "")])}
     code = "import sys; from mltrain_nb.tracking import _render_main; _render_main(sys.argv[1:])"
     proc = subprocess.Popen([sys.executable, "-c", code, self.tracking_uri, *run_ids], env=env, start_new_session=True,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
