@@ -16,7 +16,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -650,6 +650,14 @@ class _FitStream:
         close = getattr(self.results, "close", None)
         if close is not None: close()   # stops the workers' remaining fits (an interrupt, an error)
 
+class _KnownFolds:
+    "Fold results scored already (a search's best trial: `SearchOutcome.fold_results`), read like `_ModelFits`; the final fit runs here."
+    def __init__(self, results): self.results = iter(results)
+    def fold(self, here: Callable):
+        scores, fit_time = next(self.results)
+        return None, dict(scores), fit_time
+    def final(self, here: Callable, callbacks=()): return here()
+
 # %% ../nbs/10_engine.ipynb #f9252b79
 @patch
 def _begin(self: MLTrainingEngine, X, y, X_val=None, y_val=None, metric: str | None = None, cv: int | None = None):
@@ -893,8 +901,9 @@ def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None, tunin
                                                  random_state=self.config.random_state, on_trial=on_trial,
                                                  stop=self._stop.is_set, dask_address=tc.dask_address,
                                                  # the whole call keeps to the timeout: leave time to refit the best trial
+                                                 # on every training row (its folds come from the search: fold_results)
                                                  deadline=t0 + tc.timeout if tc.timeout else None,
-                                                 reserve=(len(folds) + 1) / len(folds))
+                                                 reserve=1.25 / max(1, len(folds) - 1))
                 else:
                     grid = tc.search_space or spec.grid.get(self.task, {})
                     outcome = mtuning.run_search(build, split.X_train, split.y_train, folds, self.task, self.metric,
@@ -907,7 +916,9 @@ def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None, tunin
                     if outcome.interrupted: self._log.set_status(parent_id, "KILLED")
                 self._stop.clear()   # an interrupted search still refits its best trial: that is the result it returns
                 with self._run(tuned_name, nested=True) as run_id:
-                    res = _train_one(self, tuned_name, algorithm, split, folds, cbs, params=outcome.best_params)
+                    known = getattr(outcome, "fold_results", None)   # the best trial's folds: not fitted twice
+                    res = _train_one(self, tuned_name, algorithm, split, folds, cbs, params=outcome.best_params,
+                                     fits=_KnownFolds(known) if known and len(known) == len(folds) else None)
                     res.tuning = {"method": method, "best_score": outcome.best_score, "n_trials": len(outcome.trials)}
                     self._track_model(run_id, res, split, n_folds=len(folds))
             self._keep(res, split)

@@ -9,6 +9,7 @@ import copy
 import functools
 import importlib.util
 import math
+import threading
 import time
 import uuid
 import warnings
@@ -272,6 +273,7 @@ class SearchOutcome:
     study: Any = None
     interrupted: bool = False
     elapsed: float = 0.0
+    fold_results: list | None = None   # the best trial's folds, [(every metric, fit seconds)], when the search kept them
 
     def counts(self) -> dict[str, int]:
         "Trials per state."
@@ -515,6 +517,7 @@ class _Objective:
         self.prune_rounds, self.curve = bool(prune_rounds and kind), curve
         # the parameters Optuna samples: n_estimators is read off the validation curve instead, when it can be
         self.search_space = {k: v for k, v in space.items() if not (curve and k == "n_estimators")}
+        self.kept = None   # (number, score, fitted fold pipelines, n_estimators, fit seconds) of the best curve trial here
 
 _Objective.budget = None   # a _Budget, set by run_optuna when the search has a time limit
 
@@ -567,17 +570,20 @@ def _report(self: _Objective, trial, value: float, i: int) -> None:
 def _cv(self: _Objective, trial, pipe) -> float:
     "Every fold fitted and scored by `evaluation.fit_and_score`, as the engine scores a model; the CV mean of every metric kept."
     import numpy as np
-    fold_scores = []
+    fold_scores, fit_times = [], []
     watched = lambda Xtr, ytr, Xva, yva: _fit_watched(pipe, Xtr, ytr, Xva, yva, self.kind, self.task, self.metric, trial,
                                                       self.every, self.start, budget=self.budget)[0]
     for i, (tr, va) in enumerate(self.folds):
-        _, scores, _ = fit_and_score(pipe, self.X, self.y, tr, va, self.task, fit=watched if i == 0 and self.prune_rounds else None)
+        _, scores, fit_time = fit_and_score(pipe, self.X, self.y, tr, va, self.task,
+                                            fit=watched if i == 0 and self.prune_rounds else None)
         value = scores.get(self.metric, math.nan)
         if not math.isfinite(value): raise self._undefined(i, value)
-        fold_scores.append(scores)
+        fold_scores.append(scores); fit_times.append(fit_time)
         self._report(trial, float(np.mean([s[self.metric] for s in fold_scores])), i)
     means = {m: float(np.mean([s[m] for s in fold_scores if m in s])) for m in fold_scores[0]}
     trial.set_user_attr("cv_scores", means)
+    # every metric of every fold: refitting the best trial reuses them instead of fitting its folds again
+    trial.set_user_attr("folds", [{"scores": s, "fit_time": t} for s, t in zip(fold_scores, fit_times)])
     return means[self.metric]
 
 # %% ../nbs/05a_tuning.ipynb #6eddb358
@@ -585,15 +591,16 @@ def _cv(self: _Objective, trial, pipe) -> float:
 def _curve_cv(self: _Objective, trial, pipe, points) -> float:
     "One fit per fold to the most rounds; the score of each round count in `points` read off the validation curve."
     import numpy as np
-    curves = []
+    curves, fitted, fit_times = [], [], []
     for i in range(len(self.folds)):
         Xtr, ytr, Xva, yva = self._fold(i)
-        _, values = _fit_watched(pipe, Xtr, ytr, Xva, yva, self.kind, self.task, self.metric,
+        t = time.perf_counter()
+        model, values = _fit_watched(pipe, Xtr, ytr, Xva, yva, self.kind, self.task, self.metric,
                                  trial if i == 0 and self.prune_rounds else None, self.every, self.start, points,
                                  budget=self.budget, flat_stop=True)
         bad = [v for v in values.values() if not math.isfinite(v)]
         if bad: raise self._undefined(i, bad[0])
-        curves.append(values)
+        curves.append(values); fitted.append(model); fit_times.append(time.perf_counter() - t)
         reached = [n for n in points if all(n in c for c in curves)]
         if not reached: raise MLTrainError(f"The booster stopped before round {points[0]} on fold {i + 1}.")
         means = {n: float(np.mean([c[n] for c in curves])) for n in reached}
@@ -602,7 +609,36 @@ def _curve_cv(self: _Objective, trial, pipe, points) -> float:
         self._report(trial, means[best], i)
     trial.set_user_attr("cv_scores", {self.metric: means[best]})
     trial.set_user_attr("curve", [[n, means[n]] for n in reached])
+    self._keep_if_best(trial.number, means[best], fitted, best, fit_times)
     return means[best]
+
+# %% ../nbs/05a_tuning.ipynb #97d6c4ab
+_KEEP_LOCK = threading.Lock()   # parallel trials (n_jobs > 1) share one objective
+
+def _cut(pipe, n: int):
+    "`pipe` with its fitted booster predicting from its first `n` rounds."
+    est = final_estimator(pipe)
+    if type(est).__module__.startswith("lightgbm"): est.booster_.best_iteration = n
+    else: est.get_booster().best_iteration = n - 1     # xgboost counts from 0
+    return pipe
+
+@patch
+def _keep_if_best(self: _Objective, number: int, value: float, fitted, n: int, fit_times) -> None:
+    with _KEEP_LOCK:
+        k = self.kept
+        if k is None or (value > k[1] if self.higher else value < k[1]): self.kept = (number, value, fitted, n, fit_times)
+
+@patch
+def fold_results(self: _Objective, trial) -> list | None:
+    "`trial`'s folds as `[(every metric, fit seconds)]`, as `evaluation.fit_and_score` scores them; None when not known here."
+    if trial.user_attrs.get("folds"): return [(f["scores"], f["fit_time"]) for f in trial.user_attrs["folds"]]
+    k = self.kept
+    if k is None or k[0] != trial.number: return None
+    out = []
+    for (tr, va), model, t in zip(self.folds, k[2], k[4]):
+        _, scores, _ = fit_and_score(None, self.X, self.y, tr, va, self.task, fit=lambda *_, m=model: _cut(m, k[3]))
+        out.append((scores, t))
+    return out
 
 # %% ../nbs/05a_tuning.ipynb #96ec89ab
 def _rewarn(caught, stacklevel: int = 3) -> None:
@@ -860,8 +896,10 @@ def run_optuna(build: Callable, X, y, folds, task: str, metric: str | None, spac
     direction = "maximize" if greater_is_better(metric, task) else "minimize"
     if dask_address is not None:
         with _optuna_quiet():
-            return _run_dask(objective, dask_address, storage, study_name, direction, sampler, pruner, random_state,
-                             space, n_trials, timeout, on_trial, stop, metric, t0, first)
+            outcome = _run_dask(objective, dask_address, storage, study_name, direction, sampler, pruner, random_state,
+                                space, n_trials, timeout, on_trial, stop, metric, t0, first)
+        outcome.fold_results = objective.fold_results(outcome.study.best_trial)
+        return outcome
     with _optuna_quiet():
         study = _open_study(make_storage(storage), study_name, direction,
                             make_sampler(sampler, random_state, objective.search_space), make_pruner(pruner), metric)
@@ -882,7 +920,9 @@ def run_optuna(build: Callable, X, y, folds, task: str, metric: str | None, spac
             except KeyboardInterrupt:
                 interrupted = True
         _rewarn(caught)
-    return _finish(study, space, metric, after.numbers, interrupted or after.stopped, t0)
+    outcome = _finish(study, space, metric, after.numbers, interrupted or after.stopped, t0)
+    outcome.fold_results = objective.fold_results(study.best_trial)
+    return outcome
 
 # %% ../nbs/05a_tuning.ipynb #2eb8d4e3
 class _LogUniformInt:
