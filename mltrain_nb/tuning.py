@@ -415,6 +415,10 @@ class _Budget:
         end = self.search_end()
         return end is not None and bool(self.durations) and time.perf_counter() >= end
 
+    def overdue(self) -> bool:
+        "Whether the caller's deadline has passed, completed trial or not (no new trial starts then)."
+        return self.end is not None and time.perf_counter() >= self.end
+
 class _RoundGuard:
     "Called after each boosting round `n`: prunes the trial when the budget is spent; True (stop) when the curve is flat."
     def __init__(self, budget: _Budget | None, values: dict | None, higher: bool):
@@ -469,16 +473,27 @@ def _lgb_pruning_class():
             if env.iteration + 1 >= self.start: super().__call__(env)
     return _LGBPruning
 
+# %% ../nbs/05a_tuning.ipynb #696e5ab4
+def _prepare(pipe, X, y, X_val) -> tuple:
+    "(`pipe`'s preprocessing steps fitted on (`X`, `y`), or None; `X` and `X_val` through them)."
+    from sklearn.base import clone
+    from sklearn.pipeline import Pipeline
+    steps = pipe.steps if hasattr(pipe, "steps") else []
+    if len(steps) < 2: return None, X, X_val
+    prep = Pipeline([(name, clone(step)) for name, step in steps[:-1]]).fit(X, y)
+    return prep, prep.transform(X), prep.transform(X_val)
+
 # %% ../nbs/05a_tuning.ipynb #88cdf2eb
 def _fit_watched(pipe, X, y, X_val, y_val, kind: str, task: str, metric: str, trial=None, every: int = 1,
-                 start: int = 1, checkpoints=(), budget: _Budget | None = None, flat_stop: bool = False) -> tuple:
-    "Fit a clone of `pipe` watching the study's metric on (`X_val`, `y_val`): (fitted pipeline, {round: value at `checkpoints`}); with a `trial`, prune on the rounds `_reported`."
+                 start: int = 1, checkpoints=(), budget: _Budget | None = None, flat_stop: bool = False,
+                 prepared: tuple | None = None) -> tuple:
+    """Fit a clone of `pipe` watching the study's metric on (`X_val`, `y_val`): (fitted pipeline, {round: value at `checkpoints`}); with a `trial`, prune on the rounds `_reported`.
+    `prepared`: `_prepare(pipe, X, y, X_val)`, when the caller has it already."""
     from sklearn.base import clone
     from sklearn.pipeline import Pipeline
     pipe = clone(pipe)
     steps = pipe.steps if hasattr(pipe, "steps") else [("model", pipe)]
-    prep = Pipeline(steps[:-1]).fit(X, y) if len(steps) > 1 else None
-    Xt, Xv = (prep.transform(X), prep.transform(X_val)) if prep is not None else (X, X_val)
+    prep, Xt, Xv = prepared if prepared is not None else _prepare(pipe, X, y, X_val)
     model = steps[-1][1]
     booster = final_estimator(model)          # the unfitted inner estimator (EncodedLabelClassifier clones it in fit)
     fn, wanted, values, calls = _round_metric(metric, task), set(checkpoints), {}, [0]
@@ -518,6 +533,7 @@ class _Objective:
         # the parameters Optuna samples: n_estimators is read off the validation curve instead, when it can be
         self.search_space = {k: v for k, v in space.items() if not (curve and k == "n_estimators")}
         self.kept = None   # (number, score, fitted fold pipelines, n_estimators, fit seconds) of the best curve trial here
+        self.prepared = {}   # fold -> (its rows through the preprocessing, fitted once per search), while small
 
 _Objective.budget = None   # a _Budget, set by run_optuna when the search has a time limit
 
@@ -525,7 +541,7 @@ _Objective.budget = None   # a _Budget, set by run_optuna when the search has a 
 @patch
 def with_data(self: _Objective, X, y, folds) -> "_Objective":
     other = copy.copy(self)
-    other.X, other.y, other.folds = X, y, folds
+    other.X, other.y, other.folds, other.kept, other.prepared = X, y, folds, None, {}
     return other
 
 @patch
@@ -565,6 +581,26 @@ def _report(self: _Objective, trial, value: float, i: int) -> None:
     if i < len(self.folds) - 1 and trial.should_prune():
         raise optuna.TrialPruned(f"Pruned after fold {i + 1} of {len(self.folds)}.")
 
+# %% ../nbs/05a_tuning.ipynb #b82f3163
+_PREPARED_BYTES = 512 * 2**20
+
+def _nbytes(a) -> int:
+    if hasattr(a, "memory_usage"):   # a frame gives a Series, a Series an int
+        m = a.memory_usage(index=False); return int(getattr(m, "sum", lambda: m)())
+    return int(getattr(a, "nbytes", 0) or getattr(getattr(a, "data", None), "nbytes", 0))
+
+@patch
+def _prepared(self: _Objective, i: int, pipe) -> tuple:
+    "(`_prepare`'s output for fold `i`, the fold's (X_train, y_train, X_valid, y_valid)): fitted once per search while small."
+    if i in self.prepared: return self.prepared[i]
+    Xtr, ytr, Xva, yva = self._fold(i)
+    prep, Xt, Xv = _prepare(pipe, Xtr, ytr, Xva)
+    out = (prep, Xt, Xv), (Xtr, ytr, Xva, yva)
+    size = sum(_nbytes(a) for p in self.prepared.values() for a in (p[0][1], p[0][2], p[1][1], p[1][3]))
+    if size + _nbytes(Xt) + _nbytes(Xv) <= _PREPARED_BYTES:
+        self.prepared[i] = ((prep, Xt, Xv), (None, ytr, None, yva))   # the raw rows are not needed again
+    return out
+
 # %% ../nbs/05a_tuning.ipynb #96e63d62
 @patch
 def _cv(self: _Objective, trial, pipe) -> float:
@@ -593,11 +629,11 @@ def _curve_cv(self: _Objective, trial, pipe, points) -> float:
     import numpy as np
     curves, fitted, fit_times = [], [], []
     for i in range(len(self.folds)):
-        Xtr, ytr, Xva, yva = self._fold(i)
         t = time.perf_counter()
+        prepared, (Xtr, ytr, Xva, yva) = self._prepared(i, pipe)
         model, values = _fit_watched(pipe, Xtr, ytr, Xva, yva, self.kind, self.task, self.metric,
                                  trial if i == 0 and self.prune_rounds else None, self.every, self.start, points,
-                                 budget=self.budget, flat_stop=True)
+                                 budget=self.budget, flat_stop=True, prepared=prepared)
         bad = [v for v in values.values() if not math.isfinite(v)]
         if bad: raise self._undefined(i, bad[0])
         curves.append(values); fitted.append(model); fit_times.append(time.perf_counter() - t)
@@ -681,7 +717,9 @@ class _AfterTrial:
         if self.stop is not None and self.stop():
             self.stopped = True
             study.stop()
-        elif self.budget is not None and self.budget.spent(): study.stop()   # the budget is spent: not an interruption
+        # the budget is spent (not an interruption); past the deadline with nothing complete (every trial failing or
+        # pruned), no new trial starts either: the search reports what went wrong instead of trying to the last trial
+        elif self.budget is not None and (self.budget.spent() or self.budget.overdue()): study.stop()
 
 # %% ../nbs/05a_tuning.ipynb #6e42bf2c
 def _inside(d, v) -> bool:
