@@ -509,17 +509,19 @@ def _selector(spec, task):
     model = (RandomForestClassifier if clf else RandomForestRegressor)(n_estimators=50, random_state=0)
     return fs.SelectFromModel(model, max_features=spec.k, threshold=-np.inf if spec.k else None)
 
-def _train_one(engine, name, algorithm, split, folds, callbacks, custom_model=None, params=None, fits=None) -> ModelResult:
+def _train_one(engine, name, algorithm, split, folds, callbacks, custom_model=None, params=None, fits=None,
+               preps=None) -> ModelResult:
     "Train one model; warnings raised in its folds (e.g. convergence) are reported once, with the model's name."
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = _train_one_quiet(engine, name, algorithm, split, folds, callbacks, custom_model, params, fits)
+        res = _train_one_quiet(engine, name, algorithm, split, folds, callbacks, custom_model, params, fits, preps)
     res.warnings = meval.rewarn_once(caught, name, stacklevel=3)
     return res
 
 def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, split: mdata.DataSplit, folds, callbacks,
-                     custom_model=None, params=None, fits=None) -> ModelResult:
-    "`fits`: the model's fold and final fits run ahead in worker processes (a `_ModelFits`), else they run here."
+                     custom_model=None, params=None, fits=None, preps=None) -> ModelResult:
+    """`fits`: the model's fold and final fits run ahead in worker processes (a `_ModelFits`), else they run here;
+    `preps`: an `evaluation.FoldPreps` of `folds` that the models of one call share (each fold's preprocessing fitted once)."""
     from sklearn.base import clone
     cfg, task = engine.config, engine.task
     t0 = time.perf_counter()
@@ -539,7 +541,8 @@ def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, spli
     else:
         for i, (tr, va) in enumerate(folds, 1):
             engine._check_stop()
-            here = lambda: meval.fit_and_score(pipe, X, y, tr, va, task)   # the same primitive a tuning trial uses
+            here = lambda: meval.fit_and_score(pipe, X, y, tr, va, task,   # the same primitive a tuning trial uses
+                                               prepared=preps(i - 1, pipe) if preps is not None else None)
             _, scores, fit_time = fits.fold(here) if fits is not None else here()
             fit_times.append(fit_time)
             fold_scores.append(scores)
@@ -762,11 +765,13 @@ def compare(self: MLTrainingEngine, X, y=None, models: Sequence[str] | None = No
                                  "mltrain.models": ",".join(names)}) as parent_id:
                 stream = _FitStream(self, names, split, folds, self.config.n_jobs) \
                     if self.config.n_jobs != 1 and folds and len(names) * len(folds) > 1 else None
+                # here, every model's folds share one preprocessing per fold (the workers fit their own)
+                preps = meval.FoldPreps(split.X_train, split.y_train, folds) if stream is None and len(names) > 1 else None
                 try:
                     for name in names:
                         try:
                             with self._run(name, nested=True) as run_id:
-                                res = _train_one(self, name, name, split, folds, cbs,
+                                res = _train_one(self, name, name, split, folds, cbs, preps=preps,
                                                  fits=stream.model(name) if stream is not None else None)
                                 self._track_model(run_id, res, split)
                         except (TrainingInterrupted, KeyboardInterrupt, MLTrainError): raise

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 import warnings
 from collections.abc import Mapping
@@ -24,8 +25,8 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['METRICS', 'DEFAULT_METRIC', 'EVALUATION_PLOTS', 'MODEL_PLOTS', 'metric_names', 'check_metric', 'greater_is_better',
-           'rank_key', 'compute_metrics', 'model_scores', 'take_rows', 'fit_and_score', 'run_parallel', 'rewarn_once',
-           'ModelEvaluator', 'plot_kinds', 'tuning_plots', 'sklearn_scorer']
+           'rank_key', 'compute_metrics', 'model_scores', 'take_rows', 'fit_and_score', 'prepare', 'FoldPreps',
+           'run_parallel', 'rewarn_once', 'ModelEvaluator', 'plot_kinds', 'tuning_plots', 'sklearn_scorer']
 
 # %% ../nbs/05_evaluation.ipynb #1f477634
 METRICS: dict[str, dict[str, bool]] = {
@@ -180,15 +181,73 @@ def take_rows(a, idx):
     import numpy as np
     return (a if hasattr(a, "shape") else np.asarray(a))[idx]
 
-def fit_and_score(pipe, X, y, train, valid, task: str, fit: Callable | None = None) -> tuple[Any, dict[str, float], float]:
-    "`(fitted, metrics on the valid rows, fit seconds)` for a clone of `pipe` fit on rows `train` (or `fit(Xtr, ytr, Xva, yva)`)."
+def fit_and_score(pipe, X, y, train, valid, task: str, fit: Callable | None = None,
+                  prepared: tuple | None = None) -> tuple[Any, dict[str, float], float]:
+    """`(fitted, metrics on the valid rows, fit seconds)` for a clone of `pipe` fit on rows `train` (or `fit(Xtr, ytr, Xva, yva)`).
+    `prepared`: the fold from a `FoldPreps` (its rows through `pipe`'s preprocessing, fitted already): only the last step is fitted."""
     from sklearn.base import clone
-    Xtr, ytr, Xva, yva = take_rows(X, train), take_rows(y, train), take_rows(X, valid), take_rows(y, valid)
+    if prepared is None:
+        prep, est = None, pipe
+        Xtr, ytr, Xva, yva = take_rows(X, train), take_rows(y, train), take_rows(X, valid), take_rows(y, valid)
+    else:
+        (prep, Xtr, ytr, Xva, yva), est = prepared, (pipe.steps[-1][1] if hasattr(pipe, "steps") else pipe)
     t = time.perf_counter()
-    fitted = fit(Xtr, ytr, Xva, yva) if fit is not None else clone(pipe).fit(Xtr, ytr)
+    fitted = fit(Xtr, ytr, Xva, yva) if fit is not None else clone(est).fit(Xtr, ytr)
     fit_time = time.perf_counter() - t
     y_pred, y_score = model_scores(fitted, Xva, proba=task == "classification")
-    return fitted, compute_metrics(task, yva, y_pred, y_score, classes=getattr(fitted, "classes_", None)), fit_time
+    scores = compute_metrics(task, yva, y_pred, y_score, classes=getattr(fitted, "classes_", None))
+    if prepared is not None and hasattr(pipe, "steps"): fitted = _joined(prep, pipe.steps[-1][0], fitted)
+    return fitted, scores, fit_time
+
+# %% ../nbs/05_evaluation.ipynb #bb0be57e
+def prepare(pipe, X, y, X_val=None) -> tuple:
+    "(`pipe`'s steps but the last, fitted on (`X`, `y`), or None when it has none; `X` and `X_val` through them)."
+    from sklearn.base import clone
+    from sklearn.pipeline import Pipeline
+    steps = pipe.steps if hasattr(pipe, "steps") else []
+    if len(steps) < 2: return None, X, X_val
+    prep = Pipeline([(name, clone(step)) for name, step in steps[:-1]]).fit(X, y)
+    return prep, prep.transform(X), None if X_val is None else prep.transform(X_val)
+
+def _joined(prep, name: str, model):
+    from sklearn.pipeline import Pipeline
+    return Pipeline((list(prep.steps) if prep is not None else []) + [(name, model)])
+
+def _nbytes(a) -> int:
+    if hasattr(a, "memory_usage"):   # a frame gives a Series, a Series an int
+        m = a.memory_usage(index=False); return int(getattr(m, "sum", lambda: m)())
+    return int(getattr(a, "nbytes", 0) or getattr(getattr(a, "data", None), "nbytes", 0))
+
+def _prep_key(pipe) -> str | None:
+    "What identifies `pipe`'s preprocessing; None when it must not be shared (a step with an unseeded random_state)."
+    import joblib
+    steps = pipe.steps[:-1] if hasattr(pipe, "steps") else []
+    for _, step in steps:
+        if any(k.rsplit("__", 1)[-1] == "random_state" and v is None for k, v in step.get_params().items()): return None
+    return joblib.hash([(name, step) for name, step in steps])
+
+class FoldPreps:
+    "Each fold's rows through a pipeline's preprocessing, fitted once per fold and shared by pipelines with the same steps."
+    def __init__(self, X, y, folds, max_bytes: int = 512 * 2**20):
+        self.X, self.y, self.folds, self.max_bytes = X, y, list(folds), max_bytes
+        self.kept, self.size, self.lock = {}, 0, threading.Lock()
+
+    def __call__(self, i: int, pipe) -> tuple:
+        "Fold `i` as (fitted preprocessing or None, X_train, y_train, X_valid, y_valid), the X's through the preprocessing."
+        key = _prep_key(pipe)
+        if key is not None and (i, key) in self.kept: return self.kept[(i, key)]
+        tr, va = self.folds[i]
+        Xtr, ytr, Xva, yva = take_rows(self.X, tr), take_rows(self.y, tr), take_rows(self.X, va), take_rows(self.y, va)
+        prep, Xt, Xv = prepare(pipe, Xtr, ytr, Xva)
+        out, n = (prep, Xt, ytr, Xv, yva), _nbytes(Xt) + _nbytes(Xv)
+        with self.lock:
+            if key is not None and self.size + n <= self.max_bytes: self.kept[(i, key)], self.size = out, self.size + n
+        return out
+
+    def __getstate__(self):   # sent to a worker: the rows, not the lock or the fitted folds
+        return {**self.__dict__, "kept": {}, "size": 0, "lock": None}
+
+    def __setstate__(self, state): self.__dict__.update(state, lock=threading.Lock())
 
 # %% ../nbs/05_evaluation.ipynb #6a73b3cd
 def _capped_call(fn: Callable, args: tuple, kwargs: dict) -> tuple:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 
 from .errors import ConfigError, DataError, MLTrainError, TrainingInterrupted, suggest as _did_you_mean
 from .algorithms import final_estimator
-from .evaluation import (check_metric, compute_metrics, fit_and_score, greater_is_better, metric_names,
+from .evaluation import (FoldPreps, check_metric, compute_metrics, fit_and_score, greater_is_better, metric_names, prepare,
                                    model_scores, rewarn_once, sklearn_scorer, take_rows as _take, tuning_plots,
                                    _optuna_quiet)
 from fastcore.basics import patch
@@ -473,27 +473,17 @@ def _lgb_pruning_class():
             if env.iteration + 1 >= self.start: super().__call__(env)
     return _LGBPruning
 
-# %% ../nbs/05a_tuning.ipynb #696e5ab4
-def _prepare(pipe, X, y, X_val) -> tuple:
-    "(`pipe`'s preprocessing steps fitted on (`X`, `y`), or None; `X` and `X_val` through them)."
-    from sklearn.base import clone
-    from sklearn.pipeline import Pipeline
-    steps = pipe.steps if hasattr(pipe, "steps") else []
-    if len(steps) < 2: return None, X, X_val
-    prep = Pipeline([(name, clone(step)) for name, step in steps[:-1]]).fit(X, y)
-    return prep, prep.transform(X), prep.transform(X_val)
-
 # %% ../nbs/05a_tuning.ipynb #88cdf2eb
 def _fit_watched(pipe, X, y, X_val, y_val, kind: str, task: str, metric: str, trial=None, every: int = 1,
                  start: int = 1, checkpoints=(), budget: _Budget | None = None, flat_stop: bool = False,
                  prepared: tuple | None = None) -> tuple:
     """Fit a clone of `pipe` watching the study's metric on (`X_val`, `y_val`): (fitted pipeline, {round: value at `checkpoints`}); with a `trial`, prune on the rounds `_reported`.
-    `prepared`: `_prepare(pipe, X, y, X_val)`, when the caller has it already."""
+    `prepared`: `evaluation.prepare(pipe, X, y, X_val)`, when the caller has it already (then `X` and `X_val` are not read)."""
     from sklearn.base import clone
     from sklearn.pipeline import Pipeline
     pipe = clone(pipe)
     steps = pipe.steps if hasattr(pipe, "steps") else [("model", pipe)]
-    prep, Xt, Xv = prepared if prepared is not None else _prepare(pipe, X, y, X_val)
+    prep, Xt, Xv = prepared if prepared is not None else prepare(pipe, X, y, X_val)
     model = steps[-1][1]
     booster = final_estimator(model)          # the unfitted inner estimator (EncodedLabelClassifier clones it in fit)
     fn, wanted, values, calls = _round_metric(metric, task), set(checkpoints), {}, [0]
@@ -533,7 +523,7 @@ class _Objective:
         # the parameters Optuna samples: n_estimators is read off the validation curve instead, when it can be
         self.search_space = {k: v for k, v in space.items() if not (curve and k == "n_estimators")}
         self.kept = None   # (number, score, fitted fold pipelines, n_estimators, fit seconds) of the best curve trial here
-        self.prepared = {}   # fold -> (its rows through the preprocessing, fitted once per search), while small
+        self.preps = None    # an evaluation.FoldPreps: each fold's preprocessing fitted once per search (the space sets only the model)
 
 _Objective.budget = None   # a _Budget, set by run_optuna when the search has a time limit
 
@@ -541,7 +531,7 @@ _Objective.budget = None   # a _Budget, set by run_optuna when the search has a 
 @patch
 def with_data(self: _Objective, X, y, folds) -> "_Objective":
     other = copy.copy(self)
-    other.X, other.y, other.folds, other.kept, other.prepared = X, y, folds, None, {}
+    other.X, other.y, other.folds, other.kept, other.preps = X, y, folds, None, None
     return other
 
 @patch
@@ -549,6 +539,7 @@ def __call__(self: _Objective, trial) -> float:
     import optuna
     try:
         params, curve = suggest(trial, self.search_space), self.curve
+        if curve and trial.user_attrs.get("cheap"): curve = curve[:1]   # the cheapest corner has the fewest rounds too
         if curve:
             pipe = self.build({**params, "n_estimators": curve[-1]})
             if not _truncates(final_estimator(pipe)):      # DART reweighs old trees: sample n_estimators instead
@@ -581,26 +572,6 @@ def _report(self: _Objective, trial, value: float, i: int) -> None:
     if i < len(self.folds) - 1 and trial.should_prune():
         raise optuna.TrialPruned(f"Pruned after fold {i + 1} of {len(self.folds)}.")
 
-# %% ../nbs/05a_tuning.ipynb #b82f3163
-_PREPARED_BYTES = 512 * 2**20
-
-def _nbytes(a) -> int:
-    if hasattr(a, "memory_usage"):   # a frame gives a Series, a Series an int
-        m = a.memory_usage(index=False); return int(getattr(m, "sum", lambda: m)())
-    return int(getattr(a, "nbytes", 0) or getattr(getattr(a, "data", None), "nbytes", 0))
-
-@patch
-def _prepared(self: _Objective, i: int, pipe) -> tuple:
-    "(`_prepare`'s output for fold `i`, the fold's (X_train, y_train, X_valid, y_valid)): fitted once per search while small."
-    if i in self.prepared: return self.prepared[i]
-    Xtr, ytr, Xva, yva = self._fold(i)
-    prep, Xt, Xv = _prepare(pipe, Xtr, ytr, Xva)
-    out = (prep, Xt, Xv), (Xtr, ytr, Xva, yva)
-    size = sum(_nbytes(a) for p in self.prepared.values() for a in (p[0][1], p[0][2], p[1][1], p[1][3]))
-    if size + _nbytes(Xt) + _nbytes(Xv) <= _PREPARED_BYTES:
-        self.prepared[i] = ((prep, Xt, Xv), (None, ytr, None, yva))   # the raw rows are not needed again
-    return out
-
 # %% ../nbs/05a_tuning.ipynb #96e63d62
 @patch
 def _cv(self: _Objective, trial, pipe) -> float:
@@ -630,10 +601,11 @@ def _curve_cv(self: _Objective, trial, pipe, points) -> float:
     curves, fitted, fit_times = [], [], []
     for i in range(len(self.folds)):
         t = time.perf_counter()
-        prepared, (Xtr, ytr, Xva, yva) = self._prepared(i, pipe)
-        model, values = _fit_watched(pipe, Xtr, ytr, Xva, yva, self.kind, self.task, self.metric,
+        if self.preps is None: self.preps = FoldPreps(self.X, self.y, self.folds)
+        prep, Xtr, ytr, Xva, yva = self.preps(i, pipe)
+        model, values = _fit_watched(pipe, None, ytr, None, yva, self.kind, self.task, self.metric,
                                  trial if i == 0 and self.prune_rounds else None, self.every, self.start, points,
-                                 budget=self.budget, flat_stop=True, prepared=prepared)
+                                 budget=self.budget, flat_stop=True, prepared=(prep, Xtr, Xva))
         bad = [v for v in values.values() if not math.isfinite(v)]
         if bad: raise self._undefined(i, bad[0])
         curves.append(values); fitted.append(model); fit_times.append(time.perf_counter() - t)
@@ -945,7 +917,8 @@ def run_optuna(build: Callable, X, y, folds, task: str, metric: str | None, spac
         cheap = cheap_point(objective.search_space) if end is not None and kind and start_from_defaults else {}
         if not study.trials:   # a new study: the cheapest corner first (under a budget), then the defaults
             for point in [p for p in (cheap, first) if p][: 2 if first != cheap else 1]:
-                study.enqueue_trial({k: _encode(v) for k, v in point.items()}, skip_if_exists=True)
+                study.enqueue_trial({k: _encode(v) for k, v in point.items()}, skip_if_exists=True,
+                                    user_attrs={"cheap": True} if point is cheap else None)
         after = _AfterTrial(space, direction, on_trial, stop)
         if end is not None: objective.budget = after.budget = _Budget(end, reserve)
         interrupted = False
