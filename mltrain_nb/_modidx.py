@@ -1354,6 +1354,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'mltrain_nb.tracking._log_level': ('tracking.html#_log_level', 'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking._mlflow_stamp': ('tracking.html#_mlflow_stamp', 'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking._named_labels': ('tracking.html#_named_labels', 'mltrain_nb/tracking.py'),
+                                     'mltrain_nb.tracking._no_requirement_check': ( 'tracking.html#_no_requirement_check',
+                                                                                    'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking._pinned': ('tracking.html#_pinned', 'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking._plot_inputs': ('tracking.html#_plot_inputs', 'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking._process_gone': ('tracking.html#_process_gone', 'mltrain_nb/tracking.py'),

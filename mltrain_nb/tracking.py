@@ -572,7 +572,8 @@ def log_model(self: ExperimentTracker, model, model_name: str, path: str | None 
     # active experiment (the Default one), where nothing looking at this run finds it
     logged = self.client.create_logged_model(self.client.get_run(rid).info.experiment_id, name=path or "model",
                                              source_run_id=rid, tags={"mltrain.model_name": model_name})
-    with _bound(self.tracking_uri), warnings.catch_warnings(), _log_level("mlflow.sklearn", logging.ERROR), _by_value(by_value):
+    with _bound(self.tracking_uri), warnings.catch_warnings(), _log_level("mlflow.sklearn", logging.ERROR), _by_value(by_value), \
+            _no_requirement_check():
         warnings.simplefilter("ignore")   # the cloudpickle caution: chosen on purpose, skops refuses xgboost pipelines
         info = mlflow.sklearn.log_model(model, name=path or "model", signature=signature, input_example=input_example,
                                         pip_requirements=pip_requirements(model), serialization_format="cloudpickle",
@@ -588,6 +589,18 @@ def _log_level(name: str, level: int):
     logger.setLevel(level)
     try: yield
     finally: logger.setLevel(old)
+
+@contextmanager
+def _no_requirement_check():
+    """Skip MLflow's check of a model's pip requirements against this environment, for one call (hold `_FLUENT`).
+    `pip_requirements` pins the versions installed here, so the check cannot fail; its first call in a process scans
+    every installed distribution's metadata (about a second, on the critical path of a call's first logged model)."""
+    import mlflow.pyfunc
+    from mlflow.utils import environment
+    saved = environment.warn_dependency_requirement_mismatches, mlflow.pyfunc.warn_dependency_requirement_mismatches
+    environment.warn_dependency_requirement_mismatches = mlflow.pyfunc.warn_dependency_requirement_mismatches = lambda reqs: None
+    try: yield
+    finally: environment.warn_dependency_requirement_mismatches, mlflow.pyfunc.warn_dependency_requirement_mismatches = saved
 
 @contextmanager
 def _by_value(modules):
