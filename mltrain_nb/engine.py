@@ -921,7 +921,7 @@ def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None, tunin
                     if outcome.interrupted: self._log.set_status(parent_id, "KILLED")
                 self._stop.clear()   # an interrupted search still refits its best trial: that is the result it returns
                 with self._run(tuned_name, nested=True) as run_id:
-                    known = getattr(outcome, "fold_results", None)   # the best trial's folds: not fitted twice
+                    known = outcome.fold_results   # the best trial's folds: not fitted twice
                     res = _train_one(self, tuned_name, algorithm, split, folds, cbs, params=outcome.best_params,
                                      fits=_KnownFolds(known) if known and len(known) == len(folds) else None)
                     res.tuning = {"method": method, "best_score": outcome.best_score, "n_trials": len(outcome.trials)}

@@ -554,11 +554,6 @@ def __call__(self: _Objective, trial) -> float:
         raise
 
 @patch
-def _fold(self: _Objective, i):
-    tr, va = self.folds[i]
-    return _take(self.X, tr), _take(self.y, tr), _take(self.X, va), _take(self.y, va)
-
-@patch
 def _undefined(self: _Objective, i, value):
     return MLTrainError(f"{self.metric} is undefined on fold {i + 1} (got {value}); "
                         "choose another metric or check the fold's classes.")
@@ -623,7 +618,7 @@ def _curve_cv(self: _Objective, trial, pipe, points) -> float:
 # %% ../nbs/05a_tuning.ipynb #97d6c4ab
 _KEEP_LOCK = threading.Lock()   # parallel trials (n_jobs > 1) share one objective
 
-def _cut(pipe, n: int):
+def _first_rounds(pipe, n: int):
     "`pipe` with its fitted booster predicting from its first `n` rounds."
     est = final_estimator(pipe)
     if type(est).__module__.startswith("lightgbm"): est.booster_.best_iteration = n
@@ -644,7 +639,7 @@ def fold_results(self: _Objective, trial) -> list | None:
     if k is None or k[0] != trial.number: return None
     out = []
     for (tr, va), model, t in zip(self.folds, k[2], k[4]):
-        _, scores, _ = fit_and_score(None, self.X, self.y, tr, va, self.task, fit=lambda *_, m=model: _cut(m, k[3]))
+        _, scores, _ = fit_and_score(None, self.X, self.y, tr, va, self.task, fit=lambda *_, m=model: _first_rounds(m, k[3]))
         out.append((scores, t))
     return out
 
