@@ -9,9 +9,14 @@ lightgbm on every side, one thread per fit (n_jobs=1) on every side, tracking of
 - multiclass: `fair` again, the marriage rating (5 classes) from the other 8 columns, accuracy
 - regression: `statsmodels.datasets.randhie` (20,190 rows x 9): log(1 + doctor visits), R^2
 
-Each side's *own* CV score is on its own folds; so every side's best configuration is also scored by one referee:
-5-fold CV (the same folds for all) of an LGBM with that configuration on the full data. Sides run one after the other
-in this one process (the machine may be shared: compare sides of the same run).
+Each side's *own* CV score is on its own folds; so every side's best configuration is also scored by two referees, on
+the full data, with an LGBM of that configuration:
+- `referee_score`: 5-fold CV on the folds plain Optuna and ours select on (KFold/StratifiedKFold, seed 0). A side that
+  tried more configurations on exactly these folds gets the best of more noisy draws (the winner's curse), so this
+  referee favours it.
+- `fresh_referee_score`: 3 x 5-fold CV on folds no side selected on (seeds 1-3), with `fresh_referee_se`, the standard
+  error of its mean over the 3 repeats: the score a configuration can be expected to keep on new rows.
+Sides run one after the other in this one process (the machine may be shared: compare sides of the same run).
 """
 import json
 import os
@@ -51,6 +56,20 @@ def lgbm(task, params):
 def referee(X, y, task, metric, params):
     from sklearn.model_selection import cross_val_score
     return float(cross_val_score(lgbm(task, params), X, y, cv=folds(X, y, task), scoring=metric).mean())
+
+
+FRESH_SEEDS = (1, 2, 3)
+
+
+def fresh_referee(X, y, task, metric, params):
+    "(mean, standard error over the repeats) of 5-fold CV on folds drawn with seeds no side selected on."
+    import numpy as np
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+    means = []
+    for seed in FRESH_SEEDS:
+        cv = (StratifiedKFold if task == "classification" else KFold)(5, shuffle=True, random_state=seed)
+        means.append(cross_val_score(lgbm(task, params), X, y, cv=cv, scoring=metric).mean())
+    return float(np.mean(means)), float(np.std(means, ddof=1) / np.sqrt(len(means)))
 
 
 def lgb_params(est):
@@ -118,19 +137,22 @@ def main():
                 try:
                     r = fn(X, y, task, metric, b)
                     r["referee_score"] = referee(X, y, task, metric, r["params"])
+                    r["fresh_referee_score"], r["fresh_referee_se"] = fresh_referee(X, y, task, metric, r["params"])
                 except Exception as e:   # recorded, and the other sides still run
                     r = {"error": f"{type(e).__name__}: {e}", "wall_s": float("nan"), "own_score": float("nan"),
-                         "referee_score": float("nan")}
+                         "referee_score": float("nan"), "fresh_referee_score": float("nan"), "fresh_referee_se": float("nan")}
                 res[name][f"{side}_{b}s"] = r
                 print(f"{name:10s} {side:6s} {b:3d}s  wall {r['wall_s']:6.2f}s ({r['wall_s'] / b:.3f}x)  own {r['own_score']:.4f}"
-                      f"  referee {r['referee_score']:.4f}" + (f"  trials {r['trials']}" if "trials" in r else ""), flush=True)
+                      f"  referee {r['referee_score']:.4f}  fresh {r['fresh_referee_score']:.4f} (se {r['fresh_referee_se']:.4f})" + (f"  trials {r['trials']}" if "trials" in r else ""), flush=True)
         d = res[name]
         d["targets"] = {
             "ours10_minus_flaml30": d["ours_10s"]["referee_score"] - d["flaml_30s"]["referee_score"],
             "ours10_minus_optuna30": d["ours_10s"]["referee_score"] - d["optuna_30s"]["referee_score"],
             "ours10_minus_optuna10": d["ours_10s"]["referee_score"] - d["optuna_10s"]["referee_score"],
             "ours30_minus_optuna30": d["ours_30s"]["referee_score"] - d["optuna_30s"]["referee_score"],
-            "ours10_wall_over_budget": d["ours_10s"]["wall_s"] / 10}
+            "ours10_wall_over_budget": d["ours_10s"]["wall_s"] / 10,
+            **{f"fresh_{a}_minus_{b}": d[f"ours_{a[-2:]}s"]["fresh_referee_score"] - d[f"{b[:-2]}_{b[-2:]}s"]["fresh_referee_score"]
+               for a, b in (("ours10", "flaml30"), ("ours10", "optuna30"), ("ours10", "optuna10"), ("ours30", "optuna30"))}}
         print(name, json.dumps({k: round(v, 4) for k, v in d["targets"].items()}), flush=True)
         RESULTS.mkdir(exist_ok=True)   # written after each dataset: a long run keeps what it measured
         out = RESULTS / ("vs_flaml.json" if not only else f"vs_flaml_{'_'.join(only)}.json")
