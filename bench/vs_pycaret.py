@@ -23,7 +23,7 @@ HERE = Path(__file__).parent
 VENV = HERE / ".venv-pycaret"
 CSV = HERE / "penguins_like.csv"
 RESULTS = HERE / "results"
-ROUNDS = 3
+ROUNDS = 5
 PAIRS = [("lr", "logistic_regression"), ("knn", "knn"), ("nb", "naive_bayes"), ("dt", "decision_tree"),
          ("rbfsvm", "svm"), ("rf", "random_forest"), ("ada", "adaboost"), ("gbc", "gradient_boosting"),
          ("lightgbm", "lightgbm"), ("xgboost", "xgboost")]

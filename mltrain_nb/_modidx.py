@@ -1378,6 +1378,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'mltrain_nb.tracking.resolve_tracking_uri': ( 'tracking.html#resolve_tracking_uri',
                                                                                    'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking.search_runs': ('tracking.html#search_runs', 'mltrain_nb/tracking.py'),
+                                     'mltrain_nb.tracking.source_tags': ('tracking.html#source_tags', 'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking.sqlite_path': ('tracking.html#sqlite_path', 'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking.store_exists': ('tracking.html#store_exists', 'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking.store_state': ('tracking.html#store_state', 'mltrain_nb/tracking.py'),

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any, Callable
 
 from .errors import TrainingInterrupted
-from .tracking import ExperimentTracker, Job, _DRAINERS, package_home, preload
+from .tracking import ExperimentTracker, Job, _DRAINERS, package_home, preload, source_tags
 
 # %% auto #0
 __all__ = ['RunRef', 'TrackingProcess', 'tracking_process', 'ProcessTracker', 'serve']
@@ -54,7 +54,8 @@ class TrackingProcess:
         path = [package_home(), *[p or os.getcwd() for p in sys.path]]   # so the classes of a user's own modules unpickle there
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(path)),
                # one core: its predictions (signature, held-out scores) are small, and the training needs the others
-               **{k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "LOKY_MAX_CPU_COUNT")}}
+               **{k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "LOKY_MAX_CPU_COUNT")},
+               "MLTRAIN_SOURCE": source_tags()["mlflow.source.name"]}   # a logged dataset names this program, not `-c`
         code = "import sys; from mltrain_nb.tracking_process import serve; serve(int(sys.argv[1]))"
         # its own session: an interrupt of the kernel (sent to its process group) must not kill the logging of the runs
         self.proc = subprocess.Popen([sys.executable, "-c", code, str(theirs.fileno())], pass_fds=(theirs.fileno(),),
