@@ -494,17 +494,21 @@ def _refused_params(e: BaseException) -> str | None:
     return lines[0] if lines else type(e).__name__
 
 # %% ../nbs/10_engine.ipynb #e58f62d3
-def _cores_beside_tracking() -> int | None:
-    "Threads a native pool may use here while this process's tracking process runs (one fewer than the cores), else `None`."
+def _cores_beside_tracking(engine) -> int | None:
+    """Threads a native pool may use here while `engine`'s call logs through this process's tracking process (one fewer
+    than the cores), else `None`."""
+    ts = engine.config.tracking
+    if not (ts.enabled and ts.background) or getattr(engine, "_tracking_off", False) or getattr(engine, "_no_process", False):
+        return None
     process = getattr(sys.modules.get("mltrain_nb.tracking_process"), "_PROCESS", None)   # not imported: none runs
     if process is None or not process.alive: return None
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cores - 1)
 
 @contextmanager
-def _beside_tracking():
-    "Native thread pools (BLAS, OpenMP) capped at `_cores_beside_tracking()` threads for the block, if a tracking process runs."
-    n = _cores_beside_tracking()
+def _beside_tracking(engine):
+    "Native thread pools (BLAS, OpenMP) capped at `_cores_beside_tracking(engine)` threads for the block."
+    n = _cores_beside_tracking(engine)
     if n is None:
         yield
         return
@@ -531,7 +535,7 @@ def _selector(spec, task):
 def _train_one(engine, name, algorithm, split, folds, callbacks, custom_model=None, params=None, fits=None,
                preps=None) -> ModelResult:
     "Train one model; warnings raised in its folds (e.g. convergence) are reported once, with the model's name."
-    with warnings.catch_warnings(record=True) as caught, _beside_tracking():
+    with warnings.catch_warnings(record=True) as caught, _beside_tracking(engine):
         warnings.simplefilter("always")
         res = _train_one_quiet(engine, name, algorithm, split, folds, callbacks, custom_model, params, fits, preps)
     res.warnings = meval.rewarn_once(caught, name, stacklevel=3)
@@ -916,7 +920,7 @@ def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None, tunin
                 "number", "state", "score", "params", "duration", "best_score", "n_complete", "n_pruned", "n_failed")}))
             emit(cbs, TrainingStarted(self.task, len(prep.X), prep.X.shape[1], (tuned_name,), max(len(folds), 1)))
             with self._run(f"tune {name}", tags={"mltrain.task": self.task, "mltrain.algorithm": algorithm,
-                                                 "mltrain.tuning": method}) as parent_id, _beside_tracking():
+                                                 "mltrain.tuning": method}) as parent_id, _beside_tracking(self):
                 if method == "optuna":
                     space = mtuning.parse_space(tc.search_space or spec.space.get(self.task, {}), valid)
                     outcome = mtuning.run_optuna(build, split.X_train, split.y_train, folds, self.task, self.metric, space,
