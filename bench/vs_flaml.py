@@ -41,9 +41,9 @@ def datasets():
             "regression": (r.drop(columns="mdvis"), np.log1p(r["mdvis"]).rename("log_visits"), "regression", "r2")}
 
 
-def folds(X, y, task):
+def folds(X, y, task, seed=0):
     from sklearn.model_selection import KFold, StratifiedKFold
-    cv = (StratifiedKFold if task == "classification" else KFold)(5, shuffle=True, random_state=0)
+    cv = (StratifiedKFold if task == "classification" else KFold)(5, shuffle=True, random_state=seed)
     return list(cv.split(X, y))
 
 
@@ -53,22 +53,19 @@ def lgbm(task, params):
     return cls(**{**params, "verbose": -1, "n_jobs": 1, "random_state": 0})
 
 
-def referee(X, y, task, metric, params):
+def referee(X, y, task, metric, params, seed=0):
     from sklearn.model_selection import cross_val_score
-    return float(cross_val_score(lgbm(task, params), X, y, cv=folds(X, y, task), scoring=metric).mean())
+    return float(cross_val_score(lgbm(task, params), X, y, cv=folds(X, y, task, seed), scoring=metric).mean())
 
 
 FRESH_SEEDS = (1, 2, 3)
+COMPARED = (("ours_10s", "flaml_30s"), ("ours_10s", "optuna_30s"), ("ours_10s", "optuna_10s"), ("ours_30s", "optuna_30s"))
 
 
 def fresh_referee(X, y, task, metric, params):
     "(mean, standard error over the repeats) of 5-fold CV on folds drawn with seeds no side selected on."
     import numpy as np
-    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
-    means = []
-    for seed in FRESH_SEEDS:
-        cv = (StratifiedKFold if task == "classification" else KFold)(5, shuffle=True, random_state=seed)
-        means.append(cross_val_score(lgbm(task, params), X, y, cv=cv, scoring=metric).mean())
+    means = [referee(X, y, task, metric, params, seed) for seed in FRESH_SEEDS]
     return float(np.mean(means)), float(np.std(means, ddof=1) / np.sqrt(len(means)))
 
 
@@ -145,14 +142,11 @@ def main():
                 print(f"{name:10s} {side:6s} {b:3d}s  wall {r['wall_s']:6.2f}s ({r['wall_s'] / b:.3f}x)  own {r['own_score']:.4f}"
                       f"  referee {r['referee_score']:.4f}  fresh {r['fresh_referee_score']:.4f} (se {r['fresh_referee_se']:.4f})" + (f"  trials {r['trials']}" if "trials" in r else ""), flush=True)
         d = res[name]
-        d["targets"] = {
-            "ours10_minus_flaml30": d["ours_10s"]["referee_score"] - d["flaml_30s"]["referee_score"],
-            "ours10_minus_optuna30": d["ours_10s"]["referee_score"] - d["optuna_30s"]["referee_score"],
-            "ours10_minus_optuna10": d["ours_10s"]["referee_score"] - d["optuna_10s"]["referee_score"],
-            "ours30_minus_optuna30": d["ours_30s"]["referee_score"] - d["optuna_30s"]["referee_score"],
-            "ours10_wall_over_budget": d["ours_10s"]["wall_s"] / 10,
-            **{f"fresh_{a}_minus_{b}": d[f"ours_{a[-2:]}s"]["fresh_referee_score"] - d[f"{b[:-2]}_{b[-2:]}s"]["fresh_referee_score"]
-               for a, b in (("ours10", "flaml30"), ("ours10", "optuna30"), ("ours10", "optuna10"), ("ours30", "optuna30"))}}
+        short = lambda side: side.replace("_", "")[:-1]   # "ours_10s" -> "ours10"
+        d["targets"] = {f"{prefix}{short(a)}_minus_{short(b)}": d[a][score] - d[b][score]
+                        for prefix, score in (("", "referee_score"), ("fresh_", "fresh_referee_score"))
+                        for a, b in COMPARED}
+        d["targets"]["ours10_wall_over_budget"] = d["ours_10s"]["wall_s"] / 10
         print(name, json.dumps({k: round(v, 4) for k, v in d["targets"].items()}), flush=True)
         RESULTS.mkdir(exist_ok=True)   # written after each dataset: a long run keeps what it measured
         out = RESULTS / ("vs_flaml.json" if not only else f"vs_flaml_{'_'.join(only)}.json")

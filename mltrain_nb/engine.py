@@ -495,13 +495,11 @@ def _refused_params(e: BaseException) -> str | None:
 
 # %% ../nbs/10_engine.ipynb #e58f62d3
 def _cores_beside_tracking(engine) -> int | None:
-    """Threads a native pool may use here while `engine`'s call logs through this process's tracking process (one fewer
-    than the cores), else `None`."""
-    ts = engine.config.tracking
-    if not (ts.enabled and ts.background) or getattr(engine, "_tracking_off", False) or getattr(engine, "_no_process", False):
+    """Threads a native pool may use here while `engine`'s call logs through the tracking process (one fewer than the
+    cores), else `None`. Read after the call's run is open, once `_tracker_or_none` has chosen where it logs."""
+    process = getattr(getattr(engine, "_log", None), "process", None)   # a ProcessTracker's; an ExperimentTracker has none
+    if not engine.config.tracking.enabled or getattr(engine, "_tracking_off", False) or process is None or not process.alive:
         return None
-    process = getattr(sys.modules.get("mltrain_nb.tracking_process"), "_PROCESS", None)   # not imported: none runs
-    if process is None or not process.alive: return None
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cores - 1)
 
