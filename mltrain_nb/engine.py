@@ -347,6 +347,7 @@ class MLTrainingEngine:
         self._stop = threading.Event()
         self._busy = False
         self._saved_handlers: dict[int, Any] = {}   # the handlers ours replaced, while a training call runs
+        self._stop_signal: int | None = None        # the signal behind a stop no fold boundary has read yet
 
     @contextmanager
     def _working(self):
@@ -354,10 +355,15 @@ class MLTrainingEngine:
         if _in_main_thread():
             for s in _SIGNALS: self._saved_handlers[s] = signal.signal(s, self._on_signal)
         self._stop.clear(); self._busy = True
-        try: yield
+        late = None
+        try:
+            yield
+            # a stop asked for after the call's last fold boundary: nothing read it, so the caller gets the signal
+            late = getattr(self, "_stop_signal", None) if self._stop.is_set() else None
         finally:
-            self._busy = False
+            self._busy, self._stop_signal = False, None
             self._restore_handlers()
+        if late is not None: signal.raise_signal(late)   # to the handler the call found (Ctrl-C: KeyboardInterrupt)
 
     def __enter__(self): return self
     def __exit__(self, *exc): self.shutdown()
@@ -367,7 +373,7 @@ class MLTrainingEngine:
 @patch
 def _on_signal(self: MLTrainingEngine, signum, frame):
     if self._busy and not self._stop.is_set():
-        self._stop.set()
+        self._stop.set(); self._stop_signal = signum
         print("mltrain: stopping after the current fold (keeping finished models); interrupt again to abort now.",
               file=sys.stderr)
         return
@@ -386,7 +392,9 @@ def _restore_handlers(self: MLTrainingEngine):
 
 @patch
 def _check_stop(self: MLTrainingEngine):
-    if self._stop.is_set(): raise TrainingInterrupted("Training was interrupted; finished models are kept.")
+    if self._stop.is_set():
+        self._stop_signal = None   # read: the call reports the stop itself
+        raise TrainingInterrupted("Training was interrupted; finished models are kept.")
 
 @patch
 def shutdown(self: MLTrainingEngine) -> None:

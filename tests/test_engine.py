@@ -221,6 +221,17 @@ def test_first_sigint_stops_after_the_fold_and_keeps_finished_models(iris_df):
     assert result.interrupted and list(result.results) == ["logistic_regression"]
 
 
+def test_a_sigint_after_the_last_fold_reaches_the_caller(iris_df):
+    # nothing reads a stop asked for after the call's last fold boundary: the caller gets the interrupt, the model is kept
+    def interrupt(event):
+        if isinstance(event, ModelDone): os.kill(os.getpid(), signal.SIGINT)
+    before = signal.getsignal(signal.SIGINT)
+    eng = MLTrainingEngine(cv=3, callbacks=[interrupt], tracking=OFF)
+    with pytest.raises(KeyboardInterrupt):
+        eng.train_model(iris_df, "species", "decision_tree")
+    assert list(eng.models) == ["decision_tree"] and signal.getsignal(signal.SIGINT) == before
+
+
 def test_sigterm_is_graceful_too(iris_df):
     def term(event):
         if isinstance(event, FoldDone) and event.fold == 1: os.kill(os.getpid(), signal.SIGTERM)
