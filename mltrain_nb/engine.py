@@ -355,13 +355,15 @@ class MLTrainingEngine:
         if _in_main_thread():
             for s in _SIGNALS: self._saved_handlers[s] = signal.signal(s, self._on_signal)
         self._stop.clear(); self._busy = True
-        late = None
+        ended = late = None
         try:
             yield
-            # a stop asked for after the call's last fold boundary: nothing read it, so the caller gets the signal
-            late = getattr(self, "_stop_signal", None) if self._stop.is_set() else None
+            ended = True
         finally:
-            self._busy, self._stop_signal = False, None
+            self._busy = False   # from here a signal goes straight to the handler the call found
+            # a stop asked for after the call's last fold boundary: nothing read it, so the caller gets the signal
+            if ended and self._stop.is_set(): late = getattr(self, "_stop_signal", None)
+            self._stop_signal = None
             self._restore_handlers()
         if late is not None: signal.raise_signal(late)   # to the handler the call found (Ctrl-C: KeyboardInterrupt)
 

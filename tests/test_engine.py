@@ -223,8 +223,8 @@ def test_first_sigint_stops_after_the_fold_and_keeps_finished_models(iris_df):
 
 def test_a_sigint_after_the_last_fold_reaches_the_caller(iris_df):
     # nothing reads a stop asked for after the call's last fold boundary: the caller gets the interrupt, the model is kept
-    def interrupt(event):
-        if isinstance(event, ModelDone): os.kill(os.getpid(), signal.SIGINT)
+    def interrupt(event):   # to the main thread itself: os.kill may wake another thread, and the handler runs later
+        if isinstance(event, ModelDone): signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
     before = signal.getsignal(signal.SIGINT)
     eng = MLTrainingEngine(cv=3, callbacks=[interrupt], tracking=OFF)
     with pytest.raises(KeyboardInterrupt):
