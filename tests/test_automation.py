@@ -137,7 +137,9 @@ def test_ctrl_c_keeps_finished_cells_and_ends_their_runs(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", "from mltrain_nb.cli import entry; entry()",
                              "pipeline", "--quick_run", "--models", "logistic_regression", "decision_tree", "lightgbm",
                              "--splits", "stratified", "temporal", "--n-jobs", "1", "--cv", "5"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # Ctrl-C's default, as from a terminal: a pytest started with `&` passes SIGINT on ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     results = tmp_path / "reports" / "experiment_results"
     deadline = time.time() + 240
     while time.time() < deadline and not list(results.glob("*.json")) and proc.poll() is None: time.sleep(0.05)
