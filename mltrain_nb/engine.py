@@ -736,6 +736,7 @@ def train_model(self: MLTrainingEngine, X, y=None, model_type: str | None = None
         emit(cbs, TrainingStarted(self.task, len(prep.X), prep.X.shape[1], (name,), max(len(folds), 1)))
         try:
             with self._run(name) as run_id:
+                self._track_inputs(run_id, name, algorithm, split)
                 res = _train_one(self, name, algorithm, split, folds, cbs, custom_model, params)
                 self._track_model(run_id, res, split)
         except BaseException as e:
@@ -802,6 +803,7 @@ def compare(self: MLTrainingEngine, X, y=None, models: Sequence[str] | None = No
                     for name in names:
                         try:
                             with self._run(name, nested=True) as run_id:
+                                self._track_inputs(run_id, name, name, split)
                                 res = _train_one(self, name, name, split, folds, cbs, preps=preps,
                                                  fits=stream.model(name) if stream is not None else None)
                                 self._track_model(run_id, res, split)
@@ -952,11 +954,12 @@ def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None, tunin
                     if outcome.interrupted: self._log.set_status(parent_id, "KILLED")
                 self._stop.clear()   # an interrupted search still refits its best trial: that is the result it returns
                 with self._run(tuned_name, nested=True) as run_id:
+                    self._track_inputs(run_id, tuned_name, algorithm, split, n_folds=len(folds))
                     known = outcome.fold_results   # the best trial's folds: not fitted twice
                     res = _train_one(self, tuned_name, algorithm, split, folds, cbs, params=outcome.best_params,
                                      fits=_KnownFolds(known) if known and len(known) == len(folds) else None)
                     res.tuning = {"method": method, "best_score": outcome.best_score, "n_trials": len(outcome.trials)}
-                    self._track_model(run_id, res, split, n_folds=len(folds))
+                    self._track_model(run_id, res, split)
             self._keep(res, split)
             emit(cbs, ModelDone(tuned_name, res.cv_means, res.test_metrics, res.training_time))
             emit(cbs, TrainingFinished((tuned_name,), tuned_name, time.perf_counter() - t0, outcome.interrupted))
@@ -1065,12 +1068,16 @@ def _resolved(self: MLTrainingEngine, run) -> str | None:
     log = getattr(self, "_log", None)
     return log.resolve(run) if log is not None and run is not None else run
 
-def _log_trained_model(tracker, run_id: str, res: ModelResult, X_train, y_train, X_test, y_test, params: dict,
+def _log_run_inputs(tracker, run_id: str, name: str, algorithm: str, task: str, X_train, y_train, params: dict) -> None:
+    tracker.log_run_inputs(run_id, name, algorithm, task, X_train, y_train, params)
+
+def _log_trained_model(tracker, run_id: str, res: ModelResult, X_train, y_train, X_test, y_test,
                        log_models: bool, render_now: bool) -> dict:
-    """Log one trained model into `run_id` with what its evaluation plots are drawn from (its held-out predictions); runs
-    where the tracker does (the tracking process, a thread). Draws the plots at once when `render_now`."""
-    tracker.log_model_result(res, run_id, X_train, y_train, params=params, log_model=log_models,
-                             pickle_by_value=(mdata, malgo))
+    """Log one trained model into `run_id` (its inputs were logged when the run opened) with what its evaluation plots
+    are drawn from (its held-out predictions); runs where the tracker does (the tracking process, a thread). Draws the
+    plots at once when `render_now`."""
+    tracker.log_model_result(res, run_id, X_train, y_train, log_model=log_models, pickle_by_value=(mdata, malgo),
+                             inputs_logged=True)
     out = {"model_uri": res.model_uri, "plots_pending": False}
     if X_test is None: return out
     try:
@@ -1093,15 +1100,23 @@ def _log_comparison(tracker, run_id: str, board, best, metric: str, failures: di
     tracker.log_comparison(run_id, board, best, metric, failures)
 
 @patch
-def _track_model(self: MLTrainingEngine, run_id, res: ModelResult, split, n_folds: int | None = None) -> None:
-    "Hand one trained model to the tracker, with the held-out rows its evaluation plots are drawn from."
+def _track_inputs(self: MLTrainingEngine, run_id, name: str, algorithm: str, split, n_folds: int | None = None) -> None:
+    """Hand the tracker what a model's run records before the fit (params, tags, the training frame): a background
+    tracker logs them while the model trains, so less is left to log after it."""
+    if run_id is None: return
+    self._log.submit(_log_run_inputs, run_id, name, algorithm, self.task, split.X_train, split.y_train,
+                     {"metric": self.metric, "cv": n_folds or self.config.cv})
+
+@patch
+def _track_model(self: MLTrainingEngine, run_id, res: ModelResult, split) -> None:
+    "Hand one trained model to the tracker (after `_track_inputs`), with the held-out rows its evaluation plots are drawn from."
     if run_id is None: return
     ts = self.config.tracking
     held_out = bool(ts.log_plots and split.X_test is not None and len(split.X_test) and res.task != "clustering")
     res.run_id = run_id
     job = self._log.submit(_log_trained_model, run_id, res, split.X_train, split.y_train,
                            split.X_test if held_out else None, split.y_test if held_out else None,
-                           {"metric": self.metric, "cv": n_folds or self.config.cv}, ts.log_models, not ts.background)
+                           ts.log_models, not ts.background)
     if not hasattr(self, "_tracked"): self._tracked = []
     self._tracked.append((job, res))
 

@@ -584,13 +584,18 @@ def log_model(self: ExperimentTracker, model, model_name: str, path: str | None 
     logged = self.client.create_logged_model(self.client.get_run(rid).info.experiment_id, name=path or "model",
                                              source_run_id=rid, tags={"mltrain.model_name": model_name})
     with _bound(self.tracking_uri), warnings.catch_warnings(), _log_level("mlflow.sklearn", logging.ERROR), _by_value(by_value), \
-            _no_requirement_check():
+            _no_requirement_check(), _serving_check(model) as refused:
         warnings.simplefilter("ignore")   # the cloudpickle caution: chosen on purpose, skops refuses xgboost pipelines
         info = mlflow.sklearn.log_model(model, name=path or "model", signature=signature, input_example=input_example,
                                         pip_requirements=pip_requirements(model), serialization_format="cloudpickle",
                                         model_id=logged.model_id, run_id=rid)
     if rid in self.records: self.records[rid].update(model_uri=info.model_uri, model_name=model_name)
-    self.client.set_tag(rid, "mltrain.model_uri", info.model_uri)
+    tags = {"mltrain.model_uri": info.model_uri}
+    if refused:
+        tags["mltrain.serving_check"] = refused[0][:_MAX_PARAM]
+        warnings.warn(f"{model_name} does not answer its input example as a served model ({refused[0]}): requests "
+                      "like it would be refused by `mlflow models serve`.", RuntimeWarning, stacklevel=2)
+    self.set_tags(tags, rid)
     return info.model_uri
 
 @contextmanager
@@ -614,6 +619,36 @@ def _no_requirement_check():
     finally: environment.warn_dependency_requirement_mismatches, mlflow.pyfunc.warn_dependency_requirement_mismatches = saved
 
 @contextmanager
+def _serving_check(model):
+    """MLflow's check, inside `log_model`, that a model answers its input example as `mlflow models serve` would,
+    done on the fitted `model` in memory: the example's JSON parsed and enforced against the signature, then predicted.
+    MLflow's own check loads the model back from disk first, a third of logging a small model. Yields the list that
+    receives the refusal (MLflow only logs it; hold `_FLUENT`: the hook is process-wide)."""
+    import mlflow.models.utils as model_utils
+    saved, refused = model_utils._validate_serving_input, []
+    def check(model_uri, serving_input):
+        try: return _answer_serving_input(model, model_uri, serving_input)
+        except ImportError: return saved(model_uri, serving_input)   # an MLflow without these helpers: its own check
+        except Exception as e: refused.append(f"{type(e).__name__}: {e}")
+    model_utils._validate_serving_input = check
+    try: yield refused
+    finally: model_utils._validate_serving_input = saved
+
+def _answer_serving_input(model, model_dir: str, serving_input):
+    "What `model` predicts for `serving_input` (JSON) after the scoring server's parsing and schema enforcement."
+    import yaml
+    from mlflow.models import Model
+    from mlflow.pyfunc import PyFuncModel
+    from mlflow.pyfunc.scoring_server import _parse_json_data
+    from mlflow.pyfunc.utils.environment import _simulate_serving_environment
+    from mlflow.sklearn import _SklearnModelWrapper
+    with open(Path(model_dir) / "MLmodel") as f:
+        meta = Model.from_dict(yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    parsed = _parse_json_data(serving_input, meta, meta.get_input_schema())
+    with _simulate_serving_environment():
+        return PyFuncModel(meta, _SklearnModelWrapper(model)).predict(parsed.data, params=parsed.params)
+
+@contextmanager
 def _by_value(modules):
     "Pickle `modules` by value for one call (hold `_FLUENT`: the registry is process-wide)."
     import cloudpickle
@@ -629,18 +664,38 @@ def load_model(self: ExperimentTracker, model_uri: str):
     with _bound(self.tracking_uri): return mlflow.pyfunc.load_model(model_uri)
 
 # %% ../nbs/08_tracking.ipynb #00dca700
+@contextmanager
+def _model_kept(tracker: ExperimentTracker, name: str, run_id: str):
+    "A tracking failure inside this block is a warning and a run tagged with it: the trained model is kept."
+    try: yield
+    except Exception as e:
+        warnings.warn(f"Tracking {name} failed ({type(e).__name__}: {e}); the model is kept.", RuntimeWarning, stacklevel=4)
+        try: tracker.mark_failed(run_id, f"{type(e).__name__}: {e}")   # where the store still answers, the run says so
+        except Exception: pass
+
+@patch
+def log_run_inputs(self: ExperimentTracker, run_id: str, name: str, algorithm: str, task: str, X_train, y_train=None,
+                   params: dict | None = None) -> None:
+    """What a model's run records before its model exists: params, tags and the training frame's fingerprint. The engine
+    sends them when the run opens, so a background tracker logs them while the model trains."""
+    from mltrain_nb.report import library_versions
+    with _model_kept(self, name, run_id):
+        self.log_params({"algorithm": algorithm, "task": task, **(params or {})}, run_id)
+        self.set_tags({"mltrain.task": task, "mltrain.algorithm": algorithm, "mltrain.model_name": name,
+                       "mltrain.rows": len(X_train), "mltrain.features": X_train.shape[1],
+                       **{f"mltrain.version.{k}": v for k, v in library_versions().items()}}, run_id)
+        self.log_dataset(X_train, y_train, "train", "training", run_id=run_id)
+
 @patch
 def log_model_result(self: ExperimentTracker, result, run_id: str, X_train, y_train=None, params: dict | None = None,
                      log_model: bool = True, plots: Callable[[Path], Any] | None = None,
-                     pickle_by_value: Sequence | None = None) -> None:
-    "Log one trained `ModelResult` into `run_id` (see above); sets `result.run_id` and `result.model_uri`."
-    from mltrain_nb.report import library_versions
+                     pickle_by_value: Sequence | None = None, inputs_logged: bool = False) -> None:
+    """Log one trained `ModelResult` into `run_id` (see above); sets `result.run_id` and `result.model_uri`.
+    `inputs_logged`: `log_run_inputs` already ran for this run (then `params` is not used)."""
     r = result
-    try:
-        self.log_params({"algorithm": r.algorithm, "task": r.task, **(params or {}), "model": jsonable(r.params)}, run_id)
-        self.set_tags({"mltrain.task": r.task, "mltrain.algorithm": r.algorithm, "mltrain.model_name": r.name,
-                       "mltrain.rows": r.n_train, "mltrain.features": len(r.features),
-                       **{f"mltrain.version.{k}": v for k, v in library_versions().items()}}, run_id)
+    if not inputs_logged: self.log_run_inputs(run_id, r.name, r.algorithm, r.task, X_train, y_train, params)
+    with _model_kept(self, r.name, run_id):
+        self.log_params({"model": jsonable(r.params)}, run_id)
         metrics = {"training_time": r.training_time, "fit_time": r.fit_time, "predict_time": r.predict_time}
         for m, v in r.cv_scores.items():
             metrics.update({f"cv_{m}": v["mean"], f"cv_{m}_std": v["std"]})
@@ -649,7 +704,6 @@ def log_model_result(self: ExperimentTracker, result, run_id: str, X_train, y_tr
         self.log_metrics(metrics, run_id=run_id)
         for h in r.history:
             self.log_metrics({"train_loss": h["train_loss"], "valid_loss": h["valid_loss"]}, step=h["iteration"], run_id=run_id)
-        self.log_dataset(X_train, y_train, "train", "training", run_id=run_id)
         if r.feature_importance: self.log_dict(r.feature_importance, "feature_importance.json", run_id)
         if log_model:
             r.model_uri = self.log_model(r.model, r.name, input_example=X_train.head(5), run_id=run_id,
@@ -659,10 +713,6 @@ def log_model_result(self: ExperimentTracker, result, run_id: str, X_train, y_tr
                 plots(Path(d))
                 if any(Path(d).iterdir()): self.log_artifact(d, "plots", run_id)
         r.run_id = run_id
-    except Exception as e:
-        warnings.warn(f"Tracking {r.name} failed ({type(e).__name__}: {e}); the model is kept.", RuntimeWarning, stacklevel=3)
-        try: self.mark_failed(run_id, f"{type(e).__name__}: {e}")   # where the store still answers, the run says so
-        except Exception: pass
 
 # %% ../nbs/08_tracking.ipynb #c0ffee02
 _EVAL_DIR = "evaluation"
