@@ -505,10 +505,13 @@ def _refused_params(e: BaseException) -> str | None:
 
 # %% ../nbs/10_engine.ipynb #e58f62d3
 def _cores_beside_tracking(engine) -> int | None:
-    """Threads a native pool may use here while `engine`'s call logs through the tracking process (one fewer than the
-    cores), else `None`. Read after the call's run is open, once `_tracker_or_none` has chosen where it logs."""
-    process = getattr(getattr(engine, "_log", None), "process", None)   # a ProcessTracker's; an ExperimentTracker has none
-    if not engine.config.tracking.enabled or getattr(engine, "_tracking_off", False) or process is None or not process.alive:
+    """Threads a native pool may use here while `engine`'s call logs through a tracking process that is still warming up
+    for its store (one fewer than the cores), else `None`. Read after the call's run is open, once `_tracker_or_none`
+    has chosen where it logs."""
+    log = getattr(engine, "_log", None)
+    process = getattr(log, "process", None)   # a ProcessTracker's; an ExperimentTracker has none
+    if not engine.config.tracking.enabled or getattr(engine, "_tracking_off", False) or process is None or not process.alive \
+            or log.spec in process.settled:
         return None
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cores - 1)

@@ -69,6 +69,7 @@ class TrackingProcess:
         self._replies: dict[int, dict] = {}    # drain token -> reply, for the thread that asked
         self.error: str | None = None
         self.owner = os.getpid()
+        self.settled: set[tuple] = set()       # stores the process has open (MLflow imported): what is left per run is small
 
     @property
     def alive(self) -> bool: return self.error is None and self.owner == os.getpid() and self.proc.poll() is None
@@ -107,6 +108,7 @@ class TrackingProcess:
         self._shared.clear()
         self.send("drain", token)
         reply = self._reply(token) if not self.error else {}
+        self.settled.update(reply.get("stores", ()))
         for key, run_id in reply.get("runs", {}).items():
             ref = self._waiting.pop(key, None)
             if ref is not None: ref.run_id = run_id
@@ -304,7 +306,8 @@ class _Served:
     def on_drain(self, token):
         import pickle
         done = {k: rid for k, (_, rid) in self.runs.items()}
-        reply = {"token": token, "runs": done, "jobs": self.jobs, "warnings": self.warned, "failed": self.reported}
+        reply = {"token": token, "runs": done, "jobs": self.jobs, "warnings": self.warned, "failed": self.reported,
+                 "stores": list(self.trackers)}
         self.conn.send_bytes(pickle.dumps(reply))
         self.jobs, self.warned, self.reported, self.shared = {}, [], {}, {}
         self.runs = {k: v for k, v in self.runs.items() if k in self.open}   # a nested run's parent may still be open
