@@ -1378,6 +1378,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'mltrain_nb.tracking.drain_all': ('tracking.html#drain_all', 'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking.end_dead_runs': ('tracking.html#end_dead_runs', 'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking.ensure_store': ('tracking.html#ensure_store', 'mltrain_nb/tracking.py'),
+                                     'mltrain_nb.tracking.frame_schema': ('tracking.html#frame_schema', 'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking.package_home': ('tracking.html#package_home', 'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking.pip_requirements': ('tracking.html#pip_requirements', 'mltrain_nb/tracking.py'),
                                      'mltrain_nb.tracking.preload': ('tracking.html#preload', 'mltrain_nb/tracking.py'),

@@ -27,8 +27,8 @@ from .fileio import atomic_write, clean_orphans, jsonable, pid_alive
 
 # %% auto #0
 __all__ = ['by_value_lock', 'resolve_tracking_uri', 'sqlite_path', 'store_state', 'ensure_store', 'source_tags', 'process_tags',
-           'end_dead_runs', 'ExperimentTracker', 'preload', 'drain_all', 'Job', 'pip_requirements', 'render_plots',
-           'package_home', 'wait_for_all_plots', 'render_pending', 'store_exists', 'search_runs']
+           'end_dead_runs', 'ExperimentTracker', 'preload', 'drain_all', 'Job', 'frame_schema', 'pip_requirements',
+           'render_plots', 'package_home', 'wait_for_all_plots', 'render_pending', 'store_exists', 'search_runs']
 
 # %% ../nbs/08_tracking.ipynb #62da21de
 def resolve_tracking_uri(output_dir: str | os.PathLike = "experiments", tracking_uri: str | None = None) -> str:
@@ -512,6 +512,16 @@ def _json_default(o):
     if hasattr(o, "item"): return o.item()
     return str(o)
 
+def frame_schema(df):
+    """The MLflow `Schema` of a DataFrame, as `mlflow.types.utils._infer_schema` infers it, with the check for missing
+    values vectorised on columns that are not `object`: MLflow tests every value in Python (1.2 s for 50,000 rows x 30
+    columns, against 0.13 s here), in the tracking process, beside the training."""
+    from mlflow.types.schema import ColSpec, Schema
+    from mlflow.types.utils import _infer_pandas_column, _infer_required
+    def required(col) -> bool:
+        return not bool(col.isna().any()) if col.dtype.kind in "biufcmM" else _infer_required(col)
+    return Schema([ColSpec(type=_infer_pandas_column(df[c]), name=c, required=required(df[c])) for c in df.columns])
+
 @patch
 def log_dataset(self: ExperimentTracker, X, y=None, name: str = "training", context: str = "training",
                 run_id: str | None = None) -> str:
@@ -531,6 +541,8 @@ def log_dataset(self: ExperimentTracker, X, y=None, name: str = "training", cont
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = mlflow.data.from_pandas(df, targets=target, name=name, source=CodeDatasetSource(source_tags()))
+            try: ds.__dict__["schema"] = frame_schema(df)   # read by `_to_mlflow_entity` (a cached property)
+            except ImportError: pass                        # an MLflow without these helpers infers it itself
             entity, digest = ds._to_mlflow_entity(), ds.digest
         self._last_dataset = (X, y, name, entity, digest)
     self.client.log_inputs(rid, datasets=[DatasetInput(entity, [InputTag(MLFLOW_DATASET_CONTEXT, context)])])
