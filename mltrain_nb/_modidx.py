@@ -1208,6 +1208,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                         'mltrain_nb.server.jobs.ProgressRecorder._fraction': ( 'server/jobs.html#progressrecorder._fraction',
                                                                                                'mltrain_nb/server/jobs.py'),
                                         'mltrain_nb.server.jobs._context': ('server/jobs.html#_context', 'mltrain_nb/server/jobs.py'),
+                                        'mltrain_nb.server.jobs._end_pools': ('server/jobs.html#_end_pools', 'mltrain_nb/server/jobs.py'),
                                         'mltrain_nb.server.jobs._evaluation': ('server/jobs.html#_evaluation', 'mltrain_nb/server/jobs.py'),
                                         'mltrain_nb.server.jobs._interrupt': ('server/jobs.html#_interrupt', 'mltrain_nb/server/jobs.py'),
                                         'mltrain_nb.server.jobs._model_outcome': ( 'server/jobs.html#_model_outcome',

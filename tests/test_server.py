@@ -82,6 +82,17 @@ def wait_job(c: httpx.Client, job_id: str, timeout: float = 240, until=("complet
         time.sleep(0.3)
 
 
+def process_ends(pid: int, within: float) -> bool:
+    "Whether process `pid` is gone (or a zombie) within `within` seconds."
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        try: state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError): return True
+        if state == "Z": return True
+        time.sleep(0.2)
+    return False
+
+
 def mlflow_status(home: Path, run_id: str) -> str:
     from mlflow import MlflowClient
     return MlflowClient(f"sqlite:///{home / 'experiments' / 'mlflow.db'}").get_run(run_id).info.status
@@ -215,6 +226,12 @@ def test_flow_restart_and_cancel(home):
         job = wait_job(c, r["job_id"], timeout=120)
         assert job["status"] == "failed" and job["cancelled"], job
         assert any(j["job_id"] == r["job_id"] for j in c.get("/api/ml/jobs", params={"status": "failed"}).json())
+        # every finished job's worker process ends (a compare's worker once waited forever at exit for joblib's pool)
+        import sqlite3
+        with sqlite3.connect(home / "experiments" / "mltrain.db") as db:
+            workers = db.execute("SELECT kind, status, pid FROM ml_training_jobs WHERE pid IS NOT NULL").fetchall()
+        assert len(workers) >= 4 and all(status in ("completed", "failed") for _, status, _ in workers), workers
+        assert [w for w in workers if not process_ends(w[2], within=60)] == [], "these jobs' workers are still running"
         import io
         buf = io.BytesIO()
         pd.read_csv(io.BytesIO(iris_csv())).to_excel(buf, index=False)

@@ -191,6 +191,15 @@ _orphaned = False   # set when the server went away: the stop is not a user's ca
 def _interrupt(signum, frame):
     raise KeyboardInterrupt   # before the engine has its own handler in place (loading data), a signal still stops cleanly
 
+def _end_pools() -> None:
+    """End joblib's process pool (loky) now, its workers killed. After a cancel interrupts a parallel fit, the pool's own
+    shutdown at exit can wait forever for workers that never get its sentinel, and the finished job's process stays."""
+    loky = sys.modules.get("joblib.externals.loky.reusable_executor")   # never imported here just to find nothing
+    executor = getattr(loky, "_executor", None)
+    if executor is None: return
+    try: executor.shutdown(wait=False, kill_workers=True)
+    except Exception: pass   # already broken or shut down: nothing is left to end
+
 # %% ../../nbs/server/02_jobs.ipynb #7cdd832e
 def run_job(job_id: str, settings: dict, server_pid: int | None = None) -> str:
     "Run one job to its end in this process; returns its final status."
@@ -242,6 +251,7 @@ def run_job(job_id: str, settings: dict, server_pid: int | None = None) -> str:
         return "failed"
     finally:
         db.dispose()
+        _end_pools()
 
 # %% ../../nbs/server/02_jobs.ipynb #1354ca8f
 def _context():
