@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-ROUNDS = 5   # alternated rounds after a warm-up one; medians
+ROUNDS = 9   # alternated rounds after a warm-up one; medians (a two-thread xgboost fit is bimodal here)
 COMPARED = ["logistic_regression", "knn", "naive_bayes", "decision_tree", "random_forest", "adaboost", "lightgbm", "xgboost"]
 
 
