@@ -192,8 +192,8 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt   # before the engine has its own handler in place (loading data), a signal still stops cleanly
 
 def _end_pools() -> None:
-    """End joblib's process pool (loky) now, its workers killed. After a cancel interrupts a parallel fit, the pool's own
-    shutdown at exit can wait forever for workers that never get its sentinel, and the finished job's process stays."""
+    """End joblib's process pool (loky) now, its workers killed. In a job's worker, the pool's own shutdown at exit could
+    wait forever for workers that never got its sentinel (seen after a finished parallel compare), and the process stayed."""
     loky = sys.modules.get("joblib.externals.loky.reusable_executor")   # never imported here just to find nothing
     executor = getattr(loky, "_executor", None)
     if executor is None: return
