@@ -4,9 +4,9 @@
 
 Goal: at most 0.3 s more per model on a warm store (issue 16: 0.1 s). The three modes (off, on, on with plots) are
 alternated over ROUNDS rounds after a warm-up one, and each reports its median: on a shared 2-core machine one side's
-time moves by tens of milliseconds from one minute to the next, more than the difference measured. Also measured: the one-time cost of a fresh
-SQLite store (its migrations), the cost of the evaluation plots when they are on (drawn by a renderer process after the
-call returns), and how long after the call the renderer had them in the store.
+time moves by tens of milliseconds from one minute to the next, more than the difference measured. Also measured: the
+one-time cost of a fresh SQLite store (its migrations), the cost of the evaluation plots when they are on (drawn by a
+renderer process after the call returns), and how long after the call the renderer had them in the store.
 
 A comparison is measured too (`compare` of COMPARED, defaults with plots on, against tracking off; alternated, median of
 3): there a model's logging overlaps the next model's training, in the tracking process, so the cost per model is what

@@ -511,7 +511,7 @@ def _cores_beside_tracking(engine) -> int | None:
     log = getattr(engine, "_log", None)
     process = getattr(log, "process", None)   # a ProcessTracker's; an ExperimentTracker has none
     if not engine.config.tracking.enabled or getattr(engine, "_tracking_off", False) or process is None or not process.alive \
-            or log.spec in process.settled:
+            or log.spec in process.open_stores:
         return None
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cores - 1)

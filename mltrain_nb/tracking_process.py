@@ -69,7 +69,7 @@ class TrackingProcess:
         self._replies: dict[int, dict] = {}    # drain token -> reply, for the thread that asked
         self.error: str | None = None
         self.owner = os.getpid()
-        self.settled: set[tuple] = set()       # stores the process has open (MLflow imported): what is left per run is small
+        self.open_stores: set[tuple] = set()   # stores the process has open (MLflow imported): what is left per run is small
 
     @property
     def alive(self) -> bool: return self.error is None and self.owner == os.getpid() and self.proc.poll() is None
@@ -108,7 +108,7 @@ class TrackingProcess:
         self._shared.clear()
         self.send("drain", token)
         reply = self._reply(token) if not self.error else {}
-        self.settled.update(reply.get("stores", ()))
+        self.open_stores.update(reply.get("stores", ()))
         for key, run_id in reply.get("runs", {}).items():
             ref = self._waiting.pop(key, None)
             if ref is not None: ref.run_id = run_id
