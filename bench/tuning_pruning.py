@@ -17,7 +17,7 @@
 
 Every run uses the same rows, the same folds and the same pipeline (the package's preprocessing + xgboost). Optuna runs
 use the package's defaults: the estimator's defaults as the first trial, and n_estimators read off each trial's
-validation curve (every trial boosts to the space's most rounds; Optuna samples the other parameters).
+validation curve (the sampled n_estimators is how far a trial boosts; the best count up to it is the trial's).
 """
 import argparse
 import json

@@ -548,13 +548,14 @@ def _fit_watched(pipe, X, y, X_val, y_val, kind: str, task: str, metric: str, tr
 class _Objective:
     "The CV objective of one study; picklable (for Dask workers) when `build` is."
     def __init__(self, build, X, y, folds, task, metric, space, kind=None, fold_base=0, every=1, start=1,
-                 prune_rounds=False, curve=None):
+                 prune_rounds=False, curve=None, capped=True):
         self.build, self.X, self.y, self.folds = build, X, y, folds
         self.task, self.metric, self.space, self.higher = task, metric, space, greater_is_better(metric, task)
         self.kind, self.fold_base, self.every, self.start = kind, fold_base, every, start
         self.prune_rounds, self.curve = bool(prune_rounds and kind), curve
-        # the parameters Optuna samples: n_estimators is read off the validation curve instead, when it can be
-        self.search_space = {k: v for k, v in space.items() if not (curve and k == "n_estimators")}
+        # the parameters Optuna samples: with a curve, a sampled n_estimators is the trial's cap (`capped`); a grid
+        # leaves it out and fits every trial to the space's most rounds
+        self.search_space = {k: v for k, v in space.items() if not (curve and not capped and k == "n_estimators")}
         self.kept = None   # (number, score, fitted fold pipelines, n_estimators, fit seconds) of the best curve trial here
         self.preps = None    # an evaluation.FoldPreps: each fold's preprocessing fitted once per search (the space sets only the model)
 
@@ -572,12 +573,14 @@ def __call__(self: _Objective, trial) -> float:
     import optuna
     try:
         params, curve = suggest(trial, self.search_space), self.curve
-        if curve and trial.user_attrs.get("cheap"): curve = curve[:1]   # the cheapest corner has the fewest rounds too
         if curve:
-            pipe = self.build({**params, "n_estimators": curve[-1]})
-            if not _truncates(final_estimator(pipe)):      # DART reweighs old trees: sample n_estimators instead
+            # the most rounds this trial fits: its sampled n_estimators, else the space's most (the cheapest corner: the fewest)
+            cap = params.get("n_estimators") or (curve[0] if trial.user_attrs.get("cheap") else curve[-1])
+            pipe = self.build({**params, "n_estimators": cap})
+            curve = [n for n in curve if n < cap] + [cap]
+            if not _truncates(final_estimator(pipe)):      # DART reweighs old trees: n_estimators is fitted as sampled
                 curve = None
-                params.update(suggest(trial, {"n_estimators": self.space["n_estimators"]}))
+                if "n_estimators" not in params: params.update(suggest(trial, {"n_estimators": self.space["n_estimators"]}))
         if not curve: pipe = self.build(params)
         return self._curve_cv(trial, pipe, curve) if curve else self._cv(trial, pipe)
     except optuna.TrialPruned: raise
@@ -929,8 +932,10 @@ def run_optuna(build: Callable, X, y, folds, task: str, metric: str | None, spac
     every = max(1, rounds // _BOOST_REPORTS)
     objective = _Objective(build, X, y, folds, task, metric, space, kind, rounds, every, max(every, rounds // _BOOST_WARMUP),
                            prune_rounds=boosting_pruning and _pruner_name(pruner) != "none",
-                           curve=_curve_points(space) if kind and rounds_from_curve else None)
+                           curve=_curve_points(space) if kind and rounds_from_curve else None,
+                           capped=_sampler_name(sampler) != "grid")
     first = default_point(objective.search_space, pipe) if start_from_defaults and _sampler_name(sampler) != "grid" else {}
+    if first and objective.curve: first["n_estimators"] = objective.curve[-1]   # the defaults, read off the whole curve
     direction = "maximize" if greater_is_better(metric, task) else "minimize"
     if dask_address is not None:
         with _optuna_quiet():
