@@ -14,7 +14,7 @@ import threading
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -544,18 +544,21 @@ def _selector(spec, task):
     return fs.SelectFromModel(model, max_features=spec.k, threshold=-np.inf if spec.k else None)
 
 def _train_one(engine, name, algorithm, split, folds, callbacks, custom_model=None, params=None, fits=None,
-               preps=None) -> ModelResult:
+               preps=None, on_final=None) -> ModelResult:
     "Train one model; warnings raised in its folds (e.g. convergence) are reported once, with the model's name."
     with warnings.catch_warnings(record=True) as caught, _beside_tracking(engine):
         warnings.simplefilter("always")
-        res = _train_one_quiet(engine, name, algorithm, split, folds, callbacks, custom_model, params, fits, preps)
+        res = _train_one_quiet(engine, name, algorithm, split, folds, callbacks, custom_model, params, fits, preps,
+                               on_final)
     res.warnings = meval.rewarn_once(caught, name, stacklevel=3)
     return res
 
 def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, split: mdata.DataSplit, folds, callbacks,
-                     custom_model=None, params=None, fits=None, preps=None) -> ModelResult:
+                     custom_model=None, params=None, fits=None, preps=None, on_final=None) -> ModelResult:
     """`fits`: the model's fold and final fits run ahead in worker processes (a `_ModelFits`), else they run here;
-    `preps`: an `evaluation.FoldPreps` of `folds` that the models of one call share (each fold's preprocessing fitted once)."""
+    `preps`: an `evaluation.FoldPreps` of `folds` that the models of one call share (each fold's preprocessing fitted once);
+    `on_final(model, feature_importance, history, best_iteration)`: called as soon as the model fitted on every training
+    row exists. With it, that fit runs before the folds here, so a tracker logs the model while the folds run."""
     from sklearn.base import clone
     cfg, task = engine.config, engine.task
     t0 = time.perf_counter()
@@ -571,8 +574,25 @@ def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, spli
         scores = meval.compute_metrics("clustering", None, labels, X=final[:-1].transform(X))
         fold_scores.append(scores)
         emit(callbacks, FoldDone(name, 1, 1, scores, fit_times[-1]))
-        history, best_it = [], None
+        history, best_it, importance = [], None, feature_importance(final)
+        if on_final is not None: on_final(final, importance, history, best_it)
     else:
+        def fit_final():
+            engine._check_stop()
+            here = lambda: _fit_with_history(clone(pipe), X, y, name, algorithm, split.X_val, split.y_val,
+                                             cfg.early_stopping, callbacks)
+            final, history, best_it = fits.final(here, callbacks) if fits is not None else here()
+            calibration = None
+            if cfg.calibration.method and task == "classification":
+                from mltrain_nb.tuning import calibrate
+                # cross-fitted on the training rows: each fold's calibrator sees rows its model did not train on
+                final, before, after = calibrate(clone(pipe), X, y, cfg.calibration.method, cfg.calibration.cv)
+                calibration = {"method": cfg.calibration.method, "brier_before": before, "brier_after": after}
+            importance = feature_importance(final)
+            if on_final is not None: on_final(final, importance, history, best_it)
+            return final, history, best_it, calibration, importance
+        ahead = on_final is not None and not isinstance(fits, _ModelFits)   # workers hand the final fit back last
+        if ahead: final, history, best_it, calibration, importance = fit_final()
         for i, (tr, va) in enumerate(folds, 1):
             engine._check_stop()
             here = lambda: meval.fit_and_score(pipe, X, y, tr, va, task,   # the same primitive a tuning trial uses
@@ -581,15 +601,7 @@ def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, spli
             fit_times.append(fit_time)
             fold_scores.append(scores)
             emit(callbacks, FoldDone(name, i, len(folds), scores, fit_times[-1]))
-        engine._check_stop()
-        here = lambda: _fit_with_history(clone(pipe), X, y, name, algorithm, split.X_val, split.y_val, cfg.early_stopping,
-                                         callbacks)
-        final, history, best_it = fits.final(here, callbacks) if fits is not None else here()
-        if cfg.calibration.method and task == "classification":
-            from mltrain_nb.tuning import calibrate
-            # cross-fitted on the training rows: each fold's calibrator sees rows its model did not train on
-            final, before, after = calibrate(clone(pipe), X, y, cfg.calibration.method, cfg.calibration.cv)
-            calibration = {"method": cfg.calibration.method, "brier_before": before, "brier_after": after}
+        if not ahead: final, history, best_it, calibration, importance = fit_final()
     folds_df = pd.DataFrame(fold_scores)
     cv_scores = {m: {"mean": float(folds_df[m].mean()), "std": float(folds_df[m].std(ddof=0)),
                      "folds": [float(v) for v in folds_df[m]]} for m in folds_df.columns}
@@ -605,7 +617,7 @@ def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, spli
         cv_scores=cv_scores, test_metrics=test_metrics, metric=engine.metric,
         training_time=time.perf_counter() - t0, fit_time=float(np.mean(fit_times)), predict_time=predict_time,
         features=list(X.columns), classes=None if task != "classification" else [_py(c) for c in final.classes_],
-        feature_importance=feature_importance(final), history=history, best_iteration=best_it, calibration=calibration,
+        feature_importance=importance, history=history, best_iteration=best_it, calibration=calibration,
         n_train=int(len(X)), n_test=0 if split.X_test is None else int(len(split.X_test)))
 
 # %% ../nbs/10_engine.ipynb #fd08c4f9
@@ -740,8 +752,9 @@ def train_model(self: MLTrainingEngine, X, y=None, model_type: str | None = None
         try:
             with self._run(name) as run_id:
                 self._track_inputs(run_id, name, algorithm, split)
-                res = _train_one(self, name, algorithm, split, folds, cbs, custom_model, params)
-                self._track_model(run_id, res, split)
+                sent = self._model_sender(run_id, name, split)
+                res = _train_one(self, name, algorithm, split, folds, cbs, custom_model, params, on_final=sent)
+                self._track_model(run_id, res, sent)
         except BaseException as e:
             emit(cbs, TrainingFailed(f"{type(e).__name__}: {e}", time.perf_counter() - t0))
             if _refused_params(e): raise ConfigError(f"{algorithm} refused its parameters: {_refused_params(e)}") from None
@@ -807,9 +820,10 @@ def compare(self: MLTrainingEngine, X, y=None, models: Sequence[str] | None = No
                         try:
                             with self._run(name, nested=True) as run_id:
                                 self._track_inputs(run_id, name, name, split)
+                                sent = self._model_sender(run_id, name, split)
                                 res = _train_one(self, name, name, split, folds, cbs, preps=preps,
-                                                 fits=stream.model(name) if stream is not None else None)
-                                self._track_model(run_id, res, split)
+                                                 fits=stream.model(name) if stream is not None else None, on_final=sent)
+                                self._track_model(run_id, res, sent)
                         except (TrainingInterrupted, KeyboardInterrupt, MLTrainError): raise
                         except Exception as e:
                             failures[name] = f"{type(e).__name__}: {e}"
@@ -959,10 +973,11 @@ def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None, tunin
                 with self._run(tuned_name, nested=True) as run_id:
                     self._track_inputs(run_id, tuned_name, algorithm, split, n_folds=len(folds))
                     known = outcome.fold_results   # the best trial's folds: not fitted twice
+                    sent = self._model_sender(run_id, tuned_name, split)
                     res = _train_one(self, tuned_name, algorithm, split, folds, cbs, params=outcome.best_params,
-                                     fits=_KnownFolds(known) if known and len(known) == len(folds) else None)
+                                     fits=_KnownFolds(known) if known and len(known) == len(folds) else None, on_final=sent)
                     res.tuning = {"method": method, "best_score": outcome.best_score, "n_trials": len(outcome.trials)}
-                    self._track_model(run_id, res, split)
+                    self._track_model(run_id, res, sent)
             self._keep(res, split)
             emit(cbs, ModelDone(tuned_name, res.cv_means, res.test_metrics, res.training_time))
             emit(cbs, TrainingFinished((tuned_name,), tuned_name, time.perf_counter() - t0, outcome.interrupted))
@@ -1074,25 +1089,27 @@ def _resolved(self: MLTrainingEngine, run) -> str | None:
 def _log_run_inputs(tracker, run_id: str, name: str, algorithm: str, task: str, X_train, y_train, params: dict) -> None:
     tracker.log_run_inputs(run_id, name, algorithm, task, X_train, y_train, params)
 
-def _log_trained_model(tracker, run_id: str, res: ModelResult, X_train, y_train, X_test, y_test,
-                       log_models: bool, render_now: bool) -> dict:
-    """Log one trained model into `run_id` (its inputs were logged when the run opened) with what its evaluation plots
-    are drawn from (its held-out predictions); runs where the tracker does (the tracking process, a thread). Draws the
-    plots at once when `render_now`."""
-    tracker.log_model_result(res, run_id, X_train, y_train, log_model=log_models, pickle_by_value=(mdata, malgo),
-                             inputs_logged=True)
-    out = {"model_uri": res.model_uri, "plots_pending": False}
+def _log_fitted_model(tracker, run_id: str, name: str, task: str, model, importance, history, best_iteration, X_train,
+                      X_test, y_test, log_models: bool, render_now: bool) -> dict:
+    """Log a fitted model into `run_id` as soon as it exists (its inputs were logged when the run opened, its scores
+    follow), with what its evaluation plots are drawn from (its held-out predictions); runs where the tracker does (the
+    tracking process, a thread). Draws the plots at once when `render_now`."""
+    uri = tracker.log_fitted_model(run_id, name, model, X_train, importance, log_models, pickle_by_value=(mdata, malgo))
+    out = {"model_uri": uri, "plots_pending": False}
     if X_test is None: return out
     try:
-        tracker.log_evaluation(run_id, meval.ModelEvaluator(res.model, res.task).plot_inputs(
-            X_test, y_test, res.feature_importance, res.history, res.best_iteration))
+        tracker.log_evaluation(run_id, meval.ModelEvaluator(model, task).plot_inputs(
+            X_test, y_test, importance, history, best_iteration))
         if render_now:
             from mltrain_nb.tracking import render_plots
             render_plots(tracker.client, run_id)
         else: out["plots_pending"] = True
     except Exception as e:
-        warnings.warn(f"The evaluation plots of {res.name} were not kept ({type(e).__name__}: {e}).", RuntimeWarning)
+        warnings.warn(f"The evaluation plots of {name} were not kept ({type(e).__name__}: {e}).", RuntimeWarning)
     return out
+
+def _log_scores(tracker, run_id: str, res: ModelResult) -> None:
+    tracker.log_scores(res, run_id)
 
 def _log_search(tracker, run_id: str, outcome, with_plots: bool) -> None:
     "Log a search into its parent run, with its plots (drawn where the tracker runs)."
@@ -1111,17 +1128,27 @@ def _track_inputs(self: MLTrainingEngine, run_id, name: str, algorithm: str, spl
                      {"metric": self.metric, "cv": n_folds or self.config.cv})
 
 @patch
-def _track_model(self: MLTrainingEngine, run_id, res: ModelResult, split) -> None:
-    "Hand one trained model to the tracker (after `_track_inputs`), with the held-out rows its evaluation plots are drawn from."
-    if run_id is None: return
+def _model_sender(self: MLTrainingEngine, run_id, name: str, split) -> Callable | None:
+    """`_train_one`'s `on_final` for a tracked run (None when untracked): hands the fitted model to the tracker the moment
+    it exists, with the held-out rows its evaluation plots are drawn from; the job is kept as `.job`."""
+    if run_id is None: return None
     ts = self.config.tracking
-    held_out = bool(ts.log_plots and split.X_test is not None and len(split.X_test) and res.task != "clustering")
+    held_out = bool(ts.log_plots and split.X_test is not None and len(split.X_test) and self.task != "clustering")
+    def send(model, importance, history, best_iteration):
+        send.job = self._log.submit(_log_fitted_model, run_id, name, self.task, model, importance, history, best_iteration,
+                                    split.X_train, split.X_test if held_out else None, split.y_test if held_out else None,
+                                    ts.log_models, not ts.background)
+    send.job = None
+    return send
+
+@patch
+def _track_model(self: MLTrainingEngine, run_id, res: ModelResult, sent) -> None:
+    "Hand one trained model's scores to the tracker; its inputs and its fitted model went ahead (`sent`: its `_model_sender`)."
+    if run_id is None: return
     res.run_id = run_id
-    job = self._log.submit(_log_trained_model, run_id, res, split.X_train, split.y_train,
-                           split.X_test if held_out else None, split.y_test if held_out else None,
-                           ts.log_models, not ts.background)
+    self._log.submit(_log_scores, run_id, replace(res, model=None))   # the model went with `sent`
     if not hasattr(self, "_tracked"): self._tracked = []
-    self._tracked.append((job, res))
+    self._tracked.append((sent.job, res))
 
 # %% ../nbs/10_engine.ipynb #ba1c5284
 def _dumps(obj) -> bytes:

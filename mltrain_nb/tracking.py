@@ -706,6 +706,33 @@ def log_model_result(self: ExperimentTracker, result, run_id: str, X_train, y_tr
     `inputs_logged`: `log_run_inputs` already ran for this run (then `params` is not used)."""
     r = result
     if not inputs_logged: self.log_run_inputs(run_id, r.name, r.algorithm, r.task, X_train, y_train, params)
+    self.log_scores(r, run_id)
+    uri = self.log_fitted_model(run_id, r.name, r.model, X_train, r.feature_importance, log_model, pickle_by_value)
+    if log_model: r.model_uri = uri
+    with _model_kept(self, r.name, run_id):
+        if plots is not None:
+            with tempfile.TemporaryDirectory() as d:
+                plots(Path(d))
+                if any(Path(d).iterdir()): self.log_artifact(d, "plots", run_id)
+        r.run_id = run_id
+
+# %% ../nbs/08_tracking.ipynb #e3e02f38
+@patch
+def log_fitted_model(self: ExperimentTracker, run_id: str, name: str, model, X_train, feature_importance: dict | None = None,
+                     log_model: bool = True, pickle_by_value: Sequence | None = None) -> str | None:
+    """What a model's run records once the model is fitted, before its scores exist: its feature importance and the model
+    (with `X_train`'s first rows as its input example). The model's URI, or None when `log_model` is False or it failed."""
+    with _model_kept(self, name, run_id):
+        if feature_importance: self.log_dict(feature_importance, "feature_importance.json", run_id)
+        if log_model: return self.log_model(model, name, input_example=X_train.head(5), run_id=run_id,
+                                            pickle_by_value=pickle_by_value)
+    return None
+
+@patch
+def log_scores(self: ExperimentTracker, result, run_id: str) -> None:
+    """What a model's run records once its folds are scored: the estimator's parameters, the CV metrics (mean, std, each
+    fold as a step), the held-out metrics, the training times and the loss per round. `result.model` is not read."""
+    r = result
     with _model_kept(self, r.name, run_id):
         self.log_params({"model": jsonable(r.params)}, run_id)
         metrics = {"training_time": r.training_time, "fit_time": r.fit_time, "predict_time": r.predict_time}
@@ -716,15 +743,6 @@ def log_model_result(self: ExperimentTracker, result, run_id: str, X_train, y_tr
         self.log_metrics(metrics, run_id=run_id)
         for h in r.history:
             self.log_metrics({"train_loss": h["train_loss"], "valid_loss": h["valid_loss"]}, step=h["iteration"], run_id=run_id)
-        if r.feature_importance: self.log_dict(r.feature_importance, "feature_importance.json", run_id)
-        if log_model:
-            r.model_uri = self.log_model(r.model, r.name, input_example=X_train.head(5), run_id=run_id,
-                                         pickle_by_value=pickle_by_value)
-        if plots is not None:
-            with tempfile.TemporaryDirectory() as d:
-                plots(Path(d))
-                if any(Path(d).iterdir()): self.log_artifact(d, "plots", run_id)
-        r.run_id = run_id
 
 # %% ../nbs/08_tracking.ipynb #c0ffee02
 _EVAL_DIR = "evaluation"
