@@ -593,7 +593,9 @@ def log_model(self: ExperimentTracker, model, model_name: str, path: str | None 
         sys.modules[n] for n in _BY_VALUE if n in sys.modules]
     # created here, in the run's experiment: left to itself MLflow files the model under the process-wide
     # active experiment (the Default one), where nothing looking at this run finds it
-    logged = self.client.create_logged_model(self.client.get_run(rid).info.experiment_id, name=path or "model",
+    # a run this tracker opened is in its experiment: no store read (a get_run is a few ms, on every model's run)
+    experiment_id = self.experiment_id if rid in self.records else self.client.get_run(rid).info.experiment_id
+    logged = self.client.create_logged_model(experiment_id, name=path or "model",
                                              source_run_id=rid, tags={"mltrain.model_name": model_name})
     with _bound(self.tracking_uri), warnings.catch_warnings(), _log_level("mlflow.sklearn", logging.ERROR), _by_value(by_value), \
             _no_requirement_check(), _serving_check(model) as refused:

@@ -1,0 +1,82 @@
+"""`engine.tune` at one budget over several seeds: how much of a `vs_flaml.py` difference is the seed.
+
+    pip install flaml statsmodels   # as for vs_flaml.py (statsmodels holds the tables)
+    python bench/tune_seeds.py                          # ours, 10 s, seeds 0-3, the three tasks
+    python bench/tune_seeds.py --side optuna --budget 30 --seeds 1,2 regression
+
+`vs_flaml.py` runs every side once, with seed 0. On these tables the best score one 10 s search reaches moves by more
+than the differences between the sides (0.005 R^2 on `randhie` between seeds), so a single run cannot say whether a
+change to the search helped. This script runs one side (ours, or plain Optuna with the same space) with the engine's
+`random_state` (ours: sampler and folds) or the sampler's seed and the folds' seed (Optuna) set to each seed, and scores
+every best configuration with `vs_flaml.py`'s referees. Writes `bench/results/tune_seeds_<side>_<budget>s.json`.
+"""
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import vs_flaml as vf   # the tasks, the space, the referees
+
+
+def run_ours(X, y, task, metric, budget, seed):
+    from mltrain_nb.algorithms import final_estimator
+    from mltrain_nb.engine import MLTrainingEngine
+    eng = MLTrainingEngine(cv=5, n_jobs=1, progress=False, metric=metric, random_state=seed, split={"test_size": 0.0},
+                           tracking={"enabled": False})
+    t = time.perf_counter()
+    tr = eng.tune(X, y, "lightgbm", n_trials=100_000, timeout=budget)
+    return {"wall_s": time.perf_counter() - t, "own_score": tr.best_score,
+            "params": vf.lgb_params(final_estimator(tr.model[-1])), "trials": len(tr.trials), "counts": tr.counts()}
+
+
+def run_optuna(X, y, task, metric, budget, seed):
+    import optuna
+    from sklearn.model_selection import cross_val_score
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    cv = vf.folds(X, y, task, seed)
+    def objective(trial):
+        p = {k: (trial.suggest_int if kind == "int" else trial.suggest_float)(k, lo, hi, log=log)
+             for k, (kind, lo, hi, log) in vf.SPACE.items()}
+        return cross_val_score(vf.lgbm(task, p), X, y, cv=cv, scoring=metric).mean()
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    t = time.perf_counter()
+    study.optimize(objective, timeout=budget)
+    return {"wall_s": time.perf_counter() - t, "own_score": study.best_value, "params": study.best_params,
+            "trials": len(study.trials)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("tasks", nargs="*", default=["binary", "multiclass", "regression"])
+    ap.add_argument("--side", choices=["ours", "optuna"], default="ours")
+    ap.add_argument("--budget", type=float, default=10)
+    ap.add_argument("--seeds", default="0,1,2,3")
+    a = ap.parse_args()
+    warnings.simplefilter("ignore")
+    run = run_ours if a.side == "ours" else run_optuna
+    seeds = [int(s) for s in a.seeds.split(",")]
+    out, data = {}, vf.datasets()
+    for name in a.tasks:
+        X, y, task, metric = data[name]
+        rows = []
+        for seed in seeds:
+            r = run(X, y, task, metric, a.budget, seed)
+            r["seed"] = seed
+            r["fresh_referee_score"], r["fresh_referee_se"] = vf.fresh_referee(X, y, task, metric, r["params"])
+            rows.append(r)
+            print(f"{name:10s} {a.side} {a.budget:g}s seed {seed}  wall {r['wall_s']:.2f}s  own {r['own_score']:.4f}  "
+                  f"fresh {r['fresh_referee_score']:.4f}  trials {r['trials']}", flush=True)
+        fresh = [r["fresh_referee_score"] for r in rows]
+        out[name] = {"runs": rows, "fresh_mean": sum(fresh) / len(fresh), "fresh_min": min(fresh), "fresh_max": max(fresh)}
+        print(f"{name:10s} fresh mean {out[name]['fresh_mean']:.4f} (min {min(fresh):.4f}, max {max(fresh):.4f})", flush=True)
+    vf.RESULTS.mkdir(exist_ok=True)
+    (vf.RESULTS / f"tune_seeds_{a.side}_{a.budget:g}s.json").write_text(json.dumps(
+        {"tasks": out, "seeds": seeds, "budget": a.budget, "side": a.side, "when": time.strftime("%Y-%m-%d %H:%M:%S")},
+        indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
