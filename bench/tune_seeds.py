@@ -18,34 +18,7 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import vs_flaml as vf   # the tasks, the space, the referees
-
-
-def run_ours(X, y, task, metric, budget, seed):
-    from mltrain_nb.algorithms import final_estimator
-    from mltrain_nb.engine import MLTrainingEngine
-    eng = MLTrainingEngine(cv=5, n_jobs=1, progress=False, metric=metric, random_state=seed, split={"test_size": 0.0},
-                           tracking={"enabled": False})
-    t = time.perf_counter()
-    tr = eng.tune(X, y, "lightgbm", n_trials=100_000, timeout=budget)
-    return {"wall_s": time.perf_counter() - t, "own_score": tr.best_score,
-            "params": vf.lgb_params(final_estimator(tr.model[-1])), "trials": len(tr.trials), "counts": tr.counts()}
-
-
-def run_optuna(X, y, task, metric, budget, seed):
-    import optuna
-    from sklearn.model_selection import cross_val_score
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    cv = vf.folds(X, y, task, seed)
-    def objective(trial):
-        p = {k: (trial.suggest_int if kind == "int" else trial.suggest_float)(k, lo, hi, log=log)
-             for k, (kind, lo, hi, log) in vf.SPACE.items()}
-        return cross_val_score(vf.lgbm(task, p), X, y, cv=cv, scoring=metric).mean()
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    t = time.perf_counter()
-    study.optimize(objective, timeout=budget)
-    return {"wall_s": time.perf_counter() - t, "own_score": study.best_value, "params": study.best_params,
-            "trials": len(study.trials)}
+import vs_flaml as vf   # the tasks, the sides, the referees
 
 
 def main():
@@ -56,7 +29,7 @@ def main():
     ap.add_argument("--seeds", default="0,1,2,3")
     a = ap.parse_args()
     warnings.simplefilter("ignore")
-    run = run_ours if a.side == "ours" else run_optuna
+    run = vf.run_ours if a.side == "ours" else vf.run_optuna   # with each seed for folds and sampler
     seeds = [int(s) for s in a.seeds.split(",")]
     out, data = {}, vf.datasets()
     for name in a.tasks:

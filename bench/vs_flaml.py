@@ -93,26 +93,26 @@ SPACE = {"n_estimators": ("int", 50, 500, True), "num_leaves": ("int", 8, 128, T
          "min_child_samples": ("int", 5, 50, False), "reg_lambda": ("float", 1e-3, 10.0, True)}   # tune's default space
 
 
-def run_optuna(X, y, task, metric, budget):
+def run_optuna(X, y, task, metric, budget, seed=0):
     import optuna
     from sklearn.model_selection import cross_val_score
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    cv = folds(X, y, task)
+    cv = folds(X, y, task, seed)
     def objective(trial):
         p = {k: (trial.suggest_int if kind == "int" else trial.suggest_float)(k, lo, hi, log=log)
              for k, (kind, lo, hi, log) in SPACE.items()}
         return cross_val_score(lgbm(task, p), X, y, cv=cv, scoring=metric).mean()
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     t = time.perf_counter()
     study.optimize(objective, timeout=budget)
     wall = time.perf_counter() - t
     return {"wall_s": wall, "own_score": study.best_value, "params": study.best_params, "trials": len(study.trials)}
 
 
-def run_ours(X, y, task, metric, budget):
+def run_ours(X, y, task, metric, budget, seed=0):
     from mltrain_nb.algorithms import final_estimator
     from mltrain_nb.engine import MLTrainingEngine
-    eng = MLTrainingEngine(cv=5, n_jobs=1, progress=False, metric=metric, random_state=0, split={"test_size": 0.0},
+    eng = MLTrainingEngine(cv=5, n_jobs=1, progress=False, metric=metric, random_state=seed, split={"test_size": 0.0},
                            tracking={"enabled": False})
     t = time.perf_counter()
     tr = eng.tune(X, y, "lightgbm", n_trials=100_000, timeout=budget)
