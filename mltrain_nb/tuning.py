@@ -185,12 +185,13 @@ def _encoded_grid(space: Mapping, points: int = 3) -> dict:
 
 def _sampler_name(sampler) -> str: return str(sampler).strip().lower()
 
-def make_sampler(name: str = "tpe", seed: int | None = None, space: Mapping | None = None):
-    "A new Optuna sampler: 'tpe', 'random', 'grid' (needs `space`), 'cmaes' or 'gp' (where their packages import)."
+def make_sampler(name: str = "tpe", seed: int | None = None, space: Mapping | None = None, n_startup_trials: int = 10):
+    """A new Optuna sampler: 'tpe', 'random', 'grid' (needs `space`), 'cmaes' or 'gp' (where their packages import).
+    `n_startup_trials`: TPE's random trials before its model takes over (Optuna's default, 10)."""
     import optuna
     n = _sampler_name(name)
     if n not in SAMPLERS: raise ConfigError(_did_you_mean(name, SAMPLERS, "sampler"))
-    if n == "tpe": return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    if n == "tpe": return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=n_startup_trials)
     if n == "random": return optuna.samplers.RandomSampler(seed=seed)
     if n == "grid":
         if not space: raise ConfigError("The grid sampler needs a search space to make its grid from.")
@@ -754,6 +755,7 @@ def _open_study(storage, study_name, direction, sampler, pruner, metric):
     return study
 
 # %% ../nbs/05a_tuning.ipynb #099c5ef4
+_BUDGET_STARTUP = 5
 _CHEAP_LOW = ("num_leaves", "max_depth", "max_leaves", "n_estimators", "min_child_weight")
 _CHEAP_HIGH = ("learning_rate", "eta")
 
@@ -943,10 +945,11 @@ def run_optuna(build: Callable, X, y, folds, task: str, metric: str | None, spac
                                 space, n_trials, timeout, on_trial, stop, metric, t0, first)
         outcome.fold_results = objective.fold_results(outcome.study.best_trial)
         return outcome
+    end = deadline if deadline is not None else (t0 + timeout if timeout is not None else None)
+    startup = _BUDGET_STARTUP if end is not None else 10   # a budget buys few trials: let TPE's model lead sooner
     with _optuna_quiet():
         study = _open_study(make_storage(storage), study_name, direction,
-                            make_sampler(sampler, random_state, objective.search_space), make_pruner(pruner), metric)
-        end = deadline if deadline is not None else (t0 + timeout if timeout is not None else None)
+                            make_sampler(sampler, random_state, objective.search_space, startup), make_pruner(pruner), metric)
         cheap = cheap_point(objective.search_space) if end is not None and kind and start_from_defaults else {}
         if not study.trials:   # a new study: the cheapest corner first (under a budget), then the defaults
             for point in [p for p in (cheap, first) if p][: 2 if first != cheap else 1]:
