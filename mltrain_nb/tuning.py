@@ -185,7 +185,10 @@ def _encoded_grid(space: Mapping, points: int = 3) -> dict:
 
 def _sampler_name(sampler) -> str: return str(sampler).strip().lower()
 
-def make_sampler(name: str = "tpe", seed: int | None = None, space: Mapping | None = None, n_startup_trials: int = 10):
+_TPE_STARTUP = 10   # Optuna's TPESampler default
+
+def make_sampler(name: str = "tpe", seed: int | None = None, space: Mapping | None = None,
+                 n_startup_trials: int = _TPE_STARTUP):
     """A new Optuna sampler: 'tpe', 'random', 'grid' (needs `space`), 'cmaes' or 'gp' (where their packages import).
     `n_startup_trials`: TPE's random trials before its model takes over (Optuna's default, 10)."""
     import optuna
@@ -820,7 +823,7 @@ def _dask_quiet():
     optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 def _dask_trial(storage, study_name: str, objective: _Objective, X, y, folds, sampler: str, seed, pruner, space,
-                stop_event: str):
+                stop_event: str, startup: int):
     "One trial on a Dask worker; returns its number (None when the search was stopped before it started)."
     import optuna
     from distributed import Event
@@ -828,8 +831,8 @@ def _dask_trial(storage, study_name: str, objective: _Objective, X, y, folds, sa
     numbers = []
     with _optuna_quiet(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        study = optuna.load_study(study_name=study_name, storage=storage, sampler=make_sampler(sampler, seed, space),
-                                  pruner=make_pruner(pruner))
+        study = optuna.load_study(study_name=study_name, storage=storage,
+                                  sampler=make_sampler(sampler, seed, space, startup), pruner=make_pruner(pruner))
         study.optimize(objective.with_data(X, y, folds), n_trials=1, catch=(Exception,),
                        callbacks=[lambda s, t: numbers.append(t.number)])
     return numbers[0] if numbers else None
@@ -841,7 +844,7 @@ def _picklable(obj) -> bool:
 
 # %% ../nbs/05a_tuning.ipynb #f947f321
 def _run_dask(objective, dask_address, storage, study_name, direction, sampler, pruner, random_state, space,
-              n_trials, timeout, on_trial, stop, metric, t0, first) -> SearchOutcome:
+              n_trials, timeout, on_trial, stop, metric, t0, first, startup) -> SearchOutcome:
     import optuna
     from distributed import Client
     if not _picklable(objective.build):
@@ -853,20 +856,20 @@ def _run_dask(objective, dask_address, storage, study_name, direction, sampler, 
         with warnings.catch_warnings():   # DaskStorage is experimental, and says so each time it is unpickled
             warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
             return _drive_dask(client, objective, storage, study_name, direction, sampler, pruner, random_state, space,
-                               n_trials, timeout, on_trial, stop, metric, t0, first)
+                               n_trials, timeout, on_trial, stop, metric, t0, first, startup)
     finally:
         if own: client.close()
 
 # %% ../nbs/05a_tuning.ipynb #e1efd9bf
 def _drive_dask(client, objective, storage, study_name, direction, sampler, pruner, random_state, space,
-                n_trials, timeout, on_trial, stop, metric, t0, first) -> SearchOutcome:
+                n_trials, timeout, on_trial, stop, metric, t0, first, startup) -> SearchOutcome:
     "Submit one task per trial, report trials as they finish, halt on timeout/stop, cancel on Ctrl-C."
     import optuna
     from distributed import Event
     from optuna_integration.dask import DaskStorage
     base = make_storage(storage)
     dstorage = DaskStorage(storage=base, client=client)
-    study = _open_study(dstorage, study_name, direction, make_sampler(sampler, random_state, objective.search_space),
+    study = _open_study(dstorage, study_name, direction, make_sampler(sampler, random_state, objective.search_space, startup),
                         make_pruner(pruner), metric)
     _enqueue_first(study, first)
     halt = Event(f"mltrain-stop-{uuid.uuid4().hex}", client=client)
@@ -874,7 +877,7 @@ def _drive_dask(client, objective, storage, study_name, direction, sampler, prun
     bare = objective.with_data(None, None, None)
     pending = [client.submit(_dask_trial, dstorage, study.study_name, bare, X_f, y_f, folds_f, sampler,
                              None if random_state is None else random_state + i, pruner, objective.search_space, halt.name,
-                             pure=False)
+                             startup, pure=False)
                for i in range(n_trials)]
     numbers, interrupted, halted = [], False, False
     try:
@@ -939,14 +942,14 @@ def run_optuna(build: Callable, X, y, folds, task: str, metric: str | None, spac
     first = default_point(objective.search_space, pipe) if start_from_defaults and _sampler_name(sampler) != "grid" else {}
     if first and objective.curve: first["n_estimators"] = objective.curve[-1]   # the defaults, read off the whole curve
     direction = "maximize" if greater_is_better(metric, task) else "minimize"
+    end = deadline if deadline is not None else (t0 + timeout if timeout is not None else None)
+    startup = _BUDGET_STARTUP if end is not None else _TPE_STARTUP   # a budget buys few trials: let TPE's model lead sooner
     if dask_address is not None:
         with _optuna_quiet():
             outcome = _run_dask(objective, dask_address, storage, study_name, direction, sampler, pruner, random_state,
-                                space, n_trials, timeout, on_trial, stop, metric, t0, first)
+                                space, n_trials, timeout, on_trial, stop, metric, t0, first, startup)
         outcome.fold_results = objective.fold_results(outcome.study.best_trial)
         return outcome
-    end = deadline if deadline is not None else (t0 + timeout if timeout is not None else None)
-    startup = _BUDGET_STARTUP if end is not None else 10   # a budget buys few trials: let TPE's model lead sooner
     with _optuna_quiet():
         study = _open_study(make_storage(storage), study_name, direction,
                             make_sampler(sampler, random_state, objective.search_space, startup), make_pruner(pruner), metric)
