@@ -284,11 +284,27 @@ def _start_run(self: ExperimentTracker, name: str | None, tags: dict | None, par
     parent = parent or (self._stack[-1] if self._stack else None)
     all_tags = {**process_tags(), **{k: str(v) for k, v in (tags or {}).items()}}
     if parent is not None: all_tags[MLFLOW_PARENT_RUN_ID] = parent
-    rid = self.client.create_run(self.experiment_id, tags=all_tags, run_name=name).info.run_id
+    run = self.client.create_run(self.experiment_id, tags=all_tags, run_name=name)
+    rid = run.info.run_id
+    _know_artifacts(run, self.tracking_uri)
     if push: self._stack.append(rid)
     self.records[rid] = {"run_id": rid, "run_name": name, "params": {}, "metrics": {}, "tags": dict(tags or {}),
                          "artifacts": [], "started": time.time()}
     return rid
+
+def _know_artifacts(run, tracking_uri: str) -> None:
+    """Tell MLflow's client where a new run's artifacts go. Its first artifact otherwise reads the whole run back (a
+    `get_run`, inputs included, a few ms per model) for the location `create_run` has just returned; MLflow keeps that
+    answer in a cache by run id, which this fills."""
+    try:
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+        from mlflow.tracking._tracking_service import utils
+        from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
+        cache = utils._artifact_repos_cache
+        uri = add_databricks_profile_info_to_artifact_uri(run.info.artifact_uri, tracking_uri)
+        if len(cache) > 1024: cache.popitem(last=False)   # MLflow's own bound
+        cache[run.info.run_id] = get_artifact_repository(uri, tracking_uri=tracking_uri)
+    except Exception: pass   # an MLflow without this cache: it looks the run up itself
 
 @patch
 @contextmanager
@@ -436,23 +452,40 @@ def _rid(self: ExperimentTracker, run_id: str | None) -> str:
     return rid
 
 @patch
-def log_params(self: ExperimentTracker, params: dict, run_id: str | None = None) -> None:
-    "Log (nested) params in one batch; long values are cut to MLflow's limit."
-    from mlflow.entities import Param
+def log_batch(self: ExperimentTracker, params: dict | None = None, tags: dict | None = None,
+              run_id: str | None = None) -> None:
+    """Log (nested) `params` and `tags`, with the run's buffered metrics, in one store write (more only past MLflow's
+    limits: 100 params, 100 tags, 1,000 entries a call). Long values are cut to MLflow's limit; a param the run already
+    has is skipped (MLflow refuses to change one)."""
     rid = self._rid(run_id)
-    flat = {k: ("" if v is None else str(v))[:_MAX_PARAM] for k, v in _flatten(params).items()}
+    flat = {k: ("" if v is None else str(v))[:_MAX_PARAM] for k, v in _flatten(params or {}).items()}
     known = self.records.get(rid, {}).get("params", {})
-    new = {k: v for k, v in flat.items() if k not in known}   # MLflow refuses to change a logged param
-    for i in range(0, len(new), 100):
-        self.client.log_batch(rid, params=[Param(k, v) for k, v in list(new.items())[i:i + 100]])
-    if rid in self.records: self.records[rid]["params"].update(new)
+    self._write(rid, {k: v for k, v in flat.items() if k not in known}, tags or {}, self._buffer.pop(rid, []))
+
+@patch
+def _write(self: ExperimentTracker, rid: str, params: dict, tags: dict, metrics: list) -> None:
+    # each write is a store transaction: on SQLite a few ms of the tracking process's CPU, which a LightGBM fit beside
+    # it loses about twice over (its threads wait for one another)
+    from mlflow.entities import Param, RunTag
+    ps = [Param(k, v) for k, v in params.items()]
+    ts = [RunTag(k, str(v)[:_MAX_PARAM]) for k, v in tags.items()]
+    while ps or ts or metrics:
+        p, t, ps, ts = ps[:100], ts[:100], ps[100:], ts[100:]
+        room = _BATCH - len(p) - len(t)
+        self.client.log_batch(rid, metrics=metrics[:room], params=p, tags=t)
+        metrics = metrics[room:]
+    if rid in self.records:
+        self.records[rid]["params"].update(params)
+        self.records[rid]["tags"].update(tags)
+
+@patch
+def log_params(self: ExperimentTracker, params: dict, run_id: str | None = None) -> None:
+    "Log (nested) params in one batch (see `log_batch`)."
+    self.log_batch(params=params, run_id=run_id)
 
 @patch
 def set_tags(self: ExperimentTracker, tags: dict, run_id: str | None = None) -> None:
-    from mlflow.entities import RunTag
-    rid = self._rid(run_id)
-    self.client.log_batch(rid, tags=[RunTag(k, str(v)[:_MAX_PARAM]) for k, v in tags.items()])
-    if rid in self.records: self.records[rid]["tags"].update(tags)
+    self.log_batch(tags=tags, run_id=run_id)
 
 @patch
 def log_metrics(self: ExperimentTracker, metrics: dict[str, float], step: int | None = None, run_id: str | None = None) -> None:
@@ -477,10 +510,7 @@ def log_metrics(self: ExperimentTracker, metrics: dict[str, float], step: int | 
 @patch
 def flush(self: ExperimentTracker, run_id: str | None = None) -> None:
     "Write the buffered metrics of a run, 1,000 per call."
-    rids = [run_id] if run_id else list(self._buffer)
-    for rid in rids:
-        buf = self._buffer.pop(rid, [])
-        for i in range(0, len(buf), _BATCH): self.client.log_batch(rid, metrics=buf[i:i + _BATCH])
+    for rid in [run_id] if run_id else list(self._buffer): self._write(rid, {}, {}, self._buffer.pop(rid, []))
 
 # %% ../nbs/08_tracking.ipynb #f88e0af8
 @patch
@@ -694,10 +724,10 @@ def log_run_inputs(self: ExperimentTracker, run_id: str, name: str, algorithm: s
     sends them when the run opens, so a background tracker logs them while the model trains."""
     from mltrain_nb.report import library_versions
     with _model_kept(self, name, run_id):
-        self.log_params({"algorithm": algorithm, "task": task, **(params or {})}, run_id)
-        self.set_tags({"mltrain.task": task, "mltrain.algorithm": algorithm, "mltrain.model_name": name,
-                       "mltrain.rows": len(X_train), "mltrain.features": X_train.shape[1],
-                       **{f"mltrain.version.{k}": v for k, v in library_versions().items()}}, run_id)
+        self.log_batch({"algorithm": algorithm, "task": task, **(params or {})},
+                       {"mltrain.task": task, "mltrain.algorithm": algorithm, "mltrain.model_name": name,
+                        "mltrain.rows": len(X_train), "mltrain.features": X_train.shape[1],
+                        **{f"mltrain.version.{k}": v for k, v in library_versions().items()}}, run_id)
         self.log_dataset(X_train, y_train, "train", "training", run_id=run_id)
 
 @patch
@@ -736,7 +766,6 @@ def log_scores(self: ExperimentTracker, result, run_id: str) -> None:
     fold as a step), the held-out metrics, the training times and the loss per round. `result.model` is not read."""
     r = result
     with _model_kept(self, r.name, run_id):
-        self.log_params({"model": jsonable(r.params)}, run_id)
         metrics = {"training_time": r.training_time, "fit_time": r.fit_time, "predict_time": r.predict_time}
         for m, v in r.cv_scores.items():
             metrics.update({f"cv_{m}": v["mean"], f"cv_{m}_std": v["std"]})
@@ -745,6 +774,7 @@ def log_scores(self: ExperimentTracker, result, run_id: str) -> None:
         self.log_metrics(metrics, run_id=run_id)
         for h in r.history:
             self.log_metrics({"train_loss": h["train_loss"], "valid_loss": h["valid_loss"]}, step=h["iteration"], run_id=run_id)
+        self.log_batch({"model": jsonable(r.params)}, run_id=run_id)   # with the metrics: one write, none left for the run's end
 
 # %% ../nbs/08_tracking.ipynb #c0ffee02
 _EVAL_DIR = "evaluation"
