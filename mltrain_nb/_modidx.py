@@ -360,6 +360,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'mltrain_nb.engine._engine_leaderboard': ('engine.html#_engine_leaderboard', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._final_job': ('engine.html#_final_job', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._fit_with_history': ('engine.html#_fit_with_history', 'mltrain_nb/engine.py'),
+                                   'mltrain_nb.engine._fit_workers': ('engine.html#_fit_workers', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._flat_evaluation': ('engine.html#_flat_evaluation', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._fold_job': ('engine.html#_fold_job', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._in_main_thread': ('engine.html#_in_main_thread', 'mltrain_nb/engine.py'),

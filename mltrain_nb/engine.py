@@ -707,6 +707,16 @@ class _KnownFolds:
         return None, dict(scores), fit_time
     def final(self, here: Callable, callbacks=()): return here()
 
+# %% ../nbs/10_engine.ipynb #cc93d847
+def _fit_workers(engine) -> int:
+    "Worker processes for a comparison's fits (1: fit here); read after the call's run is open, as `_cores_beside_tracking` is."
+    from joblib import effective_n_jobs
+    n = engine.config.n_jobs
+    if n == 1: return 1
+    workers = effective_n_jobs(n)
+    cap = _cores_beside_tracking(engine) if n < 0 else None
+    return workers if cap is None else min(workers, cap)
+
 # %% ../nbs/10_engine.ipynb #f9252b79
 @patch
 def _begin(self: MLTrainingEngine, X, y, X_val=None, y_val=None, metric: str | None = None, cv: int | None = None):
@@ -811,8 +821,9 @@ def compare(self: MLTrainingEngine, X, y=None, models: Sequence[str] | None = No
             with self._run(f"compare {self.task}", params=self.config.model_dump(),
                            tags={"mltrain.task": self.task, "mltrain.rows": len(prep.X), "mltrain.features": prep.X.shape[1],
                                  "mltrain.models": ",".join(names)}) as parent_id:
-                stream = _FitStream(self, names, split, folds, self.config.n_jobs) \
-                    if self.config.n_jobs != 1 and folds and len(names) * len(folds) > 1 else None
+                workers = _fit_workers(self)
+                stream = _FitStream(self, names, split, folds, workers) \
+                    if workers > 1 and folds and len(names) * len(folds) > 1 else None
                 # here, every model's folds share one preprocessing per fold (the workers fit their own)
                 preps = meval.FoldPreps(split.X_train, split.y_train, folds) if stream is None and len(names) > 1 else None
                 try:
