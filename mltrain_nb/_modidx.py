@@ -350,6 +350,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'mltrain_nb.engine._ModelFits.skip_rest': ('engine.html#_modelfits.skip_rest', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._as_trained_numbers': ('engine.html#_as_trained_numbers', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._beside_tracking': ('engine.html#_beside_tracking', 'mltrain_nb/engine.py'),
+                                   'mltrain_nb.engine._capped_threads': ('engine.html#_capped_threads', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._check_rows': ('engine.html#_check_rows', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._check_target': ('engine.html#_check_target', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._checked_meta': ('engine.html#_checked_meta', 'mltrain_nb/engine.py'),

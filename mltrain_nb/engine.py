@@ -563,11 +563,13 @@ def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, spli
     cfg, task = engine.config, engine.task
     t0 = time.perf_counter()
     pipe = engine._pipeline(split.X_train, engine._estimator(algorithm, custom_model, params))
+    # what this process fits (workers cap their own); `restore` gives the fitted model its configured thread counts back
+    fit_pipe, restore = _capped_threads(pipe, _cores_beside_tracking(engine)) if fits is None else (pipe, {})
     X, y = split.X_train, split.y_train
     fold_scores, fit_times, calibration = [], [], None
     if task == "clustering":
         t = time.perf_counter()
-        final = clone(pipe).fit(X)
+        final = clone(fit_pipe).fit(X).set_params(**restore)
         fit_times.append(time.perf_counter() - t)
         est = malgo.final_estimator(final)
         labels = est.labels_ if hasattr(est, "labels_") else final.predict(X)
@@ -579,9 +581,10 @@ def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, spli
     else:
         def fit_final():
             engine._check_stop()
-            here = lambda: _fit_with_history(clone(pipe), X, y, name, algorithm, split.X_val, split.y_val,
+            here = lambda: _fit_with_history(clone(fit_pipe), X, y, name, algorithm, split.X_val, split.y_val,
                                              cfg.early_stopping, callbacks)
             final, history, best_it = fits.final(here, callbacks) if fits is not None else here()
+            if restore: final.set_params(**restore)
             calibration = None
             if cfg.calibration.method and task == "classification":
                 from mltrain_nb.tuning import calibrate
@@ -595,8 +598,8 @@ def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, spli
         if ahead: final, history, best_it, calibration, importance = fit_final()
         for i, (tr, va) in enumerate(folds, 1):
             engine._check_stop()
-            here = lambda: meval.fit_and_score(pipe, X, y, tr, va, task,   # the same primitive a tuning trial uses
-                                               prepared=preps(i - 1, pipe) if preps is not None else None)
+            here = lambda: meval.fit_and_score(fit_pipe, X, y, tr, va, task,   # the same primitive a tuning trial uses
+                                               prepared=preps(i - 1, fit_pipe) if preps is not None else None)
             _, scores, fit_time = fits.fold(here) if fits is not None else here()
             fit_times.append(fit_time)
             fold_scores.append(scores)
@@ -716,6 +719,14 @@ def _fit_workers(engine) -> int:
     workers = effective_n_jobs(n)
     cap = _cores_beside_tracking(engine) if n < 0 else None
     return workers if cap is None else min(workers, cap)
+
+# %% ../nbs/10_engine.ipynb #9f7ef35f
+def _capped_threads(pipe, cap: int | None) -> tuple:
+    """(`pipe`, or a copy of it whose thread counts above `cap`, or relative to the cores, are `cap`; the counts the copy's
+    fitted model gets back). `cap`: `_cores_beside_tracking`'s, or None for no cap."""
+    from sklearn.base import clone
+    over = {k: v for k, v in _thread_params(pipe).items() if cap is not None and isinstance(v, int) and (v < 0 or v > cap)}
+    return (clone(pipe).set_params(**{k: cap for k in over}), over) if over else (pipe, {})
 
 # %% ../nbs/10_engine.ipynb #f9252b79
 @patch
