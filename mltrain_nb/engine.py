@@ -504,10 +504,14 @@ def _refused_params(e: BaseException) -> str | None:
     return lines[0] if lines else type(e).__name__
 
 # %% ../nbs/10_engine.ipynb #e58f62d3
+_SMALL_TABLE = 20_000   # cells (rows x columns): up to here a call leaves a core to a warming tracking process
+
 def _cores_beside_tracking(engine) -> int | None:
     """Threads a native pool may use here while `engine`'s call logs through a tracking process that is still warming up
     for its store (one fewer than the cores), else `None`. Read after the call's run is open, once `_tracker_or_none`
-    has chosen where it logs."""
+    has chosen where it logs; a call on a table larger than `_SMALL_TABLE` keeps every core."""
+    data = getattr(engine, "data", None)   # the call's table, set by `_begin`
+    if data is not None and data.X.shape[0] * max(1, data.X.shape[1]) > _SMALL_TABLE: return None
     log = getattr(engine, "_log", None)
     process = getattr(log, "process", None)   # a ProcessTracker's; an ExperimentTracker has none
     if not engine.config.tracking.enabled or getattr(engine, "_tracking_off", False) or process is None or not process.alive \
