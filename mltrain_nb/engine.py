@@ -504,7 +504,7 @@ def _refused_params(e: BaseException) -> str | None:
     return lines[0] if lines else type(e).__name__
 
 # %% ../nbs/10_engine.ipynb #e58f62d3
-_SMALL_TABLE = 20_000   # cells (rows x columns): up to here a call leaves a core to a warming tracking process
+_SMALL_TABLE = 100_000   # cells (rows x columns): up to here a call leaves a core to a warming tracking process
 
 def _cores_beside_tracking(engine) -> int | None:
     """Threads a native pool may use here while `engine`'s call logs through a tracking process that is still warming up
