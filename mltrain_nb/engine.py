@@ -507,11 +507,12 @@ def _refused_params(e: BaseException) -> str | None:
 _SMALL_TABLE = 100_000   # cells (rows x columns): up to here a call leaves a core to a warming tracking process
 
 def _cores_beside_tracking(engine) -> int | None:
-    """Threads a native pool may use here while `engine`'s call logs through a tracking process that is still warming up
-    for its store (one fewer than the cores), else `None`. Read after the call's run is open, once `_tracker_or_none`
-    has chosen where it logs; a call on a table larger than `_SMALL_TABLE` keeps every core."""
+    """The cores this process's fits may use (native pools, estimator threads, `compare`'s workers) while `engine`'s call
+    logs through a tracking process that is still warming up for its store: one fewer than the cores; else `None`. Read
+    after the call's run is open, once `_tracker_or_none` has chosen where it logs; a table larger than `_SMALL_TABLE`
+    keeps every core."""
     data = getattr(engine, "data", None)   # the call's table, set by `_begin`
-    if data is not None and data.X.shape[0] * max(1, data.X.shape[1]) > _SMALL_TABLE: return None
+    if data is not None and data.X.size > _SMALL_TABLE: return None
     log = getattr(engine, "_log", None)
     process = getattr(log, "process", None)   # a ProcessTracker's; an ExperimentTracker has none
     if not engine.config.tracking.enabled or getattr(engine, "_tracking_off", False) or process is None or not process.alive \
@@ -729,7 +730,8 @@ def _capped_threads(pipe, cap: int | None) -> tuple:
     """(`pipe`, or a copy of it whose thread counts above `cap`, or relative to the cores, are `cap`; the counts the copy's
     fitted model gets back). `cap`: `_cores_beside_tracking`'s, or None for no cap."""
     from sklearn.base import clone
-    over = {k: v for k, v in _thread_params(pipe).items() if cap is not None and isinstance(v, int) and (v < 0 or v > cap)}
+    if cap is None: return pipe, {}
+    over = {k: v for k, v in _thread_params(pipe).items() if isinstance(v, int) and (v < 0 or v > cap)}
     return (clone(pipe).set_params(**{k: cap for k in over}), over) if over else (pipe, {})
 
 # %% ../nbs/10_engine.ipynb #f9252b79
