@@ -66,6 +66,10 @@ class TrackingProcess:
         self._keys = itertools.count(1)
         self._waiting: dict[int, Any] = {}     # key -> RunRef or Job, until a drain resolves it
         self._shared: dict[int, tuple] = {}    # id(obj) -> (obj, key), until the next drain
+        # a job's markers and its message go out together: a drain (another thread's, say) that ended the shared data
+        # between them would leave the job pointing at nothing
+        self.sharing = threading.RLock()
+        self.problems: dict[tuple, list] = {}  # store spec -> problems a drain brought back, until that store's own drain
         self._replies: dict[int, dict] = {}    # drain token -> reply, for the thread that asked
         self.error: str | None = None
         self.owner = os.getpid()
@@ -90,13 +94,15 @@ class TrackingProcess:
         self.error = self.error or f"the tracking process ended ({type(e).__name__}: {e}; exit code {self.proc.poll()})"
 
     def share(self, obj) -> tuple:
-        "`obj` sent once until the next drain (a comparison logs the same training frame into every run); its marker."
-        seen = self._shared.get(id(obj))
-        if seen is not None and seen[0] is obj: return (_SHARED, seen[1])
-        key = self.key()
-        self._shared[id(obj)] = (obj, key)
-        self.send("share", key, obj)
-        return (_SHARED, key)
+        """`obj` sent once until the next drain (a comparison logs the same training frame into every run); its marker.
+        Hold `sharing` until the message carrying the marker is sent."""
+        with self.sharing:
+            seen = self._shared.get(id(obj))
+            if seen is not None and seen[0] is obj: return (_SHARED, seen[1])
+            key = self.key()
+            self._shared[id(obj)] = (obj, key)
+            self.send("share", key, obj)
+            return (_SHARED, key)
 
     def expect(self, item):
         self._waiting[item.key] = item
@@ -105,10 +111,14 @@ class TrackingProcess:
     def drain(self) -> dict:
         "Wait until the process has done everything sent before; resolve the runs and jobs it reports; its reply."
         token = self.key()
-        self._shared.clear()
-        self.send("drain", token)
+        with self.sharing:
+            self._shared.clear()
+            self.send("drain", token)
         reply = self._reply(token) if not self.error else {}
         self.open_stores.update(reply.get("stores", ()))
+        for spec, found in reply.get("failed", {}).items():
+            known = self.problems.setdefault(spec, [])
+            known += [why for why in found if why not in known]
         for key, run_id in reply.get("runs", {}).items():
             ref = self._waiting.pop(key, None)
             if ref is not None: ref.run_id = run_id
@@ -217,8 +227,9 @@ class ProcessTracker:
         p = self.process
         job = p.expect(Job(p.key()))
         try:
-            sent = tuple(p.share(a) if _is_data(a) else (_RUN, a.key) if isinstance(a, RunRef) else a for a in args)
-            p.send("call", self.spec, job.key, fn, sent, kwargs)
+            with p.sharing:
+                sent = tuple(p.share(a) if _is_data(a) else (_RUN, a.key) if isinstance(a, RunRef) else a for a in args)
+                p.send("call", self.spec, job.key, fn, sent, kwargs)
         except Exception as e:   # something that cannot be pickled: a tracking failure, never a lost model
             p._waiting.pop(job.key, None)
             job.done, job.error = True, f"{type(e).__name__}: {e}"
@@ -230,7 +241,7 @@ class ProcessTracker:
     def drain(self) -> list[str]:
         "Wait until everything sent is done; the problems the process met (each a sentence), warned about here too."
         reply = self.process.drain()
-        problems = list(reply.get("failed", {}).get(self.spec, []))
+        problems = self.process.problems.pop(self.spec, [])   # also those another tracker's drain brought back
         if self.process.error: problems.append(self.process.error)
         for w in reply.get("warnings", []): warnings.warn(w, RuntimeWarning, stacklevel=2)
         return problems
@@ -348,5 +359,7 @@ def serve(fd: int) -> None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try: served.handle(*msg)
-            except Exception as e: served.warned.append(f"Background tracking failed ({type(e).__name__}: {e}).")
+            except Exception as e:
+                served.warned.append(f"Background tracking failed ({type(e).__name__}: {e}).")
+                if msg[0] == "call": served.jobs[msg[2]] = (False, f"{type(e).__name__}: {e}")   # done, not pending forever
         served.warned += [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]

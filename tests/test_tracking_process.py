@@ -88,3 +88,42 @@ def test_the_tracking_process_has_its_own_session_and_a_dead_one_falls_back_to_a
     client, runs = _runs(eng.tracker.tracking_uri)
     assert {(r.info.run_name, r.info.status) for r in runs} == {("logistic_regression", "FINISHED"), ("decision_tree", "FINISHED")}
     assert int(client.get_run(second.run_id).data.tags["mltrain.pid"]) == os.getpid()   # logged on a thread, here
+
+
+def _rows(tracker, df): return len(df)
+
+
+def test_a_drain_from_another_thread_never_ends_the_frames_a_job_is_sent_with(tmp_path):
+    # CI once lost a model's log this way: two engines in two threads, one ending its call while the other sent a job
+    import threading
+    import pandas as pd
+    from mltrain_nb.tracking import ExperimentTracker
+    from mltrain_nb.tracking_process import ProcessTracker
+    pt = ProcessTracker(ExperimentTracker(str(tmp_path / "exp"), connect=False))
+    p, df = pt.process, pd.DataFrame({"a": range(5)})
+    first = pt.submit(_rows, df)          # df is shared now, until the next drain
+    others = []
+    def share_then_let_another_thread_drain(obj):
+        marker = type(p).share(p, obj)    # df's marker, from the first job
+        others.append(threading.Thread(target=p.drain))
+        others[-1].start()
+        time.sleep(0.3)                   # the other thread's drain goes out now, unless it waits for this job's message
+        return marker
+    p.share = share_then_let_another_thread_drain
+    try: second = pt.submit(_rows, df)
+    finally: del p.share
+    others[0].join(60)
+    pt.drain()
+    assert (first.result, second.result, second.error) == (5, 5, None)
+
+
+def test_a_stores_problem_waits_for_its_own_drain(tmp_path):
+    from mltrain_nb.tracking import ExperimentTracker
+    from mltrain_nb.tracking_process import ProcessTracker
+    (tmp_path / "file").write_text("not a folder")
+    broken = ProcessTracker(ExperimentTracker(str(tmp_path / "file" / "exp"), connect=False))
+    fine = ProcessTracker(ExperimentTracker(str(tmp_path / "exp"), connect=False))
+    broken.submit(_rows, [1, 2])
+    assert fine.drain() == []             # this drain brings back the broken store's problem...
+    problems = broken.drain()             # ...which reaches the broken store's drain
+    assert len(problems) == 1 and "cannot be opened" in problems[0], problems
