@@ -70,6 +70,7 @@ class TrackingProcess:
         # between them would leave the job pointing at nothing
         self.sharing = threading.RLock()
         self.problems: dict[tuple, list] = {}  # store spec -> problems a drain brought back, until that store's own drain
+        self._problems_lock = threading.Lock()
         self._replies: dict[int, dict] = {}    # drain token -> reply, for the thread that asked
         self.error: str | None = None
         self.owner = os.getpid()
@@ -116,9 +117,6 @@ class TrackingProcess:
             self.send("drain", token)
         reply = self._reply(token) if not self.error else {}
         self.open_stores.update(reply.get("stores", ()))
-        for spec, found in reply.get("failed", {}).items():
-            known = self.problems.setdefault(spec, [])
-            known += [why for why in found if why not in known]
         for key, run_id in reply.get("runs", {}).items():
             ref = self._waiting.pop(key, None)
             if ref is not None: ref.run_id = run_id
@@ -143,8 +141,19 @@ class TrackingProcess:
                 except (EOFError, OSError) as e:
                     self._died(e)
                     return {}
+                self._keep_problems(reply.get("failed", {}))   # as read: the reader of any later reply finds them kept
                 if reply["token"] == token: return reply
                 self._replies[reply["token"]] = reply   # another thread's drain
+
+    def _keep_problems(self, failed: dict) -> None:
+        with self._problems_lock:
+            for spec, found in failed.items():
+                known = self.problems.setdefault(spec, [])
+                known += [why for why in found if why not in known]
+
+    def problems_of(self, spec: tuple) -> list[str]:
+        "The problems of store `spec` that drains brought back (this tracker's or another's), once."
+        with self._problems_lock: return self.problems.pop(spec, [])
 
     def close(self, timeout: float = 120) -> None:
         "Finish every job sent, then let the process end (it ends the runs still open, as the training is gone)."
@@ -241,7 +250,7 @@ class ProcessTracker:
     def drain(self) -> list[str]:
         "Wait until everything sent is done; the problems the process met (each a sentence), warned about here too."
         reply = self.process.drain()
-        problems = self.process.problems.pop(self.spec, [])   # also those another tracker's drain brought back
+        problems = self.process.problems_of(self.spec)   # also those another tracker's drain brought back
         if self.process.error: problems.append(self.process.error)
         for w in reply.get("warnings", []): warnings.warn(w, RuntimeWarning, stacklevel=2)
         return problems
