@@ -380,6 +380,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'mltrain_nb.engine._sklearn_early_stopping': ( 'engine.html#_sklearn_early_stopping',
                                                                                   'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._sklearn_history': ('engine.html#_sklearn_history', 'mltrain_nb/engine.py'),
+                                   'mltrain_nb.engine._start_tracking_process': ( 'engine.html#_start_tracking_process',
+                                                                                  'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._thread_params': ('engine.html#_thread_params', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._train_one': ('engine.html#_train_one', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._train_one_quiet': ('engine.html#_train_one_quiet', 'mltrain_nb/engine.py'),

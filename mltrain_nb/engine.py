@@ -331,6 +331,15 @@ def _repr_html_(self: TrainResult) -> str:
             + (f"<p>Failed:</p><ul>{fails}</ul>" if fails else "") + "</div>")
 
 # %% ../nbs/10_engine.ipynb #0648f555
+def _start_tracking_process(ts) -> None:
+    """Start this process's tracking process, if it is not running and `ts` (a `TrackingSpec`) logs there: it imports
+    MLflow, about 2 s on another core. It opens no store until a training call asks."""
+    if not (ts.enabled and ts.background): return
+    try:
+        from mltrain_nb.tracking_process import tracking_process
+        tracking_process()
+    except Exception: pass   # _tracker_or_none falls back to a thread, with its warning
+
 class MLTrainingEngine:
     "Train, compare, evaluate, save and load tabular models under one `TrainConfig`."
     def __init__(self, config: TrainConfig | dict | str | None = None, callbacks: Sequence = (), progress: bool = True,
@@ -348,6 +357,7 @@ class MLTrainingEngine:
         self._busy = False
         self._saved_handlers: dict[int, Any] = {}   # the handlers ours replaced, while a training call runs
         self._stop_signal: int | None = None        # the signal behind a stop no fold boundary has read yet
+        _start_tracking_process(self.config.tracking)   # warm by the first tracked call, if that comes a few seconds later
 
     @contextmanager
     def _working(self):
@@ -1050,13 +1060,9 @@ def _tracker_or_none(self: MLTrainingEngine):
 
 @patch
 def _warm_tracking(self: MLTrainingEngine) -> None:
-    "Start the tracking process now (it imports MLflow while the data are checked and split); it opens no store yet."
-    ts = self.config.tracking
-    if not (ts.enabled and ts.background) or getattr(self, "_no_process", False) or getattr(self, "_log", None) is not None: return
-    try:
-        from mltrain_nb.tracking_process import tracking_process
-        tracking_process()
-    except Exception: pass   # _tracker_or_none falls back to a thread, with its warning
+    "Start the tracking process now, if it is not running (it imports MLflow while the data are checked and split)."
+    if getattr(self, "_no_process", False) or getattr(self, "_log", None) is not None: return
+    _start_tracking_process(self.config.tracking)
 
 @patch
 def _tracking_failed(self: MLTrainingEngine, why: str) -> None:

@@ -75,6 +75,7 @@ class TrackingProcess:
         self.error: str | None = None
         self.owner = os.getpid()
         self.open_stores: set[tuple] = set()   # stores the process has open (MLflow imported): what is left per run is small
+        self.used = False                      # sent something to do: `close` lets it finish
 
     @property
     def alive(self) -> bool: return self.error is None and self.owner == os.getpid() and self.proc.poll() is None
@@ -86,6 +87,7 @@ class TrackingProcess:
         import cloudpickle
         if self.owner != os.getpid(): self.error = self.error or "the tracking process belongs to the process this one was forked from"
         if self.error: return
+        if msg[0] not in ("close", "drain"): self.used = True
         data = cloudpickle.dumps(msg)   # classes defined in a notebook travel by value
         try:
             with self._send_lock, _no_interrupt(): self._conn.send_bytes(data)
@@ -156,10 +158,12 @@ class TrackingProcess:
         with self._problems_lock: return self.problems.pop(spec, [])
 
     def close(self, timeout: float = 120) -> None:
-        "Finish every job sent, then let the process end (it ends the runs still open, as the training is gone)."
+        """Finish every job sent, then let the process end (it ends the runs still open, as the training is gone). A process
+        never `used` is stopped at once: an engine was built, nothing was tracked, and its imports need not finish."""
         if self.proc.poll() is None and not self.error:
-            self.send("close")
-            try: self.proc.wait(timeout)
+            if self.used: self.send("close")
+            else: self.proc.terminate()
+            try: self.proc.wait(timeout if self.used else min(timeout, 10))
             except subprocess.TimeoutExpired: pass
         try: self._conn.close()
         except OSError: pass

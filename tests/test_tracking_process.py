@@ -127,3 +127,24 @@ def test_a_stores_problem_waits_for_its_own_drain(tmp_path):
     assert fine.drain() == []             # this drain brings back the broken store's problem...
     problems = broken.drain()             # ...which reaches the broken store's drain
     assert len(problems) == 1 and "cannot be opened" in problems[0], problems
+
+
+def test_an_engine_that_tracks_starts_the_process_when_built_and_an_unused_one_is_stopped_at_exit(tmp_path):
+    out = _script(tmp_path, """
+        import os
+        import mltrain_nb.tracking_process as tp
+        from mltrain_nb.engine import MLTrainingEngine
+        MLTrainingEngine(tracking={"enabled": False})
+        MLTrainingEngine(tracking={"background": False})
+        print("OFF", tp._PROCESS is None)
+        MLTrainingEngine()
+        p = tp._PROCESS
+        print("ON", p is not None and p.alive, os.path.exists("experiments"))
+        tp._close_process()              # what the interpreter does at exit
+        print("CLOSED", p.proc.returncode)
+    """)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.split()
+    assert lines[lines.index("OFF") + 1] == "True"
+    assert lines[lines.index("ON") + 1:lines.index("ON") + 3] == ["True", "False"]   # no store, no folder
+    assert lines[lines.index("CLOSED") + 1] == str(-signal.SIGTERM)                    # stopped, not waited for
