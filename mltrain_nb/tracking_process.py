@@ -68,8 +68,8 @@ class TrackingProcess:
         self._shared: dict[int, tuple] = {}    # id(obj) -> (obj, key), until the next drain
         # a job's markers and its message go out together: a drain (another thread's, say) that ended the shared data
         # between them would leave the job pointing at nothing
-        self.sharing = threading.RLock()
-        self.problems: dict[tuple, list] = {}  # store spec -> problems a drain brought back, until that store's own drain
+        self.sharing = threading.Lock()
+        self._problems: dict[tuple, list] = {} # store spec -> problems a drain brought back, until `problems_of` that store
         self._problems_lock = threading.Lock()
         self._replies: dict[int, dict] = {}    # drain token -> reply, for the thread that asked
         self.error: str | None = None
@@ -98,14 +98,13 @@ class TrackingProcess:
 
     def share(self, obj) -> tuple:
         """`obj` sent once until the next drain (a comparison logs the same training frame into every run); its marker.
-        Hold `sharing` until the message carrying the marker is sent."""
-        with self.sharing:
-            seen = self._shared.get(id(obj))
-            if seen is not None and seen[0] is obj: return (_SHARED, seen[1])
-            key = self.key()
-            self._shared[id(obj)] = (obj, key)
-            self.send("share", key, obj)
-            return (_SHARED, key)
+        Call it holding `sharing`, until the message carrying the marker is sent."""
+        seen = self._shared.get(id(obj))
+        if seen is not None and seen[0] is obj: return (_SHARED, seen[1])
+        key = self.key()
+        self._shared[id(obj)] = (obj, key)
+        self.send("share", key, obj)
+        return (_SHARED, key)
 
     def expect(self, item):
         self._waiting[item.key] = item
@@ -150,12 +149,12 @@ class TrackingProcess:
     def _keep_problems(self, failed: dict) -> None:
         with self._problems_lock:
             for spec, found in failed.items():
-                known = self.problems.setdefault(spec, [])
+                known = self._problems.setdefault(spec, [])
                 known += [why for why in found if why not in known]
 
     def problems_of(self, spec: tuple) -> list[str]:
         "The problems of store `spec` that drains brought back (this tracker's or another's), once."
-        with self._problems_lock: return self.problems.pop(spec, [])
+        with self._problems_lock: return self._problems.pop(spec, [])
 
     def close(self, timeout: float = 120) -> None:
         """Finish every job sent, then let the process end (it ends the runs still open, as the training is gone). A process
