@@ -1128,12 +1128,18 @@ def _log_fitted_model(tracker, run_id: str, name: str, task: str, model, importa
     """Log a fitted model into `run_id` as soon as it exists (its inputs were logged when the run opened, its scores
     follow), with what its evaluation plots are drawn from (its held-out predictions); runs where the tracker does (the
     tracking process, a thread). Draws the plots at once when `render_now`."""
-    uri = tracker.log_fitted_model(run_id, name, model, X_train, importance, log_models, pickle_by_value=(mdata, malgo))
+    inputs = None
+    if X_test is not None:
+        try: inputs = meval.ModelEvaluator(model, task).plot_inputs(X_test, y_test, importance, history, best_iteration)
+        except Exception as e: warnings.warn(f"The evaluation plots of {name} were not kept ({type(e).__name__}: {e}).",
+                                             RuntimeWarning)
+    # the held-out predictions give the model's signature its output schema: a prediction fewer per model
+    uri = tracker.log_fitted_model(run_id, name, model, X_train, importance, log_models, pickle_by_value=(mdata, malgo),
+                                   output_example=None if inputs is None else inputs["y_pred"][:5])
     out = {"model_uri": uri, "plots_pending": False}
-    if X_test is None: return out
+    if inputs is None: return out
     try:
-        tracker.log_evaluation(run_id, meval.ModelEvaluator(model, task).plot_inputs(
-            X_test, y_test, importance, history, best_iteration))
+        tracker.log_evaluation(run_id, inputs)
         if render_now:
             from mltrain_nb.tracking import render_plots
             render_plots(tracker.client, run_id)

@@ -602,9 +602,11 @@ def pip_requirements(model) -> list[str]:
 
 @patch
 def log_model(self: ExperimentTracker, model, model_name: str, path: str | None = None, input_example=None,
-              run_id: str | None = None, pickle_by_value: Sequence | None = None) -> str:
+              run_id: str | None = None, pickle_by_value: Sequence | None = None, output_example=None) -> str:
     """Log a fitted sklearn-compatible model with its signature and input example; returns its model URI.
-    `pickle_by_value`: modules whose classes are stored by value (default: this package's `data` and `algorithms`)."""
+    `pickle_by_value`: modules whose classes are stored by value (default: this package's `data` and `algorithms`);
+    `output_example`: predictions of `model` that the signature's output schema is read from (default: it predicts
+    `input_example`, one more prediction)."""
     import sys
     import mlflow
     import mlflow.sklearn
@@ -615,7 +617,8 @@ def log_model(self: ExperimentTracker, model, model_name: str, path: str | None 
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                signature = infer_signature(input_example, model.predict(input_example))
+                output = model.predict(input_example) if output_example is None else output_example
+                signature = infer_signature(input_example, output)
         except Exception as e:
             warnings.warn(f"No signature for {model_name}: {e}", RuntimeWarning, stacklevel=2)
     # looked up, not imported: this store must not depend on the workers (a model holding their classes loaded them)
@@ -751,13 +754,14 @@ def log_model_result(self: ExperimentTracker, result, run_id: str, X_train, y_tr
 # %% ../nbs/08_tracking.ipynb #e3e02f38
 @patch
 def log_fitted_model(self: ExperimentTracker, run_id: str, name: str, model, X_train, feature_importance: dict | None = None,
-                     log_model: bool = True, pickle_by_value: Sequence | None = None) -> str | None:
+                     log_model: bool = True, pickle_by_value: Sequence | None = None, output_example=None) -> str | None:
     """What a model's run records once the model is fitted, before its scores exist: its feature importance and the model
-    (with `X_train`'s first rows as its input example). The model's URI, or None when `log_model` is False or it failed."""
+    (with `X_train`'s first rows as its input example; `output_example`: see `log_model`). The model's URI, or None when
+    `log_model` is False or it failed."""
     with _model_kept(self, name, run_id):
         if feature_importance: self.log_dict(feature_importance, "feature_importance.json", run_id)
         if log_model: return self.log_model(model, name, input_example=X_train.head(5), run_id=run_id,
-                                            pickle_by_value=pickle_by_value)
+                                            pickle_by_value=pickle_by_value, output_example=output_example)
     return None
 
 @patch

@@ -56,7 +56,8 @@ def test_logged_model_reloads_and_predicts_the_same(iris_df, algorithm):
     model = eng.tracker.load_model(res["model_uri"])   # the tracker's store: no process-wide tracking URI
     X = iris_df.drop(columns="species")
     assert list(model.predict(X)) == list(eng.predict(X, algorithm))
-    assert model.metadata.signature is not None
+    from mlflow.models import infer_signature   # read from the held-out predictions: the same as from the example's
+    assert model.metadata.signature.outputs == infer_signature(X.head(5), eng.predict(X.head(5), algorithm)).outputs
     from mltrain_nb.tracking import _bound
     with _bound(eng.tracker.tracking_uri):   # models:/ URIs resolve through MLflow's global tracking URI
         reqs = Path(mlflow.artifacts.download_artifacts(res["model_uri"])) / "requirements.txt"
