@@ -364,6 +364,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'mltrain_nb.engine._fit_workers': ('engine.html#_fit_workers', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._flat_evaluation': ('engine.html#_flat_evaluation', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._fold_job': ('engine.html#_fold_job', 'mltrain_nb/engine.py'),
+                                   'mltrain_nb.engine._held_out_scores': ('engine.html#_held_out_scores', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._in_main_thread': ('engine.html#_in_main_thread', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._lgb_callback': ('engine.html#_lgb_callback', 'mltrain_nb/engine.py'),
                                    'mltrain_nb.engine._loads': ('engine.html#_loads', 'mltrain_nb/engine.py'),

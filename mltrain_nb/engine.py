@@ -568,12 +568,19 @@ def _train_one(engine, name, algorithm, split, folds, callbacks, custom_model=No
     res.warnings = meval.rewarn_once(caught, name, stacklevel=3)
     return res
 
+def _held_out_scores(model, X_test, task: str) -> tuple:
+    "`(y_pred, y_score, seconds)`: `evaluation.model_scores` of `model` on the held-out rows, timed."
+    t = time.perf_counter()
+    y_pred, y_score = meval.model_scores(model, X_test, proba=task == "classification")
+    return y_pred, y_score, time.perf_counter() - t
+
 def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, split: mdata.DataSplit, folds, callbacks,
                      custom_model=None, params=None, fits=None, preps=None, on_final=None) -> ModelResult:
     """`fits`: the model's fold and final fits run ahead in worker processes (a `_ModelFits`), else they run here;
     `preps`: an `evaluation.FoldPreps` of `folds` that the models of one call share (each fold's preprocessing fitted once);
-    `on_final(model, feature_importance, history, best_iteration)`: called as soon as the model fitted on every training
-    row exists. With it, that fit runs before the folds here, so a tracker logs the model while the folds run."""
+    `on_final(model, feature_importance, history, best_iteration, scores)`: called as soon as the model fitted on every
+    training row exists, with its `(y_pred, y_score)` on the held-out rows (None without them). With it, that fit runs
+    before the folds here, so a tracker logs the model while the folds run."""
     from sklearn.base import clone
     cfg, task = engine.config, engine.task
     t0 = time.perf_counter()
@@ -581,6 +588,7 @@ def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, spli
     # what this process fits (workers cap their own); `restore` gives the fitted model its configured thread counts back
     fit_pipe, restore = _capped_threads(pipe, _cores_beside_tracking(engine)) if fits is None else (pipe, {})
     X, y = split.X_train, split.y_train
+    held_out = split.X_test is not None and len(split.X_test) > 0
     fold_scores, fit_times, calibration = [], [], None
     if task == "clustering":
         t = time.perf_counter()
@@ -592,7 +600,7 @@ def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, spli
         fold_scores.append(scores)
         emit(callbacks, FoldDone(name, 1, 1, scores, fit_times[-1]))
         history, best_it, importance = [], None, feature_importance(final)
-        if on_final is not None: on_final(final, importance, history, best_it)
+        if on_final is not None: on_final(final, importance, history, best_it, None)
     else:
         def fit_final():
             engine._check_stop()
@@ -607,10 +615,12 @@ def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, spli
                 final, before, after = calibrate(clone(pipe), X, y, cfg.calibration.method, cfg.calibration.cv)
                 calibration = {"method": cfg.calibration.method, "brier_before": before, "brier_after": after}
             importance = feature_importance(final)
-            if on_final is not None: on_final(final, importance, history, best_it)
-            return final, history, best_it, calibration, importance
+            # the held-out rows are predicted once, here: for the test metrics, and with the model to its tracker
+            scored = _held_out_scores(final, split.X_test, task) if held_out else None
+            if on_final is not None: on_final(final, importance, history, best_it, None if scored is None else scored[:2])
+            return final, history, best_it, calibration, importance, scored
         ahead = on_final is not None and not isinstance(fits, _ModelFits)   # workers hand the final fit back last
-        if ahead: final, history, best_it, calibration, importance = fit_final()
+        if ahead: final, history, best_it, calibration, importance, scored = fit_final()
         for i, (tr, va) in enumerate(folds, 1):
             engine._check_stop()
             here = lambda: meval.fit_and_score(fit_pipe, X, y, tr, va, task,   # the same primitive a tuning trial uses
@@ -619,12 +629,15 @@ def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, spli
             fit_times.append(fit_time)
             fold_scores.append(scores)
             emit(callbacks, FoldDone(name, i, len(folds), scores, fit_times[-1]))
-        if not ahead: final, history, best_it, calibration, importance = fit_final()
+        if not ahead: final, history, best_it, calibration, importance, scored = fit_final()
     folds_df = pd.DataFrame(fold_scores)
     cv_scores = {m: {"mean": float(folds_df[m].mean()), "std": float(folds_df[m].std(ddof=0)),
                      "folds": [float(v) for v in folds_df[m]]} for m in folds_df.columns}
     test_metrics, predict_time = {}, None
-    if split.X_test is not None and len(split.X_test):
+    if task != "clustering" and held_out:
+        y_pred, y_score, predict_time = scored
+        test_metrics = meval.compute_metrics(task, split.y_test, y_pred, y_score, classes=getattr(final, "classes_", None))
+    elif held_out:
         ev = meval.ModelEvaluator(final, task).evaluate(split.X_test, split.y_test)
         test_metrics, predict_time = ev["metrics"], ev["predict_time"]
     model_step = pipe.steps[-1][1]   # the estimator as configured (the fitted model may be wrapped by calibration)
@@ -1124,18 +1137,21 @@ def _log_run_inputs(tracker, run_id: str, name: str, algorithm: str, task: str, 
     tracker.log_run_inputs(run_id, name, algorithm, task, X_train, y_train, params)
 
 def _log_fitted_model(tracker, run_id: str, name: str, task: str, model, importance, history, best_iteration, X_train,
-                      X_test, y_test, log_models: bool, render_now: bool) -> dict:
+                      X_test, y_test, scores, log_models: bool, render_now: bool) -> dict:
     """Log a fitted model into `run_id` as soon as it exists (its inputs were logged when the run opened, its scores
-    follow), with what its evaluation plots are drawn from (its held-out predictions); runs where the tracker does (the
-    tracking process, a thread). Draws the plots at once when `render_now`."""
+    follow), with what its evaluation plots are drawn from (`X_test`, `y_test`: its held-out rows); runs where the tracker
+    does (the tracking process, a thread). Draws the plots at once when `render_now`. `scores`: the `(y_pred, y_score)`
+    the engine made on the held-out rows, or None."""
     inputs = None
     if X_test is not None:
-        try: inputs = meval.ModelEvaluator(model, task).plot_inputs(X_test, y_test, importance, history, best_iteration)
+        try: inputs = meval.ModelEvaluator(model, task).plot_inputs(X_test, y_test, importance, history, best_iteration,
+                                                                    scores)
         except Exception as e: warnings.warn(f"The evaluation plots of {name} were not kept ({type(e).__name__}: {e}).",
                                              RuntimeWarning)
-    # the held-out predictions give the model's signature its output schema: a prediction fewer per model
+    # the held-out predictions give the model's signature its output schema: here the model predicts only when served
+    predicted = scores[0] if scores is not None else None if inputs is None else inputs["y_pred"]
     uri = tracker.log_fitted_model(run_id, name, model, X_train, importance, log_models, pickle_by_value=(mdata, malgo),
-                                   output_example=None if inputs is None else inputs["y_pred"][:5])
+                                   output_example=None if predicted is None else predicted[:5])
     out = {"model_uri": uri, "plots_pending": False}
     if inputs is None: return out
     try:
@@ -1170,14 +1186,15 @@ def _track_inputs(self: MLTrainingEngine, run_id, name: str, algorithm: str, spl
 @patch
 def _model_sender(self: MLTrainingEngine, run_id, name: str, split) -> Callable | None:
     """`_train_one`'s `on_final` for a tracked run (None when untracked): hands the fitted model to the tracker the moment
-    it exists, with the held-out rows its evaluation plots are drawn from; the job is kept as `.job`."""
+    it exists, with its predictions on the held-out rows and the rows (its evaluation plots are drawn from them); the
+    job is kept as `.job`."""
     if run_id is None: return None
     ts = self.config.tracking
     held_out = bool(ts.log_plots and split.X_test is not None and len(split.X_test) and self.task != "clustering")
-    def send(model, importance, history, best_iteration):
+    def send(model, importance, history, best_iteration, scores):
         send.job = self._log.submit(_log_fitted_model, run_id, name, self.task, model, importance, history, best_iteration,
                                     split.X_train, split.X_test if held_out else None, split.y_test if held_out else None,
-                                    ts.log_models, not ts.background)
+                                    scores, ts.log_models, not ts.background)
     send.job = None
     return send
 

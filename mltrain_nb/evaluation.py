@@ -398,9 +398,10 @@ def _score_classes(self: ModelEvaluator):
     return getattr(self.model, "classes_", self.classes)
 
 @patch
-def _scores(self: ModelEvaluator, X) -> tuple[Any, Any, str | None]:
-    "`(y_pred, y_score, kind)`: kind is 'proba' (predict_proba), 'decision' (decision_function) or None."
-    y_pred, proba = model_scores(self.model, X)
+def _scores(self: ModelEvaluator, X, scores: tuple | None = None) -> tuple[Any, Any, str | None]:
+    """`(y_pred, y_score, kind)`: kind is 'proba' (predict_proba), 'decision' (decision_function) or None. `scores`:
+    what `model_scores(model, X)` gave already."""
+    y_pred, proba = scores if scores is not None else model_scores(self.model, X)
     if proba is not None: return y_pred, proba, "proba"
     if hasattr(self.model, "decision_function"): return y_pred, self.model.decision_function(X), "decision"
     return y_pred, None, None
@@ -522,17 +523,18 @@ def save_plots(self: ModelEvaluator, X, y, out_dir, importance: Mapping[str, flo
 
 @patch
 def plot_inputs(self: ModelEvaluator, X, y, importance: Mapping[str, float] | None = None, history: list | None = None,
-                best_iteration: int | None = None) -> dict:
-    "What `plots.save_model_plots` draws this model's plots from: held-out labels, predictions and scores (predicts once)."
+                best_iteration: int | None = None, scores: tuple | None = None) -> dict:
+    """What `plots.save_model_plots` draws this model's plots from: held-out labels, predictions and scores (predicts
+    once; not at all when given `scores`, the `(y_pred, y_score)` of `model_scores(model, X)`)."""
     d = dict(task=self.task, importance=dict(importance) if importance is not None and len(importance) else None,
              history=history or None, best_iteration=best_iteration, name=None if self.model is None else self._name())
     if self.task == "classification":
         y = self._y(X, y, "classification", "Classification plots")
-        y_pred, s, kind = self._scores(X)
+        y_pred, s, kind = self._scores(X, scores)
         d.update(y_true=y, y_pred=y_pred, y_score=s, score_kind=kind, classes=self.classes, score_classes=self._score_classes())
     elif self.task == "regression":
         y = self._y(X, y, "regression", "Regression plots")
-        d.update(y_true=y, y_pred=model_scores(self.model, X, proba=False)[0])
+        d.update(y_true=y, y_pred=(scores if scores is not None else model_scores(self.model, X, proba=False))[0])
     return d
 
 # %% ../nbs/05_evaluation.ipynb #6929bb4f

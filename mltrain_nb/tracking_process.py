@@ -320,8 +320,9 @@ class _Served:
         t = self.tracker(spec)
         if t is None: self.jobs[key] = (False, self.failed[spec]); return
         def real(a):
-            if type(a) is tuple and len(a) == 2 and a[0] == _RUN: return self.run_id(a[1])
-            if type(a) is tuple and len(a) == 2 and a[0] == _SHARED: return self.shared[a[1]]
+            kind = a[0] if type(a) is tuple and len(a) == 2 and type(a[0]) is str else None   # not an array's `==`
+            if kind == _RUN: return self.run_id(a[1])
+            if kind == _SHARED: return self.shared[a[1]]
             return a
         job = t.submit(fn, *(real(a) for a in args), **kwargs)   # at once here; a failure is a warning, sent back
         self.jobs[key] = (True, job.result) if job.error is None else (False, job.error)
