@@ -528,8 +528,11 @@ def _cores_beside_tracking(engine) -> int | None:
     if not engine.config.tracking.enabled or getattr(engine, "_tracking_off", False) or process is None or not process.alive \
             or log.spec in process.open_stores:
         return None
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores - 1)
+    return max(1, _cores() - 1)
+
+def _cores() -> int:
+    "The cores this process may run on."
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 @contextmanager
 def _beside_tracking(engine):
@@ -619,7 +622,8 @@ def _train_one_quiet(engine: "MLTrainingEngine", name: str, algorithm: str, spli
             scored = _held_out_scores(final, split.X_test, task) if held_out else None
             if on_final is not None: on_final(final, importance, history, best_it, None if scored is None else scored[:2])
             return final, history, best_it, calibration, importance, scored
-        ahead = on_final is not None and not isinstance(fits, _ModelFits)   # workers hand the final fit back last
+        # workers hand the final fit back last; a booster on every core is logged after its folds (`_spins_every_core`)
+        ahead = on_final is not None and not isinstance(fits, _ModelFits) and not _spins_every_core(fit_pipe)
         if ahead: final, history, best_it, calibration, importance, scored = fit_final()
         for i, (tr, va) in enumerate(folds, 1):
             engine._check_stop()
@@ -657,6 +661,14 @@ _THREAD_PARAMS = ("n_jobs", "nthread", "num_threads", "thread_count")
 def _thread_params(pipe) -> dict:
     "The thread-count parameters of `pipe` that are set (and not already 1), with their values."
     return {k: v for k, v in pipe.get_params().items() if k.rsplit("__", 1)[-1] in _THREAD_PARAMS and v not in (None, 1)}
+
+def _spins_every_core(pipe) -> bool:
+    """Whether `pipe` fits a LightGBM or xgboost model on every core: OpenMP threads that wait for one another at each
+    boosting round, so a process working beside them (the tracking process, logging a model) stalls the whole fit."""
+    est = malgo.final_estimator(pipe)
+    if type(est).__module__.split(".")[0] not in ("lightgbm", "xgboost"): return False
+    counts = [v for k, v in est.get_params().items() if k in _THREAD_PARAMS and isinstance(v, int)]
+    return not counts or any(v <= 0 or v >= _cores() for v in counts)
 
 _NOT_HERE = "not loadable in a worker"   # e.g. a custom estimator class from a module only the parent can import
 
