@@ -1154,12 +1154,12 @@ def _log_fitted_model(tracker, run_id: str, name: str, task: str, model, importa
     follow), with what its evaluation plots are drawn from (`X_test`, `y_test`: its held-out rows); runs where the tracker
     does (the tracking process, a thread). Draws the plots at once when `render_now`. `scores`: the `(y_pred, y_score)`
     the engine made on the held-out rows, or None."""
+    def lost(e): warnings.warn(f"The evaluation plots of {name} were not kept ({type(e).__name__}: {e}).", RuntimeWarning)
     inputs = None
     if X_test is not None:
         try: inputs = meval.ModelEvaluator(model, task).plot_inputs(X_test, y_test, importance, history, best_iteration,
                                                                     scores)
-        except Exception as e: warnings.warn(f"The evaluation plots of {name} were not kept ({type(e).__name__}: {e}).",
-                                             RuntimeWarning)
+        except Exception as e: lost(e)
     # the held-out predictions give the model's signature its output schema: here the model predicts only when served
     predicted = scores[0] if scores is not None else None if inputs is None else inputs["y_pred"]
     uri = tracker.log_fitted_model(run_id, name, model, X_train, importance, log_models, pickle_by_value=(mdata, malgo),
@@ -1172,8 +1172,7 @@ def _log_fitted_model(tracker, run_id: str, name: str, task: str, model, importa
             from mltrain_nb.tracking import render_plots
             render_plots(tracker.client, run_id)
         else: out["plots_pending"] = True
-    except Exception as e:
-        warnings.warn(f"The evaluation plots of {name} were not kept ({type(e).__name__}: {e}).", RuntimeWarning)
+    except Exception as e: lost(e)
     return out
 
 def _log_scores(tracker, run_id: str, res: ModelResult) -> None:
