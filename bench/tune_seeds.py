@@ -8,7 +8,8 @@
 than the differences between the sides (0.005 R^2 on `randhie` between seeds), so a single run cannot say whether a
 change to the search helped. This script runs one side (ours, or plain Optuna with the same space) with the engine's
 `random_state` (ours: sampler and folds) or the sampler's seed and the folds' seed (Optuna) set to each seed, and scores
-every best configuration with `vs_flaml.py`'s referees. Writes `bench/results/tune_seeds_<side>_<budget>s.json`.
+every best configuration with `vs_flaml.py`'s referees. Writes `bench/results/tune_seeds_<side>_<budget>s.json`
+(or `--out NAME`). `--rescore FILE...` runs no search: it scores the stored configurations with the current referee.
 """
 import argparse
 import json
@@ -27,8 +28,13 @@ def main():
     ap.add_argument("--side", choices=["ours", "optuna"], default="ours")
     ap.add_argument("--budget", type=float, default=10)
     ap.add_argument("--seeds", default="0,1,2,3")
+    ap.add_argument("--out", help="results file name under bench/results (default tune_seeds_<side>_<budget>s.json)")
+    ap.add_argument("--rescore", nargs="+", metavar="FILE",
+                    help="no search: score the configurations stored in these bench/results files again with the "
+                         "current fresh referee, and rewrite them")
     a = ap.parse_args()
     warnings.simplefilter("ignore")
+    if a.rescore: return rescore(a.rescore)
     run = vf.run_ours if a.side == "ours" else vf.run_optuna   # with each seed for folds and sampler
     seeds = [int(s) for s in a.seeds.split(",")]
     out, data = {}, vf.datasets()
@@ -46,9 +52,23 @@ def main():
         out[name] = {"runs": rows, "fresh_mean": sum(fresh) / len(fresh), "fresh_min": min(fresh), "fresh_max": max(fresh)}
         print(f"{name:10s} fresh mean {out[name]['fresh_mean']:.4f} (min {min(fresh):.4f}, max {max(fresh):.4f})", flush=True)
     vf.RESULTS.mkdir(exist_ok=True)
-    (vf.RESULTS / f"tune_seeds_{a.side}_{a.budget:g}s.json").write_text(json.dumps(
+    (vf.RESULTS / (a.out or f"tune_seeds_{a.side}_{a.budget:g}s.json")).write_text(json.dumps(
         {"tasks": out, "seeds": seeds, "budget": a.budget, "side": a.side, "when": time.strftime("%Y-%m-%d %H:%M:%S")},
         indent=2, default=str))
+
+
+def rescore(names):
+    data = vf.datasets()
+    for name in names:
+        path = vf.RESULTS / Path(name).name
+        doc = json.loads(path.read_text())
+        for task_name, t in doc["tasks"].items():
+            X, y, task, metric = data[task_name]
+            fresh = [r["fresh_referee_score"] for r in vf.rescore(t["runs"], X, y, task, metric)]
+            t.update(fresh_mean=sum(fresh) / len(fresh), fresh_min=min(fresh), fresh_max=max(fresh))
+            print(f"{path.name} {task_name:10s} fresh mean {t['fresh_mean']:.4f}", flush=True)
+        doc["rescored"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        path.write_text(json.dumps(doc, indent=2, default=str))
 
 
 if __name__ == "__main__":

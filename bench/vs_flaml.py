@@ -2,6 +2,7 @@
 
     pip install flaml statsmodels   # not dependencies of mltrain_nb; only this script needs them
     python bench/vs_flaml.py     # writes bench/results/vs_flaml.json
+    python bench/vs_flaml.py --rescore   # only the fresh referee again, on the configurations stored there
 
 Three tasks on tables that ship inside an installed package, statsmodels (`pip install statsmodels`; no download),
 lightgbm on every side, one thread per fit (n_jobs=1) on every side, tracking off for ours:
@@ -15,8 +16,11 @@ the full data, with an LGBM of that configuration:
   tried more configurations on exactly these folds gets the best of more noisy draws (the winner's curse), so this
   referee favours it.
 - `fresh_referee_score`: 5 x 5-fold CV on folds no side selected on (seeds 101-105), with `fresh_referee_se`, the
-  standard error of its mean over the 5 repeats: the score a configuration can be expected to keep on new rows. (Seeds
-  1-3 until 2026-12-01: `tune_seeds.py` selects with seeds 0-7, so plain Optuna's seeds 1-3 selected on a referee's folds.)
+  standard error of its mean over the 5 repeats: the score a configuration can be expected to keep on new rows. Each
+  repeat also fits the LGBM with a new seed (its fold seed): with `subsample` or `colsample_bytree` below 1 a fit's
+  score moves with the model seed, and one seed for every repeat (0 until 2026-12-02) added that seed's luck, the same
+  in all 5 repeats and so missing from the standard error. (Fold seeds 1-3 until 2026-12-01: `tune_seeds.py` selects
+  with seeds 0-7, so plain Optuna's seeds 1-3 selected on a referee's folds.)
 Sides run one after the other in this one process (the machine may be shared: compare sides of the same run).
 """
 import json
@@ -54,9 +58,10 @@ def lgbm(task, params):
     return cls(**{**params, "verbose": -1, "n_jobs": 1, "random_state": 0})
 
 
-def referee(X, y, task, metric, params, seed=0):
+def referee(X, y, task, metric, params, seed=0, model_seed=0):
     from sklearn.model_selection import cross_val_score
-    return float(cross_val_score(lgbm(task, params), X, y, cv=folds(X, y, task, seed), scoring=metric).mean())
+    model = lgbm(task, params).set_params(random_state=model_seed)
+    return float(cross_val_score(model, X, y, cv=folds(X, y, task, seed), scoring=metric).mean())
 
 
 FRESH_SEEDS = (101, 102, 103, 104, 105)   # above any seed tune_seeds.py selects with
@@ -66,7 +71,7 @@ COMPARED = (("ours_10s", "flaml_30s"), ("ours_10s", "optuna_30s"), ("ours_10s", 
 def fresh_referee(X, y, task, metric, params):
     "(mean, standard error over the repeats) of 5-fold CV on folds drawn with seeds no side selected on."
     import numpy as np
-    means = [referee(X, y, task, metric, params, seed) for seed in FRESH_SEEDS]
+    means = [referee(X, y, task, metric, params, seed, model_seed=seed) for seed in FRESH_SEEDS]
     return float(np.mean(means)), float(np.std(means, ddof=1) / np.sqrt(len(means)))
 
 
@@ -122,8 +127,38 @@ def run_ours(X, y, task, metric, budget, seed=0):
             "trials": len(tr.trials), "counts": tr.counts()}
 
 
+def targets(d):
+    "The compared differences of one dataset's sides `d` ({'ours_10s': run, ...})."
+    short = lambda side: side.replace("_", "")[:-1]   # "ours_10s" -> "ours10"
+    out = {f"{prefix}{short(a)}_minus_{short(b)}": d[a][score] - d[b][score]
+           for prefix, score in (("", "referee_score"), ("fresh_", "fresh_referee_score")) for a, b in COMPARED}
+    out["ours10_wall_over_budget"] = d["ours_10s"]["wall_s"] / 10
+    return out
+
+
+def rescore(runs, X, y, task, metric):
+    "Score every stored run's configuration again with this file's fresh referee (no search); returns the runs."
+    for r in runs:
+        if "params" in r: r["fresh_referee_score"], r["fresh_referee_se"] = fresh_referee(X, y, task, metric, r["params"])
+    return runs
+
+
+def rescore_file(path):
+    "`python bench/vs_flaml.py --rescore`: results/vs_flaml.json's fresh referee scores and targets, by the current referee."
+    doc = json.loads(path.read_text())
+    for name, (X, y, task, metric) in datasets().items():
+        d = doc["datasets"].get(name)
+        if not d: continue
+        rescore([r for k, r in d.items() if k != "targets"], X, y, task, metric)
+        d["targets"] = targets(d)
+        print(name, json.dumps({k: round(v, 4) for k, v in d["targets"].items()}), flush=True)
+    doc["rescored"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    path.write_text(json.dumps(doc, indent=2, default=str))
+
+
 def main():
     warnings.simplefilter("ignore")
+    if sys.argv[1:] == ["--rescore"]: return rescore_file(RESULTS / "vs_flaml.json")
     sides = [("flaml", run_flaml, BUDGETS), ("optuna", run_optuna, BUDGETS), ("ours", run_ours, BUDGETS)]
     only = sys.argv[1:]   # optional dataset names
     res = {}
@@ -143,11 +178,7 @@ def main():
                 print(f"{name:10s} {side:6s} {b:3d}s  wall {r['wall_s']:6.2f}s ({r['wall_s'] / b:.3f}x)  own {r['own_score']:.4f}"
                       f"  referee {r['referee_score']:.4f}  fresh {r['fresh_referee_score']:.4f} (se {r['fresh_referee_se']:.4f})" + (f"  trials {r['trials']}" if "trials" in r else ""), flush=True)
         d = res[name]
-        short = lambda side: side.replace("_", "")[:-1]   # "ours_10s" -> "ours10"
-        d["targets"] = {f"{prefix}{short(a)}_minus_{short(b)}": d[a][score] - d[b][score]
-                        for prefix, score in (("", "referee_score"), ("fresh_", "fresh_referee_score"))
-                        for a, b in COMPARED}
-        d["targets"]["ours10_wall_over_budget"] = d["ours_10s"]["wall_s"] / 10
+        d["targets"] = targets(d)
         print(name, json.dumps({k: round(v, 4) for k, v in d["targets"].items()}), flush=True)
         RESULTS.mkdir(exist_ok=True)   # written after each dataset: a long run keeps what it measured
         out = RESULTS / ("vs_flaml.json" if not only else f"vs_flaml_{'_'.join(only)}.json")
