@@ -48,13 +48,19 @@ def main():
             rows.append(r)
             print(f"{name:10s} {a.side} {a.budget:g}s seed {seed}  wall {r['wall_s']:.2f}s  own {r['own_score']:.4f}  "
                   f"fresh {r['fresh_referee_score']:.4f}  trials {r['trials']}", flush=True)
-        fresh = [r["fresh_referee_score"] for r in rows]
-        out[name] = {"runs": rows, "fresh_mean": sum(fresh) / len(fresh), "fresh_min": min(fresh), "fresh_max": max(fresh)}
-        print(f"{name:10s} fresh mean {out[name]['fresh_mean']:.4f} (min {min(fresh):.4f}, max {max(fresh):.4f})", flush=True)
+        out[name] = summary(rows)
+        print(f"{name:10s} fresh mean {out[name]['fresh_mean']:.4f} (min {out[name]['fresh_min']:.4f}, "
+              f"max {out[name]['fresh_max']:.4f})", flush=True)
     vf.RESULTS.mkdir(exist_ok=True)
     (vf.RESULTS / (a.out or f"tune_seeds_{a.side}_{a.budget:g}s.json")).write_text(json.dumps(
         {"tasks": out, "seeds": seeds, "budget": a.budget, "side": a.side, "when": time.strftime("%Y-%m-%d %H:%M:%S")},
         indent=2, default=str))
+
+
+def summary(rows):
+    "One task's runs with the mean, min and max of their fresh referee scores."
+    fresh = [r["fresh_referee_score"] for r in rows]
+    return {"runs": rows, "fresh_mean": sum(fresh) / len(fresh), "fresh_min": min(fresh), "fresh_max": max(fresh)}
 
 
 def rescore(names):
@@ -64,8 +70,7 @@ def rescore(names):
         doc = json.loads(path.read_text())
         for task_name, t in doc["tasks"].items():
             X, y, task, metric = data[task_name]
-            fresh = [r["fresh_referee_score"] for r in vf.rescore(t["runs"], X, y, task, metric)]
-            t.update(fresh_mean=sum(fresh) / len(fresh), fresh_min=min(fresh), fresh_max=max(fresh))
+            t.update(summary(vf.rescore(t["runs"], X, y, task, metric)))
             print(f"{path.name} {task_name:10s} fresh mean {t['fresh_mean']:.4f}", flush=True)
         doc["rescored"] = time.strftime("%Y-%m-%d %H:%M:%S")
         path.write_text(json.dumps(doc, indent=2, default=str))

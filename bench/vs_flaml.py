@@ -52,16 +52,15 @@ def folds(X, y, task, seed=0):
     return list(cv.split(X, y))
 
 
-def lgbm(task, params):
+def lgbm(task, params, seed=0):
     import lightgbm as lgb
     cls = lgb.LGBMClassifier if task == "classification" else lgb.LGBMRegressor
-    return cls(**{**params, "verbose": -1, "n_jobs": 1, "random_state": 0})
+    return cls(**{**params, "verbose": -1, "n_jobs": 1, "random_state": seed})
 
 
 def referee(X, y, task, metric, params, seed=0, model_seed=0):
     from sklearn.model_selection import cross_val_score
-    model = lgbm(task, params).set_params(random_state=model_seed)
-    return float(cross_val_score(model, X, y, cv=folds(X, y, task, seed), scoring=metric).mean())
+    return float(cross_val_score(lgbm(task, params, model_seed), X, y, cv=folds(X, y, task, seed), scoring=metric).mean())
 
 
 FRESH_SEEDS = (101, 102, 103, 104, 105)   # above any seed tune_seeds.py selects with
