@@ -56,7 +56,7 @@ def main():
     warnings.simplefilter("ignore")
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
-    from mltrain_nb.abtest import ModelDeployment
+    from mltrain_nb.registry import ModelDeployment
     from mltrain_nb.data import build_preprocessor
     from mltrain_nb.inference import InferenceEngine, ModelLoader
 

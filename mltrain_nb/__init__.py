@@ -18,8 +18,7 @@ _LAZY = {
     "MLTrainingEngine": "engine", "TrainResult": "engine",
     "list_algorithms": "algorithms", "register_algorithm": "algorithms",
     "ModelSelector": "sdk", "TrainingDashboard": "sdk",
-    # ModelDeployment resolves through abtest, which adds the A/B methods to it
-    "ModelDeployment": "abtest", "PredictionLog": "abtest", "ModelLoader": "inference", "InferenceEngine": "inference",
+    "ModelDeployment": "registry", "PredictionLog": "abtest", "ModelLoader": "inference", "InferenceEngine": "inference",
 }
 
 def __getattr__(name):

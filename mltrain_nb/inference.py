@@ -11,7 +11,7 @@ from typing import Any, Iterable
 from fastcore.basics import patch
 
 from .errors import DataError, InputSchemaError, ModelNotFoundError
-from .registry import input_schema, load_sklearn, normalize_status, ALIASES
+from .registry.loading import ALIASES, input_schema, load_sklearn, normalize_status
 
 # %% auto #0
 __all__ = ['final_estimator', 'known_categories', 'InputSpec', 'ModelLoader', 'InferenceEngine']

@@ -127,7 +127,7 @@ def test_killed_at_random_times_while_registering(tmp_path):
 
 
 def test_bad_input_changes_nothing(tmp_path):
-    from mltrain_nb.abtest import ModelDeployment  # noqa: F401  (adds the A/B methods)
+    from mltrain_nb.registry import ModelDeployment
     from mltrain_nb.errors import ABTestError, ModelNotFoundError, RegistryError
     dep = _deployment(tmp_path)
     a, b = _register(dep, 2)
