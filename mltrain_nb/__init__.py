@@ -14,11 +14,19 @@ from .errors import (MLTrainError, ConfigError, DataError, UnknownAlgorithmError
 # %% ../nbs/01_package.ipynb #da27ef06
 # Public names -> the module that defines them; imported on first use.
 _LAZY = {
-    "TrainConfig": "config", "DataPreparation": "data", "ModelEvaluator": "evaluation",
-    "MLTrainingEngine": "engine", "TrainResult": "engine",
-    "list_algorithms": "algorithms", "register_algorithm": "algorithms",
-    "ModelSelector": "sdk", "TrainingDashboard": "sdk",
-    "ModelDeployment": "registry", "PredictionLog": "abtest", "ModelLoader": "inference", "InferenceEngine": "inference",
+    "TrainConfig": "config",
+    "DataPreparation": "data",
+    "ModelEvaluator": "evaluation",
+    "MLTrainingEngine": "engine",
+    "TrainResult": "engine",
+    "list_algorithms": "algorithms",
+    "register_algorithm": "algorithms",
+    "ModelSelector": "sdk",
+    "TrainingDashboard": "sdk",
+    "ModelDeployment": "registry",
+    "PredictionLog": "abtest",
+    "ModelLoader": "inference",
+    "InferenceEngine": "inference",
 }
 
 def __getattr__(name):

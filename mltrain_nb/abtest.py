@@ -27,8 +27,12 @@ __all__ = ['route', 'input_hash', 'PredictionLog', 'ABTests', 'two_proportion_zt
 
 # %% ../nbs/08c_abtest.ipynb #c230e530
 def route(test_name: str, user_id, split_ratio: float) -> str:
-    "'A' or 'B' for `user_id` in `test_name`: deterministic and sticky; a share `split_ratio` of users gets 'A'."
-    h = int.from_bytes(hashlib.sha256(f"{test_name}\x1f{user_id}".encode()).digest()[:8], "big") / 2.0**64
+    """'A' or 'B' for `user_id` in `test_name`: deterministic and sticky; a share `split_ratio` of
+    users gets 'A'."""
+    h = (
+        int.from_bytes(hashlib.sha256(f"{test_name}\x1f{user_id}".encode()).digest()[:8], "big")
+        / 2.0**64
+    )
     return "A" if h < split_ratio else "B"
 
 # %% ../nbs/08c_abtest.ipynb #5bc123b1
@@ -48,17 +52,20 @@ def input_hash(X) -> str:
 
 # %% ../nbs/08c_abtest.ipynb #f8d59c12
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS predictions (id INTEGER PRIMARY KEY, time TEXT, test TEXT, model_id TEXT, arm TEXT,
-    user_id TEXT, latency_ms REAL, input_hash TEXT, n_rows INTEGER, prediction TEXT);
+CREATE TABLE IF NOT EXISTS predictions (id INTEGER PRIMARY KEY, time TEXT, test TEXT, model_id TEXT,
+    arm TEXT, user_id TEXT, latency_ms REAL, input_hash TEXT, n_rows INTEGER, prediction TEXT);
 CREATE INDEX IF NOT EXISTS predictions_test_user ON predictions (test, user_id);
-CREATE TABLE IF NOT EXISTS outcomes (id INTEGER PRIMARY KEY, time TEXT, test TEXT, user_id TEXT, y_true TEXT);
-CREATE TABLE IF NOT EXISTS ab_tests (name TEXT PRIMARY KEY, model_a TEXT, model_b TEXT, split_ratio REAL, task TEXT,
-    metric TEXT, status TEXT, created_at TEXT, created_by TEXT, ended_at TEXT, winner TEXT);
+CREATE TABLE IF NOT EXISTS outcomes (id INTEGER PRIMARY KEY, time TEXT, test TEXT, user_id TEXT,
+    y_true TEXT);
+CREATE TABLE IF NOT EXISTS ab_tests (name TEXT PRIMARY KEY, model_a TEXT, model_b TEXT,
+    split_ratio REAL, task TEXT, metric TEXT, status TEXT, created_at TEXT, created_by TEXT,
+    ended_at TEXT, winner TEXT);
 """
 
 # %% ../nbs/08c_abtest.ipynb #521ff0b5
 class PredictionLog:
-    "Predictions (and A/B configs and outcomes) in one SQLite file that several processes can append to."
+    """Predictions (and A/B configs and outcomes) in one SQLite file that several processes can
+    append to."""
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,8 +75,12 @@ class PredictionLog:
     def conn(self) -> sqlite3.Connection:
         "One connection per process (autocommit, WAL: one insert is one whole transaction)."
         if self._conn is None or self._pid != os.getpid():
-            c = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            c.execute("PRAGMA journal_mode=WAL"); c.execute("PRAGMA synchronous=NORMAL"); c.executescript(_SCHEMA)
+            c = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute("PRAGMA synchronous=NORMAL")
+            c.executescript(_SCHEMA)
             c.row_factory = sqlite3.Row
             self._conn, self._pid = c, os.getpid()
         return self._conn
@@ -78,14 +89,35 @@ class PredictionLog:
 
 # %% ../nbs/08c_abtest.ipynb #e0b1a348
 @patch
-def append(self: PredictionLog, model_id: str, prediction, *, test: str | None = None, arm: str | None = None,
-           user_id=None, latency_ms: float | None = None, input_hash: str | None = None,
-           n_rows: int | None = None) -> int:
+def append(
+    self: PredictionLog,
+    model_id: str,
+    prediction,
+    *,
+    test: str | None = None,
+    arm: str | None = None,
+    user_id=None,
+    latency_ms: float | None = None,
+    input_hash: str | None = None,
+    n_rows: int | None = None,
+) -> int:
     "Log one prediction call; returns its id."
-    row = (utc_now("milliseconds"), test, model_id, arm, None if user_id is None else str(user_id), latency_ms,
-           input_hash, n_rows, json.dumps(jsonable(prediction), default=str))
-    cur = self.conn.execute("INSERT INTO predictions (time, test, model_id, arm, user_id, latency_ms, input_hash, "
-                            "n_rows, prediction) VALUES (?,?,?,?,?,?,?,?,?)", row)
+    row = (
+        utc_now("milliseconds"),
+        test,
+        model_id,
+        arm,
+        None if user_id is None else str(user_id),
+        latency_ms,
+        input_hash,
+        n_rows,
+        json.dumps(jsonable(prediction), default=str),
+    )
+    cur = self.conn.execute(
+        "INSERT INTO predictions (time, test, model_id, arm, user_id, latency_ms, input_hash, "
+        "n_rows, prediction) VALUES (?,?,?,?,?,?,?,?,?)",
+        row,
+    )
     return cur.lastrowid
 
 # %% ../nbs/08c_abtest.ipynb #3e13669d
@@ -94,9 +126,19 @@ def read(self: PredictionLog, test: str | None = None, model_id: str | None = No
          limit: int | None = None) -> list[dict]:
     "Logged predictions, newest last, filtered by test, model and user."
     where, args = [], []
-    for col, v in (("test", test), ("model_id", model_id), ("user_id", None if user_id is None else str(user_id))):
-        if v is not None: where.append(f"{col} = ?"); args.append(v)
-    sql = "SELECT * FROM predictions" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+    for col, v in (
+        ("test", test),
+        ("model_id", model_id),
+        ("user_id", None if user_id is None else str(user_id)),
+    ):
+        if v is not None:
+            where.append(f"{col} = ?")
+            args.append(v)
+    sql = (
+        "SELECT * FROM predictions"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY id"
+    )
     rows = [dict(r) for r in self.conn.execute(sql, args)]
     for r in rows: r["prediction"] = json.loads(r["prediction"])
     return rows[-limit:] if limit else rows
@@ -105,7 +147,11 @@ def read(self: PredictionLog, test: str | None = None, model_id: str | None = No
 @patch
 def count(self: PredictionLog, test: str | None = None) -> int:
     "How many predictions are logged (for `test`)."
-    q = ("SELECT COUNT(*) FROM predictions WHERE test = ?", (test,)) if test else ("SELECT COUNT(*) FROM predictions", ())
+    q = (
+        ("SELECT COUNT(*) FROM predictions WHERE test = ?", (test,))
+        if test
+        else ("SELECT COUNT(*) FROM predictions", ())
+    )
     return self.conn.execute(*q).fetchone()[0]
 
 # %% ../nbs/08c_abtest.ipynb #cf5077be
@@ -114,7 +160,8 @@ class ABTests:
     def __init__(self, deployment):
         self.deployment = deployment
         self.log = PredictionLog(deployment.state_dir / "mltrain_ab.db")
-        self._engines: dict[str, InferenceEngine] = {}   # model_id -> engine, loaded once per process
+        # model_id -> engine, loaded once per process
+        self._engines: dict[str, InferenceEngine] = {}
 
     def __repr__(self):
         running = sum(t["status"] == "running" for t in self.list())
@@ -126,7 +173,9 @@ def config(self: ABTests, test_name: str) -> dict:
     "The configuration of test `test_name`, or an `ABTestError` naming the tests there are."
     row = self.log.conn.execute("SELECT * FROM ab_tests WHERE name = ?", (test_name,)).fetchone()
     if row is None:
-        names = [r[0] for r in self.log.conn.execute("SELECT name FROM ab_tests ORDER BY created_at")]
+        names = [
+            r[0] for r in self.log.conn.execute("SELECT name FROM ab_tests ORDER BY created_at")
+        ]
         hint = f" Tests: {', '.join(names)}." if names else " Create one with setup_ab_test()."
         raise ABTestError(f"No A/B test {test_name!r}." + hint)
     return dict(row)
@@ -139,12 +188,18 @@ def list(self: ABTests) -> list[dict]:
 
 # %% ../nbs/08c_abtest.ipynb #0da5f852
 def _check_pair(a: dict, b: dict) -> None:
-    "An `ABTestError` when versions `a` and `b` (registry entries) cannot be compared on one request."
+    """An `ABTestError` when versions `a` and `b` (registry entries) cannot be compared on one
+    request."""
     if a["model_uri"] == b["model_uri"]:
-        raise ABTestError(f"Models A and B are the same version ({a['model_uri']}); compare two different versions.")
+        raise ABTestError(
+            f"Models A and B are the same version ({a['model_uri']}); compare two different "
+            "versions."
+        )
     if a.get("task_type") and b.get("task_type") and a["task_type"] != b["task_type"]:
-        raise ABTestError(f"Model A is a {a['task_type']} model and model B a {b['task_type']} model; "
-                          "an A/B test compares models of one task.")
+        raise ABTestError(
+            f"Model A is a {a['task_type']} model and model B a {b['task_type']} model; "
+            "an A/B test compares models of one task."
+        )
     if a.get("features_key") != b.get("features_key"):
         diff = sorted(set(a.get("feature_names") or []) ^ set(b.get("feature_names") or []))
         raise ABTestError("Models A and B take different features"
@@ -155,23 +210,47 @@ def _check_pair(a: dict, b: dict) -> None:
 @patch
 def setup(self: ABTests, model_a_id: str, model_b_id: str, test_name: str, split_ratio: float = 0.5,
           metric: str | None = None) -> dict:
-    "Start an A/B test: a share `split_ratio` of users goes to model A, the rest to B. Returns its configuration."
-    if isinstance(split_ratio, bool) or not isinstance(split_ratio, (int, float)) or not 0 < split_ratio < 1:
-        raise ABTestError("split_ratio must be a number strictly between 0 and 1 (the share of users for "
-                          f"model A), not {split_ratio!r}.")
-    if not isinstance(test_name, str) or not test_name.strip(): raise ABTestError("test_name must be a non-empty string.")
+    """Start an A/B test: a share `split_ratio` of users goes to model A, the rest to B. Returns its
+    configuration."""
+    if (
+        isinstance(split_ratio, bool)
+        or not isinstance(split_ratio, (int, float))
+        or not 0 < split_ratio < 1
+    ):
+        raise ABTestError(
+            "split_ratio must be a number strictly between 0 and 1 (the share of users for "
+            f"model A), not {split_ratio!r}."
+        )
+    if not isinstance(test_name, str) or not test_name.strip():
+        raise ABTestError("test_name must be a non-empty string.")
     dep = self.deployment
     a, b = dep.entry(model_a_id), dep.entry(model_b_id)
     _check_pair(a, b)
     task = a.get("task_type") or b.get("task_type")
-    cfg = {"name": test_name, "model_a": a["model_id"], "model_b": b["model_id"], "split_ratio": float(split_ratio),
-           "task": task, "metric": metric or ("rmse" if task == "regression" else "accuracy"), "status": "running",
-           "created_at": utc_now("milliseconds"), "created_by": current_user(), "ended_at": None, "winner": None}
+    cfg = {
+        "name": test_name,
+        "model_a": a["model_id"],
+        "model_b": b["model_id"],
+        "split_ratio": float(split_ratio),
+        "task": task,
+        "metric": metric or ("rmse" if task == "regression" else "accuracy"),
+        "status": "running",
+        "created_at": utc_now("milliseconds"),
+        "created_by": current_user(),
+        "ended_at": None,
+        "winner": None,
+    }
     with dep.locked():
-        try: self.log.conn.execute("INSERT INTO ab_tests VALUES (:name, :model_a, :model_b, :split_ratio, :task, "
-                                   ":metric, :status, :created_at, :created_by, :ended_at, :winner)", cfg)
+        try:
+            self.log.conn.execute(
+                "INSERT INTO ab_tests VALUES (:name, :model_a, :model_b, :split_ratio, :task, "
+                ":metric, :status, :created_at, :created_by, :ended_at, :winner)",
+                cfg,
+            )
         except sqlite3.IntegrityError:
-            raise ABTestError(f"An A/B test named {test_name!r} already exists; choose another name.") from None
+            raise ABTestError(
+                f"An A/B test named {test_name!r} already exists; choose another name."
+            ) from None
         dep._record("ab-test-create", a["name"], a["registry_version"], None, None, test=test_name,
                     model_b=f"{b['name']}/{b['registry_version']}", split_ratio=float(split_ratio))
     return cfg
@@ -181,7 +260,10 @@ def setup(self: ABTests, model_a_id: str, model_b_id: str, test_name: str, split
 def engine(self: ABTests, model_id: str) -> InferenceEngine:
     "The `InferenceEngine` of version `model_id`, loaded once per process."
     if model_id not in self._engines:
-        uri, tracking_uri = self.deployment.entry(model_id)["model_uri"], self.deployment.tracking_uri
+        uri, tracking_uri = (
+            self.deployment.entry(model_id)["model_uri"],
+            self.deployment.tracking_uri,
+        )
         self._engines[model_id] = InferenceEngine(load_sklearn(uri, tracking_uri),
                                                   schema=input_schema(uri, tracking_uri))
     return self._engines[model_id]
@@ -189,7 +271,8 @@ def engine(self: ABTests, model_id: str) -> InferenceEngine:
 # %% ../nbs/08c_abtest.ipynb #8a87b1cc
 @patch
 def predict(self: ABTests, test_name: str, X, user_id) -> tuple[Any, str]:
-    "(predictions, model_id used) for `user_id`'s request `X` in a running test; the call is logged."
+    """(predictions, model_id used) for `user_id`'s request `X` in a running test; the call is
+    logged."""
     cfg = self.config(test_name)
     if cfg["status"] != "running":
         won = f" (winner {cfg['winner']})" if cfg["winner"] else ""
@@ -201,8 +284,16 @@ def predict(self: ABTests, test_name: str, X, user_id) -> tuple[Any, str]:
     t0 = time.perf_counter()
     pred = engine.predict(X)
     latency = (time.perf_counter() - t0) * 1000
-    self.log.append(model_id, pred[:1000], test=test_name, arm=arm, user_id=user_id, latency_ms=latency,
-                    input_hash=input_hash(X), n_rows=len(pred))
+    self.log.append(
+        model_id,
+        pred[:1000],
+        test=test_name,
+        arm=arm,
+        user_id=user_id,
+        latency_ms=latency,
+        input_hash=input_hash(X),
+        n_rows=len(pred),
+    )
     return pred, model_id
 
 # %% ../nbs/08c_abtest.ipynb #01173f9b
@@ -210,8 +301,10 @@ def predict(self: ABTests, test_name: str, X, user_id) -> tuple[Any, str]:
 def record_outcome(self: ABTests, test_name: str, user_id, y_true) -> None:
     "Record the true outcome for `user_id` in `test_name` (the user must have had a prediction)."
     self.config(test_name)
-    served = self.log.conn.execute("SELECT 1 FROM predictions WHERE test = ? AND user_id = ? LIMIT 1",
-                                   (test_name, str(user_id))).fetchone()
+    served = self.log.conn.execute(
+        "SELECT 1 FROM predictions WHERE test = ? AND user_id = ? LIMIT 1",
+        (test_name, str(user_id)),
+    ).fetchone()
     if not served:
         raise ABTestError(f"User {user_id!r} has no prediction in A/B test {test_name!r}; "
                           "record outcomes for users that were served.")
@@ -222,9 +315,11 @@ def record_outcome(self: ABTests, test_name: str, user_id, y_true) -> None:
 # %% ../nbs/08c_abtest.ipynb #d5fd3b82
 @patch
 def pairs(self: ABTests, test_name: str) -> dict[str, list]:
-    "arm -> [(prediction, y_true)], each outcome with its user's latest prediction (the first row of it)."
+    """arm -> [(prediction, y_true)], each outcome with its user's latest prediction (the first row
+    of it)."""
     sql = """SELECT p.arm, p.prediction, o.y_true FROM outcomes o JOIN predictions p ON p.id =
-             (SELECT MAX(id) FROM predictions WHERE test = o.test AND user_id = o.user_id) WHERE o.test = ?"""
+             (SELECT MAX(id) FROM predictions WHERE test = o.test AND user_id = o.user_id)
+             WHERE o.test = ?"""
     out = {"A": [], "B": []}
     for arm, pred, y in self.log.conn.execute(sql, (test_name,)):
         p, t = json.loads(pred), json.loads(y)
@@ -245,10 +340,16 @@ def bootstrap_diff(err_a, err_b, n_boot: int = 2000, seed: int = 0) -> dict:
     import numpy as np
     rng = np.random.default_rng(seed)
     a, b = np.asarray(err_a, float), np.asarray(err_b, float)
-    diffs = b[rng.integers(0, len(b), (n_boot, len(b)))].mean(1) - a[rng.integers(0, len(a), (n_boot, len(a)))].mean(1)
+    diffs = b[rng.integers(0, len(b), (n_boot, len(b)))].mean(1) - a[
+        rng.integers(0, len(a), (n_boot, len(a)))
+    ].mean(1)
     lo, hi = np.quantile(diffs, [0.025, 0.975])
-    return {"method": "bootstrap 95% interval of MSE(B) - MSE(A)", "ci_low": float(lo), "ci_high": float(hi),
-            "p_value": float(min(1.0, 2 * min((diffs <= 0).mean(), (diffs >= 0).mean())))}
+    return {
+        "method": "bootstrap 95% interval of MSE(B) - MSE(A)",
+        "ci_low": float(lo),
+        "ci_high": float(hi),
+        "p_value": float(min(1.0, 2 * min((diffs <= 0).mean(), (diffs >= 0).mean()))),
+    }
 
 # %% ../nbs/08c_abtest.ipynb #b89dd162
 def _arm_metric(pairs: list, regression: bool) -> float | None:
@@ -258,7 +359,9 @@ def _arm_metric(pairs: list, regression: bool) -> float | None:
     return sum(str(p) == str(t) for p, t in pairs) / len(pairs)
 
 # %% ../nbs/08c_abtest.ipynb #ada1021b
-def _significance(cfg: dict, arms: dict, pairs: dict, alpha: float) -> tuple[dict, bool, str | None]:
+def _significance(
+    cfg: dict, arms: dict, pairs: dict, alpha: float
+) -> tuple[dict, bool, str | None]:
     "(test, significant, better arm) for two arms with enough outcomes."
     if cfg["task"] == "regression":
         test = bootstrap_diff(*([(float(p) - float(t)) ** 2 for p, t in pairs[a]] for a in "AB"))
@@ -274,40 +377,84 @@ def _significance(cfg: dict, arms: dict, pairs: dict, alpha: float) -> tuple[dic
 def results(self: ABTests, test_name: str, min_samples: int = 30, alpha: float = 0.05) -> dict:
     "Per-arm counts and metric, and a significance test (or 'not enough data yet')."
     cfg = self.config(test_name)
-    counts = {r[0]: (r[1], r[2]) for r in self.log.conn.execute(
-        "SELECT arm, COUNT(*), COUNT(DISTINCT user_id) FROM predictions WHERE test = ? GROUP BY arm", (test_name,))}
+    counts = {
+        r[0]: (r[1], r[2])
+        for r in self.log.conn.execute(
+            "SELECT arm, COUNT(*), COUNT(DISTINCT user_id) FROM predictions WHERE test = ? GROUP "
+            "BY arm",
+            (test_name,),
+        )
+    }
     pairs, arms = self.pairs(test_name), {}
     for arm, key in (("A", "model_a"), ("B", "model_b")):
         n, users = counts.get(arm, (0, 0))
-        arms[arm] = {"model_id": cfg[key], "predictions": n, "users": users, "outcomes": len(pairs[arm]),
-                     cfg["metric"]: _arm_metric(pairs[arm], cfg["task"] == "regression")}
-    out = {"test_name": test_name, "status": cfg["status"], "split_ratio": cfg["split_ratio"], "metric": cfg["metric"],
-           "arms": arms, "winner": cfg["winner"], "enough_data": False, "significant": None, "better": None}
+        arms[arm] = {
+            "model_id": cfg[key],
+            "predictions": n,
+            "users": users,
+            "outcomes": len(pairs[arm]),
+            cfg["metric"]: _arm_metric(pairs[arm], cfg["task"] == "regression"),
+        }
+    out = {
+        "test_name": test_name,
+        "status": cfg["status"],
+        "split_ratio": cfg["split_ratio"],
+        "metric": cfg["metric"],
+        "arms": arms,
+        "winner": cfg["winner"],
+        "enough_data": False,
+        "significant": None,
+        "better": None,
+    }
     short = [a for a in "AB" if arms[a]["outcomes"] < min_samples]
     if short:
         have = ", ".join(f"arm {a} has {arms[a]['outcomes']} outcomes" for a in short)
         return {**out, "message": f"Not enough data yet: {have}; need {min_samples} per arm."}
     test, significant, better = _significance(cfg, arms, pairs, alpha)
-    message = (f"Model {better} is better ({cfg['metric']}), p = {test['p_value']:.3g}." if significant
-               else f"No significant difference yet (p = {test['p_value']:.3g}, alpha = {alpha}).")
-    return {**out, "enough_data": True, "significance": test, "significant": significant, "better": better,
-            "message": message}
+    message = (
+        f"Model {better} is better ({cfg['metric']}), p = {test['p_value']:.3g}."
+        if significant
+        else f"No significant difference yet (p = {test['p_value']:.3g}, alpha = {alpha})."
+    )
+    return {
+        **out,
+        "enough_data": True,
+        "significance": test,
+        "significant": significant,
+        "better": better,
+        "message": message,
+    }
 
 # %% ../nbs/08c_abtest.ipynb #e2d9ebc8
 @patch
 def end(self: ABTests, test_name: str, winner: str | None = None, promote: bool = True) -> dict:
-    "End a running test; promote `winner` ('A', 'B' or one of the two model_ids) when given. The final results."
+    """End a running test; promote `winner` ('A', 'B' or one of the two model_ids) when given. The
+    final results."""
     cfg, dep = self.config(test_name), self.deployment
-    if cfg["status"] != "running": raise ABTestError(f"A/B test {test_name!r} already ended at {cfg['ended_at']}.")
+    if cfg["status"] != "running":
+        raise ABTestError(f"A/B test {test_name!r} already ended at {cfg['ended_at']}.")
     winner_id = None
     if winner is not None:
         winner_id = {"A": cfg["model_a"], "B": cfg["model_b"]}.get(str(winner).upper(), winner)
         if winner_id not in (cfg["model_a"], cfg["model_b"]):
-            raise ABTestError(f"winner must be 'A', 'B', {cfg['model_a']!r} or {cfg['model_b']!r}, not {winner!r}.")
+            raise ABTestError(
+                f"winner must be 'A', 'B', {cfg['model_a']!r} or {cfg['model_b']!r}, not "
+                f"{winner!r}."
+            )
     with dep.locked():
-        self.log.conn.execute("UPDATE ab_tests SET status = 'ended', ended_at = ?, winner = ? WHERE name = ?",
-                              (utc_now("milliseconds"), winner_id, test_name))
+        self.log.conn.execute(
+            "UPDATE ab_tests SET status = 'ended', ended_at = ?, winner = ? WHERE name = ?",
+            (utc_now("milliseconds"), winner_id, test_name),
+        )
         e = dep.entry(cfg["model_a"])
-        dep._record("ab-test-end", e["name"], e["registry_version"], None, None, test=test_name, winner=winner_id)
+        dep._record(
+            "ab-test-end",
+            e["name"],
+            e["registry_version"],
+            None,
+            None,
+            test=test_name,
+            winner=winner_id,
+        )
         if winner_id is not None and promote: dep.promote_to_production(winner_id)
     return self.results(test_name)

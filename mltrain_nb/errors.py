@@ -39,10 +39,12 @@ class RegistryError(MLTrainError, ValueError):
     "A registry operation that cannot be done as asked; nothing in the registry was changed."
 
 class ABTestError(RegistryError):
-    "An A/B test that cannot be set up or used as asked (different tasks or features, a bad split, an ended test)."
+    """An A/B test that cannot be set up or used as asked (different tasks or features, a bad split,
+    an ended test)."""
 
 class InputSchemaError(DataError):
-    "Prediction input that does not match the model's features; `column` names the offending column."
+    """Prediction input that does not match the model's features; `column` names the offending
+    column."""
     def __init__(self, message: str, column: str | None = None):
         super().__init__(message)
         self.column = column

@@ -26,18 +26,24 @@ __all__ = ['POINTER', 'SIGNING_KEY_ENV', 'atomic_write', 'jsonable', 'utc_now', 
 
 # %% ../nbs/00a_fileio.ipynb #6ae4fc16
 def _write_durably(path: Path, data: bytes | str | Callable[[Path], object]) -> None:
-    "Write `data` to `path` and fsync it, so a rename after this never exposes an empty file after a power cut."
+    """Write `data` to `path` and fsync it, so a rename after this never exposes an empty file after
+    a power cut."""
     if callable(data): data(path)
-    elif isinstance(data, (bytes, bytearray, str)): path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    elif isinstance(data, str): path.write_bytes(data.encode("utf-8"))
+    elif isinstance(data, (bytes, bytearray)): path.write_bytes(data)
     else: raise TypeError(f"atomic_write takes bytes, str or a writer, not {type(data).__name__}")
     with open(path, "rb+") as f: os.fsync(f.fileno())
 
 def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], object]) -> Path:
-    "Write `data` (bytes, text, or a function that writes to the path it is given) to `path` atomically."
+    """Write `data` (bytes, text, or a function that writes to the path it is given) to `path`
+    atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644   # mkstemp makes files private; keep what was there
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+    # mkstemp makes files private; keep what was there
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp"
+    )
     try:
         os.close(fd)
         _write_durably(Path(tmp), data)
@@ -50,7 +56,8 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], o
 
 # %% ../nbs/00a_fileio.ipynb #107d0ea7
 def jsonable(v):
-    "`v` with string keys, lists for tuples and arrays, Python numbers for NumPy scalars, the `repr` of the rest."
+    """`v` with string keys, lists for tuples and arrays, Python numbers for NumPy scalars, the
+    `repr` of the rest."""
     if isinstance(v, dict): return {str(k): jsonable(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)): return [jsonable(x) for x in v]
     if type(v).__module__.split(".")[0] in ("numpy", "pandas") and hasattr(v, "tolist"):
@@ -71,7 +78,8 @@ def current_user() -> str:
     except Exception: return os.environ.get("USER", "unknown")
 
 # %% ../nbs/00a_fileio.ipynb #119a4d73
-_TMP = re.compile(r"^\..*\.tmp(-journal)?$")   # SQLite leaves a -journal beside a store built in a temporary file
+# SQLite leaves a -journal beside a store built in a temporary file
+_TMP = re.compile(r"^\..*\.tmp(-journal)?$")
 _TMP_PID = re.compile(r"^\..*\.(\d+)\.[A-Za-z0-9_]+\.tmp(-journal)?$")
 
 def pid_alive(pid: int) -> bool:
@@ -84,7 +92,8 @@ def pid_alive(pid: int) -> bool:
     return True
 
 def clean_orphans(folder: str | os.PathLike, max_age: float = 3600.0) -> list[Path]:
-    "Remove temporary files and folders (`.*.tmp`) left in `folder` by killed writers; returns what was removed."
+    """Remove temporary files and folders (`.*.tmp`) left in `folder` by killed writers; returns
+    what was removed."""
     folder, removed = Path(folder), []
     try: entries = list(folder.iterdir())
     except OSError: return removed
@@ -92,7 +101,9 @@ def clean_orphans(folder: str | os.PathLike, max_age: float = 3600.0) -> list[Pa
         if not _TMP.match(p.name): continue
         m = _TMP_PID.match(p.name)
         try:
-            orphan = not pid_alive(int(m.group(1))) if m else time.time() - p.lstat().st_mtime > max_age
+            orphan = (
+                not pid_alive(int(m.group(1))) if m else time.time() - p.lstat().st_mtime > max_age
+            )
             if not orphan: continue
             if p.is_dir() and not p.is_symlink(): shutil.rmtree(p)
             else: p.unlink()
@@ -102,21 +113,37 @@ def clean_orphans(folder: str | os.PathLike, max_age: float = 3600.0) -> list[Pa
 
 # %% ../nbs/00a_fileio.ipynb #f480ac18
 _SAFE = re.compile(r"^\w(?:[\w.\- ]{0,126}[\w\-])?$")
-_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+_RESERVED = {
+    "con",
+    "prn",
+    "aux",
+    "nul",
+    *(f"com{i}" for i in range(10)),
+    *(f"lpt{i}" for i in range(10)),
+}
 
 def safe_name(name, default: str = "model") -> str:
     "A name safe as one file or folder name, made from any value: unsafe characters become `_`."
-    s = re.sub(r"\.{2,}", "_", re.sub(r"[^\w.\- ]+", "_", str(name))).strip(" ._-")[:128].rstrip(" .")
+    s = (
+        re.sub(r"\.{2,}", "_", re.sub(r"[^\w.\- ]+", "_", str(name)))
+        .strip(" ._-")[:128]
+        .rstrip(" .")
+    )
     if s.lower().split(".")[0] in _RESERVED: s = f"_{s}"
     return s if s and _SAFE.match(s) else default
 
 def check_name(name, what: str = "model name") -> str:
-    "`name` when it is safe as one file or folder name; else a `ConfigError` that says why and what would be safe."
+    """`name` when it is safe as one file or folder name; else a `ConfigError` that says why and
+    what would be safe."""
     if not isinstance(name, str) or not name:
         raise ConfigError(f"The {what} must be a non-empty string, got {name!r}.")
     if not _SAFE.match(name) or name.lower().split(".")[0] in _RESERVED:
-        raise ConfigError(f"The {what} {name!r} cannot be used as a file name: use letters, digits, '_', '-', '.' and "
-                          f"spaces (at most 128, no '/', '\\' or '..', not starting with '.'), e.g. {safe_name(name)!r}.")
+        raise ConfigError(
+            f"The {what} {name!r} cannot be used as a file name: use letters, digits, '_', '-', "
+            "'.' and "
+            "spaces (at most 128, no '/', '\\' or '..', not starting with '.'), e.g. "
+            f"{safe_name(name)!r}."
+        )
     return name
 
 # %% ../nbs/00a_fileio.ipynb #a4a676a7
@@ -134,23 +161,35 @@ def versions(folder: str | os.PathLike) -> list[Path]:
     "The complete versions `v<N>` in `folder`, oldest first."
     folder = Path(folder)
     if not folder.is_dir(): return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _VERSION.match(p.name)) and p.is_dir()]
+    found = [
+        (int(m.group(1)), p)
+        for p in folder.iterdir()
+        if (m := _VERSION.match(p.name)) and p.is_dir()
+    ]
     return [p for _, p in sorted(found)]
 
 def current_version(folder: str | os.PathLike) -> Path | None:
     "The version `folder/CURRENT` points at, or `None` when nothing was saved there."
     folder = Path(folder)
-    try: name = (folder / POINTER).read_text(encoding="utf-8").strip()
-    except FileNotFoundError: return None
-    except (OSError, UnicodeDecodeError) as e: raise ModelIntegrityError(f"{folder / POINTER} cannot be read ({e}).") from None
+    try:
+        name = (folder / POINTER).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ModelIntegrityError(f"{folder / POINTER} cannot be read ({e}).") from None
     if not _VERSION.match(name) or not (folder / name).is_dir():
-        raise ModelIntegrityError(f"{folder / POINTER} points at {name[:40]!r}, which is not a version in {folder}; "
-                                  f"the versions there are {[p.name for p in versions(folder)]}.")
+        raise ModelIntegrityError(
+            f"{folder / POINTER} points at {name[:40]!r}, which is not a version in {folder}; "
+            f"the versions there are {[p.name for p in versions(folder)]}."
+        )
     return folder / name
 
 # %% ../nbs/00a_fileio.ipynb #7a501672
-def write_version(folder: str | os.PathLike, files: dict[str, bytes | str | Callable[[Path], object]]) -> Path:
-    "Write `files` (name -> bytes, text or a writer) as the next version `folder/v<N>` and point `folder/CURRENT` at it."
+def write_version(
+    folder: str | os.PathLike, files: dict[str, bytes | str | Callable[[Path], object]]
+) -> Path:
+    """Write `files` (name -> bytes, text or a writer) as the next version `folder/v<N>` and point
+    `folder/CURRENT` at it."""
     folder = Path(folder)
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
@@ -159,10 +198,13 @@ def write_version(folder: str | os.PathLike, files: dict[str, bytes | str | Call
     target = None
     try:
         for name, data in files.items():
-            if Path(name).name != name or name.startswith("."): raise ValueError(f"{name!r} is not a plain file name")
-            _write_durably(staging / name, data)   # a writer may read the files written before it (e.g. to hash them)
+            if Path(name).name != name or name.startswith("."):
+                raise ValueError(f"{name!r} is not a plain file name")
+            # a writer may read the files written before it (e.g. to hash them)
+            _write_durably(staging / name, data)
         _fsync_dir(staging)
-        while target is None:   # another process may take the same number; the rename then fails and we take the next
+        # another process may take the same number; the rename then fails and we take the next
+        while target is None:
             n = max((int(p.name[1:]) for p in versions(folder)), default=0) + 1
             try: os.rename(staging, folder / f"v{n}"); target = folder / f"v{n}"
             except OSError:
@@ -172,7 +214,8 @@ def write_version(folder: str | os.PathLike, files: dict[str, bytes | str | Call
         _fsync_dir(folder)
     except BaseException:
         pointed = (folder / POINTER).read_text().strip() if (folder / POINTER).exists() else None
-        if target is None or pointed != target.name:   # interrupted after the switch: the new version stands
+        # interrupted after the switch: the new version stands
+        if target is None or pointed != target.name:
             shutil.rmtree(target if target is not None else staging, ignore_errors=True)
         if created:
             try: folder.rmdir()   # leave no empty folder behind a failed first save
@@ -197,25 +240,55 @@ def signing_key() -> bytes | None:
 
 def sign(meta: dict, key: bytes) -> str:
     "HMAC-SHA256 (hex) of `meta` without its `signature` entry, as canonical JSON."
-    body = json.dumps({k: v for k, v in meta.items() if k != "signature"}, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    body = json.dumps(
+        {k: v for k, v in meta.items() if k != "signature"},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
     return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
 
 def verify(meta: dict, key: bytes, what: str = "this model") -> None:
     "Raise `ModelIntegrityError` unless `meta` carries a valid signature made with `key`."
     sig = meta.get("signature")
-    if not isinstance(sig, str): raise ModelIntegrityError(f"{what} is not signed, and {SIGNING_KEY_ENV} is set: only signed models are loaded.")
+    if not isinstance(sig, str):
+        raise ModelIntegrityError(
+            f"{what} is not signed, and {SIGNING_KEY_ENV} is set: only signed models are loaded."
+        )
     if not hmac.compare_digest(sig, sign(meta, key)):
-        raise ModelIntegrityError(f"The signature of {what} does not match: it was changed after saving or signed with another key.")
+        raise ModelIntegrityError(
+            f"The signature of {what} does not match: it was changed after saving or signed with "
+            "another key."
+        )
 
 # %% ../nbs/00a_fileio.ipynb #59c96471
 def read_json_object(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict:
-    "A JSON object from `path` holding `required` keys, or a `ModelIntegrityError` that says what is wrong with it."
+    """A JSON object from `path` holding `required` keys, or a `ModelIntegrityError` that says what
+    is wrong with it."""
     path = Path(path)
-    try: text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e: raise ModelIntegrityError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); it is corrupt. Save the model again.") from None
-    try: obj = json.loads(text)
-    except json.JSONDecodeError as e: raise ModelIntegrityError(f"{path} is not valid JSON ({e.msg}, line {e.lineno}); it is corrupt or truncated. Save the model again.") from None
-    if not isinstance(obj, dict): raise ModelIntegrityError(f"{path} holds a JSON {type(obj).__name__}, not an object; it is corrupt. Save the model again.")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ModelIntegrityError(
+            f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); it is corrupt. Save the "
+            "model again."
+        ) from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ModelIntegrityError(
+            f"{path} is not valid JSON ({e.msg}, line {e.lineno}); it is corrupt or truncated. "
+            "Save the model again."
+        ) from None
+    if not isinstance(obj, dict):
+        raise ModelIntegrityError(
+            f"{path} holds a JSON {type(obj).__name__}, not an object; it is corrupt. Save the "
+            "model again."
+        )
     missing = [k for k in required if k not in obj]
-    if missing: raise ModelIntegrityError(f"{path} lacks {missing}; it is corrupt or was not written by save_model. Save the model again.")
+    if missing:
+        raise ModelIntegrityError(
+            f"{path} lacks {missing}; it is corrupt or was not written by save_model. Save the "
+            "model again."
+        )
     return obj

@@ -6,7 +6,22 @@
 __all__ = []
 
 # %% ../../nbs/registry/02_package.ipynb #8f556ad3
-from .loading import (ALIASES, STATUSES, input_schema, load_pyfunc, load_sklearn, local_model_path,
-                                         normalize_status, parse_ref, quiet_mlflow)
-from .deployment import (ENTRY_TAG, ID_TAG, PROMOTED_TAG, STATUS_TAG, VERSION_TAG,
-                                            ModelDeployment)
+from mltrain_nb.registry.loading import (
+    ALIASES,
+    STATUSES,
+    input_schema,
+    load_pyfunc,
+    load_sklearn,
+    local_model_path,
+    normalize_status,
+    parse_ref,
+    quiet_mlflow,
+)
+from mltrain_nb.registry.deployment import (
+    ENTRY_TAG,
+    ID_TAG,
+    PROMOTED_TAG,
+    STATUS_TAG,
+    VERSION_TAG,
+    ModelDeployment,
+)

@@ -25,8 +25,15 @@ from fastcore.basics import patch
 
 from ..errors import ModelNotFoundError, RegistryError, suggest
 from ..fileio import atomic_write, current_user, jsonable, utc_now
-from .loading import (ALIASES, STATUSES, input_schema, load_sklearn, normalize_status, parse_ref,
-                                         quiet_mlflow)
+from mltrain_nb.registry.loading import (
+    ALIASES,
+    STATUSES,
+    input_schema,
+    load_sklearn,
+    normalize_status,
+    parse_ref,
+    quiet_mlflow,
+)
 from ..tracking import pip_requirements, resolve_tracking_uri
 
 # %% auto #0
@@ -34,8 +41,10 @@ __all__ = ['STATUS_TAG', 'ID_TAG', 'VERSION_TAG', 'ENTRY_TAG', 'PROMOTED_TAG', '
 
 # %% ../../nbs/registry/01_deployment.ipynb #3e65ead0
 STATUS_TAG, ID_TAG, VERSION_TAG = "status", "mltrain.model_id", "mltrain.version"
-ENTRY_TAG = "mltrain.entry"            # where the version's registry.json is, whatever models_dir reads it
-PROMOTED_TAG = "mltrain.promoted_ns"   # when a version last became Production (ordering for rollback)
+# where the version's registry.json is, whatever models_dir reads it
+ENTRY_TAG = "mltrain.entry"
+# when a version last became Production (ordering for rollback)
+PROMOTED_TAG = "mltrain.promoted_ns"
 
 # %% ../../nbs/registry/01_deployment.ipynb #b3cc66f5
 class ModelDeployment:
@@ -45,11 +54,17 @@ class ModelDeployment:
         from filelock import FileLock
         from mlflow import MlflowClient
         quiet_mlflow()
-        self.models_dir = Path(models_dir if models_dir is not None else Path(output_dir) / "models").expanduser().resolve()
+        self.models_dir = (
+            Path(models_dir if models_dir is not None else Path(output_dir) / "models")
+            .expanduser()
+            .resolve()
+        )
         self.tracking_uri = resolve_tracking_uri(output_dir, tracking_uri)
-        if self.tracking_uri.startswith("sqlite:///"): self.state_dir = Path(self.tracking_uri[len("sqlite:///"):]).parent
+        if self.tracking_uri.startswith("sqlite:///"):
+            self.state_dir = Path(self.tracking_uri[len("sqlite:///") :]).parent
         else: self.state_dir = self.models_dir
-        self.state_dir.mkdir(parents=True, exist_ok=True); self.models_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.models_dir.mkdir(parents=True, exist_ok=True)
         self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         self.history_path = self.state_dir / "registry_history.jsonl"
         self._lock = FileLock(str(self.state_dir / "registry.lock"), timeout=lock_timeout)
@@ -61,7 +76,9 @@ class ModelDeployment:
         "Hold the registry lock (re-entrant): every change goes through it, across processes."
         with self._lock: yield
 
-    def __repr__(self): return f"ModelDeployment(models_dir={str(self.models_dir)!r}, tracking_uri={self.tracking_uri!r})"
+    def __repr__(self):
+        return (f"ModelDeployment(models_dir={str(self.models_dir)!r}, "
+                f"tracking_uri={self.tracking_uri!r})")
 
 # %% ../../nbs/registry/01_deployment.ipynb #317d250f
 @patch
@@ -73,7 +90,10 @@ def names(self: ModelDeployment) -> list[str]:
 @patch
 def _versions(self: ModelDeployment, name: str | None = None) -> list:
     flt = f"name = '{name}'" if name else None
-    return sorted(self.client.search_model_versions(flt, max_results=10000), key=lambda v: (v.name, int(v.version)))
+    return sorted(
+        self.client.search_model_versions(flt, max_results=10000),
+        key=lambda v: (v.name, int(v.version)),
+    )
 
 # %% ../../nbs/registry/01_deployment.ipynb #aeb06e50
 @patch
@@ -94,12 +114,22 @@ def _version(self: ModelDeployment, ref: str, version: str | int | None = None):
     except MlflowException: pass
     names = self.names()
     if name not in names and (alias is not None or v is not None):
-        raise ModelNotFoundError(suggest(name, names, "registered model") if names else f"No registered model {name!r}: the registry is empty.")
-    if alias is not None: raise ModelNotFoundError(f"Model {name!r} has no version with alias {alias!r}.")
+        raise ModelNotFoundError(
+            suggest(name, names, "registered model")
+            if names
+            else f"No registered model {name!r}: the registry is empty."
+        )
+    if alias is not None:
+        raise ModelNotFoundError(f"Model {name!r} has no version with alias {alias!r}.")
     if v is not None:
-        have = ", ".join(f"{m.version} ({m.tags.get(VERSION_TAG, '')})" for m in self._versions(name))
+        have = ", ".join(
+            f"{m.version} ({m.tags.get(VERSION_TAG, '')})" for m in self._versions(name)
+        )
         raise ModelNotFoundError(f"Model {name!r} has no version {v}. Versions: {have or 'none'}.")
-    raise ModelNotFoundError(f"No model with id {name!r}. Use a model_id from list_models(), 'NAME/VERSION' or 'NAME@production'.")
+    raise ModelNotFoundError(
+        f"No model with id {name!r}. Use a model_id from list_models(), 'NAME/VERSION' or "
+        "'NAME@production'."
+    )
 
 # %% ../../nbs/registry/01_deployment.ipynb #601753ea
 @patch
@@ -114,14 +144,33 @@ def status_of(self: ModelDeployment, mv, aliases: dict | None = None) -> str:
     aliases = self._aliases(mv.name) if aliases is None else aliases
     if aliases.get("production") == str(mv.version): return "Production"
     tag = mv.tags.get(STATUS_TAG)
-    if tag == "Production": return "Archived"   # left behind by a crash between the alias move and the tags
+    # left behind by a crash between the alias move and the tags
+    if tag == "Production": return "Archived"
     return tag if tag in STATUSES else "Training"
 
 # %% ../../nbs/registry/01_deployment.ipynb #9dd13dd4
 @patch
-def _record(self: ModelDeployment, action: str, name: str, version, old: str | None, new: str | None, **extra) -> dict:
-    event = {"time": utc_now(), "user": current_user(), "host": socket.gethostname(), "pid": os.getpid(), "action": action,
-             "name": name, "version": None if version is None else int(version), "from": old, "to": new, **extra}
+def _record(
+    self: ModelDeployment,
+    action: str,
+    name: str,
+    version,
+    old: str | None,
+    new: str | None,
+    **extra,
+) -> dict:
+    event = {
+        "time": utc_now(),
+        "user": current_user(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "action": action,
+        "name": name,
+        "version": None if version is None else int(version),
+        "from": old,
+        "to": new,
+        **extra,
+    }
     with self.locked(), open(self.history_path, "a", encoding="utf-8") as f:
         f.write(json.dumps(event, default=str) + "\n"); f.flush(); os.fsync(f.fileno())
     return event
@@ -129,7 +178,8 @@ def _record(self: ModelDeployment, action: str, name: str, version, old: str | N
 # %% ../../nbs/registry/01_deployment.ipynb #9b1c39eb
 @patch
 def history(self: ModelDeployment, name: str | None = None) -> list[dict]:
-    "Every recorded change (who, when, action, version, from/to status), oldest first; only `name`'s when given."
+    """Every recorded change (who, when, action, version, from/to status), oldest first; only
+    `name`'s when given."""
     if not self.history_path.exists(): return []
     out = []
     for line in self.history_path.read_text(encoding="utf-8").splitlines():
@@ -164,7 +214,9 @@ def _feature_key(features) -> str:
 def _ensure_name(self: ModelDeployment, name: str) -> None:
     from mlflow.exceptions import MlflowException
     if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise RegistryError(f"Model name {name!r} is not valid: use letters, digits, '_', '-', '.' (no '/' or '@').")
+        raise RegistryError(
+            f"Model name {name!r} is not valid: use letters, digits, '_', '-', '.' (no '/' or '@')."
+        )
     try: self.client.create_registered_model(name)
     except MlflowException as e:
         if "already exists" not in str(e).lower() and "RESOURCE_ALREADY_EXISTS" not in str(e): raise
@@ -186,67 +238,154 @@ def _source(self: ModelDeployment, model_uri: str) -> tuple[str, str | None, str
 
 # %% ../../nbs/registry/01_deployment.ipynb #94e78ef3
 @patch
-def save_model(self: ModelDeployment, model=None, name: str = None, version: str | None = None, task_type: str | None = None,
-               algorithm: str | None = None, metrics: dict | None = None, hyperparameters: dict | None = None,
-               feature_names: list | None = None, target_name: str | None = None, training_samples: int | None = None,
-               description: str | None = None, tags: dict | None = None, input_example=None, model_uri: str | None = None,
-               created_by: str | None = None, extra: dict | None = None) -> str:
-    "Register a new version of `name` (status Training); saves `model` or registers the logged `model_uri`. Returns its model_id."
-    if (model is None) == (model_uri is None): raise RegistryError("Give exactly one of `model` (a fitted model) or `model_uri` (an MLflow model URI).")
+def save_model(
+    self: ModelDeployment,
+    model=None,
+    name: str = None,
+    version: str | None = None,
+    task_type: str | None = None,
+    algorithm: str | None = None,
+    metrics: dict | None = None,
+    hyperparameters: dict | None = None,
+    feature_names: list | None = None,
+    target_name: str | None = None,
+    training_samples: int | None = None,
+    description: str | None = None,
+    tags: dict | None = None,
+    input_example=None,
+    model_uri: str | None = None,
+    created_by: str | None = None,
+    extra: dict | None = None,
+) -> str:
+    """Register a new version of `name` (status Training); saves `model` or registers the logged
+    `model_uri`. Returns its model_id."""
+    if (model is None) == (model_uri is None):
+        raise RegistryError(
+            "Give exactly one of `model` (a fitted model) or `model_uri` (an MLflow model URI)."
+        )
     if name is None: raise RegistryError("save_model needs a `name` for the registered model.")
-    if version is not None and not str(version).strip(): raise RegistryError("`version` must be a non-empty string such as '1.0.0'.")
+    if version is not None and not str(version).strip():
+        raise RegistryError("`version` must be a non-empty string such as '1.0.0'.")
     model_id = uuid.uuid4().hex
     folder = self.models_dir / str(name) / model_id
-    metrics = {k: v for k, v in jsonable(metrics or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    features = [str(f) for f in (feature_names if feature_names is not None else getattr(model, "feature_names_in_", []))]
+    metrics = {
+        k: v
+        for k, v in jsonable(metrics or {}).items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+    features = [
+        str(f)
+        for f in (
+            feature_names if feature_names is not None else getattr(model, "feature_names_in_", [])
+        )
+    ]
     with self.locked():
         self._ensure_name(name)
         existing = self._versions(name)
         semver = str(version) if version is not None else f"{len(existing) + 1}.0.0"
         if any(m.tags.get(VERSION_TAG) == semver for m in existing):
-            raise RegistryError(f"Model {name!r} already has a version {semver!r}; give a new `version`.")
+            raise RegistryError(
+                f"Model {name!r} already has a version {semver!r}; give a new `version`."
+            )
         run_id = logged_id = None
         try:
-            if model_uri is None: source = str(self._save_local(model, folder / "model", input_example))
+            if model_uri is None:
+                source = str(self._save_local(model, folder / "model", input_example))
             else: source, run_id, logged_id = self._source(str(model_uri))
-            vtags = {STATUS_TAG: "Training", ID_TAG: model_id, VERSION_TAG: semver, ENTRY_TAG: str(folder / "registry.json"), "mltrain.task": task_type or "",
-                     "mltrain.algorithm": algorithm or (type(model).__name__ if model is not None else ""),
-                     "mltrain.features": _feature_key(features), "mltrain.feature_count": str(len(features)),
-                     "mltrain.created_by": created_by or current_user(),
-                     **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()}, **{str(k): str(v) for k, v in (tags or {}).items()}}
-            # registered by its artifact location: MLflow resolves a `models:/m-...` source through the process-wide
+            vtags = {
+                STATUS_TAG: "Training",
+                ID_TAG: model_id,
+                VERSION_TAG: semver,
+                ENTRY_TAG: str(folder / "registry.json"),
+                "mltrain.task": task_type or "",
+                "mltrain.algorithm": algorithm
+                or (type(model).__name__ if model is not None else ""),
+                "mltrain.features": _feature_key(features),
+                "mltrain.feature_count": str(len(features)),
+                "mltrain.created_by": created_by or current_user(),
+                **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()},
+                **{str(k): str(v) for k, v in (tags or {}).items()},
+            }
+            # registered by its artifact location: MLflow resolves a `models:/m-...` source through
+            # the process-wide
             # store, which need not be this registry's
-            storage = self.client.get_logged_model(logged_id).artifact_location if logged_id else source
-            mv = self.client.create_model_version(name, storage, run_id=run_id, tags=vtags, description=description, model_id=logged_id)
+            storage = (
+                self.client.get_logged_model(logged_id).artifact_location if logged_id else source
+            )
+            mv = self.client.create_model_version(
+                name,
+                storage,
+                run_id=run_id,
+                tags=vtags,
+                description=description,
+                model_id=logged_id,
+            )
         except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)   # nothing registered: leave no model files behind
+            # nothing registered: leave no model files behind
+            shutil.rmtree(folder, ignore_errors=True)
             raise
-        entry = {"model_id": model_id, "name": name, "version": semver, "registry_version": int(mv.version), "status": "Training",
-                 "task_type": task_type, "algorithm": vtags["mltrain.algorithm"], "metrics": metrics,
-                 "hyperparameters": jsonable(hyperparameters or {}), "feature_names": features, "feature_count": len(features),
-                 "target": target_name, "training_samples": training_samples, "created_at": utc_now(), "created_by": vtags["mltrain.created_by"],
-                 "description": description, "run_id": run_id, "model_uri": f"models:/{name}/{mv.version}",
-                 "artifacts": {"model": source, "entry": str(folder / "registry.json")}, **jsonable(extra or {})}
+        entry = {
+            "model_id": model_id,
+            "name": name,
+            "version": semver,
+            "registry_version": int(mv.version),
+            "status": "Training",
+            "task_type": task_type,
+            "algorithm": vtags["mltrain.algorithm"],
+            "metrics": metrics,
+            "hyperparameters": jsonable(hyperparameters or {}),
+            "feature_names": features,
+            "feature_count": len(features),
+            "target": target_name,
+            "training_samples": training_samples,
+            "created_at": utc_now(),
+            "created_by": vtags["mltrain.created_by"],
+            "description": description,
+            "run_id": run_id,
+            "model_uri": f"models:/{name}/{mv.version}",
+            "artifacts": {"model": source, "entry": str(folder / "registry.json")},
+            **jsonable(extra or {}),
+        }
         entry.update(self._run_facts(run_id, metrics, hyperparameters))
         try: entry["signature"] = input_schema(source, self.tracking_uri)
         except Exception: entry["signature"] = None
         atomic_write(folder / "registry.json", json.dumps(entry, indent=2, default=str))
-        self._record("register", name, mv.version, None, "Training", model_id=model_id, semver=semver)
+        self._record(
+            "register", name, mv.version, None, "Training", model_id=model_id, semver=semver
+        )
     return model_id
 
 # %% ../../nbs/registry/01_deployment.ipynb #a86ddeb1
 @patch
-def _run_facts(self: ModelDeployment, run_id: str | None, metrics: dict, hyperparameters: dict | None) -> dict:
-    "What the training run knows (metrics, params, dataset fingerprints, library versions) for a version registered from it."
+def _run_facts(
+    self: ModelDeployment, run_id: str | None, metrics: dict, hyperparameters: dict | None
+) -> dict:
+    """What the training run knows (metrics, params, dataset fingerprints, library versions) for a
+    version registered from it."""
     if not run_id: return {}
     try: run = self.client.get_run(run_id)
     except Exception: return {}
-    facts = {"datasets": [{"name": d.dataset.name, "digest": d.dataset.digest, "context": next((t.value for t in d.tags if t.key == "mlflow.data.context"), None)}
-                          for d in (run.inputs.dataset_inputs if run.inputs else [])],
-             "environment": {k[len("mltrain.version."):]: v for k, v in run.data.tags.items() if k.startswith("mltrain.version.")},
-             "run_metrics": {k: v for k, v in run.data.metrics.items() if not k.endswith("_fold")}}
+    facts = {
+        "datasets": [
+            {
+                "name": d.dataset.name,
+                "digest": d.dataset.digest,
+                "context": next((t.value for t in d.tags if t.key == "mlflow.data.context"), None),
+            }
+            for d in (run.inputs.dataset_inputs if run.inputs else [])
+        ],
+        "environment": {
+            k[len("mltrain.version.") :]: v
+            for k, v in run.data.tags.items()
+            if k.startswith("mltrain.version.")
+        },
+        "run_metrics": {k: v for k, v in run.data.metrics.items() if not k.endswith("_fold")},
+    }
     if not hyperparameters: facts["hyperparameters"] = dict(run.data.params)
-    if not metrics: facts["metrics"] = {k[5:]: v for k, v in run.data.metrics.items() if k.startswith("test_")} or facts["run_metrics"]
+    if not metrics:
+        facts["metrics"] = {
+            k[5:]: v for k, v in run.data.metrics.items() if k.startswith("test_")
+        } or facts["run_metrics"]
     return facts
 
 # %% ../../nbs/registry/01_deployment.ipynb #c118bd72
@@ -259,20 +398,35 @@ def _save_local(self: ModelDeployment, model, path: Path, input_example=None) ->
     signature = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if input_example is not None: signature = infer_signature(input_example, model.predict(input_example))
-        by_value = [sys.modules[m] for m in ("mltrain_nb.algorithms", "mltrain_nb.data") if m in sys.modules]
-        for m in by_value: cloudpickle.register_pickle_by_value(m)   # loadable where mltrain_nb is not installed
-        try: mlflow.sklearn.save_model(model, str(path), signature=signature, input_example=input_example,
-                                       pip_requirements=pip_requirements(model), serialization_format="cloudpickle")
+        if input_example is not None:
+            signature = infer_signature(input_example, model.predict(input_example))
+        by_value = [
+            sys.modules[m] for m in ("mltrain_nb.algorithms", "mltrain_nb.data") if m in sys.modules
+        ]
+        # loadable where mltrain_nb is not installed
+        for m in by_value: cloudpickle.register_pickle_by_value(m)
+        try:
+            mlflow.sklearn.save_model(
+                model,
+                str(path),
+                signature=signature,
+                input_example=input_example,
+                pip_requirements=pip_requirements(model),
+                serialization_format="cloudpickle",
+            )
         finally:
-            for m in by_value: cloudpickle.unregister_pickle_by_value(m)
+            for m in by_value:
+                cloudpickle.unregister_pickle_by_value(m)
     return path
 
 # %% ../../nbs/registry/01_deployment.ipynb #3dae57ee
 @patch
 def _entry_path(self: ModelDeployment, mv) -> Path:
     "The registry.json of a version: where its tag says, else under this deployment's models_dir."
-    return Path(mv.tags.get(ENTRY_TAG) or self.models_dir / mv.name / str(mv.tags.get(ID_TAG)) / "registry.json")
+    return Path(
+        mv.tags.get(ENTRY_TAG)
+        or self.models_dir / mv.name / str(mv.tags.get(ID_TAG)) / "registry.json"
+    )
 
 # %% ../../nbs/registry/01_deployment.ipynb #e2858f4d
 @patch
@@ -281,24 +435,44 @@ def entry(self: ModelDeployment, ref, version=None, _mv=None, _aliases=None) -> 
     mv = _mv or self._version(ref, version)
     model_id = mv.tags.get(ID_TAG)
     path = self._entry_path(mv)
-    e = json.loads(path.read_text()) if path.exists() else {
-        "model_id": model_id or f"{mv.name}/{mv.version}", "name": mv.name, "version": mv.tags.get(VERSION_TAG, str(mv.version)),
-        "task_type": mv.tags.get("mltrain.task") or None, "algorithm": mv.tags.get("mltrain.algorithm"),
-        "metrics": {k[7:]: float(v) for k, v in mv.tags.items() if k.startswith("metric.")},
-        "feature_count": int(mv.tags.get("mltrain.feature_count", 0) or 0), "run_id": mv.run_id,
-        "created_at": datetime.fromtimestamp(mv.creation_timestamp / 1000, timezone.utc).isoformat(timespec="seconds"),
-        "created_by": mv.tags.get("mltrain.created_by"), "artifacts": {"model": mv.source}}
+    e = (
+        json.loads(path.read_text())
+        if path.exists()
+        else {
+            "model_id": model_id or f"{mv.name}/{mv.version}",
+            "name": mv.name,
+            "version": mv.tags.get(VERSION_TAG, str(mv.version)),
+            "task_type": mv.tags.get("mltrain.task") or None,
+            "algorithm": mv.tags.get("mltrain.algorithm"),
+            "metrics": {k[7:]: float(v) for k, v in mv.tags.items() if k.startswith("metric.")},
+            "feature_count": int(mv.tags.get("mltrain.feature_count", 0) or 0),
+            "run_id": mv.run_id,
+            "created_at": datetime.fromtimestamp(
+                mv.creation_timestamp / 1000, timezone.utc
+            ).isoformat(timespec="seconds"),
+            "created_by": mv.tags.get("mltrain.created_by"),
+            "artifacts": {"model": mv.source},
+        }
+    )
     aliases = self._aliases(mv.name) if _aliases is None else _aliases
-    e.update(registry_version=int(mv.version), status=self.status_of(mv, aliases), model_uri=f"models:/{mv.name}/{mv.version}",
-             aliases=sorted(a for a, v in aliases.items() if v == str(mv.version)), features_key=mv.tags.get("mltrain.features"))
+    e.update(
+        registry_version=int(mv.version),
+        status=self.status_of(mv, aliases),
+        model_uri=f"models:/{mv.name}/{mv.version}",
+        aliases=sorted(a for a, v in aliases.items() if v == str(mv.version)),
+        features_key=mv.tags.get("mltrain.features"),
+    )
     return e
 
 # %% ../../nbs/registry/01_deployment.ipynb #afe3c2cc
 @patch
-def list_models(self: ModelDeployment, name: str | None = None, status: str | None = None) -> list[dict]:
+def list_models(
+    self: ModelDeployment, name: str | None = None, status: str | None = None
+) -> list[dict]:
     "Registry entries of every version (of `name`; with `status`), by name and version."
     want = normalize_status(status) if status else None
-    if name is not None and name not in self.names(): raise ModelNotFoundError(suggest(name, self.names(), "registered model"))
+    if name is not None and name not in self.names():
+        raise ModelNotFoundError(suggest(name, self.names(), "registered model"))
     out, cache = [], {}
     for mv in self._versions(name):
         if mv.name not in cache: cache[mv.name] = self._aliases(mv.name)
@@ -316,7 +490,8 @@ def load_model(self: ModelDeployment, model_id, version=None):
 # %% ../../nbs/registry/01_deployment.ipynb #379dd2ff
 @patch
 def _move(self: ModelDeployment, mv, new: str, action: str, **extra) -> dict:
-    "Give version `mv` status `new` (moving aliases first), fix the displaced version's tag, record both."
+    """Give version `mv` status `new` (moving aliases first), fix the displaced version's tag,
+    record both."""
     name, v = mv.name, str(mv.version)
     with self.locked():
         mv = self.client.get_model_version(name, v)           # re-read under the lock
@@ -324,16 +499,20 @@ def _move(self: ModelDeployment, mv, new: str, action: str, **extra) -> dict:
         old = self.status_of(mv, aliases)
         displaced = aliases.get(ALIASES[new]) if new in ALIASES else None
         if new in ALIASES: self.client.set_registered_model_alias(name, ALIASES[new], v)
-        for status, alias in ALIASES.items():                  # a version holds at most one status alias
-            if status != new and aliases.get(alias) == v: self.client.delete_registered_model_alias(name, alias)
-        if new == "Production": self.client.set_model_version_tag(name, v, PROMOTED_TAG, str(time.time_ns()))
+        # a version holds at most one status alias
+        for status, alias in ALIASES.items():
+            if status != new and aliases.get(alias) == v:
+                self.client.delete_registered_model_alias(name, alias)
+        if new == "Production":
+            self.client.set_model_version_tag(name, v, PROMOTED_TAG, str(time.time_ns()))
         self.client.set_model_version_tag(name, v, STATUS_TAG, new)
         if displaced and displaced != v and new == "Production":
             self.client.set_model_version_tag(name, displaced, STATUS_TAG, "Archived")
             self._record(action, name, displaced, "Production", "Archived", replaced_by=int(v))
         event = self._record(action, name, v, old, new, **extra)
     self._write_status(name, v, new)
-    if displaced and displaced != v and new == "Production": self._write_status(name, displaced, "Archived")
+    if displaced and displaced != v and new == "Production":
+        self._write_status(name, displaced, "Archived")
     return event
 
 # %% ../../nbs/registry/01_deployment.ipynb #3e77fc31
@@ -349,7 +528,8 @@ def _write_status(self: ModelDeployment, name: str, version: str, status: str) -
 # %% ../../nbs/registry/01_deployment.ipynb #fa36c57b
 @patch
 def promote_to_production(self: ModelDeployment, model_id, version=None) -> dict:
-    "Make a version the one Production version of its name; the previous one becomes Archived. Returns its entry."
+    """Make a version the one Production version of its name; the previous one becomes Archived.
+    Returns its entry."""
     mv = self._version(model_id, version)
     self._move(mv, "Production", "promote")
     return self.entry(None, _mv=self.client.get_model_version(mv.name, mv.version))
@@ -359,7 +539,8 @@ def promote_to_production(self: ModelDeployment, model_id, version=None) -> dict
 def stage(self: ModelDeployment, model_id, version=None) -> dict:
     "Mark a version Staged (the `staged` alias points at the latest one staged)."
     mv = self._version(model_id, version)
-    if self.status_of(mv) == "Production": raise RegistryError(f"{mv.name}/{mv.version} is in production; demote it to stage it.")
+    if self.status_of(mv) == "Production":
+        raise RegistryError(f"{mv.name}/{mv.version} is in production; demote it to stage it.")
     self._move(mv, "Staged", "stage")
     return self.entry(None, _mv=self.client.get_model_version(mv.name, mv.version))
 
@@ -369,14 +550,18 @@ def demote(self: ModelDeployment, model_id, version=None) -> dict:
     "One step down: Production -> Staged (leaving no production version), Staged -> Training."
     mv = self._version(model_id, version)
     old = self.status_of(mv)
-    if old not in ("Production", "Staged"): raise RegistryError(f"{mv.name}/{mv.version} is {old}; only Production or Staged versions can be demoted.")
+    if old not in ("Production", "Staged"):
+        raise RegistryError(
+            f"{mv.name}/{mv.version} is {old}; only Production or Staged versions can be demoted."
+        )
     self._move(mv, "Staged" if old == "Production" else "Training", "demote")
     return self.entry(None, _mv=self.client.get_model_version(mv.name, mv.version))
 
 # %% ../../nbs/registry/01_deployment.ipynb #c3aefc0a
 @patch
 def archive(self: ModelDeployment, model_id, version=None) -> dict:
-    "Archive a version (also the production one, which leaves the name without a production version)."
+    """Archive a version (also the production one, which leaves the name without a production
+    version)."""
     mv = self._version(model_id, version)
     self._move(mv, "Archived", "archive")
     return self.entry(None, _mv=self.client.get_model_version(mv.name, mv.version))
@@ -386,41 +571,72 @@ def archive(self: ModelDeployment, model_id, version=None) -> dict:
 def rollback(self: ModelDeployment, name: str, to_version: str | int | None = None) -> dict:
     "Make the previous production version (or `to_version`) Production again; returns its entry."
     with self.locked():
-        if name not in self.names(): raise ModelNotFoundError(suggest(name, self.names(), "registered model"))
+        if name not in self.names():
+            raise ModelNotFoundError(suggest(name, self.names(), "registered model"))
         current = self._aliases(name).get("production")
         if to_version is not None: target = self._version(name, to_version)
         else:
-            earlier = [m for m in self._versions(name) if PROMOTED_TAG in m.tags and str(m.version) != current]
-            if not earlier: raise RegistryError(f"Model {name!r} has no earlier production version to roll back to; "
-                                                f"give to_version= to promote a specific one.")
+            earlier = [
+                m
+                for m in self._versions(name)
+                if PROMOTED_TAG in m.tags and str(m.version) != current
+            ]
+            if not earlier:
+                raise RegistryError(
+                    f"Model {name!r} has no earlier production version to roll back to; "
+                    f"give to_version= to promote a specific one."
+                )
             target = max(earlier, key=lambda m: int(m.tags[PROMOTED_TAG]))
-        if str(target.version) == current: raise RegistryError(f"{name}/{target.version} is already the production version.")
-        self._move(target, "Production", "rollback", rolled_back_from=None if current is None else int(current))
+        if str(target.version) == current:
+            raise RegistryError(f"{name}/{target.version} is already the production version.")
+        self._move(
+            target,
+            "Production",
+            "rollback",
+            rolled_back_from=None if current is None else int(current),
+        )
     return self.entry(None, _mv=self.client.get_model_version(name, target.version))
 
 # %% ../../nbs/registry/01_deployment.ipynb #56943c4f
 @patch
 def compare_versions(self: ModelDeployment, name: str, versions: list | None = None):
-    "A DataFrame, one row per version of `name` (or the given `versions`): status, version, algorithm, metrics."
+    """A DataFrame, one row per version of `name` (or the given `versions`): status, version,
+    algorithm, metrics."""
     import pandas as pd
     rows = [self.entry(name, v) for v in versions] if versions else self.list_models(name)
-    df = pd.DataFrame([{"registry_version": e["registry_version"], "version": e["version"], "status": e["status"],
-                        "algorithm": e.get("algorithm"), "created_at": e.get("created_at"), **e.get("metrics", {})} for e in rows])
+    df = pd.DataFrame(
+        [
+            {
+                "registry_version": e["registry_version"],
+                "version": e["version"],
+                "status": e["status"],
+                "algorithm": e.get("algorithm"),
+                "created_at": e.get("created_at"),
+                **e.get("metrics", {}),
+            }
+            for e in rows
+        ]
+    )
     return df.set_index("registry_version") if len(df) else df
 
 # %% ../../nbs/registry/01_deployment.ipynb #cfdfdecf
 @patch
 def delete_version(self: ModelDeployment, model_id, version=None) -> dict:
-    "Delete a version that is not in production, and its files under `models_dir`; returns its last entry."
+    """Delete a version that is not in production, and its files under `models_dir`; returns its
+    last entry."""
     with self.locked():
         mv = self._version(model_id, version)
         e = self.entry(None, _mv=mv)
         if e["status"] == "Production":
-            raise RegistryError(f"{mv.name}/{mv.version} is the production version; promote or roll back to another version before deleting it.")
+            raise RegistryError(
+                f"{mv.name}/{mv.version} is the production version; promote or roll back to "
+                "another version before deleting it."
+            )
         self.client.delete_model_version(mv.name, mv.version)
         self._record("delete", mv.name, mv.version, e["status"], None, model_id=e["model_id"])
     folder = self._entry_path(mv).parent
-    if folder.is_dir() and folder.name == e["model_id"]: shutil.rmtree(folder, ignore_errors=True)   # only a folder this module made
+    # only a folder this module made
+    if folder.is_dir() and folder.name == e["model_id"]: shutil.rmtree(folder, ignore_errors=True)
     return e
 
 # %% ../../nbs/registry/01_deployment.ipynb #17db83b1
@@ -442,13 +658,15 @@ def prediction_log(self: ModelDeployment):
 @patch
 def setup_ab_test(self: ModelDeployment, model_a_id: str, model_b_id: str, test_name: str,
                   split_ratio: float = 0.5, metric: str | None = None) -> dict:
-    "Start an A/B test: a share `split_ratio` of users goes to model A, the rest to B; its configuration."
+    """Start an A/B test: a share `split_ratio` of users goes to model A, the rest to B; its
+    configuration."""
     return self.ab_tests.setup(model_a_id, model_b_id, test_name, split_ratio, metric)
 
 # %% ../../nbs/registry/01_deployment.ipynb #b81ead4f
 @patch
 def predict_ab_test(self: ModelDeployment, test_name: str, X, user_id) -> tuple:
-    "(predictions, model_id used) for `user_id`'s request `X` in a running test; the call is logged."
+    """(predictions, model_id used) for `user_id`'s request `X` in a running test; the call is
+    logged."""
     return self.ab_tests.predict(test_name, X, user_id)
 
 # %% ../../nbs/registry/01_deployment.ipynb #470e5c52
@@ -459,14 +677,19 @@ def record_outcome(self: ModelDeployment, test_name: str, user_id, y_true) -> No
 
 # %% ../../nbs/registry/01_deployment.ipynb #99ae6419
 @patch
-def ab_test_results(self: ModelDeployment, test_name: str, min_samples: int = 30, alpha: float = 0.05) -> dict:
+def ab_test_results(
+    self: ModelDeployment, test_name: str, min_samples: int = 30, alpha: float = 0.05
+) -> dict:
     "Per-arm counts and metric, and a significance test (or 'not enough data yet')."
     return self.ab_tests.results(test_name, min_samples, alpha)
 
 # %% ../../nbs/registry/01_deployment.ipynb #ac6d2805
 @patch
-def end_ab_test(self: ModelDeployment, test_name: str, winner: str | None = None, promote: bool = True) -> dict:
-    "End a running test; promote `winner` ('A', 'B' or one of the two model_ids) when given; the results."
+def end_ab_test(
+    self: ModelDeployment, test_name: str, winner: str | None = None, promote: bool = True
+) -> dict:
+    """End a running test; promote `winner` ('A', 'B' or one of the two model_ids) when given; the
+    results."""
     return self.ab_tests.end(test_name, winner, promote)
 
 # %% ../../nbs/registry/01_deployment.ipynb #5dd7dfc7

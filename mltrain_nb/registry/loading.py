@@ -20,7 +20,8 @@ __all__ = ['STATUSES', 'ALIASES', 'parse_ref', 'normalize_status', 'quiet_mlflow
 
 # %% ../../nbs/registry/00_loading.ipynb #670a3959
 def parse_ref(ref: str) -> tuple[str, str | None, str | None]:
-    "Split a model reference into (name or model_id, version, alias): 'm/3', 'm@production', 'abc1'."
+    """Split a model reference into (name or model_id, version, alias): 'm/3', 'm@production',
+    'abc1'."""
     ref = str(ref).strip()
     if ref.startswith("models:/"): ref = ref[len("models:/"):]
     if "@" in ref:
@@ -37,9 +38,14 @@ ALIASES = {"Production": "production", "Staged": "staged"}   # status -> the ali
 
 # %% ../../nbs/registry/00_loading.ipynb #091f30c4
 def normalize_status(status: str) -> str:
-    "`status` in its canonical spelling ('production' -> 'Production'); a `RegistryError` otherwise."
+    """`status` in its canonical spelling ('production' -> 'Production'); a `RegistryError`
+    otherwise."""
     for s in STATUSES:
-        spellings = (s.lower(), ALIASES.get(s, s.lower()), "staging" if s == "Staged" else s.lower())
+        spellings = (
+            s.lower(),
+            ALIASES.get(s, s.lower()),
+            "staging" if s == "Staged" else s.lower(),
+        )
         if str(status).strip().lower() in spellings: return s
     raise RegistryError(suggest(status, STATUSES, "status"))
 
@@ -56,8 +62,14 @@ def _registry_path(client, s: str, tracking_uri: str) -> Path:
         name, v, alias = parse_ref(s)
         if v is None and alias is None:
             return local_model_path(client.get_logged_model(name).artifact_location, tracking_uri)
-        mv = client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, v)
-        return local_model_path(client.get_model_version_download_uri(name, mv.version), tracking_uri)
+        mv = (
+            client.get_model_version_by_alias(name, alias)
+            if alias
+            else client.get_model_version(name, v)
+        )
+        return local_model_path(
+            client.get_model_version_download_uri(name, mv.version), tracking_uri
+        )
     if s.startswith("runs:/"):
         rid, _, path = s[len("runs:/"):].partition("/")
         run = client.get_run(rid)
@@ -68,22 +80,28 @@ def _registry_path(client, s: str, tracking_uri: str) -> Path:
 
 # %% ../../nbs/registry/00_loading.ipynb #411611c3
 def local_model_path(uri: str | os.PathLike, tracking_uri: str | None = None) -> Path:
-    "The local folder of the MLflow model at `uri`: `models:/NAME/V`, `models:/NAME@ALIAS`, `runs:/`, a path."
+    """The local folder of the MLflow model at `uri`: `models:/NAME/V`, `models:/NAME@ALIAS`,
+    `runs:/`, a path."""
     from urllib.parse import unquote, urlparse
     s = str(uri)
     if s.startswith("file:"): s = unquote(urlparse(s).path)
     if ":/" not in s:
         p = Path(s).expanduser()
         if not (p / "MLmodel").exists():
-            raise ModelNotFoundError(f"No MLflow model at {s}: expected a folder with an MLmodel file.")
+            raise ModelNotFoundError(
+                f"No MLflow model at {s}: expected a folder with an MLmodel file."
+            )
         return p.resolve()
     from mlflow import MlflowClient
     quiet_mlflow()
     tu = resolve_tracking_uri("experiments", tracking_uri)
     client = MlflowClient(tracking_uri=tu, registry_uri=tu)
-    try: return _registry_path(client, s, tu)
-    except ModelNotFoundError: raise
-    except Exception as e: raise ModelNotFoundError(f"Cannot load the model at {s} from {tu}: {e}") from None
+    try:
+        return _registry_path(client, s, tu)
+    except ModelNotFoundError:
+        raise
+    except Exception as e:
+        raise ModelNotFoundError(f"Cannot load the model at {s} from {tu}: {e}") from None
 
 # %% ../../nbs/registry/00_loading.ipynb #800f4fdd
 def load_sklearn(uri: str | os.PathLike, tracking_uri: str | None = None):
@@ -103,9 +121,16 @@ def load_pyfunc(uri: str | os.PathLike, tracking_uri: str | None = None):
 
 # %% ../../nbs/registry/00_loading.ipynb #600be02e
 def input_schema(uri: str | os.PathLike, tracking_uri: str | None = None) -> list[dict] | None:
-    "The signature's input columns as [{'name', 'type', 'required'}]; None without a column signature."
+    """The signature's input columns as [{'name', 'type', 'required'}]; None without a column
+    signature."""
     from mlflow.models import Model
     schema = Model.load(str(local_model_path(uri, tracking_uri) / "MLmodel")).get_input_schema()
     if schema is None or not schema.has_input_names(): return None
-    return [{"name": c.name, "type": str(getattr(c.type, "name", c.type)), "required": getattr(c, "required", True)}
-            for c in schema.inputs]
+    return [
+        {
+            "name": c.name,
+            "type": str(getattr(c.type, "name", c.type)),
+            "required": getattr(c, "required", True),
+        }
+        for c in schema.inputs
+    ]
