@@ -21,24 +21,28 @@ TASKS = ("classification", "regression", "clustering")
 
 @dataclass(frozen=True)
 class AlgorithmSpec:
-    "One catalog entry: how to build an estimator for each task it supports, and how to search its parameters."
+    """One catalog entry: how to build an estimator for each task it supports, and how to search its
+    parameters."""
     name: str
     tasks: tuple[str, ...]                   # subset of TASKS
-    factory: Callable[[str], Any]            # factory(task) -> an unfitted estimator with sensible defaults
+    # factory(task) -> an unfitted estimator with sensible defaults
+    factory: Callable[[str], Any]
     grid: dict[str, dict[str, list]] = field(default_factory=dict)   # task -> GridSearchCV grid
     space: dict[str, dict[str, Any]] = field(default_factory=dict)   # task -> Optuna space
     early_stopping: bool = False             # trains in iterations and can stop early
-    encode_labels: bool = False              # needs labels 0..n-1: wrapped in EncodedLabelClassifier
+    # needs labels 0..n-1: wrapped in EncodedLabelClassifier
+    encode_labels: bool = False
     description: str = ""
 
     def param_prefix(self, task: str) -> str:
         "What to put before a grid/space key to reach it on `make_estimator(name, task)`."
         return "estimator__" if self.encode_labels and task == "classification" else ""
 
-# %% ../nbs/04_algorithms.ipynb #689991a8
+# %% ../nbs/04_algorithms.ipynb #fb3894fa
 @functools.lru_cache(maxsize=None)
 def _encoded_label_classifier_class():
-    "Build the `EncodedLabelClassifier` class (imports scikit-learn); cached so there is exactly one."
+    """Build the `EncodedLabelClassifier` class (imports scikit-learn); cached so there is exactly
+    one."""
     from sklearn.base import BaseEstimator, ClassifierMixin, clone
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.validation import check_is_fitted
@@ -47,25 +51,33 @@ def _encoded_label_classifier_class():
         return lambda self: hasattr(getattr(self, "estimator_", self.estimator), attr)
 
     class EncodedLabelClassifier(ClassifierMixin, BaseEstimator):
-        "Fit `estimator` on labels encoded to 0..n-1 and decode its predictions back to the original labels."
+        """Fit `estimator` on labels encoded to 0..n-1 and decode its predictions back to the
+        original labels."""
         def __init__(self, estimator=None): self.estimator = estimator
 
         def fit(self, X, y, **fit_params):
             from sklearn.preprocessing import LabelEncoder
-            if self.estimator is None: raise ConfigError("EncodedLabelClassifier needs an `estimator`.")
+            if self.estimator is None:
+                raise ConfigError("EncodedLabelClassifier needs an `estimator`.")
             self.encoder_ = LabelEncoder().fit(y)
             if fit_params.get("eval_set") is not None:
-                fit_params["eval_set"] = [(Xe, self.encoder_.transform(ye)) for Xe, ye in fit_params["eval_set"]]
+                fit_params["eval_set"] = [
+                    (Xe, self.encoder_.transform(ye)) for Xe, ye in fit_params["eval_set"]
+                ]
             self.estimator_ = clone(self.estimator).fit(X, self.encoder_.transform(y), **fit_params)
             self.classes_ = self.encoder_.classes_
-            if hasattr(self.estimator_, "n_features_in_"): self.n_features_in_ = self.estimator_.n_features_in_
-            if hasattr(self.estimator_, "feature_names_in_"): self.feature_names_in_ = self.estimator_.feature_names_in_
+            if hasattr(self.estimator_, "n_features_in_"):
+                self.n_features_in_ = self.estimator_.n_features_in_
+            if hasattr(self.estimator_, "feature_names_in_"):
+                self.feature_names_in_ = self.estimator_.feature_names_in_
             return self
 
         def predict(self, X):
             import numpy as np
             check_is_fitted(self, "estimator_")
-            return self.encoder_.inverse_transform(np.asarray(self.estimator_.predict(X)).ravel().astype(int))
+            return self.encoder_.inverse_transform(
+                np.asarray(self.estimator_.predict(X)).ravel().astype(int)
+            )
 
         @available_if(_inner_has("predict_proba"))
         def predict_proba(self, X):
@@ -90,44 +102,53 @@ def _encoded_label_classifier_class():
             try:
                 from sklearn.utils import get_tags
                 tags.input_tags.allow_nan = get_tags(self.estimator).input_tags.allow_nan
-            except Exception: pass  # older scikit-learn or an estimator without tags: keep the defaults
+            # older scikit-learn or an estimator without tags: keep the defaults
+            except Exception: pass
             return tags
 
     EncodedLabelClassifier.__module__ = "mltrain_nb.algorithms"
     EncodedLabelClassifier.__qualname__ = "EncodedLabelClassifier"
     return EncodedLabelClassifier
 
+# %% ../nbs/04_algorithms.ipynb #a0e76f75
 def __getattr__(name):
     if name == "EncodedLabelClassifier": return _encoded_label_classifier_class()
     raise AttributeError(f"module 'mltrain_nb.algorithms' has no attribute {name!r}")
 
 _all_ = ["EncodedLabelClassifier"]
 
-# %% ../nbs/04_algorithms.ipynb #8010fe62
+# %% ../nbs/04_algorithms.ipynb #f4bc13c5
 def _lazy(classes: dict[str, str], **defaults) -> Callable[[str], Any]:
-    "A factory building `classes[task]` (a dotted path) with `defaults`, importing it only when called."
+    """A factory building `classes[task]` (a dotted path) with `defaults`, importing it only when
+    called."""
     def factory(task: str):
         module, _, cls = classes[task].rpartition(".")
         return getattr(importlib.import_module(module), cls)(**defaults)
     return factory
 
+# %% ../nbs/04_algorithms.ipynb #2e24afcb
 def _adaboost(task: str):
     est = _lazy({"classification": "sklearn.ensemble.AdaBoostClassifier",
                  "regression": "sklearn.ensemble.AdaBoostRegressor"})(task)
-    # scikit-learn < 1.6 warns on the default SAMME.R; SAMME is the future default and the only one left
+    # scikit-learn < 1.6 warns on the default SAMME.R; SAMME is the future default and the only one
+    # left
     if est.get_params().get("algorithm") == "SAMME.R": est.set_params(algorithm="SAMME")
     return est
 
+# %% ../nbs/04_algorithms.ipynb #400fd4d0
 def _svm(task: str):
     from sklearn.svm import SVC
     est = SVC()
-    # Platt-scaled probabilities where `probability` is still a plain switch. scikit-learn 1.9 deprecated it
-    # (a FutureWarning at every fit) in favour of CalibratedClassifierCV, which the run's `calibration` gives.
+    # Platt-scaled probabilities where `probability` is still a plain switch. scikit-learn 1.9
+    # deprecated it
+    # (a FutureWarning at every fit) in favour of CalibratedClassifierCV, which the run's
+    # `calibration` gives.
     if est.get_params().get("probability") is False: est.set_params(probability=True)
     return est
 
 # Params a caller's `n_jobs`/`random_state` must not be set on, where setting them only warns.
-_SKIP_COMMON = {"logistic_regression": {"n_jobs"}}  # no effect since scikit-learn 1.8, FutureWarning
+# no effect since scikit-learn 1.8, FutureWarning
+_SKIP_COMMON = {"logistic_regression": {"n_jobs"}}
 
 # %% ../nbs/04_algorithms.ipynb #6fa01ff9
 def _both(d: dict) -> dict[str, dict]:
@@ -138,125 +159,298 @@ _SK = "sklearn."
 
 _XGB_GRID = {"n_estimators": [100, 300], "max_depth": [3, 6, 9], "learning_rate": [0.03, 0.1],
              "subsample": [0.8, 1.0], "colsample_bytree": [0.8, 1.0]}
-_XGB_SPACE = {"n_estimators": {"int": [50, 500], "log": True}, "max_depth": {"int": [3, 10]},
-              "learning_rate": {"float": [0.01, 0.3], "log": True}, "subsample": {"float": [0.5, 1.0]},
-              "colsample_bytree": {"float": [0.5, 1.0]}, "min_child_weight": {"float": [1.0, 10.0], "log": True},
-              "reg_lambda": {"float": [1e-3, 10.0], "log": True}}
+_XGB_SPACE = {
+    "n_estimators": {"int": [50, 500], "log": True},
+    "max_depth": {"int": [3, 10]},
+    "learning_rate": {"float": [0.01, 0.3], "log": True},
+    "subsample": {"float": [0.5, 1.0]},
+    "colsample_bytree": {"float": [0.5, 1.0]},
+    "min_child_weight": {"float": [1.0, 10.0], "log": True},
+    "reg_lambda": {"float": [1e-3, 10.0], "log": True},
+}
 _LGBM_GRID = {"n_estimators": [100, 300], "num_leaves": [15, 31, 63], "learning_rate": [0.03, 0.1],
               "colsample_bytree": [0.8, 1.0], "min_child_samples": [10, 20]}
-_LGBM_SPACE = {"n_estimators": {"int": [50, 500], "log": True}, "num_leaves": {"int": [8, 128], "log": True},
-               "learning_rate": {"float": [0.01, 0.3], "log": True}, "colsample_bytree": {"float": [0.5, 1.0]},
-               "subsample": {"float": [0.5, 1.0]}, "subsample_freq": {"int": [0, 5]},
-               "min_child_samples": {"int": [5, 50]}, "reg_lambda": {"float": [1e-3, 10.0], "log": True}}
+_LGBM_SPACE = {
+    "n_estimators": {"int": [50, 500], "log": True},
+    "num_leaves": {"int": [8, 128], "log": True},
+    "learning_rate": {"float": [0.01, 0.3], "log": True},
+    "colsample_bytree": {"float": [0.5, 1.0]},
+    "subsample": {"float": [0.5, 1.0]},
+    "subsample_freq": {"int": [0, 5]},
+    "min_child_samples": {"int": [5, 50]},
+    "reg_lambda": {"float": [1e-3, 10.0], "log": True},
+}
 _RF_GRID = {"n_estimators": [100, 300], "max_depth": [None, 10, 20], "min_samples_leaf": [1, 2, 4],
             "max_features": ["sqrt", 1.0]}
-_RF_SPACE = {"n_estimators": {"int": [50, 500], "log": True}, "max_depth": {"int": [2, 32], "log": True},
-             "min_samples_leaf": {"int": [1, 10]}, "max_features": ["sqrt", "log2", 0.5, 1.0]}
-_GB_GRID = {"n_estimators": [100, 200], "learning_rate": [0.05, 0.1], "max_depth": [2, 3, 5], "subsample": [0.8, 1.0]}
-_GB_SPACE = {"n_estimators": {"int": [50, 500], "log": True}, "learning_rate": {"float": [0.01, 0.3], "log": True},
-             "max_depth": {"int": [2, 8]}, "subsample": {"float": [0.5, 1.0]}, "min_samples_leaf": {"int": [1, 20]}}
+_RF_SPACE = {
+    "n_estimators": {"int": [50, 500], "log": True},
+    "max_depth": {"int": [2, 32], "log": True},
+    "min_samples_leaf": {"int": [1, 10]},
+    "max_features": ["sqrt", "log2", 0.5, 1.0],
+}
+_GB_GRID = {
+    "n_estimators": [100, 200],
+    "learning_rate": [0.05, 0.1],
+    "max_depth": [2, 3, 5],
+    "subsample": [0.8, 1.0],
+}
+_GB_SPACE = {
+    "n_estimators": {"int": [50, 500], "log": True},
+    "learning_rate": {"float": [0.01, 0.3], "log": True},
+    "max_depth": {"int": [2, 8]},
+    "subsample": {"float": [0.5, 1.0]},
+    "min_samples_leaf": {"int": [1, 20]},
+}
 _KNN_GRID = {"n_neighbors": [3, 5, 7, 11, 15], "weights": ["uniform", "distance"], "p": [1, 2]}
-_KNN_SPACE = {"n_neighbors": {"int": [1, 50], "log": True}, "weights": ["uniform", "distance"], "p": [1, 2]}
+_KNN_SPACE = {
+    "n_neighbors": {"int": [1, 50], "log": True},
+    "weights": ["uniform", "distance"],
+    "p": [1, 2],
+}
 _ADA_GRID = {"n_estimators": [50, 100, 200], "learning_rate": [0.1, 0.5, 1.0]}
-_ADA_SPACE = {"n_estimators": {"int": [25, 400], "log": True}, "learning_rate": {"float": [0.01, 2.0], "log": True}}
+_ADA_SPACE = {
+    "n_estimators": {"int": [25, 400], "log": True},
+    "learning_rate": {"float": [0.01, 2.0], "log": True},
+}
 _MLP_GRID = {"hidden_layer_sizes": [(50,), (100,), (100, 50)], "alpha": [1e-4, 1e-3, 1e-2],
              "learning_rate_init": [1e-3, 1e-2]}
-_MLP_SPACE = {"hidden_layer_sizes": [32, 64, 128, 256], "alpha": {"float": [1e-6, 1e-1], "log": True},
-              "learning_rate_init": {"float": [1e-4, 1e-1], "log": True}, "activation": ["relu", "tanh"]}
+_MLP_SPACE = {
+    "hidden_layer_sizes": [32, 64, 128, 256],
+    "alpha": {"float": [1e-6, 1e-1], "log": True},
+    "learning_rate_init": {"float": [1e-4, 1e-1], "log": True},
+    "activation": ["relu", "tanh"],
+}
 _DT_SPACE = {"max_depth": {"int": [2, 32], "log": True}, "min_samples_split": {"int": [2, 20]},
              "min_samples_leaf": {"int": [1, 20]}}
 
 _SPECS = [
-    AlgorithmSpec("random_forest", (_CL, _RG),
-        _lazy({_CL: _SK+"ensemble.RandomForestClassifier", _RG: _SK+"ensemble.RandomForestRegressor"}, n_estimators=100),
-        _both(_RF_GRID), _both(_RF_SPACE), description="Random forest: bagged decision trees; robust first choice."),
-    AlgorithmSpec("xgboost", (_CL, _RG),
-        _lazy({_CL: "xgboost.XGBClassifier", _RG: "xgboost.XGBRegressor"}, tree_method="hist",
-              n_estimators=200, learning_rate=0.1, max_depth=6, verbosity=0),
-        _both(_XGB_GRID), _both(_XGB_SPACE), early_stopping=True, encode_labels=True,
-        description="XGBoost gradient-boosted trees (hist)."),
-    AlgorithmSpec("lightgbm", (_CL, _RG),
-        _lazy({_CL: "lightgbm.LGBMClassifier", _RG: "lightgbm.LGBMRegressor"}, n_estimators=200, verbose=-1),
-        _both(_LGBM_GRID), _both(_LGBM_SPACE), early_stopping=True,
-        description="LightGBM gradient-boosted trees (leaf-wise)."),
-    AlgorithmSpec("logistic_regression", (_CL,),
-        _lazy({_CL: _SK+"linear_model.LogisticRegression"}, max_iter=1000),
+    AlgorithmSpec(
+        "random_forest",
+        (_CL, _RG),
+        _lazy(
+            {
+                _CL: _SK + "ensemble.RandomForestClassifier",
+                _RG: _SK + "ensemble.RandomForestRegressor",
+            },
+            n_estimators=100,
+        ),
+        _both(_RF_GRID),
+        _both(_RF_SPACE),
+        description="Random forest: bagged decision trees; robust first choice.",
+    ),
+    AlgorithmSpec(
+        "xgboost",
+        (_CL, _RG),
+        _lazy(
+            {_CL: "xgboost.XGBClassifier", _RG: "xgboost.XGBRegressor"},
+            tree_method="hist",
+            n_estimators=200,
+            learning_rate=0.1,
+            max_depth=6,
+            verbosity=0,
+        ),
+        _both(_XGB_GRID),
+        _both(_XGB_SPACE),
+        early_stopping=True,
+        encode_labels=True,
+        description="XGBoost gradient-boosted trees (hist).",
+    ),
+    AlgorithmSpec(
+        "lightgbm",
+        (_CL, _RG),
+        _lazy(
+            {_CL: "lightgbm.LGBMClassifier", _RG: "lightgbm.LGBMRegressor"},
+            n_estimators=200,
+            verbose=-1,
+        ),
+        _both(_LGBM_GRID),
+        _both(_LGBM_SPACE),
+        early_stopping=True,
+        description="LightGBM gradient-boosted trees (leaf-wise).",
+    ),
+    AlgorithmSpec(
+        "logistic_regression",
+        (_CL,),
+        _lazy({_CL: _SK + "linear_model.LogisticRegression"}, max_iter=1000),
         {_CL: {"C": [0.01, 0.1, 1.0, 10.0, 100.0], "class_weight": [None, "balanced"]}},
         {_CL: {"C": {"float": [1e-4, 1e3], "log": True}, "class_weight": [None, "balanced"]}},
-        description="Logistic regression (L2): a linear baseline with calibrated-ish probabilities."),
-    AlgorithmSpec("svm", (_CL,),
+        description="Logistic regression (L2): a linear baseline with fair probabilities.",
+    ),
+    AlgorithmSpec(
+        "svm",
+        (_CL,),
         _svm,
-        {_CL: {"C": [0.1, 1.0, 10.0, 100.0], "gamma": ["scale", 0.01, 0.1], "kernel": ["rbf", "linear"]}},
-        {_CL: {"C": {"float": [1e-3, 1e3], "log": True}, "gamma": {"float": [1e-4, 1.0], "log": True},
-               "kernel": ["rbf", "linear", "poly"]}},
-        description="Support vector classifier (RBF kernel); probabilities by Platt scaling before scikit-learn 1.9, by `calibration` after."),
-    AlgorithmSpec("decision_tree", (_CL, _RG),
-        _lazy({_CL: _SK+"tree.DecisionTreeClassifier", _RG: _SK+"tree.DecisionTreeRegressor"}),
-        {_CL: {"max_depth": [None, 3, 5, 10], "min_samples_split": [2, 5, 10], "criterion": ["gini", "entropy"]},
-         _RG: {"max_depth": [None, 3, 5, 10], "min_samples_split": [2, 5, 10], "criterion": ["squared_error", "friedman_mse"]}},
-        {_CL: {**_DT_SPACE, "criterion": ["gini", "entropy", "log_loss"]},
-         _RG: {**_DT_SPACE, "criterion": ["squared_error", "friedman_mse", "absolute_error"]}},
-        description="A single decision tree: interpretable, prone to overfit."),
-    AlgorithmSpec("knn", (_CL, _RG),
-        _lazy({_CL: _SK+"neighbors.KNeighborsClassifier", _RG: _SK+"neighbors.KNeighborsRegressor"}),
-        _both(_KNN_GRID), _both(_KNN_SPACE), description="k nearest neighbours (needs scaled features)."),
-    AlgorithmSpec("naive_bayes", (_CL,),
-        _lazy({_CL: _SK+"naive_bayes.GaussianNB"}),
+        {
+            _CL: {
+                "C": [0.1, 1.0, 10.0, 100.0],
+                "gamma": ["scale", 0.01, 0.1],
+                "kernel": ["rbf", "linear"],
+            }
+        },
+        {
+            _CL: {
+                "C": {"float": [1e-3, 1e3], "log": True},
+                "gamma": {"float": [1e-4, 1.0], "log": True},
+                "kernel": ["rbf", "linear", "poly"],
+            }
+        },
+        description="Support vector classifier (RBF kernel); probabilities by Platt scaling before "
+        "scikit-learn 1.9, by `calibration` after.",
+    ),
+    AlgorithmSpec(
+        "decision_tree",
+        (_CL, _RG),
+        _lazy({_CL: _SK + "tree.DecisionTreeClassifier", _RG: _SK + "tree.DecisionTreeRegressor"}),
+        {
+            _CL: {
+                "max_depth": [None, 3, 5, 10],
+                "min_samples_split": [2, 5, 10],
+                "criterion": ["gini", "entropy"],
+            },
+            _RG: {
+                "max_depth": [None, 3, 5, 10],
+                "min_samples_split": [2, 5, 10],
+                "criterion": ["squared_error", "friedman_mse"],
+            },
+        },
+        {
+            _CL: {**_DT_SPACE, "criterion": ["gini", "entropy", "log_loss"]},
+            _RG: {**_DT_SPACE, "criterion": ["squared_error", "friedman_mse", "absolute_error"]},
+        },
+        description="A single decision tree: interpretable, prone to overfit.",
+    ),
+    AlgorithmSpec(
+        "knn",
+        (_CL, _RG),
+        _lazy(
+            {
+                _CL: _SK + "neighbors.KNeighborsClassifier",
+                _RG: _SK + "neighbors.KNeighborsRegressor",
+            }
+        ),
+        _both(_KNN_GRID),
+        _both(_KNN_SPACE),
+        description="k nearest neighbours (needs scaled features).",
+    ),
+    AlgorithmSpec(
+        "naive_bayes",
+        (_CL,),
+        _lazy({_CL: _SK + "naive_bayes.GaussianNB"}),
         {_CL: {"var_smoothing": [1e-11, 1e-9, 1e-7, 1e-5, 1e-3]}},
         {_CL: {"var_smoothing": {"float": [1e-12, 1e-2], "log": True}}},
-        description="Gaussian naive Bayes: a very fast baseline."),
-    AlgorithmSpec("gradient_boosting", (_CL, _RG),
-        _lazy({_CL: _SK+"ensemble.GradientBoostingClassifier", _RG: _SK+"ensemble.GradientBoostingRegressor"}),
-        _both(_GB_GRID), _both(_GB_SPACE), early_stopping=True,
-        description="scikit-learn gradient boosting."),
-    AlgorithmSpec("adaboost", (_CL, _RG), _adaboost, _both(_ADA_GRID), _both(_ADA_SPACE),
-        description="AdaBoost on shallow trees."),
-    AlgorithmSpec("mlp", (_CL, _RG),
-        _lazy({_CL: _SK+"neural_network.MLPClassifier", _RG: _SK+"neural_network.MLPRegressor"},
-              max_iter=500, early_stopping=False),
-        _both(_MLP_GRID), _both(_MLP_SPACE), early_stopping=True,
-        description="Multi-layer perceptron (needs scaled features)."),
-    AlgorithmSpec("linear_regression", (_RG,),
-        _lazy({_RG: _SK+"linear_model.LinearRegression"}),
+        description="Gaussian naive Bayes: a very fast baseline.",
+    ),
+    AlgorithmSpec(
+        "gradient_boosting",
+        (_CL, _RG),
+        _lazy(
+            {
+                _CL: _SK + "ensemble.GradientBoostingClassifier",
+                _RG: _SK + "ensemble.GradientBoostingRegressor",
+            }
+        ),
+        _both(_GB_GRID),
+        _both(_GB_SPACE),
+        early_stopping=True,
+        description="scikit-learn gradient boosting.",
+    ),
+    AlgorithmSpec(
+        "adaboost",
+        (_CL, _RG),
+        _adaboost,
+        _both(_ADA_GRID),
+        _both(_ADA_SPACE),
+        description="AdaBoost on shallow trees.",
+    ),
+    AlgorithmSpec(
+        "mlp",
+        (_CL, _RG),
+        _lazy(
+            {_CL: _SK + "neural_network.MLPClassifier", _RG: _SK + "neural_network.MLPRegressor"},
+            max_iter=500,
+            early_stopping=False,
+        ),
+        _both(_MLP_GRID),
+        _both(_MLP_SPACE),
+        early_stopping=True,
+        description="Multi-layer perceptron (needs scaled features).",
+    ),
+    AlgorithmSpec(
+        "linear_regression",
+        (_RG,),
+        _lazy({_RG: _SK + "linear_model.LinearRegression"}),
         {_RG: {"fit_intercept": [True, False], "positive": [False, True]}},
         {_RG: {"fit_intercept": [True, False], "positive": [False, True]}},
-        description="Ordinary least squares: the linear baseline."),
-    AlgorithmSpec("ridge", (_RG,),
-        _lazy({_RG: _SK+"linear_model.Ridge"}),
+        description="Ordinary least squares: the linear baseline.",
+    ),
+    AlgorithmSpec(
+        "ridge",
+        (_RG,),
+        _lazy({_RG: _SK + "linear_model.Ridge"}),
         {_RG: {"alpha": [0.01, 0.1, 1.0, 10.0, 100.0]}},
         {_RG: {"alpha": {"float": [1e-4, 1e3], "log": True}}},
-        description="Least squares with an L2 penalty."),
-    AlgorithmSpec("lasso", (_RG,),
-        _lazy({_RG: _SK+"linear_model.Lasso"}, max_iter=10000),
+        description="Least squares with an L2 penalty.",
+    ),
+    AlgorithmSpec(
+        "lasso",
+        (_RG,),
+        _lazy({_RG: _SK + "linear_model.Lasso"}, max_iter=10000),
         {_RG: {"alpha": [1e-4, 1e-3, 0.01, 0.1, 1.0]}},
         {_RG: {"alpha": {"float": [1e-5, 10.0], "log": True}}},
-        description="Least squares with an L1 penalty: sparse coefficients."),
-    AlgorithmSpec("elasticnet", (_RG,),
-        _lazy({_RG: _SK+"linear_model.ElasticNet"}, max_iter=10000),
+        description="Least squares with an L1 penalty: sparse coefficients.",
+    ),
+    AlgorithmSpec(
+        "elasticnet",
+        (_RG,),
+        _lazy({_RG: _SK + "linear_model.ElasticNet"}, max_iter=10000),
         {_RG: {"alpha": [1e-3, 0.01, 0.1, 1.0], "l1_ratio": [0.1, 0.5, 0.9]}},
         {_RG: {"alpha": {"float": [1e-5, 10.0], "log": True}, "l1_ratio": {"float": [0.0, 1.0]}}},
-        description="Least squares with L1 and L2 penalties."),
-    AlgorithmSpec("svr", (_RG,),
-        _lazy({_RG: _SK+"svm.SVR"}),
+        description="Least squares with L1 and L2 penalties.",
+    ),
+    AlgorithmSpec(
+        "svr",
+        (_RG,),
+        _lazy({_RG: _SK + "svm.SVR"}),
         {_RG: {"C": [0.1, 1.0, 10.0, 100.0], "epsilon": [0.01, 0.1, 0.5], "gamma": ["scale", 0.1]}},
-        {_RG: {"C": {"float": [1e-3, 1e3], "log": True}, "epsilon": {"float": [1e-3, 1.0], "log": True},
-               "gamma": {"float": [1e-4, 1.0], "log": True}, "kernel": ["rbf", "linear"]}},
-        description="Support vector regression (RBF kernel; needs scaled features and target scale in mind)."),
-    AlgorithmSpec("kmeans", (_CU,),
-        _lazy({_CU: _SK+"cluster.KMeans"}, n_clusters=3, n_init="auto"),
+        {
+            _RG: {
+                "C": {"float": [1e-3, 1e3], "log": True},
+                "epsilon": {"float": [1e-3, 1.0], "log": True},
+                "gamma": {"float": [1e-4, 1.0], "log": True},
+                "kernel": ["rbf", "linear"],
+            }
+        },
+        description="Support vector regression (RBF kernel; needs scaled features).",
+    ),
+    AlgorithmSpec(
+        "kmeans",
+        (_CU,),
+        _lazy({_CU: _SK + "cluster.KMeans"}, n_clusters=3, n_init="auto"),
         {_CU: {"n_clusters": [2, 3, 4, 5, 6, 7, 8]}},
         {_CU: {"n_clusters": {"int": [2, 12]}, "init": ["k-means++", "random"]}},
-        description="k-means: round clusters of similar size."),
-    AlgorithmSpec("dbscan", (_CU,),
-        _lazy({_CU: _SK+"cluster.DBSCAN"}),
+        description="k-means: round clusters of similar size.",
+    ),
+    AlgorithmSpec(
+        "dbscan",
+        (_CU,),
+        _lazy({_CU: _SK + "cluster.DBSCAN"}),
         {_CU: {"eps": [0.1, 0.3, 0.5, 1.0, 2.0], "min_samples": [3, 5, 10]}},
         {_CU: {"eps": {"float": [0.05, 5.0], "log": True}, "min_samples": {"int": [2, 30]}}},
-        description="DBSCAN: density-based, any shape, marks noise as -1."),
-    AlgorithmSpec("hierarchical", (_CU,),
-        _lazy({_CU: _SK+"cluster.AgglomerativeClustering"}, n_clusters=3),
+        description="DBSCAN: density-based, any shape, marks noise as -1.",
+    ),
+    AlgorithmSpec(
+        "hierarchical",
+        (_CU,),
+        _lazy({_CU: _SK + "cluster.AgglomerativeClustering"}, n_clusters=3),
         {_CU: {"n_clusters": [2, 3, 4, 5, 6, 7, 8], "linkage": ["ward", "complete", "average"]}},
-        {_CU: {"n_clusters": {"int": [2, 12]}, "linkage": ["ward", "complete", "average", "single"]}},
-        description="Agglomerative (hierarchical) clustering."),
+        {
+            _CU: {
+                "n_clusters": {"int": [2, 12]},
+                "linkage": ["ward", "complete", "average", "single"],
+            }
+        },
+        description="Agglomerative (hierarchical) clustering.",
+    ),
 ]
 _CATALOG: dict[str, AlgorithmSpec] = {s.name: s for s in _SPECS}
 
@@ -264,26 +458,40 @@ _DEFAULTS = {_CL: ["logistic_regression", "random_forest", "xgboost", "lightgbm"
              _RG: ["ridge", "random_forest", "xgboost", "lightgbm"],
              _CU: ["kmeans"]}
 
-# %% ../nbs/04_algorithms.ipynb #cfbcb0ec
-_ALIASES = {"rf": "random_forest", "xgb": "xgboost", "lgbm": "lightgbm", "lgb": "lightgbm",
-            "logreg": "logistic_regression", "logistic": "logistic_regression", "svc": "svm", "gbm": "gradient_boosting",
-            "linear": "linear_regression", "ols": "linear_regression", "elastic_net": "elasticnet",
-            "agglomerative": "hierarchical", "k_means": "kmeans"}
+# %% ../nbs/04_algorithms.ipynb #ecc1ad99
+_ALIASES = {
+    "rf": "random_forest",
+    "xgb": "xgboost",
+    "lgbm": "lightgbm",
+    "lgb": "lightgbm",
+    "logreg": "logistic_regression",
+    "logistic": "logistic_regression",
+    "svc": "svm",
+    "gbm": "gradient_boosting",
+    "linear": "linear_regression",
+    "ols": "linear_regression",
+    "elastic_net": "elasticnet",
+    "agglomerative": "hierarchical",
+    "k_means": "kmeans",
+}
 
 def _norm(name: str) -> str:
     n = str(name).strip().lower().replace("-", "_").replace(" ", "_")
     return n if n in _CATALOG else _ALIASES.get(n, n)
 
+# %% ../nbs/04_algorithms.ipynb #c49d1a1f
 def _check_task(task: str) -> str:
     if task not in TASKS: raise ConfigError(suggest(task, TASKS, "task"))
     return task
 
+# %% ../nbs/04_algorithms.ipynb #6f94b3ee
 def list_algorithms(task: str | None = None) -> list[str] | dict[str, list[str]]:
     "Sorted algorithm names for `task`; with `task=None` a dict task -> names."
     if task is None: return {t: list_algorithms(t) for t in TASKS}
     _check_task(task)
     return sorted(n for n, s in _CATALOG.items() if task in s.tasks)
 
+# %% ../nbs/04_algorithms.ipynb #603a1951
 def get_algorithm(name: str, task: str) -> AlgorithmSpec:
     "The catalog entry for `name` and `task`; `UnknownAlgorithmError` says what is valid."
     _check_task(task)
@@ -293,10 +501,13 @@ def get_algorithm(name: str, task: str) -> AlgorithmSpec:
     if task not in spec.tasks:
         hint = closest(spec.name, valid)
         did_you_mean = f" Did you mean {hint!r}?" if hint else ""
-        raise UnknownAlgorithmError(f"{spec.name!r} does not do {task} (it does {', '.join(spec.tasks)})."
-                                    f"{did_you_mean} Valid for {task}: {', '.join(valid)}.")
+        raise UnknownAlgorithmError(
+            f"{spec.name!r} does not do {task} (it does {', '.join(spec.tasks)})."
+            f"{did_you_mean} Valid for {task}: {', '.join(valid)}."
+        )
     return spec
 
+# %% ../nbs/04_algorithms.ipynb #373a4bb0
 def default_models(task: str) -> list[str]:
     "A quick default set of algorithms to compare for `task`."
     return [n for n in _DEFAULTS[_check_task(task)] if n in _CATALOG]
@@ -315,53 +526,84 @@ def make_estimator(name: str, task: str, params: dict | None = None,
     params = dict(params or {})
     for key in params:
         if key not in valid:
-            raise ConfigError(suggest(key, est.get_params(deep=False), f"parameter for {spec.name}"))
+            raise ConfigError(
+                suggest(key, est.get_params(deep=False), f"parameter for {spec.name}")
+            )
     if params: est.set_params(**params)
     if spec.encode_labels and task == "classification":
         est = _encoded_label_classifier_class()(estimator=est)
     return est
 
-# %% ../nbs/04_algorithms.ipynb #2e776a59
+# %% ../nbs/04_algorithms.ipynb #30e814a8
 def _check_space(space: dict, valid: Iterable[str], where: str) -> None:
     "Raise `ConfigError` unless `space` is a valid YAML-style Optuna space over `valid` params."
     valid = list(valid)
     for key, dist in space.items():
-        if key not in valid: raise ConfigError(f"In the search space of {where}: " + suggest(key, valid, "parameter"))
+        if key not in valid:
+            raise ConfigError(
+                f"In the search space of {where}: " + suggest(key, valid, "parameter")
+            )
         if isinstance(dist, list):
             if dist: continue
         elif isinstance(dist, dict):
             kinds = [k for k in ("int", "float") if k in dist]
             extra = set(dist) - {"int", "float", "log", "step"}
             bounds = dist.get(kinds[0]) if len(kinds) == 1 else None
-            if (len(kinds) == 1 and not extra and isinstance(bounds, (list, tuple)) and len(bounds) == 2
-                    and bounds[0] <= bounds[1] and not (dist.get("log") and bounds[0] <= 0)):
+            if (
+                len(kinds) == 1
+                and not extra
+                and isinstance(bounds, (list, tuple))
+                and len(bounds) == 2
+                and bounds[0] <= bounds[1]
+                and not (dist.get("log") and bounds[0] <= 0)
+            ):
                 continue
-        raise ConfigError(f"In the search space of {where}: {key!r}: {dist!r} is not a distribution. Use "
-                          "{int: [lo, hi]} or {float: [lo, hi]} (optionally with log: true or step), "
-                          "or a list of choices.")
+        raise ConfigError(
+            f"In the search space of {where}: {key!r}: {dist!r} is not a distribution. Use "
+            "{int: [lo, hi]} or {float: [lo, hi]} (optionally with log: true or step), "
+            "or a list of choices."
+        )
 
+# %% ../nbs/04_algorithms.ipynb #8cc48343
 def _check_grid(grid: dict, valid: Iterable[str], where: str) -> None:
     "Raise `ConfigError` unless `grid` maps valid params to non-empty lists."
     valid = list(valid)
     for key, values in grid.items():
-        if key not in valid: raise ConfigError(f"In the grid of {where}: " + suggest(key, valid, "parameter"))
+        if key not in valid:
+            raise ConfigError(f"In the grid of {where}: " + suggest(key, valid, "parameter"))
         if not isinstance(values, (list, tuple)) or not values:
-            raise ConfigError(f"In the grid of {where}: {key!r} must be a non-empty list of values, got {values!r}.")
+            raise ConfigError(
+                f"In the grid of {where}: {key!r} must be a non-empty list of values, got "
+                f"{values!r}."
+            )
 
-# %% ../nbs/04_algorithms.ipynb #4bc3645c
+# %% ../nbs/04_algorithms.ipynb #b8d1a683
 def _per_task(d: dict | None, tasks: tuple[str, ...]) -> dict[str, dict]:
     if not d: return {}
-    if all(k in TASKS and isinstance(v, dict) for k, v in d.items()): return {t: d[t] for t in tasks if t in d}
+    if all(k in TASKS and isinstance(v, dict) for k, v in d.items()):
+        return {t: d[t] for t in tasks if t in d}
     return {t: d for t in tasks}
 
-def register_algorithm(name: str, estimator_or_factory: Any, tasks: str | Iterable[str],
-                       grid: dict | None = None, space: dict | None = None, early_stopping: bool = False,
-                       overwrite: bool = False, encode_labels: bool = False, description: str = "") -> AlgorithmSpec:
+# %% ../nbs/04_algorithms.ipynb #aa0ab5e1
+def register_algorithm(
+    name: str,
+    estimator_or_factory: Any,
+    tasks: str | Iterable[str],
+    grid: dict | None = None,
+    space: dict | None = None,
+    early_stopping: bool = False,
+    overwrite: bool = False,
+    encode_labels: bool = False,
+    description: str = "",
+) -> AlgorithmSpec:
     "Add an estimator (instance, class or `factory(task)`) to the catalog under `name`."
     key = str(name).strip().lower().replace("-", "_").replace(" ", "_")
-    if not key.isidentifier(): raise ConfigError(f"An algorithm name must be letters, digits and '_', got {name!r}.")
+    if not key.isidentifier():
+        raise ConfigError(f"An algorithm name must be letters, digits and '_', got {name!r}.")
     if key in _CATALOG and not overwrite:
-        raise ConfigError(f"An algorithm named {key!r} is already registered; pass overwrite=True to replace it.")
+        raise ConfigError(
+            f"An algorithm named {key!r} is already registered; pass overwrite=True to replace it."
+        )
     tasks = (tasks,) if isinstance(tasks, str) else tuple(tasks)
     if not tasks: raise ConfigError("register_algorithm needs at least one task.")
     for t in tasks: _check_task(t)
@@ -375,26 +617,40 @@ def register_algorithm(name: str, estimator_or_factory: Any, tasks: str | Iterab
     elif callable(obj):
         factory = obj
     else:
-        raise ConfigError(f"register_algorithm needs an estimator, an estimator class or a factory(task), "
-                          f"got {type(obj).__name__}.")
+        raise ConfigError(
+            f"register_algorithm needs an estimator, an estimator class or a factory(task), "
+            f"got {type(obj).__name__}."
+        )
     grid, space = _per_task(grid, tasks), _per_task(space, tasks)
     for t in tasks:
-        try: est = factory(t)
-        except Exception as e: raise ConfigError(f"The factory for {key!r} failed for {t}: {e}") from e
+        try:
+            est = factory(t)
+        except Exception as e:
+            raise ConfigError(f"The factory for {key!r} failed for {t}: {e}") from e
         if not (hasattr(est, "get_params") and hasattr(est, "fit")):
             raise ConfigError(f"The factory for {key!r} returned {type(est).__name__} for {t}, "
                               "not an estimator with fit and get_params.")
         params = est.get_params(deep=True)
         _check_grid(grid.get(t, {}), params, f"{key}/{t}")
         _check_space(space.get(t, {}), params, f"{key}/{t}")
-    spec = AlgorithmSpec(key, tasks, factory, grid, space, early_stopping=early_stopping,
-                         encode_labels=encode_labels, description=description or f"User model {key!r}.")
+    spec = AlgorithmSpec(
+        key,
+        tasks,
+        factory,
+        grid,
+        space,
+        early_stopping=early_stopping,
+        encode_labels=encode_labels,
+        description=description or f"User model {key!r}.",
+    )
     _CATALOG[key] = spec
     return spec
 
+# %% ../nbs/04_algorithms.ipynb #1b851de7
 def unregister_algorithm(name: str) -> None:
     "Remove `name` from the catalog (built-ins come back only on restart)."
-    if _norm(name) not in _CATALOG: raise UnknownAlgorithmError(suggest(name, _CATALOG, "algorithm"))
+    if _norm(name) not in _CATALOG:
+        raise UnknownAlgorithmError(suggest(name, _CATALOG, "algorithm"))
     del _CATALOG[_norm(name)]
 
 # %% ../nbs/04_algorithms.ipynb #8d10131a
@@ -404,26 +660,38 @@ def make_ensemble(kind: str, names: Iterable[str], task: str, params: dict[str, 
                   random_state: int | None = None, n_jobs: int | None = None):
     "A voting, stacking or bagging ensemble of catalog algorithms `names` for `task`."
     if kind not in ENSEMBLES: raise ConfigError(suggest(kind, ENSEMBLES, "ensemble"))
-    if _check_task(task) == "clustering": raise ConfigError(f"A {kind} ensemble is for classification or regression, not clustering.")
+    if _check_task(task) == "clustering":
+        raise ConfigError(f"A {kind} ensemble is for classification or regression, not clustering.")
     names = [get_algorithm(n, task).name for n in ([names] if isinstance(names, str) else names)]
     params = params or {}
-    members = [(n, make_estimator(n, task, params.get(n), random_state=random_state)) for n in names]
+    members = [
+        (n, make_estimator(n, task, params.get(n), random_state=random_state)) for n in names
+    ]
     cls_name = "Classifier" if task == "classification" else "Regressor"
     from sklearn import ensemble
     if kind == "bagging":
-        if len(members) != 1: raise ConfigError(f"Bagging takes exactly one algorithm, got {len(members)}: {names}.")
-        return getattr(ensemble, "Bagging" + cls_name)(estimator=members[0][1], random_state=random_state, n_jobs=n_jobs)
-    if len(members) < 2: raise ConfigError(f"A {kind} ensemble needs at least two algorithms, got {names}.")
-    if len(set(names)) != len(names): raise ConfigError(f"Each algorithm may appear once in a {kind} ensemble, got {names}.")
+        if len(members) != 1:
+            raise ConfigError(f"Bagging takes exactly one algorithm, got {len(members)}: {names}.")
+        return getattr(ensemble, "Bagging" + cls_name)(
+            estimator=members[0][1], random_state=random_state, n_jobs=n_jobs
+        )
+    if len(members) < 2:
+        raise ConfigError(f"A {kind} ensemble needs at least two algorithms, got {names}.")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"Each algorithm may appear once in a {kind} ensemble, got {names}.")
     if kind == "voting":
-        kw = {"voting": "soft" if all(hasattr(m, "predict_proba") for _, m in members) else "hard"} \
-             if task == "classification" else {}
+        kw = (
+            {"voting": "soft" if all(hasattr(m, "predict_proba") for _, m in members) else "hard"}
+            if task == "classification"
+            else {}
+        )
         return getattr(ensemble, "Voting" + cls_name)(members, n_jobs=n_jobs, **kw)
     return getattr(ensemble, "Stacking" + cls_name)(members, cv=5, n_jobs=n_jobs)
 
 # %% ../nbs/04_algorithms.ipynb #dda1d196
 def final_estimator(model):
-    "The innermost estimator of `model`: unwraps Pipelines, fitted searches and `EncodedLabelClassifier`."
+    """The innermost estimator of `model`: unwraps Pipelines, fitted searches and
+    `EncodedLabelClassifier`."""
     for _ in range(20):  # bounded: a wrapper that returns itself cannot loop forever
         if hasattr(model, "steps") and isinstance(model.steps, list) and model.steps:
             model = model.steps[-1][1]

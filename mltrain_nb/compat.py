@@ -22,18 +22,21 @@ __all__ = ['MLTrainingEngine', 'ExperimentTracker']
 
 # %% ../nbs/10c_compat.ipynb #9bf4c130
 class MLTrainingEngine(mengine.MLTrainingEngine):
-    "Spec 000's engine word for word: `load_model` and `predict` return `(success, value_or_message)`."
+    """Spec 000's engine word for word: `load_model` and `predict` return `(success,
+    value_or_message)`."""
     def load_model(self, path, model_name: str | None = None) -> tuple[bool, Any]:
         "`(True, model)` after loading `path`, or `(False, message)`."
         try: return True, super().load_model(path, model_name)["model"]
         except Exception as e: return False, str(e)
 
-    def predict(self, X, model_name: str | None = None, return_proba: bool = False) -> tuple[bool, Any]:
+    def predict(
+        self, X, model_name: str | None = None, return_proba: bool = False
+    ) -> tuple[bool, Any]:
         "`(True, predictions)` (labels, values or probabilities), or `(False, message)`."
         try: return True, super().predict(X, model_name, return_proba)
         except Exception as e: return False, str(e)
 
-# %% ../nbs/10c_compat.ipynb #718e83bb
+# %% ../nbs/10c_compat.ipynb #8df39d88
 from fastcore.basics import patch
 
 @patch
@@ -41,107 +44,164 @@ def _init_components(self: MLTrainingEngine) -> None:
     "Components are built per training call (tracker on first use); nothing to do ahead of time."
     return None
 
+# %% ../nbs/10c_compat.ipynb #5d8c798c
 @patch
 def _register_shutdown_handlers(self: MLTrainingEngine) -> None:
     "The engine installs SIGINT/SIGTERM handlers for the duration of each training call only."
     return None
 
+# %% ../nbs/10c_compat.ipynb #e954d748
 @patch
 def _signal_handler(self: MLTrainingEngine, signum, frame) -> None: self._on_signal(signum, frame)
 
+# %% ../nbs/10c_compat.ipynb #c030baac
 @patch
 def _cleanup_on_shutdown(self: MLTrainingEngine) -> None: self.shutdown()
 
+# %% ../nbs/10c_compat.ipynb #48b37c4c
 @patch
 def _register_model_types(self: MLTrainingEngine) -> None:
     "The catalog registers the built-in algorithms at import; `register_algorithm` adds more."
     return None
 
+# %% ../nbs/10c_compat.ipynb #8f77af44
 @patch
 def _task_for(self: MLTrainingEngine, y=None) -> str:
-    return self.task or self.config.task or (mdata.infer_task(y) if y is not None else "classification")
+    return (
+        self.task
+        or self.config.task
+        or (mdata.infer_task(y) if y is not None else "classification")
+    )
 
+# %% ../nbs/10c_compat.ipynb #b176e876
 @patch
 def _get_cv_splitter(self: MLTrainingEngine, y=None):
     "KFold, StratifiedKFold (classification), TimeSeriesSplit or GroupKFold, as the config says."
     strategy = mdata.default_strategy(self._task_for(y), self.config.split.strategy)
-    return mdata.cv_splitter(strategy, self.config.cv, self.config.split.shuffle, self.config.random_state)
+    return mdata.cv_splitter(
+        strategy, self.config.cv, self.config.split.shuffle, self.config.random_state
+    )
 
+# %% ../nbs/10c_compat.ipynb #c8b72ea0
 @patch
 def _get_scoring_metric(self: MLTrainingEngine) -> str:
     "The scikit-learn scorer name of the primary metric."
     task = self._task_for()
     return meval.sklearn_scorer(self.metric or self.config.metric, task)
 
+# %% ../nbs/10c_compat.ipynb #5950c548
 @patch
-def _extract_feature_names(self: MLTrainingEngine, X) -> list[str]: return list(mdata.to_frame(X).columns)
+def _extract_feature_names(self: MLTrainingEngine, X) -> list[str]:
+    return list(mdata.to_frame(X).columns)
 
+# %% ../nbs/10c_compat.ipynb #fa835ff1
 @patch
 def _get_feature_importance(self: MLTrainingEngine, model):
-    "The model's importances in feature order (coefficient magnitudes for linear models), or `None`."
+    """The model's importances in feature order (coefficient magnitudes for linear models), or
+    `None`."""
     import numpy as np
     est = malgo.final_estimator(model)
-    if hasattr(est, "feature_importances_"): return np.asarray(est.feature_importances_, dtype=float)
-    if hasattr(est, "coef_"): return np.abs(np.atleast_2d(np.asarray(est.coef_, dtype=float))).mean(axis=0)
+    if hasattr(est, "feature_importances_"):
+        return np.asarray(est.feature_importances_, dtype=float)
+    if hasattr(est, "coef_"):
+        return np.abs(np.atleast_2d(np.asarray(est.coef_, dtype=float))).mean(axis=0)
     return None
 
+# %% ../nbs/10c_compat.ipynb #f99ca68b
 @patch
 def _algorithm_of(self: MLTrainingEngine, model) -> str | None:
     "The catalog name whose estimator has the class of `model`'s final estimator."
     task, cls = self._task_for(), type(malgo.final_estimator(model)).__name__
     for name in malgo.list_algorithms(task):
-        if type(malgo.final_estimator(malgo.make_estimator(name, task))).__name__ == cls: return name
+        if type(malgo.final_estimator(malgo.make_estimator(name, task))).__name__ == cls:
+            return name
     return None
 
+# %% ../nbs/10c_compat.ipynb #526310b3
 @patch
 def _get_default_param_grid(self: MLTrainingEngine, model) -> dict:
-    "The catalog's grid for `model`'s algorithm (estimator parameter names), `{}` for an unknown estimator."
+    """The catalog's grid for `model`'s algorithm (estimator parameter names), `{}` for an unknown
+    estimator."""
     name = self._algorithm_of(model)
-    return {} if name is None else dict(malgo.get_algorithm(name, self._task_for()).grid.get(self._task_for(), {}))
+    return (
+        {}
+        if name is None
+        else dict(malgo.get_algorithm(name, self._task_for()).grid.get(self._task_for(), {}))
+    )
 
-# %% ../nbs/10c_compat.ipynb #9d96e77f
+# %% ../nbs/10c_compat.ipynb #34760ec6
 @patch
 def _compare_metrics(self: MLTrainingEngine, new_metric, current_best) -> bool:
-    "Whether `new_metric` beats `current_best` for the primary metric (higher or lower is better, by metric)."
+    """Whether `new_metric` beats `current_best` for the primary metric (higher or lower is better,
+    by metric)."""
     if current_best is None: return new_metric is not None
     if new_metric is None: return False
     task = self._task_for()
-    better_high = meval.greater_is_better(self.metric or self.config.metric or meval.DEFAULT_METRIC[task], task)
+    better_high = meval.greater_is_better(
+        self.metric or self.config.metric or meval.DEFAULT_METRIC[task], task
+    )
     return new_metric > current_best if better_high else new_metric < current_best
 
+# %% ../nbs/10c_compat.ipynb #3f51232a
 @patch
 def _determine_primary_metric(self: MLTrainingEngine, available_metrics) -> str:
-    "The configured metric when available, else the task's default, else the first known metric present."
+    """The configured metric when available, else the task's default, else the first known metric
+    present."""
     task, available = self._task_for(), set(available_metrics)
-    for m in (self.metric, self.config.metric, meval.DEFAULT_METRIC[task], *meval.metric_names(task)):
-        if m in available: return m
-    raise ConfigError(f"None of {sorted(available)} is a {task} metric; known: {', '.join(meval.metric_names(task))}.")
+    for m in (
+        self.metric,
+        self.config.metric,
+        meval.DEFAULT_METRIC[task],
+        *meval.metric_names(task),
+    ):
+        if m in available:
+            return m
+    raise ConfigError(
+        f"None of {sorted(available)} is a {task} metric; known: "
+        f"{', '.join(meval.metric_names(task))}."
+    )
 
+# %% ../nbs/10c_compat.ipynb #1f419a64
 @patch
 def _get_best_metric_value(self: MLTrainingEngine, metrics: dict) -> float:
     return float(metrics[self._determine_primary_metric(metrics)])
 
+# %% ../nbs/10c_compat.ipynb #69d5f422
 @patch
 def _create_pipeline(self: MLTrainingEngine, model, X=None):
-    "The engine's `Pipeline(preprocess -> [select] -> model)` for the columns of `X` (default: the last training data)."
+    """The engine's `Pipeline(preprocess -> [select] -> model)` for the columns of `X` (default: the
+    last training data)."""
     X = X if X is not None else (self.data.X if self.data is not None else None)
-    if X is None: raise ConfigError("The pipeline's preprocessing depends on the columns: pass X, or train a model first.")
+    if X is None:
+        raise ConfigError(
+            "The pipeline's preprocessing depends on the columns: pass X, or train a model first."
+        )
     return self._pipeline(mdata.to_frame(X), model)
 
+# %% ../nbs/10c_compat.ipynb #affb0ef5
 @patch
 def _get_feature_selector(self: MLTrainingEngine, X=None, y=None):
     "The configured selector step, or `None` when `feature_selection.method` is unset."
     fs = self.config.feature_selection
     return None if fs.method is None else mengine._selector(fs, self._task_for(y))
 
+# %% ../nbs/10c_compat.ipynb #ab2226b6
 @patch
 def _get_optimization_search(self: MLTrainingEngine, model, param_grid: dict):
-    "GridSearchCV (grid, the default) or RandomizedSearchCV (random, optuna) over `param_grid` on the engine's folds."
+    """GridSearchCV (grid, the default) or RandomizedSearchCV (random, optuna) over `param_grid` on
+    the engine's folds."""
     from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
     kw = dict(cv=self._get_cv_splitter(), scoring=self._get_scoring_metric(), n_jobs=1)
     if (self.config.tuning.method or "grid") == "grid": return GridSearchCV(model, param_grid, **kw)
-    return RandomizedSearchCV(model, param_grid, n_iter=self.config.tuning.n_trials, random_state=self.config.random_state, **kw)
+    return RandomizedSearchCV(
+        model,
+        param_grid,
+        n_iter=self.config.tuning.n_trials,
+        random_state=self.config.random_state,
+        **kw,
+    )
 
+# %% ../nbs/10c_compat.ipynb #0dc68e71
 @patch
 def _evaluate_model(self: MLTrainingEngine, model, X, y, X_test=None, y_test=None) -> dict:
     "Metrics (flat) and `prediction_time` of `model` on the test rows when given, else on `X`, `y`."
@@ -152,14 +212,22 @@ def _evaluate_model(self: MLTrainingEngine, model, X, y, X_test=None, y_test=Non
 # %% ../nbs/10c_compat.ipynb #ed19464e
 class ExperimentTracker(mtracking.ExperimentTracker):
     "Spec 000's tracker word for word: timestamp-named experiments, `None` from the logging calls."
-    def __init__(self, output_dir: str | os.PathLike = "./experiments", experiment_name: str | None = None):
-        super().__init__(output_dir, experiment_name or f"experiment_{time.strftime('%Y%m%d_%H%M%S')}")
+    def __init__(
+        self, output_dir: str | os.PathLike = "./experiments", experiment_name: str | None = None
+    ):
+        super().__init__(
+            output_dir, experiment_name or f"experiment_{time.strftime('%Y%m%d_%H%M%S')}"
+        )
 
-    def start_experiment(self, config, model_info) -> None: super().start_experiment(config, model_info)
+    def start_experiment(self, config, model_info) -> None:
+        super().start_experiment(config, model_info)
     def log_metrics(self, metrics: dict, step=None) -> None: super().log_metrics(metrics, step)
-    def log_feature_importance(self, feature_names, importance) -> None: super().log_feature_importance(feature_names, importance)
-    def log_model(self, model, model_name: str, path: str | None = None) -> None: super().log_model(model, model_name, path)
-    def log_confusion_matrix(self, y_true, y_pred, class_names=None) -> None: super().log_confusion_matrix(y_true, y_pred, class_names)
+    def log_feature_importance(self, feature_names, importance) -> None:
+        super().log_feature_importance(feature_names, importance)
+    def log_model(self, model, model_name: str, path: str | None = None) -> None:
+        super().log_model(model, model_name, path)
+    def log_confusion_matrix(self, y_true, y_pred, class_names=None) -> None:
+        super().log_confusion_matrix(y_true, y_pred, class_names)
 
     def _make_json_serializable(self, obj):
         "`obj` with numpy scalars and arrays, paths and other objects turned into JSON types."

@@ -15,7 +15,7 @@ from .errors import ConfigError, suggest
 __all__ = ['NJobs', 'Task', 'SplitSpec', 'PreprocessSpec', 'FeatureSelectionSpec', 'EarlyStoppingSpec', 'TuneConfig',
            'TrackingSpec', 'CalibrationSpec', 'TrainConfig', 'as_config']
 
-# %% ../nbs/02_config.ipynb #db31104b
+# %% ../nbs/02_config.ipynb #df6e33b2
 def _spec_at(cls: type[BaseModel], loc: tuple) -> type[BaseModel]:
     "The nested spec class that `loc` (a pydantic error location) points into."
     for part in loc:
@@ -25,6 +25,7 @@ def _spec_at(cls: type[BaseModel], loc: tuple) -> type[BaseModel]:
         else: break
     return cls
 
+# %% ../nbs/02_config.ipynb #a0a07bf7
 def _describe(cls: type[BaseModel], err: ValidationError) -> str:
     "One line per problem in `err`, naming the dotted key and what would be right."
     lines = []
@@ -33,15 +34,28 @@ def _describe(cls: type[BaseModel], err: ValidationError) -> str:
         key = ".".join(str(p) for p in loc)
         if e["type"] == "extra_forbidden":
             owner = _spec_at(cls, loc[:-1])
-            lines.append(suggest(key, [*([".".join(map(str, loc[:-1]))+"."+k for k in owner.model_fields]
-                                          if len(loc) > 1 else owner.model_fields)], "config key"))
+            lines.append(
+                suggest(
+                    key,
+                    [
+                        *(
+                            [".".join(map(str, loc[:-1])) + "." + k for k in owner.model_fields]
+                            if len(loc) > 1
+                            else owner.model_fields
+                        )
+                    ],
+                    "config key",
+                )
+            )
         elif isinstance(e.get("ctx", {}).get("error"), ConfigError):
-            lines.append(f"In {key!r}: {e['ctx']['error']}")  # a nested spec already said it in full
+            # a nested spec already said it in full
+            lines.append(f"In {key!r}: {e['ctx']['error']}")
         else:
             got = e.get("input")
             lines.append(f"Invalid value for {key!r}: {e['msg']} (got {got!r}).")
     return " ".join(lines)
 
+# %% ../nbs/02_config.ipynb #c037ae6e
 class _Spec(BaseModel):
     "Base of all specs: unknown keys are errors, and every validation error is a `ConfigError`."
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -50,39 +64,62 @@ class _Spec(BaseModel):
         try: super().__init__(**data)
         except ValidationError as e: raise ConfigError(_describe(type(self), e)) from None
 
-# %% ../nbs/02_config.ipynb #c7c4df32
+# %% ../nbs/02_config.ipynb #6ecfb362
 def _cores(n: int) -> int:
-    if n == 0: raise ValueError("0 cores cannot run anything; use 1 (one core), a positive count, or -1 (every core)")
+    if n == 0:
+        raise ValueError(
+            "0 cores cannot run anything; use 1 (one core), a positive count, or -1 (every core)"
+        )
     return n
 
-NJobs = Annotated[int, AfterValidator(_cores)]   # joblib's convention: -1 is every core, -2 all but one; 0 means nothing
+# %% ../nbs/02_config.ipynb #1d16c8e4
+# joblib's convention: -1 is every core, -2 all but one; 0 means nothing
+NJobs = Annotated[int, AfterValidator(_cores)]
 
 class SplitSpec(_Spec):
     "How rows are split into train, validation and test, and how CV folds are drawn."
     strategy: Literal["random", "stratified", "temporal", "group", "event_aware"] | None = Field(
         None, description="None: stratified for classification, random otherwise")
-    test_size: float = Field(0.2, ge=0.0, lt=1.0, description="held-out fraction; 0 keeps no test set")
-    val_size: float = Field(0.0, ge=0.0, lt=1.0, description="validation fraction carved from the rest")
-    time_column: str | None = Field(None, description="orders rows for the temporal and event_aware strategies")
-    group_column: str | None = Field(None, description="keeps each group on one side for the group and event_aware strategies")
+    test_size: float = Field(
+        0.2, ge=0.0, lt=1.0, description="held-out fraction; 0 keeps no test set"
+    )
+    val_size: float = Field(
+        0.0, ge=0.0, lt=1.0, description="validation fraction carved from the rest"
+    )
+    time_column: str | None = Field(
+        None, description="orders rows for the temporal and event_aware strategies"
+    )
+    group_column: str | None = Field(
+        None, description="keeps each group on one side for the group and event_aware strategies"
+    )
     shuffle: bool = True
 
+# %% ../nbs/02_config.ipynb #ced67212
 class PreprocessSpec(_Spec):
     "The leakage-safe preprocessing inside every model's pipeline."
     numeric_impute: Literal["mean", "median", "most_frequent", "constant"] = "median"
     scaling: Literal["standard", "minmax", "robust", "none"] = "standard"
     categorical_impute: Literal["most_frequent", "constant"] = "constant"
     encoding: Literal["onehot", "ordinal"] = "onehot"
-    max_categories: int = Field(20, ge=2, description="one-hot columns per feature; rarer levels are pooled")
-    datetime_parts: list[Literal["year", "month", "day", "dayofweek", "dayofyear", "hour", "minute"]] = \
-        ["year", "month", "day", "dayofweek", "hour"]
-    drop_constant: bool = Field(True, description="drop all-missing and constant columns with a warning")
+    max_categories: int = Field(
+        20, ge=2, description="one-hot columns per feature; rarer levels are pooled"
+    )
+    datetime_parts: list[
+        Literal["year", "month", "day", "dayofweek", "dayofyear", "hour", "minute"]
+    ] = ["year", "month", "day", "dayofweek", "hour"]
+    drop_constant: bool = Field(
+        True, description="drop all-missing and constant columns with a warning"
+    )
 
+# %% ../nbs/02_config.ipynb #3c26b0d5
 class FeatureSelectionSpec(_Spec):
     "Optional feature selection, fit inside the pipeline after preprocessing."
-    method: Literal["correlation", "mutual_info", "rfe", "tree_importance", "statistical"] | None = None
+    method: (
+        Literal["correlation", "mutual_info", "rfe", "tree_importance", "statistical"] | None
+    ) = None
     k: int | None = Field(None, ge=1, description="features to keep; None keeps half")
 
+# %% ../nbs/02_config.ipynb #2c320888
 class EarlyStoppingSpec(_Spec):
     "Early stopping for models that train in iterations."
     enabled: bool = False
@@ -91,6 +128,7 @@ class EarlyStoppingSpec(_Spec):
     restore_best: bool = True
     validation_fraction: float = Field(0.1, gt=0.0, lt=1.0)
 
+# %% ../nbs/02_config.ipynb #33aff706
 class TuneConfig(_Spec):
     "Hyperparameter search settings."
     method: Literal["grid", "random", "optuna"] | None = None
@@ -103,89 +141,124 @@ class TuneConfig(_Spec):
     study_name: str | None = None
     n_jobs: NJobs = 1
     search_space: dict[str, Any] | None = None
-    cv: int | None = Field(None, ge=2, le=50, description="folds of the search; None: the config's cv")
+    cv: int | None = Field(
+        None, ge=2, le=50, description="folds of the search; None: the config's cv"
+    )
     dask_address: str | None = None
 
+# %% ../nbs/02_config.ipynb #e46711eb
 class TrackingSpec(_Spec):
     "Where runs are tracked."
     enabled: bool = True
     experiment: str | None = None
-    tracking_uri: str | None = Field(None, description="None: MLFLOW_TRACKING_URI, else SQLite in output_dir")
+    tracking_uri: str | None = Field(
+        None, description="None: MLFLOW_TRACKING_URI, else SQLite in output_dir"
+    )
     output_dir: str = "experiments"
     log_models: bool = True
     log_plots: bool = True
-    background: bool = Field(True, description="log runs, models and plots in a tracking process (a thread if it cannot start), off the training's critical path")
+    background: bool = Field(
+        True,
+        description="log runs, models and plots in a tracking process (a thread if it cannot "
+        "start), off the training's critical path",
+    )
 
+# %% ../nbs/02_config.ipynb #ecb9819e
 class CalibrationSpec(_Spec):
     "Probability calibration of classifiers."
     method: Literal["sigmoid", "isotonic"] | None = None
     cv: int = Field(3, ge=2)
 
-# %% ../nbs/02_config.ipynb #399f0fdc
+# %% ../nbs/02_config.ipynb #825b060a
 _SPEC004 = ("data_split", "cross_validation", "hyperparameter_tuning")
 _TUNING_METHODS = {"grid_search": "grid", "random_search": "random", "bayesian": "optuna",
                    "grid": "grid", "random": "random", "optuna": "optuna"}
 
 def _block(value, name: str, keys: tuple) -> dict:
     "A spec-004 block as a dict, its keys checked."
-    if not isinstance(value, dict): raise ConfigError(f"{name!r} must be a mapping, got {type(value).__name__}.")
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name!r} must be a mapping, got {type(value).__name__}.")
     for k in value:
         if k not in keys: raise ConfigError(f"In {name!r}: " + suggest(k, keys, "key"))
     return dict(value)
 
+# %% ../nbs/02_config.ipynb #18d7904f
 def _put(d: dict, key: str, value, source: str) -> None:
     "Set `d[key]` from a spec-004 key, refusing a different value already given under our own name."
     if d.get(key) is not None and d[key] != value:
         raise ConfigError(f"{source}={value!r} contradicts {key}={d[key]!r}; give one of them.")
     d[key] = value
 
+# %% ../nbs/02_config.ipynb #7fd5dac3
 def _ratio(v, name: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
         raise ConfigError(f"data_split.{name} must be a fraction between 0 and 1, got {v!r}.")
     return float(v)
 
+# %% ../nbs/02_config.ipynb #d095b7ce
 def _data_split(ds: dict, d: dict, split: dict) -> None:
-    ds = _block(ds, "data_split", ("train_ratio", "val_ratio", "test_ratio", "stratify", "random_state"))
-    train, val, test = (None if ds.get(k) is None else _ratio(ds[k], k) for k in ("train_ratio", "val_ratio", "test_ratio"))
+    ds = _block(
+        ds, "data_split", ("train_ratio", "val_ratio", "test_ratio", "stratify", "random_state")
+    )
+    train, val, test = (
+        None if ds.get(k) is None else _ratio(ds[k], k)
+        for k in ("train_ratio", "val_ratio", "test_ratio")
+    )
     if test is None: test = max(0.0, 1 - train - (val or 0.0)) if train is not None else 0.2
     if val is None: val = max(0.0, 1 - train - test) if train is not None else 0.0
     if train is not None and abs(train + val + test - 1) > 1e-6:
-        raise ConfigError(f"data_split ratios must add up to 1: train_ratio {train} + val_ratio {val} + test_ratio {test} "
-                          f"= {round(train + val + test, 6)}.")
+        raise ConfigError(
+            f"data_split ratios must add up to 1: train_ratio {train} + val_ratio {val} + "
+            f"test_ratio {test} "
+            f"= {round(train + val + test, 6)}."
+        )
     split.update(test_size=round(test, 10), val_size=round(val, 10))
     if "stratify" in ds:
-        if not isinstance(ds["stratify"], bool): raise ConfigError(f"data_split.stratify must be true or false, got {ds['stratify']!r}.")
+        if not isinstance(ds["stratify"], bool):
+            raise ConfigError(f"data_split.stratify must be true or false, got {ds['stratify']!r}.")
         _put(split, "strategy", "stratified" if ds["stratify"] else "random", "data_split.stratify")
     if "random_state" in ds: _put(d, "random_state", ds["random_state"], "data_split.random_state")
 
+# %% ../nbs/02_config.ipynb #786901fc
 def _cross_validation(cv: dict, d: dict, split: dict) -> None:
     cv = _block(cv, "cross_validation", ("n_folds", "shuffle", "scoring"))
     if "n_folds" in cv: _put(d, "cv", cv["n_folds"], "cross_validation.n_folds")
     if "shuffle" in cv: split["shuffle"] = cv["shuffle"]
     if "scoring" in cv:
         scoring = [cv["scoring"]] if isinstance(cv["scoring"], str) else list(cv["scoring"])
-        if not scoring: raise ConfigError("cross_validation.scoring is empty: name at least one metric, e.g. [accuracy].")
+        if not scoring:
+            raise ConfigError(
+                "cross_validation.scoring is empty: name at least one metric, e.g. [accuracy]."
+            )
         d["scoring"] = scoring
         if d.get("metric") is None: d["metric"] = scoring[0]
 
+# %% ../nbs/02_config.ipynb #e0dc569e
 def _hyperparameter_tuning(ht: dict, d: dict) -> None:
     ht = _block(ht, "hyperparameter_tuning", ("method", "cv", "n_iter", *TuneConfig.model_fields))
     tuning = dict(d.get("tuning") or {})
     if "method" in ht:
         m = ht.pop("method")
-        if m not in _TUNING_METHODS: raise ConfigError(suggest(m, ["grid_search", "random_search", "bayesian"], "tuning method"))
+        if m not in _TUNING_METHODS:
+            raise ConfigError(
+                suggest(m, ["grid_search", "random_search", "bayesian"], "tuning method")
+            )
         tuning["method"] = _TUNING_METHODS[m]
     if "n_iter" in ht: tuning["n_trials"] = ht.pop("n_iter")
     tuning.update(ht)
     d["tuning"] = tuning
 
+# %% ../nbs/02_config.ipynb #f18b8598
 def _normalize(data: dict) -> dict:
-    "TrainConfig keys from spec 004's TRAINING_CONFIG blocks and from `tracking: false`-style switches."
+    """TrainConfig keys from spec 004's TRAINING_CONFIG blocks and from `tracking: false`-style
+    switches."""
     d = dict(data)
     for key in ("tracking", "early_stopping"):
         if isinstance(d.get(key), bool): d[key] = {"enabled": d[key]}
     es = d.get("early_stopping")
-    spec004 = any(k in d for k in _SPEC004) or (isinstance(es, dict) and "restore_best_weights" in es)
+    spec004 = any(k in d for k in _SPEC004) or (
+        isinstance(es, dict) and "restore_best_weights" in es
+    )
     if not spec004: return d
     split = dict(d.get("split") or {})
     if "data_split" in d: _data_split(d.pop("data_split"), d, split)
@@ -209,8 +282,11 @@ class TrainConfig(_Spec):
     models: list[str] = Field(default_factory=list, description="empty: the task's default set")
     model_params: dict[str, dict[str, Any]] = Field(default_factory=dict,
         description="per-algorithm estimator parameters, e.g. {random_forest: {n_estimators: 300}}")
-    scoring: list[str] = Field(default_factory=list,
-        description="metrics asked for (spec 004's cross_validation.scoring); checked against the task, the first is the primary metric unless `metric` is set")
+    scoring: list[str] = Field(
+        default_factory=list,
+        description="metrics asked for (spec 004's cross_validation.scoring); checked against the "
+        "task, the first is the primary metric unless `metric` is set",
+    )
     metric: str | None = Field(None, description="primary metric; None: the task's default")
     cv: int = Field(5, ge=2, le=50)
     split: SplitSpec = Field(default_factory=SplitSpec)
@@ -229,7 +305,10 @@ class TrainConfig(_Spec):
     def from_dict(cls, d: dict | None) -> "TrainConfig":
         "Build from a (possibly nested) dict; unknown keys raise `ConfigError`."
         if d is None: return cls()
-        if not isinstance(d, dict): raise ConfigError(f"A config must be a mapping of keys to values, got {type(d).__name__}.")
+        if not isinstance(d, dict):
+            raise ConfigError(
+                f"A config must be a mapping of keys to values, got {type(d).__name__}."
+            )
         return cls(**d)
 
     @classmethod
@@ -240,7 +319,9 @@ class TrainConfig(_Spec):
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise ConfigError(f"The YAML config is not valid{where}: {getattr(e, 'problem', e)}.") from None
+            raise ConfigError(
+                f"The YAML config is not valid{where}: {getattr(e, 'problem', e)}."
+            ) from None
         return cls.from_dict(d or {})
 
     def updated(self, **changes) -> "TrainConfig":

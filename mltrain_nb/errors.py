@@ -12,36 +12,44 @@ from typing import Iterable
 __all__ = ['MLTrainError', 'ConfigError', 'DataError', 'UnknownAlgorithmError', 'ModelNotFoundError', 'ModelIntegrityError',
            'TrainingInterrupted', 'RegistryError', 'ABTestError', 'InputSchemaError', 'closest', 'suggest']
 
-# %% ../nbs/00_errors.ipynb #69cc974f
+# %% ../nbs/00_errors.ipynb #59c5042d
 class MLTrainError(Exception):
     "Base class of every error `mltrain_nb` raises on purpose."
 
+# %% ../nbs/00_errors.ipynb #809babf2
 class ConfigError(MLTrainError, ValueError):
     "A configuration key or value is wrong."
 
+# %% ../nbs/00_errors.ipynb #dba8fa57
 class DataError(MLTrainError, ValueError):
     "The data cannot be used as given: shape, types, values or columns."
 
+# %% ../nbs/00_errors.ipynb #bfba79b9
 class UnknownAlgorithmError(MLTrainError, ValueError):
     "An algorithm name that the catalog does not know for the task."
 
+# %% ../nbs/00_errors.ipynb #7bedaf88
 class ModelNotFoundError(MLTrainError, LookupError):
     "A model name, file or version that does not exist."
 
+# %% ../nbs/00_errors.ipynb #919399c5
 class ModelIntegrityError(MLTrainError):
     "A saved model file that does not match its recorded checksum."
 
+# %% ../nbs/00_errors.ipynb #0de0d0d0
 class TrainingInterrupted(MLTrainError):
     "Training stopped early on a signal; the models finished so far are kept."
 
-# %% ../nbs/00_errors.ipynb #bb49fc0d
+# %% ../nbs/00_errors.ipynb #00ff4191
 class RegistryError(MLTrainError, ValueError):
     "A registry operation that cannot be done as asked; nothing in the registry was changed."
 
+# %% ../nbs/00_errors.ipynb #5a804236
 class ABTestError(RegistryError):
     """An A/B test that cannot be set up or used as asked (different tasks or features, a bad split,
     an ended test)."""
 
+# %% ../nbs/00_errors.ipynb #33ce6554
 class InputSchemaError(DataError):
     """Prediction input that does not match the model's features; `column` names the offending
     column."""
@@ -49,12 +57,13 @@ class InputSchemaError(DataError):
         super().__init__(message)
         self.column = column
 
-# %% ../nbs/00_errors.ipynb #687249ca
+# %% ../nbs/00_errors.ipynb #ca40481d
 def closest(name: str, options: Iterable[str]) -> str | None:
     "The option closest to `name`, or `None` when nothing is close."
     matches = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.6)
     return matches[0] if matches else None
 
+# %% ../nbs/00_errors.ipynb #933a6086
 def suggest(name: str, options: Iterable[str], what: str = "value") -> str:
     "A one-line message: `name` is not a valid `what`, the closest match, and the valid ones."
     options = sorted(str(o) for o in options)

@@ -14,12 +14,13 @@ from typing import Any, Callable, Iterable
 __all__ = ['Callback', 'Event', 'TrainingStarted', 'FoldDone', 'IterationDone', 'ModelDone', 'ModelFailed', 'TrialDone',
            'TrainingFinished', 'TrainingFailed', 'emit', 'ProgressBar']
 
-# %% ../nbs/09_events.ipynb #42682b99
+# %% ../nbs/09_events.ipynb #aaaa7282
 @dataclass(frozen=True)
 class Event:
     "Base of all events; `time` is when it happened (seconds since the epoch)."
     def as_dict(self) -> dict[str, Any]: return {"event": type(self).__name__, **asdict(self)}
 
+# %% ../nbs/09_events.ipynb #f6f8ae88
 @dataclass(frozen=True)
 class TrainingStarted(Event):
     task: str
@@ -31,6 +32,7 @@ class TrainingStarted(Event):
     @property
     def total_steps(self) -> int: return len(self.models) * max(self.n_folds, 1)
 
+# %% ../nbs/09_events.ipynb #e58812f5
 @dataclass(frozen=True)
 class FoldDone(Event):
     model: str
@@ -40,6 +42,7 @@ class FoldDone(Event):
     fit_time: float
     time: float = field(default_factory=time.time)
 
+# %% ../nbs/09_events.ipynb #b6fe6291
 @dataclass(frozen=True)
 class IterationDone(Event):
     model: str
@@ -49,6 +52,7 @@ class IterationDone(Event):
     metric: str
     time: float = field(default_factory=time.time)
 
+# %% ../nbs/09_events.ipynb #d48a2e45
 @dataclass(frozen=True)
 class ModelDone(Event):
     model: str
@@ -57,12 +61,14 @@ class ModelDone(Event):
     training_time: float
     time: float = field(default_factory=time.time)
 
+# %% ../nbs/09_events.ipynb #af2c249f
 @dataclass(frozen=True)
 class ModelFailed(Event):
     model: str
     error: str
     time: float = field(default_factory=time.time)
 
+# %% ../nbs/09_events.ipynb #7419097f
 @dataclass(frozen=True)
 class TrialDone(Event):
     "One hyperparameter trial finished (complete, pruned or failed)."
@@ -78,6 +84,7 @@ class TrialDone(Event):
     n_failed: int
     time: float = field(default_factory=time.time)
 
+# %% ../nbs/09_events.ipynb #ff9517c9
 @dataclass(frozen=True)
 class TrainingFinished(Event):
     models: tuple[str, ...]         # the models that finished
@@ -86,6 +93,7 @@ class TrainingFinished(Event):
     interrupted: bool = False
     time: float = field(default_factory=time.time)
 
+# %% ../nbs/09_events.ipynb #cc907b05
 @dataclass(frozen=True)
 class TrainingFailed(Event):
     error: str
@@ -100,8 +108,12 @@ def emit(callbacks: Iterable[Callback], event: Event) -> None:
     for cb in callbacks:
         try: cb(event)
         except Exception as e:  # a broken display must not lose a finished model
-            warnings.warn(f"Callback {getattr(cb, '__name__', type(cb).__name__)} failed on {type(event).__name__}: {e!r}",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"Callback {getattr(cb, '__name__', type(cb).__name__)} failed on "
+                f"{type(event).__name__}: {e!r}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
 # %% ../nbs/09_events.ipynb #25777a4d
 class ProgressBar:
@@ -111,12 +123,17 @@ class ProgressBar:
     def __call__(self, event: Event) -> None:
         if isinstance(event, TrainingStarted):
             from tqdm.auto import tqdm
-            self.bar = tqdm(total=event.total_steps, desc=f"Training {event.task}", unit="fold", **self.kwargs)
+            self.bar = tqdm(
+                total=event.total_steps, desc=f"Training {event.task}", unit="fold", **self.kwargs
+            )
         elif self.bar is None: return
         elif isinstance(event, FoldDone):
-            self.bar.set_postfix_str(f"{event.model} fold {event.fold}/{event.n_folds}", refresh=False)
+            self.bar.set_postfix_str(
+                f"{event.model} fold {event.fold}/{event.n_folds}", refresh=False
+            )
             self.bar.update(1)
         elif isinstance(event, (ModelFailed, ModelDone)):
-            self.bar.n = min(self.bar.total, self.bar.n)   # keep the count honest when a model stopped early
+            # keep the count honest when a model stopped early
+            self.bar.n = min(self.bar.total, self.bar.n)
         elif isinstance(event, (TrainingFinished, TrainingFailed)):
             self.bar.close(); self.bar = None

@@ -16,41 +16,73 @@ from .registry.loading import ALIASES, input_schema, load_sklearn, normalize_sta
 # %% auto #0
 __all__ = ['final_estimator', 'known_categories', 'InputSpec', 'ModelLoader', 'InferenceEngine']
 
-# %% ../nbs/08b_inference.ipynb #10147596
-_WRAPPED = ("best_estimator_", "estimator_", "classifier_", "regressor_", "model_", "base_estimator_", "estimator", "base_estimator")
+# %% ../nbs/08b_inference.ipynb #fa7d34be
+_WRAPPED = (
+    "best_estimator_",
+    "estimator_",
+    "classifier_",
+    "regressor_",
+    "model_",
+    "base_estimator_",
+    "estimator",
+    "base_estimator",
+)
 
 def final_estimator(model, depth: int = 10):
-    "The innermost fitted estimator of `model`, through pipelines, searches, calibration and wrappers."
+    """The innermost fitted estimator of `model`, through pipelines, searches, calibration and
+    wrappers."""
     for _ in range(depth):
         if hasattr(model, "steps"): model = model.steps[-1][1]; continue
-        if getattr(model, "calibrated_classifiers_", None): model = model.calibrated_classifiers_[0].estimator; continue
+        if getattr(model, "calibrated_classifiers_", None):
+            model = model.calibrated_classifiers_[0].estimator
+            continue
         if hasattr(model, "feature_importances_") or hasattr(model, "coef_"): return model
-        inner = next((getattr(model, a) for a in _WRAPPED if hasattr(getattr(model, a, None), "fit")), None)
+        inner = next(
+            (getattr(model, a) for a in _WRAPPED if hasattr(getattr(model, a, None), "fit")), None
+        )
         if inner is None: return model
         model = inner
     return model
 
+# %% ../nbs/08b_inference.ipynb #ff10dd93
 def known_categories(model) -> dict[str, set]:
-    "Input column -> the categories its fitted encoder knows, for every one-hot/ordinal-encoded column in `model`."
+    """Input column -> the categories its fitted encoder knows, for every one-hot/ordinal-encoded
+    column in `model`."""
     out = {}
     def visit(obj, cols=None):
         if hasattr(obj, "transformers_"):
             for _, trans, tcols in obj.transformers_:
-                if not isinstance(trans, str): visit(trans, list(tcols) if not isinstance(tcols, slice) else None)
+                if not isinstance(trans, str):
+                    visit(trans, list(tcols) if not isinstance(tcols, slice) else None)
         elif hasattr(obj, "steps"):
             for _, step in obj.steps: visit(step, cols)
         elif hasattr(obj, "categories_") and cols is not None and len(cols) == len(obj.categories_):
-            for c, cats in zip(cols, obj.categories_): out[str(c)] = {v for v in cats.tolist() if v == v and v is not None}
+            for c, cats in zip(cols, obj.categories_):
+                out[str(c)] = {v for v in cats.tolist() if v == v and v is not None}
     visit(model)
     return out
 
 # %% ../nbs/08b_inference.ipynb #440e96ee
-_KINDS = {"double": "number", "float": "number", "long": "number", "integer": "number", "string": "text",
-          "boolean": "bool", "datetime": "datetime", "binary": "text"}
+_KINDS = {
+    "double": "number",
+    "float": "number",
+    "long": "number",
+    "integer": "number",
+    "string": "text",
+    "boolean": "bool",
+    "datetime": "datetime",
+    "binary": "text",
+}
 
 class InputSpec:
-    "The columns a model expects, their kinds and known categories; checks frames and dicts against them."
-    def __init__(self, columns: list[str], kinds: dict[str, str | None] | None = None, categories: dict[str, set] | None = None):
+    """The columns a model expects, their kinds and known categories; checks frames and dicts
+    against them."""
+    def __init__(
+        self,
+        columns: list[str],
+        kinds: dict[str, str | None] | None = None,
+        categories: dict[str, set] | None = None,
+    ):
         self.columns = [str(c) for c in columns]
         self.column_set = set(self.columns)
         self.kinds = {c: (kinds or {}).get(c) for c in self.columns}
@@ -59,19 +91,29 @@ class InputSpec:
 
     @classmethod
     def from_model(cls, model, schema: list[dict] | None = None) -> "InputSpec | None":
-        "From a signature schema (as `registry.input_schema` gives it) or the model's `feature_names_in_`."
+        """From a signature schema (as `registry.input_schema` gives it) or the model's
+        `feature_names_in_`."""
         schema = schema if schema is not None else getattr(model, "input_schema_", None)
-        if schema: cols, kinds = [s["name"] for s in schema], {s["name"]: _KINDS.get(s["type"]) for s in schema}
-        elif hasattr(model, "feature_names_in_"): cols, kinds = list(model.feature_names_in_), {}
-        else: return None
+        if schema:
+            cols, kinds = (
+                [s["name"] for s in schema],
+                {s["name"]: _KINDS.get(s["type"]) for s in schema},
+            )
+        elif hasattr(model, "feature_names_in_"):
+            cols, kinds = list(model.feature_names_in_), {}
+        else:
+            return None
         return cls(cols, kinds, known_categories(model))
 
-    def __repr__(self): return f"InputSpec({len(self.columns)} columns, {len(self.categories)} categorical)"
+    def __repr__(self):
+        return f"InputSpec({len(self.columns)} columns, {len(self.categories)} categorical)"
 
-# %% ../nbs/08b_inference.ipynb #67843556
+# %% ../nbs/08b_inference.ipynb #08ab7846
 def _preview(cols, n=8) -> str:
-    cols = list(cols); return ", ".join(map(repr, cols[:n])) + (f" and {len(cols) - n} more" if len(cols) > n else "")
+    cols = list(cols)
+    return ", ".join(map(repr, cols[:n])) + (f" and {len(cols) - n} more" if len(cols) > n else "")
 
+# %% ../nbs/08b_inference.ipynb #57a27863
 @patch
 def check_columns(self: InputSpec, names: Iterable) -> None:
     "Raise `InputSchemaError` for the first missing or extra column."
@@ -79,20 +121,36 @@ def check_columns(self: InputSpec, names: Iterable) -> None:
     if len(names) == len(self.columns) and set(names) == self.column_set: return
     given = set(names)
     missing = [c for c in self.columns if c not in given]
-    if missing: raise InputSchemaError(f"Column {missing[0]!r} is missing" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-                                       + f"; the model expects: {_preview(self.columns)}.", column=missing[0])
+    if missing:
+        raise InputSchemaError(
+            f"Column {missing[0]!r} is missing"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            + f"; the model expects: {_preview(self.columns)}.",
+            column=missing[0],
+        )
     extra = [c for c in names if c not in self.column_set]
-    if extra: raise InputSchemaError(f"Column {extra[0]!r} is not a feature of this model; the model expects: {_preview(self.columns)}.", column=extra[0])
+    if extra:
+        raise InputSchemaError(
+            f"Column {extra[0]!r} is not a feature of this model; the model expects: "
+            f"{_preview(self.columns)}.",
+            column=extra[0],
+        )
     dup = next(c for c in names if names.count(c) > 1)
     raise InputSchemaError(f"Column {dup!r} is given twice.", column=dup)
 
+# %% ../nbs/08b_inference.ipynb #5ede0c19
 def _unseen(col: str, value, known: set) -> InputSchemaError:
-    return InputSchemaError(f"Column {col!r} has a category the model never saw: {value!r}. Known: {_preview(sorted(map(str, known)))}.", column=col)
+    return InputSchemaError(
+        f"Column {col!r} has a category the model never saw: {value!r}. Known: "
+        f"{_preview(sorted(map(str, known)))}.",
+        column=col,
+    )
 
-# %% ../nbs/08b_inference.ipynb #8b1e9e0a
+# %% ../nbs/08b_inference.ipynb #cb628cc0
 @patch
 def check_frame(self: InputSpec, X):
-    "`X` (a DataFrame) checked and in the model's column order; `InputSchemaError` naming the column otherwise."
+    """`X` (a DataFrame) checked and in the model's column order; `InputSchemaError` naming the
+    column otherwise."""
     import pandas as pd
     from pandas.api import types as pt
     self.check_columns(X.columns)
@@ -101,29 +159,44 @@ def check_frame(self: InputSpec, X):
         s = X[c]
         if not (pt.is_numeric_dtype(s.dtype) or pt.is_bool_dtype(s.dtype)):
             bad = s[pd.to_numeric(s, errors="coerce").isna() & s.notna()]
-            if len(bad): raise InputSchemaError(f"Column {c!r} must be numeric; it has {bad.iloc[0]!r} ({type(bad.iloc[0]).__name__}).", column=c)
+            if len(bad):
+                raise InputSchemaError(
+                    f"Column {c!r} must be numeric; it has {bad.iloc[0]!r} "
+                    f"({type(bad.iloc[0]).__name__}).",
+                    column=c,
+                )
             X = X.assign(**{c: pd.to_numeric(s)})
     small = len(X) <= 64   # a few rows: plain Python on the values beats pandas' per-call overhead
     for c, known in self.categories.items():
         s = X[c]
-        if small: values = [v for v in s.tolist() if v is not None and v == v and v not in known][:1]
-        elif isinstance(s.dtype, pd.CategoricalDtype): values = [v for v in s.cat.categories.tolist() if v not in known and (s == v).any()]
+        if small:
+            values = [v for v in s.tolist() if v is not None and v == v and v not in known][:1]
+        elif isinstance(s.dtype, pd.CategoricalDtype):
+            values = [v for v in s.cat.categories.tolist() if v not in known and (s == v).any()]
         else:
             mask = ~s.isin(known) & s.notna()
             values = s[mask].head(1).tolist() if mask.any() else []
         if values: raise _unseen(c, values[0], known)
     return X
 
+# %% ../nbs/08b_inference.ipynb #dda091be
 @patch
 def check_row(self: InputSpec, row: dict) -> dict:
     "One sample (a dict) checked, without building a frame: the cheap path of `predict_single`."
-    if not isinstance(row, dict): raise DataError(f"predict_single takes a dict of column -> value, not {type(row).__name__}.")
+    if not isinstance(row, dict):
+        raise DataError(
+            f"predict_single takes a dict of column -> value, not {type(row).__name__}."
+        )
     self.check_columns(row.keys())
     for c in self.numbers:
         v = row[c]
         if v is not None and not isinstance(v, (int, float)) and not hasattr(v, "dtype"):
-            try: float(v)
-            except (TypeError, ValueError): raise InputSchemaError(f"Column {c!r} must be numeric; it has {v!r} ({type(v).__name__}).", column=c) from None
+            try:
+                float(v)
+            except (TypeError, ValueError):
+                raise InputSchemaError(
+                    f"Column {c!r} must be numeric; it has {v!r} ({type(v).__name__}).", column=c
+                ) from None
     for c, known in self.categories.items():
         v = row[c]
         if v is not None and v == v and v not in known: raise _unseen(c, v, known)
@@ -143,14 +216,30 @@ class ModelLoader:
         self.uri = uri
         return model
 
-    def load_from_registry(self, model_name: str, stage: str | None = None, version: str | int | None = None, alias: str | None = None):
-        "The registered model `model_name` at `alias`, `stage` (Production/Staged) or `version`; production by default."
-        if sum(x is not None for x in (stage, version, alias)) > 1: raise DataError("Give one of stage=, version= or alias=, not several.")
+    def load_from_registry(
+        self,
+        model_name: str,
+        stage: str | None = None,
+        version: str | int | None = None,
+        alias: str | None = None,
+    ):
+        """The registered model `model_name` at `alias`, `stage` (Production/Staged) or `version`;
+        production by default."""
+        if sum(x is not None for x in (stage, version, alias)) > 1:
+            raise DataError("Give one of stage=, version= or alias=, not several.")
         if stage is not None:
             status = normalize_status(stage)
-            if status not in ALIASES: raise DataError(f"Stage {stage!r} has no alias; load it by version= instead (stages: {', '.join(ALIASES)}).")
+            if status not in ALIASES:
+                raise DataError(
+                    f"Stage {stage!r} has no alias; load it by version= instead (stages: "
+                    f"{', '.join(ALIASES)})."
+                )
             alias = ALIASES[status]
-        ref = f"models:/{model_name}/{version}" if version is not None else f"models:/{model_name}@{alias or 'production'}"
+        ref = (
+            f"models:/{model_name}/{version}"
+            if version is not None
+            else f"models:/{model_name}@{alias or 'production'}"
+        )
         return self._load(ref)
 
     def load_from_run(self, run_id: str, artifact_path: str = "model"):
@@ -164,8 +253,17 @@ class ModelLoader:
 # %% ../nbs/08b_inference.ipynb #5ea04bdd
 class InferenceEngine:
     "Predictions from a fitted model with input checked against its signature."
-    def __init__(self, model, schema: list[dict] | None = None, check_categories: bool = True, chunk_size: int = 100_000):
-        if not hasattr(model, "predict"): raise DataError(f"InferenceEngine needs a model with predict(); got {type(model).__name__}.")
+    def __init__(
+        self,
+        model,
+        schema: list[dict] | None = None,
+        check_categories: bool = True,
+        chunk_size: int = 100_000,
+    ):
+        if not hasattr(model, "predict"):
+            raise DataError(
+                f"InferenceEngine needs a model with predict(); got {type(model).__name__}."
+            )
         self.model = model
         self.supports_proba = hasattr(model, "predict_proba")
         self.spec = InputSpec.from_model(model, schema)
@@ -175,7 +273,8 @@ class InferenceEngine:
     def __repr__(self): return f"InferenceEngine({type(self.model).__name__}, {self.spec})"
 
     def _frame(self, X):
-        "X as a checked DataFrame in the model's column order (arrays get the expected column names)."
+        """X as a checked DataFrame in the model's column order (arrays get the expected column
+        names)."""
         import numpy as np
         import pandas as pd
         if isinstance(X, dict): X = pd.DataFrame([X])
@@ -184,25 +283,32 @@ class InferenceEngine:
             if X.ndim == 1: X = X.reshape(1, -1)
             cols = self.spec.columns if self.spec is not None else None
             if cols is not None and X.shape[1] != len(cols):
-                raise InputSchemaError(f"The input has {X.shape[1]} columns; the model expects {len(cols)}: {_preview(cols)}.")
+                raise InputSchemaError(
+                    f"The input has {X.shape[1]} columns; the model expects {len(cols)}: "
+                    f"{_preview(cols)}."
+                )
             X = pd.DataFrame(X, columns=cols)
-            if self.spec is not None and self.spec.numbers:   # arrays of objects: numbers become numbers
+            # arrays of objects: numbers become numbers
+            if self.spec is not None and self.spec.numbers:
                 X = X.infer_objects()
         return X if self.spec is None else self.spec.check_frame(X)
 
-# %% ../nbs/08b_inference.ipynb #5a7af88a
+# %% ../nbs/08b_inference.ipynb #298ba7cb
 @patch
 def predict(self: InferenceEngine, X):
-    "Predictions for `X` (a DataFrame, an array with the model's column order, or a dict for one row)."
+    """Predictions for `X` (a DataFrame, an array with the model's column order, or a dict for one
+    row)."""
     return self.model.predict(self._frame(X))
 
+# %% ../nbs/08b_inference.ipynb #016b24ad
 @patch
 def predict_proba(self: InferenceEngine, X):
     "Class probabilities for `X`, shape (n_samples, n_classes)."
-    if not self.supports_proba: raise DataError(f"{type(self.model).__name__} gives no probabilities; use predict().")
+    if not self.supports_proba:
+        raise DataError(f"{type(self.model).__name__} gives no probabilities; use predict().")
     return self.model.predict_proba(self._frame(X))
 
-# %% ../nbs/08b_inference.ipynb #32e22d88
+# %% ../nbs/08b_inference.ipynb #02f2051c
 @patch
 def _row_frame(self: InferenceEngine, row: dict):
     import numpy as np
@@ -210,17 +316,30 @@ def _row_frame(self: InferenceEngine, row: dict):
     if self.spec is None: return pd.DataFrame([row])
     self.spec.check_row(row)
     nums = self.spec.kinds
-    return pd.DataFrame({c: np.array([np.nan if row[c] is None else row[c]], dtype=float) if nums[c] == "number" else [row[c]]
-                         for c in self.spec.columns})
+    return pd.DataFrame(
+        {
+            c: np.array([np.nan if row[c] is None else row[c]], dtype=float)
+            if nums[c] == "number"
+            else [row[c]]
+            for c in self.spec.columns
+        }
+    )
 
+# %% ../nbs/08b_inference.ipynb #d25a0084
 def _scalar(v): return v.item() if hasattr(v, "item") else v
 
+# %% ../nbs/08b_inference.ipynb #90f5f697
 @patch
 def predict_single(self: InferenceEngine, sample: dict, return_proba: bool = False):
-    "The prediction for one sample (a dict); with `return_proba`, {'prediction', 'probability'} (the predicted class's)."
+    """The prediction for one sample (a dict); with `return_proba`, {'prediction', 'probability'}
+    (the predicted class's)."""
     X = self._row_frame(sample)
     if not return_proba: return _scalar(self.model.predict(X)[0])
-    if not self.supports_proba: raise DataError(f"{type(self.model).__name__} gives no probabilities; call predict_single without return_proba.")
+    if not self.supports_proba:
+        raise DataError(
+            f"{type(self.model).__name__} gives no probabilities; call predict_single without "
+            "return_proba."
+        )
     proba = self.model.predict_proba(X)[0]
     classes = getattr(self.model, "classes_", None)
     i = int(proba.argmax())
@@ -229,13 +348,16 @@ def predict_single(self: InferenceEngine, sample: dict, return_proba: bool = Fal
 
 # %% ../nbs/08b_inference.ipynb #0b5f7a96
 @patch
-def predict_batch(self: InferenceEngine, X, chunk_size: int | None = None, return_proba: bool = False):
+def predict_batch(
+    self: InferenceEngine, X, chunk_size: int | None = None, return_proba: bool = False
+):
     "Predictions (or probabilities) for a large `X`, `chunk_size` rows at a time."
     import numpy as np
     X = self._frame(X)
     n, step = len(X), int(chunk_size or self.chunk_size)
     if step < 1: raise DataError(f"chunk_size must be at least 1, not {step}.")
-    if return_proba and not self.supports_proba: raise DataError(f"{type(self.model).__name__} gives no probabilities.")
+    if return_proba and not self.supports_proba:
+        raise DataError(f"{type(self.model).__name__} gives no probabilities.")
     fn = self.model.predict_proba if return_proba else self.model.predict
     out = None
     for start in range(0, n, step):
@@ -247,13 +369,17 @@ def predict_batch(self: InferenceEngine, X, chunk_size: int | None = None, retur
 # %% ../nbs/08b_inference.ipynb #d59a2f14
 @patch
 def get_feature_importance(self: InferenceEngine):
-    "Importance per model input feature (after preprocessing) as a Series, or None when the model has none."
+    """Importance per model input feature (after preprocessing) as a Series, or None when the model
+    has none."""
     import numpy as np
     import pandas as pd
     est = final_estimator(self.model)
-    if getattr(est, "feature_importances_", None) is not None: vals = np.asarray(est.feature_importances_, dtype=float)
-    elif getattr(est, "coef_", None) is not None: vals = np.abs(np.atleast_2d(np.asarray(est.coef_, dtype=float))).mean(axis=0)
-    else: return None
+    if getattr(est, "feature_importances_", None) is not None:
+        vals = np.asarray(est.feature_importances_, dtype=float)
+    elif getattr(est, "coef_", None) is not None:
+        vals = np.abs(np.atleast_2d(np.asarray(est.coef_, dtype=float))).mean(axis=0)
+    else:
+        return None
     names = None
     if hasattr(self.model, "steps") and len(self.model.steps) > 1:
         try: names = [str(n) for n in self.model[:-1].get_feature_names_out()]

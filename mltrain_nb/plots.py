@@ -22,7 +22,7 @@ def _py(v):
     "A numpy scalar as the matching Python scalar; anything else unchanged."
     return v.item() if hasattr(v, "item") and getattr(v, "ndim", 1) == 0 else v
 
-# %% ../nbs/04a_plots.ipynb #09a350c8
+# %% ../nbs/04a_plots.ipynb #dcab28cf
 _FIGSIZE = (6.0, 4.5)
 
 def figure_to_png(fig, dpi: int = 100) -> bytes:
@@ -31,11 +31,14 @@ def figure_to_png(fig, dpi: int = 100) -> bytes:
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     return buf.getvalue()
 
+# %% ../nbs/04a_plots.ipynb #ce031635
 def save_figure(fig, path, dpi: int = 100) -> str:
-    "Write `fig` to `path` as PNG, atomically (temporary file + rename), creating parent folders. Returns the path."
+    """Write `fig` to `path` as PNG, atomically (temporary file + rename), creating parent folders.
+    Returns the path."""
     data = figure_to_png(fig, dpi)   # render first: a rendering error leaves no file at all
     return str(atomic_write(path, data))
 
+# %% ../nbs/04a_plots.ipynb #0465bc6d
 def _new_figure(figsize=_FIGSIZE):
     "A `Figure` unknown to pyplot, with `plot_data` and an inline PNG repr."
     from matplotlib.figure import Figure
@@ -44,41 +47,53 @@ def _new_figure(figsize=_FIGSIZE):
     fig._repr_png_ = lambda: figure_to_png(fig)
     return fig
 
+# %% ../nbs/04a_plots.ipynb #105f7435
 def _finish(fig, path):
     if path is not None: save_figure(fig, path)
     return fig
 
+# %% ../nbs/04a_plots.ipynb #d724535d
 def _short(label, width: int = 30) -> str:
     "A label for an axis or legend, cut to `width` characters."
     s = str(_py(label))
     return s if len(s) <= width else s[:width - 1] + "…"
 
+# %% ../nbs/04a_plots.ipynb #72ce6e8d
 def _legend(ax, n: int):
     "A legend inside the axes for a few entries, outside on the right for many."
     if n > 10: ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="x-small")
     else: ax.legend(loc="best", fontsize="small")
 
-# %% ../nbs/04a_plots.ipynb #b04d14e2
+# %% ../nbs/04a_plots.ipynb #22dc0264
 def confusion_labels(y_true, y_pred, classes=None):
     "The model's classes (or every label seen), then any true label the model never saw."
     import numpy as np
-    labels = np.asarray(classes) if classes is not None else np.unique(np.concatenate([y_true, y_pred]))
+    labels = (
+        np.asarray(classes) if classes is not None else np.unique(np.concatenate([y_true, y_pred]))
+    )
     extra = np.setdiff1d(np.unique(y_true), labels)
     return np.concatenate([labels, extra]) if len(extra) else labels
 
+# %% ../nbs/04a_plots.ipynb #0f633522
 def confusion_matrix_data(y_true, y_pred, classes=None, normalize: bool = False):
-    "`(labels, matrix)`: rows are true labels, columns predicted; `normalize` divides each row by its count."
+    """`(labels, matrix)`: rows are true labels, columns predicted; `normalize` divides each row by
+    its count."""
     import numpy as np
     from sklearn.metrics import confusion_matrix
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if len(y_true) != len(y_pred): raise DataError(f"y_true has {len(y_true)} rows but y_pred has {len(y_pred)}.")
+    if len(y_true) != len(y_pred):
+        raise DataError(f"y_true has {len(y_true)} rows but y_pred has {len(y_pred)}.")
     labels = confusion_labels(y_true, y_pred, classes)
     cm = confusion_matrix(y_true, y_pred, labels=labels)
     if normalize: cm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     return labels, cm
 
-def plot_confusion_matrix(y_true, y_pred, classes=None, normalize: bool = False, title: str | None = None, path=None):
-    "Confusion matrix of counts (or row shares with `normalize`), labelled and annotated. Saved as PNG to `path` when given."
+# %% ../nbs/04a_plots.ipynb #dad51bad
+def plot_confusion_matrix(
+    y_true, y_pred, classes=None, normalize: bool = False, title: str | None = None, path=None
+):
+    """Confusion matrix of counts (or row shares with `normalize`), labelled and annotated. Saved as
+    PNG to `path` when given."""
     labels, cm = confusion_matrix_data(y_true, y_pred, classes, normalize)
     k = len(labels)
     fig = _new_figure(_FIGSIZE if k <= 8 else (min(4 + 0.45 * k, 16), min(3 + 0.4 * k, 14)))
@@ -91,21 +106,33 @@ def plot_confusion_matrix(y_true, y_pred, classes=None, normalize: bool = False,
     if k > 4 or max(map(len, names)) > 8:
         ax.tick_params(axis="x", labelrotation=45)
         for t in ax.get_xticklabels(): t.set_horizontalalignment("right")
-    ax.set(xlabel="Predicted label", ylabel="True label",
-           title=title or ("Confusion matrix (normalized by true class)" if normalize else "Confusion matrix"))
+    ax.set(
+        xlabel="Predicted label",
+        ylabel="True label",
+        title=title
+        or ("Confusion matrix (normalized by true class)" if normalize else "Confusion matrix"),
+    )
     if k <= 20:   # beyond that the numbers are unreadable; the colours still tell
         thresh = (1 if normalize else cm.max()) / 2
         for i in range(k):
             for j in range(k):
                 v = cm[i, j]
-                ax.text(j, i, f"{v:.2f}" if normalize else f"{int(v)}", ha="center", va="center",
-                        fontsize="small" if k <= 10 else "x-small", color="white" if v > thresh else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.2f}" if normalize else f"{int(v)}",
+                    ha="center",
+                    va="center",
+                    fontsize="small" if k <= 10 else "x-small",
+                    color="white" if v > thresh else "black",
+                )
     fig.plot_data = {"labels": [_py(l) for l in labels], "matrix": cm, "normalize": normalize}
     return _finish(fig, path)
 
-# %% ../nbs/04a_plots.ipynb #3b1c36d5
+# %% ../nbs/04a_plots.ipynb #42dce907
 def one_vs_rest(y_true, y_score, classes=None) -> list:
-    "`[(label, is_label, score)]`: the positive class when binary, else every class; only classes with positives and negatives."
+    """`[(label, is_label, score)]`: the positive class when binary, else every class; only classes
+    with positives and negatives."""
     import numpy as np
     y, s = np.asarray(y_true), np.asarray(y_score, dtype="float64")
     classes = np.unique(y) if classes is None else np.asarray(classes)
@@ -113,10 +140,15 @@ def one_vs_rest(y_true, y_score, classes=None) -> list:
     if s.ndim == 2 and s.shape[1] == 1: s = s[:, 0]
     if s.ndim == 1:
         if len(classes) != 2:
-            raise DataError(f"A single score column fits a binary model, but there are {len(classes)} classes.")
+            raise DataError(
+                f"A single score column fits a binary model, but there are {len(classes)} classes."
+            )
         cols = [(classes[1], s)]
     elif s.shape[1] != len(classes):
-        raise DataError(f"The scores have {s.shape[1]} columns; expected one per class in {[_py(c) for c in classes]}.")
+        raise DataError(
+            f"The scores have {s.shape[1]} columns; expected one per class in "
+            f"{[_py(c) for c in classes]}."
+        )
     elif len(classes) == 2: cols = [(classes[1], s[:, 1])]
     else: cols = [(c, s[:, i]) for i, c in enumerate(classes)]
     out = []
@@ -125,6 +157,7 @@ def one_vs_rest(y_true, y_score, classes=None) -> list:
         if t.any() and not t.all(): out.append((c, t, sc))
     return out
 
+# %% ../nbs/04a_plots.ipynb #5fb31df3
 def _curves(y_true, y_score, classes, what: str) -> list:
     curves = one_vs_rest(y_true, y_score, classes)
     if not curves:
@@ -133,15 +166,18 @@ def _curves(y_true, y_score, classes, what: str) -> list:
                         f"{[_py(c) for c in np.unique(np.asarray(y_true))]}.")
     return curves
 
+# %% ../nbs/04a_plots.ipynb #cd791427
 def _curve_title(title, base, curves):
     return title or (base if len(curves) == 1 else f"{base} (one vs rest)")
 
+# %% ../nbs/04a_plots.ipynb #e36a9723
 def _curve_label(c, curves, stat):
     return f"{_short(c)} ({stat})" if len(curves) > 1 else f"positive class {_short(c)} ({stat})"
 
-# %% ../nbs/04a_plots.ipynb #e172be16
+# %% ../nbs/04a_plots.ipynb #6befc408
 def plot_roc(y_true, y_score, classes=None, title: str | None = None, path=None):
-    "ROC curve with AUC: the positive class when binary, one vs rest per class otherwise; plus the chance diagonal."
+    """ROC curve with AUC: the positive class when binary, one vs rest per class otherwise; plus the
+    chance diagonal."""
     from sklearn.metrics import roc_auc_score, roc_curve
     curves = _curves(y_true, y_score, classes, "A ROC curve")
     fig = _new_figure(); ax = fig.subplots()
@@ -149,7 +185,12 @@ def plot_roc(y_true, y_score, classes=None, title: str | None = None, path=None)
     for c, t, s in curves:
         fpr, tpr, _ = roc_curve(t, s)
         aucs[_py(c)] = auc = float(roc_auc_score(t, s))
-        ax.plot(fpr, tpr, lw=2 if len(curves) == 1 else 1.5, label=_curve_label(c, curves, f"AUC = {auc:.3f}"))
+        ax.plot(
+            fpr,
+            tpr,
+            lw=2 if len(curves) == 1 else 1.5,
+            label=_curve_label(c, curves, f"AUC = {auc:.3f}"),
+        )
     ax.plot([0, 1], [0, 1], ls="--", lw=1, color="grey", label="chance")
     ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="False positive rate", ylabel="True positive rate",
            title=_curve_title(title, "ROC curve", curves))
@@ -157,8 +198,10 @@ def plot_roc(y_true, y_score, classes=None, title: str | None = None, path=None)
     fig.plot_data = {"auc": aucs}
     return _finish(fig, path)
 
+# %% ../nbs/04a_plots.ipynb #02c0edf4
 def plot_precision_recall(y_true, y_score, classes=None, title: str | None = None, path=None):
-    "Precision-recall curve with average precision: the positive class when binary, one vs rest per class otherwise."
+    """Precision-recall curve with average precision: the positive class when binary, one vs rest
+    per class otherwise."""
     from sklearn.metrics import average_precision_score, precision_recall_curve
     curves = _curves(y_true, y_score, classes, "A precision-recall curve")
     fig = _new_figure(); ax = fig.subplots()
@@ -178,15 +221,20 @@ def plot_precision_recall(y_true, y_score, classes=None, title: str | None = Non
     return _finish(fig, path)
 
 # %% ../nbs/04a_plots.ipynb #76fd21af
-def plot_calibration(y_true, y_proba, classes=None, n_bins: int = 10, title: str | None = None, path=None):
-    "Reliability curve (mean predicted probability vs observed share per bin) and the diagonal of perfect calibration."
+def plot_calibration(
+    y_true, y_proba, classes=None, n_bins: int = 10, title: str | None = None, path=None
+):
+    """Reliability curve (mean predicted probability vs observed share per bin) and the diagonal of
+    perfect calibration."""
     import numpy as np
     from sklearn.calibration import calibration_curve
     if int(n_bins) < 2: raise ConfigError(f"n_bins must be at least 2; got {n_bins}.")
     p = np.asarray(y_proba, dtype="float64")
     if p.size and (np.nanmin(p) < -1e-6 or np.nanmax(p) > 1 + 1e-6):
-        raise DataError("Calibration needs probabilities in [0, 1] (predict_proba output); "
-                        f"these scores span [{np.nanmin(p):.3g}, {np.nanmax(p):.3g}], like a decision_function.")
+        raise DataError(
+            "Calibration needs probabilities in [0, 1] (predict_proba output); "
+            f"these scores span [{np.nanmin(p):.3g}, {np.nanmax(p):.3g}], like a decision_function."
+        )
     curves = _curves(y_true, np.clip(p, 0, 1), classes, "A calibration curve")
     fig = _new_figure(); ax = fig.subplots()
     ax.plot([0, 1], [0, 1], ls="--", lw=1, color="grey", label="perfectly calibrated")
@@ -194,14 +242,26 @@ def plot_calibration(y_true, y_proba, classes=None, n_bins: int = 10, title: str
     for c, t, s in curves:
         frac_pos, mean_pred = calibration_curve(t, s, n_bins=int(n_bins), strategy="uniform")
         data[_py(c)] = {"mean_predicted": mean_pred, "fraction_positive": frac_pos}
-        ax.plot(mean_pred, frac_pos, marker="o", ms=4, lw=1.5, label=_short(c) if len(curves) > 1 else f"positive class {_short(c)}")
-    ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="Mean predicted probability", ylabel="Observed share of the class",
-           title=_curve_title(title, "Calibration (reliability) curve", curves))
+        ax.plot(
+            mean_pred,
+            frac_pos,
+            marker="o",
+            ms=4,
+            lw=1.5,
+            label=_short(c) if len(curves) > 1 else f"positive class {_short(c)}",
+        )
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1.02),
+        xlabel="Mean predicted probability",
+        ylabel="Observed share of the class",
+        title=_curve_title(title, "Calibration (reliability) curve", curves),
+    )
     _legend(ax, len(curves) + 1)
     fig.plot_data = {"curves": data, "n_bins": int(n_bins)}
     return _finish(fig, path)
 
-# %% ../nbs/04a_plots.ipynb #5450b797
+# %% ../nbs/04a_plots.ipynb #52dd19aa
 _MAX_POINTS = 20_000
 
 def _regression_arrays(y_true, y_pred):
@@ -210,20 +270,29 @@ def _regression_arrays(y_true, y_pred):
     if len(y) != len(p): raise DataError(f"y_true has {len(y)} rows but y_pred has {len(p)}.")
     if not len(y): raise DataError("There are no rows to plot.")
     if not (np.isfinite(y).all() and np.isfinite(p).all()):
-        raise DataError("y_true and y_pred must be finite numbers; drop or impute the rows with NaN or infinity.")
+        raise DataError(
+            "y_true and y_pred must be finite numbers; drop or impute the rows with NaN or "
+            "infinity."
+        )
     return y, p
 
+# %% ../nbs/04a_plots.ipynb #bca377be
 def _sample(n: int):
     "Row positions to scatter: all of them, or a fixed random `_MAX_POINTS` of them."
     import numpy as np
     if n <= _MAX_POINTS: return np.arange(n), ""
-    return np.sort(np.random.default_rng(0).choice(n, _MAX_POINTS, replace=False)), f" (sample of {_MAX_POINTS:,} of {n:,} rows)"
+    return np.sort(
+        np.random.default_rng(0).choice(n, _MAX_POINTS, replace=False)
+    ), f" (sample of {_MAX_POINTS:,} of {n:,} rows)"
 
+# %% ../nbs/04a_plots.ipynb #da15cc9c
 def _scatter_style(n: int) -> dict:
     return dict(s=14 if n <= 1000 else 5, alpha=0.7 if n <= 1000 else 0.3, edgecolors="none")
 
+# %% ../nbs/04a_plots.ipynb #6cc7a6b1
 def plot_residuals(y_true, y_pred, title: str | None = None, path=None):
-    "Residuals (actual - predicted) against the prediction with a zero line, and their histogram on the same scale."
+    """Residuals (actual - predicted) against the prediction with a zero line, and their histogram
+    on the same scale."""
     import numpy as np
     y, p = _regression_arrays(y_true, y_pred)
     r = y - p
@@ -232,15 +301,27 @@ def plot_residuals(y_true, y_pred, title: str | None = None, path=None):
     ax, axh = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 1]})
     ax.scatter(p[idx], r[idx], label="rows", **_scatter_style(len(idx)))
     for a in (ax, axh): a.axhline(0, color="tab:red", ls="--", lw=1, label="zero error")
-    ax.set(xlabel="Predicted value", ylabel="Residual (actual − predicted)", title=(title or "Residuals vs predicted") + note)
+    ax.set(
+        xlabel="Predicted value",
+        ylabel="Residual (actual − predicted)",
+        title=(title or "Residuals vs predicted") + note,
+    )
     ax.legend(loc="best", fontsize="small")
-    axh.hist(r, bins=int(min(50, max(10, np.sqrt(len(r))))), orientation="horizontal", color="tab:blue", alpha=0.7)
+    axh.hist(
+        r,
+        bins=int(min(50, max(10, np.sqrt(len(r))))),
+        orientation="horizontal",
+        color="tab:blue",
+        alpha=0.7,
+    )
     axh.set(xlabel="Rows", title="Distribution")
     fig.plot_data = {"n": len(r), "residual_mean": float(r.mean()), "residual_std": float(r.std())}
     return _finish(fig, path)
 
+# %% ../nbs/04a_plots.ipynb #ffb01ef2
 def plot_predicted_vs_actual(y_true, y_pred, title: str | None = None, path=None):
-    "Predicted against actual values, with the identity line of perfect predictions and R² in the legend."
+    """Predicted against actual values, with the identity line of perfect predictions and R² in the
+    legend."""
     from sklearn.metrics import r2_score
     y, p = _regression_arrays(y_true, y_pred)
     idx, note = _sample(len(y))
@@ -249,15 +330,29 @@ def plot_predicted_vs_actual(y_true, y_pred, title: str | None = None, path=None
     r2 = float(r2_score(y, p)) if len(y) > 1 else float("nan")
     fig = _new_figure(); ax = fig.subplots()
     ax.scatter(y[idx], p[idx], label=f"rows (R² = {r2:.3f})", **_scatter_style(len(idx)))
-    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="tab:red", ls="--", lw=1, label="perfect prediction")
-    ax.set(xlim=(lo - pad, hi + pad), ylim=(lo - pad, hi + pad), xlabel="Actual value", ylabel="Predicted value",
-           title=(title or "Predicted vs actual") + note)
+    ax.plot(
+        [lo - pad, hi + pad],
+        [lo - pad, hi + pad],
+        color="tab:red",
+        ls="--",
+        lw=1,
+        label="perfect prediction",
+    )
+    ax.set(
+        xlim=(lo - pad, hi + pad),
+        ylim=(lo - pad, hi + pad),
+        xlabel="Actual value",
+        ylabel="Predicted value",
+        title=(title or "Predicted vs actual") + note,
+    )
     ax.legend(loc="best", fontsize="small")
     fig.plot_data = {"n": len(y), "r2": r2}
     return _finish(fig, path)
 
-# %% ../nbs/04a_plots.ipynb #c0d3e78f
-def plot_feature_importance(importance: Mapping[str, float], top: int = 20, title: str = "Feature importance", path=None):
+# %% ../nbs/04a_plots.ipynb #02cacabd
+def plot_feature_importance(
+    importance: Mapping[str, float], top: int = 20, title: str = "Feature importance", path=None
+):
     "Horizontal bars of the `top` features by absolute importance, the largest at the top."
     if importance is None or len(importance) == 0:
         raise DataError("There is no feature importance to plot: the mapping is empty.")
@@ -266,7 +361,8 @@ def plot_feature_importance(importance: Mapping[str, float], top: int = 20, titl
     except (TypeError, ValueError) as e:
         raise DataError(f"Feature importance must map feature names to numbers: {e}") from None
     items = sorted((kv for kv in items if math.isfinite(kv[1])), key=lambda kv: -abs(kv[1]))
-    if not items: raise DataError("Every feature importance is NaN or infinite; there is nothing to plot.")
+    if not items:
+        raise DataError("Every feature importance is NaN or infinite; there is nothing to plot.")
     shown = items[:int(top)]
     k = len(shown)
     fig = _new_figure((6.0, max(4.5, 0.3 * k + 1.2)))
@@ -281,37 +377,62 @@ def plot_feature_importance(importance: Mapping[str, float], top: int = 20, titl
     fig.plot_data = {"features": [n for n, _ in shown], "values": vals}
     return _finish(fig, path)
 
+# %% ../nbs/04a_plots.ipynb #04da94d2
 def _loss(v) -> float:
     if v is None: return math.nan
-    try: return float(v)
-    except (TypeError, ValueError): raise DataError(f"A loss in the history is not a number: {v!r}.") from None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise DataError(f"A loss in the history is not a number: {v!r}.") from None
 
-def plot_learning_curve(history: list[dict], best_iteration: int | None = None, metric: str = "loss",
-                        title: str | None = None, path=None):
-    "Train and validation loss per iteration, with a vertical marker at `best_iteration` (the early-stopping point)."
+# %% ../nbs/04a_plots.ipynb #8ed9a2bd
+def plot_learning_curve(
+    history: list[dict],
+    best_iteration: int | None = None,
+    metric: str = "loss",
+    title: str | None = None,
+    path=None,
+):
+    """Train and validation loss per iteration, with a vertical marker at `best_iteration` (the
+    early-stopping point)."""
     if not history:
-        raise DataError("The training history is empty: only boosting models (xgboost, lightgbm) trained with "
-                        "validation data record per-iteration losses.")
+        raise DataError(
+            "The training history is empty: only boosting models (xgboost, lightgbm) trained with "
+            "validation data record per-iteration losses."
+        )
     its, train, valid = [], [], []
     for i, h in enumerate(history):
         if not isinstance(h, Mapping):
-            raise DataError(f"History item {i} is a {type(h).__name__}; expected a dict with iteration, train_loss, valid_loss.")
-        its.append(h.get("iteration", i)); train.append(_loss(h.get("train_loss"))); valid.append(_loss(h.get("valid_loss")))
+            raise DataError(
+                f"History item {i} is a {type(h).__name__}; expected a dict with iteration, "
+                "train_loss, valid_loss."
+            )
+        its.append(h.get("iteration", i))
+        train.append(_loss(h.get("train_loss"))); valid.append(_loss(h.get("valid_loss")))
     has = lambda xs: any(not math.isnan(x) for x in xs)
-    if not (has(train) or has(valid)): raise DataError("The training history holds no train_loss or valid_loss values.")
+    if not (has(train) or has(valid)):
+        raise DataError("The training history holds no train_loss or valid_loss values.")
     fig = _new_figure(); ax = fig.subplots()
     if has(train): ax.plot(its, train, lw=1.5, label="train")
     if has(valid): ax.plot(its, valid, lw=1.5, label="validation")
     if best_iteration is not None:
-        ax.axvline(best_iteration, color="grey", ls="--", lw=1, label=f"best iteration ({best_iteration})")
+        ax.axvline(
+            best_iteration, color="grey", ls="--", lw=1, label=f"best iteration ({best_iteration})"
+        )
     ax.set(xlabel="Iteration", ylabel=metric, title=title or "Learning curve")
     ax.legend(loc="best", fontsize="small")
-    fig.plot_data = {"iterations": its, "train_loss": train, "valid_loss": valid, "best_iteration": best_iteration}
+    fig.plot_data = {
+        "iterations": its,
+        "train_loss": train,
+        "valid_loss": valid,
+        "best_iteration": best_iteration,
+    }
     return _finish(fig, path)
 
 # %% ../nbs/04a_plots.ipynb #600c3bb6
 def plot_heatmap(table, title: str = "", value_label: str = "", fmt: str = "{:.3f}", path=None):
-    "A heat map of a DataFrame of numbers (rows x columns), each cell annotated; NaN cells stay blank."
+    """A heat map of a DataFrame of numbers (rows x columns), each cell annotated; NaN cells stay
+    blank."""
     import numpy as np
     import pandas as pd
     if not isinstance(table, pd.DataFrame) or table.empty:
@@ -322,7 +443,12 @@ def plot_heatmap(table, title: str = "", value_label: str = "", fmt: str = "{:.3
     fig = _new_figure((max(4.5, 1.3 * n_cols + 2.5), max(2.5, 0.5 * n_rows + 1.5)))
     ax = fig.subplots()
     im = ax.imshow(np.ma.masked_invalid(vals), cmap="viridis", aspect="auto")
-    ax.set_xticks(range(n_cols), [_short(c, 20) for c in table.columns], rotation=30 if n_cols > 4 else 0, ha="right" if n_cols > 4 else "center")
+    ax.set_xticks(
+        range(n_cols),
+        [_short(c, 20) for c in table.columns],
+        rotation=30 if n_cols > 4 else 0,
+        ha="right" if n_cols > 4 else "center",
+    )
     ax.set_yticks(range(n_rows), [_short(r, 30) for r in table.index])
     finite = vals[np.isfinite(vals)]
     mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
@@ -333,15 +459,32 @@ def plot_heatmap(table, title: str = "", value_label: str = "", fmt: str = "{:.3
                         color="black" if vals[i, j] > mid else "white")
     fig.colorbar(im, ax=ax, label=value_label)
     ax.set_title(title)
-    fig.plot_data = {"rows": [str(r) for r in table.index], "columns": [str(c) for c in table.columns], "values": vals}
+    fig.plot_data = {
+        "rows": [str(r) for r in table.index],
+        "columns": [str(c) for c in table.columns],
+        "values": vals,
+    }
     return _finish(fig, path)
 
 # %% ../nbs/04a_plots.ipynb #b7a1c0df
-def save_model_plots(out_dir, task: str, y_true=None, y_pred=None, y_score=None, score_kind: str | None = None,
-                     classes=None, score_classes=None, importance: Mapping[str, float] | None = None,
-                     history: list | None = None, best_iteration: int | None = None, name: str | None = None) -> dict[str, str]:
-    """Every plot that fits a model of `task`, written as `out_dir/KIND.png`; returns `{kind: path}`. `score_kind` is
-    'proba', 'decision' or None; `score_classes` orders the score columns (default `classes`); `name` goes into titles."""
+def save_model_plots(
+    out_dir,
+    task: str,
+    y_true=None,
+    y_pred=None,
+    y_score=None,
+    score_kind: str | None = None,
+    classes=None,
+    score_classes=None,
+    importance: Mapping[str, float] | None = None,
+    history: list | None = None,
+    best_iteration: int | None = None,
+    name: str | None = None,
+) -> dict[str, str]:
+    """Every plot that fits a model of `task`, written as `out_dir/KIND.png`; returns
+    `{kind: path}`. `score_kind` is 'proba', 'decision' or None; `score_classes` orders the score
+    columns (default
+    `classes`); `name` goes into titles."""
     from pathlib import Path
     out, paths = Path(out_dir), {}
     title = lambda base: base if name is None else f"{base}: {name}"
@@ -351,13 +494,32 @@ def save_model_plots(out_dir, task: str, y_true=None, y_pred=None, y_score=None,
             base = "Confusion matrix (normalized by true class)" if norm else "Confusion matrix"
             put(kind, plot_confusion_matrix(y_true, y_pred, classes, norm, title(base)))
         sc = classes if score_classes is None else score_classes
-        if y_score is not None and one_vs_rest(y_true, y_score, sc):   # curves need scores and two classes in y
+        # curves need scores and two classes in y
+        if y_score is not None and one_vs_rest(y_true, y_score, sc):
             put("roc", plot_roc(y_true, y_score, sc, title("ROC curve")))
-            put("precision_recall", plot_precision_recall(y_true, y_score, sc, title("Precision-recall curve")))
-            if score_kind == "proba": put("calibration", plot_calibration(y_true, y_score, sc, title=title("Calibration curve")))
+            put(
+                "precision_recall",
+                plot_precision_recall(y_true, y_score, sc, title("Precision-recall curve")),
+            )
+            if score_kind == "proba":
+                put(
+                    "calibration",
+                    plot_calibration(y_true, y_score, sc, title=title("Calibration curve")),
+                )
     elif task == "regression" and y_true is not None:
         put("residuals", plot_residuals(y_true, y_pred, title("Residuals vs predicted")))
-        put("predicted_vs_actual", plot_predicted_vs_actual(y_true, y_pred, title("Predicted vs actual")))
-    if importance: put("feature_importance", plot_feature_importance(importance, title=title("Feature importance")))
-    if history: put("learning_curve", plot_learning_curve(history, best_iteration, title=title("Learning curve")))
+        put(
+            "predicted_vs_actual",
+            plot_predicted_vs_actual(y_true, y_pred, title("Predicted vs actual")),
+        )
+    if importance:
+        put(
+            "feature_importance",
+            plot_feature_importance(importance, title=title("Feature importance")),
+        )
+    if history:
+        put(
+            "learning_curve",
+            plot_learning_curve(history, best_iteration, title=title("Learning curve")),
+        )
     return paths

@@ -35,53 +35,75 @@ class Report:
     "Everything one report shows; empty fields are left out of the rendering."
     title: str
     summary: dict[str, Any] = field(default_factory=dict)          # key facts, shown first
-    config: dict | None = None                                      # the TrainConfig as a (nested) dict
-    profile: dict | None = None                                     # `DataPreparation.profile()` output
+    # the TrainConfig as a (nested) dict
+    config: dict | None = None
+    # `DataPreparation.profile()` output
+    profile: dict | None = None
     leaderboard: "pd.DataFrame | None" = None                       # index: model name
     metrics: dict[str, dict[str, float]] | None = None              # model -> {metric: value}
     feature_importance: dict[str, float] | None = None              # feature -> importance
     plots: dict[str, str] = field(default_factory=dict)             # name -> path of an image file
     environment: dict[str, str] | None = None                       # library versions etc.
     notes: list[str] = field(default_factory=list)                  # warnings and remarks
-    tables: dict[str, Any] = field(default_factory=dict)            # heading -> DataFrame, shown after the leaderboard
+    # heading -> DataFrame, shown after the leaderboard
+    tables: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         self.title = str(self.title)
         self.summary = dict(self.summary or {})
-        if self.config is not None and hasattr(self.config, "model_dump"): self.config = self.config.model_dump()
+        if self.config is not None and hasattr(self.config, "model_dump"):
+            self.config = self.config.model_dump()
         if isinstance(self.plots, (list, tuple)): self.plots = {Path(p).stem: p for p in self.plots}
         self.plots = {str(k): v for k, v in (self.plots or {}).items()}
-        self.notes = [self.notes] if isinstance(self.notes, str) else [str(n) for n in (self.notes or [])]
+        self.notes = (
+            [self.notes] if isinstance(self.notes, str) else [str(n) for n in (self.notes or [])]
+        )
         self.tables = {str(k): v for k, v in (self.tables or {}).items()}
 
-    def _repr_html_(self) -> str: return f"<style>{_CSS}</style>" + _html_body(self, _resolve_plots(self, read=True))
+    def _repr_html_(self) -> str:
+        return f"<style>{_CSS}</style>" + _html_body(self, _resolve_plots(self, read=True))
 
-# %% ../nbs/07_report.ipynb #9506f414
-ENV_PACKAGES = ("mltrain_nb", "scikit-learn", "pandas", "numpy", "xgboost", "lightgbm", "mlflow", "shap", "optuna")
+# %% ../nbs/07_report.ipynb #b20a17d5
+ENV_PACKAGES = (
+    "mltrain_nb",
+    "scikit-learn",
+    "pandas",
+    "numpy",
+    "xgboost",
+    "lightgbm",
+    "mlflow",
+    "shap",
+    "optuna",
+)
 
 def environment_info(packages: tuple[str, ...] = ENV_PACKAGES) -> dict[str, str]:
     "Python version, platform and the versions of those `packages` that are installed."
     return dict(_environment_info(tuple(packages)))
 
+# %% ../nbs/07_report.ipynb #0c91e085
 @functools.lru_cache(maxsize=8)
 def _environment_info(packages: tuple[str, ...]) -> dict[str, str]:
-    # read once per process: every tracked model is tagged with these, and each lookup reads package metadata files
+    # read once per process: every tracked model is tagged with these, and each lookup reads package
+    # metadata files
     from importlib import metadata
     info = {"python": platform.python_version(), "platform": platform.platform()}
     for name in packages:
         with contextlib.suppress(metadata.PackageNotFoundError): info[name] = metadata.version(name)
     return info
 
+# %% ../nbs/07_report.ipynb #defd8060
 def library_versions() -> dict[str, str]:
     "Versions of Python and the libraries a saved or logged model depends on (no platform string)."
     return {k: v for k, v in environment_info().items() if k != "platform"}
 
-# %% ../nbs/07_report.ipynb #dd20528a
+# %% ../nbs/07_report.ipynb #d2dfb982
 def _is_missing(v) -> bool:
     if v is None: return True
-    if isinstance(v, numbers.Real) and not isinstance(v, numbers.Integral): return math.isnan(float(v))
+    if isinstance(v, numbers.Real) and not isinstance(v, numbers.Integral):
+        return math.isnan(float(v))
     return type(v).__name__ in ("NAType", "NaTType")
 
+# %% ../nbs/07_report.ipynb #9a88395a
 def _fmt(v, places: int = 4) -> str:
     "A cell of a metric table: floats with exactly `places` decimals."
     if _is_missing(v): return ""
@@ -93,9 +115,12 @@ def _fmt(v, places: int = 4) -> str:
     if isinstance(v, (list, tuple, set)): return ", ".join(_fmt(x, places) for x in v)
     return str(v)
 
+# %% ../nbs/07_report.ipynb #152b2afd
 def _compact(v) -> str:
-    "A single value: integral floats as integers, others rounded to 4 places (tiny ones in 3 significant digits)."
-    if isinstance(v, numbers.Real) and not isinstance(v, (bool, numbers.Integral)) and not _is_missing(v):
+    """A single value: integral floats as integers, others rounded to 4 places (tiny ones in 3
+    significant digits)."""
+    real = isinstance(v, numbers.Real) and not isinstance(v, (bool, numbers.Integral))
+    if real and not _is_missing(v):
         v = float(v)
         if math.isinf(v): return "inf" if v > 0 else "-inf"
         if v.is_integer() and abs(v) < 1e15: return str(int(v))
@@ -104,6 +129,7 @@ def _compact(v) -> str:
     if isinstance(v, (list, tuple, set)): return ", ".join(_compact(x) for x in v)
     return _fmt(v)
 
+# %% ../nbs/07_report.ipynb #58269d96
 _MD_SPECIAL = re.compile(r"([\\`*\[\]|#~])")
 _MD_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 
@@ -112,20 +138,23 @@ def _md(v) -> str:
     s = _MD_SPECIAL.sub(r"\\\1", html.escape(str(v), quote=False))
     return " ".join(_MD_UNDERSCORE.sub(r"\\_", s).splitlines())
 
+# %% ../nbs/07_report.ipynb #0b1ad447
 def _h(v) -> str: return html.escape(str(v), quote=True)
 
-# %% ../nbs/07_report.ipynb #23e1c0b0
+# %% ../nbs/07_report.ipynb #7c6ef2da
 @dataclass
 class _Table:
     header: list[str]
     rows: list[list[str]]
     numeric: set[int] = field(default_factory=set)
 
+# %% ../nbs/07_report.ipynb #427fc548
 def _frame_table(df, index_label: str = "model", fmt=_fmt) -> _Table:
     "A DataFrame (or a dict of row dicts) as a table; index levels become leading columns."
     import pandas as pd
     if isinstance(df, dict): df = pd.DataFrame.from_dict(df, orient="index")
-    if not isinstance(df, pd.DataFrame): raise DataError(f"A leaderboard must be a pandas DataFrame, got {type(df).__name__}.")
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"A leaderboard must be a pandas DataFrame, got {type(df).__name__}.")
     levels = [str(n) if n is not None else (index_label if df.index.nlevels == 1 else f"level_{i}")
               for i, n in enumerate(df.index.names)]
     cols = [" / ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in df.columns]
@@ -135,21 +164,34 @@ def _frame_table(df, index_label: str = "model", fmt=_fmt) -> _Table:
                if pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)}
     return _Table([*levels, *cols], rows, numeric)
 
+# %% ../nbs/07_report.ipynb #a126b689
 def _kv_table(d: dict, key: str = "key", value: str = "value", fmt=_compact) -> _Table:
     return _Table([key, value], [[str(k), fmt(v)] for k, v in d.items()])
 
+# %% ../nbs/07_report.ipynb #ef601048
 def _md_table(t: _Table) -> str:
     line = lambda cells: "| " + " | ".join(_md(c) for c in cells) + " |"
-    sep = "| " + " | ".join("---:" if j in t.numeric else "---" for j in range(len(t.header))) + " |"
+    sep = (
+        "| " + " | ".join("---:" if j in t.numeric else "---" for j in range(len(t.header))) + " |"
+    )
     return "\n".join([line(t.header), sep, *map(line, t.rows)])
 
+# %% ../nbs/07_report.ipynb #6883515c
 def _html_table(t: _Table) -> str:
     head = "".join(f"<th>{_h(c)}</th>" for c in t.header)
-    body = "".join("<tr>" + "".join(f'<td class="num">{_h(c)}</td>' if j in t.numeric else f"<td>{_h(c)}</td>"
-                                    for j, c in enumerate(r)) + "</tr>\n" for r in t.rows)
-    return f'<div class="scroll"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table></div>'
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="num">{_h(c)}</td>' if j in t.numeric else f"<td>{_h(c)}</td>"
+            for j, c in enumerate(r)
+        )
+        + "</tr>\n"
+        for r in t.rows
+    )
+    return (f'<div class="scroll"><table>\n<thead><tr>{head}</tr></thead>\n'
+            f'<tbody>\n{body}</tbody></table></div>')
 
-# %% ../nbs/07_report.ipynb #bf8393c7
+# %% ../nbs/07_report.ipynb #34d425e3
 MAX_PROFILE_COLUMNS, MAX_FEATURES = 100, 30
 
 def _kind_of(kinds) -> dict[str, str]:
@@ -160,31 +202,74 @@ def _kind_of(kinds) -> dict[str, str]:
         else: out[str(k)] = str(v)
     return out
 
+# %% ../nbs/07_report.ipynb #2fd84bd8
 def _profile_table(p: dict) -> tuple[str, _Table, str | None]:
     "A line of totals, the per-column table, and a remark when columns were left out."
     facts = [f"{p[k]} {label}" for k, label in (("rows", "rows"), ("columns", "columns"),
              ("duplicated_rows", "duplicated rows")) if p.get(k) is not None]
     if p.get("memory_mb") is not None: facts.append(f"{_compact(p['memory_mb'])} MB in memory")
     dtypes, missing, pct = p.get("dtypes") or {}, p.get("missing") or {}, p.get("missing_pct") or {}
-    unique, stats, kinds = p.get("unique") or {}, p.get("numeric_stats") or {}, _kind_of(p.get("kinds"))
+    unique, stats, kinds = (
+        p.get("unique") or {},
+        p.get("numeric_stats") or {},
+        _kind_of(p.get("kinds")),
+    )
     cols = list(dict.fromkeys([*dtypes, *missing, *unique, *stats]))
-    rows = [[str(c), kinds.get(str(c), ""), str(dtypes.get(c, "")), _compact(missing.get(c)), _compact(pct.get(c)),
-             _compact(unique.get(c)), *(_compact((stats.get(c) or {}).get(s)) for s in ("mean", "std", "min", "max"))]
-            for c in cols[:MAX_PROFILE_COLUMNS]]
-    more = f"Showing the first {MAX_PROFILE_COLUMNS} of {len(cols)} columns." if len(cols) > MAX_PROFILE_COLUMNS else None
-    header = ["column", "kind", "dtype", "missing", "missing %", "unique", "mean", "std", "min", "max"]
+    rows = [
+        [
+            str(c),
+            kinds.get(str(c), ""),
+            str(dtypes.get(c, "")),
+            _compact(missing.get(c)),
+            _compact(pct.get(c)),
+            _compact(unique.get(c)),
+            *(_compact((stats.get(c) or {}).get(s)) for s in ("mean", "std", "min", "max")),
+        ]
+        for c in cols[:MAX_PROFILE_COLUMNS]
+    ]
+    more = (
+        f"Showing the first {MAX_PROFILE_COLUMNS} of {len(cols)} columns."
+        if len(cols) > MAX_PROFILE_COLUMNS
+        else None
+    )
+    header = [
+        "column",
+        "kind",
+        "dtype",
+        "missing",
+        "missing %",
+        "unique",
+        "mean",
+        "std",
+        "min",
+        "max",
+    ]
     return ", ".join(facts), _Table(header, rows, set(range(3, 10))), more
 
+# %% ../nbs/07_report.ipynb #45071988
 def _importance_table(fi: dict) -> tuple[_Table, str | None]:
-    items = sorted(fi.items(), key=lambda kv: -abs(float(kv[1])) if not _is_missing(kv[1]) else math.inf)
-    more = f"Top {MAX_FEATURES} of {len(items)} features by absolute importance." if len(items) > MAX_FEATURES else None
-    return _Table(["feature", "importance"], [[str(k), _compact(v)] for k, v in items[:MAX_FEATURES]], {1}), more
+    items = sorted(
+        fi.items(), key=lambda kv: -abs(float(kv[1])) if not _is_missing(kv[1]) else math.inf
+    )
+    more = (
+        f"Top {MAX_FEATURES} of {len(items)} features by absolute importance."
+        if len(items) > MAX_FEATURES
+        else None
+    )
+    return _Table(
+        ["feature", "importance"], [[str(k), _compact(v)] for k, v in items[:MAX_FEATURES]], {1}
+    ), more
 
+# %% ../nbs/07_report.ipynb #5482e2ea
 def _metrics_table(m: dict) -> _Table:
     names = list(dict.fromkeys(k for v in m.values() for k in (v or {})))
-    return _Table(["model", *names], [[str(model), *(_fmt((v or {}).get(k)) for k in names)] for model, v in m.items()],
-                  set(range(1, len(names) + 1)))
+    return _Table(
+        ["model", *names],
+        [[str(model), *(_fmt((v or {}).get(k)) for k in names)] for model, v in m.items()],
+        set(range(1, len(names) + 1)),
+    )
 
+# %% ../nbs/07_report.ipynb #86734030
 _YAML_PLAIN = re.compile(r"[A-Za-z_/.][\w .,/@+-]*")
 _YAML_WORDS = {"null", "~", "true", "false", "yes", "no", "on", "off", "y", "n"}
 
@@ -198,15 +283,17 @@ def _yscalar(v) -> str:
     plain = _YAML_PLAIN.fullmatch(s) and s.lower() not in _YAML_WORDS and s == s.strip()
     return s if plain else json.dumps(s)
 
+# %% ../nbs/07_report.ipynb #dd3460c6
 def _yamlish(d: dict, indent: int = 0) -> list[str]:
-    "A nested dict as YAML-like lines (a display format: strings that YAML could misread are quoted)."
+    """A nested dict as YAML-like lines (a display format: strings that YAML could misread are
+    quoted)."""
     lines, pad = [], "  " * indent
     for k, v in d.items():
         if isinstance(v, dict) and v: lines += [f"{pad}{_yscalar(k)}:", *_yamlish(v, indent + 1)]
         else: lines.append(f"{pad}{_yscalar(k)}: {_yscalar(v)}")
     return lines
 
-# %% ../nbs/07_report.ipynb #8ec9add7
+# %% ../nbs/07_report.ipynb #ca286cf5
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
          ".svg": "image/svg+xml", ".webp": "image/webp"}
 
@@ -223,12 +310,14 @@ def _image_names(plots: dict) -> dict[str, str]:
         seen.add(fname.lower()); out[name] = fname
     return out
 
+# %% ../nbs/07_report.ipynb #b3e53f51
 @dataclass
 class _Plots:
     files: dict[str, str]            # name -> safe file name, for the plots that are there
     data: dict[str, bytes]           # name -> bytes (when read)
     notes: list[str]                 # one per skipped plot
 
+# %% ../nbs/07_report.ipynb #7626aca6
 def _resolve_plots(report: Report, read: bool) -> _Plots:
     names, files, data, notes = _image_names(report.plots), {}, {}, []
     for name, p in report.plots.items():
@@ -238,17 +327,21 @@ def _resolve_plots(report: Report, read: bool) -> _Plots:
             elif not path.is_file(): raise FileNotFoundError(p)
             files[name] = names[name]
         except OSError as e:
-            notes.append(f"Plot {name!r} was skipped: {path} could not be read ({type(e).__name__}).")
+            notes.append(
+                f"Plot {name!r} was skipped: {path} could not be read ({type(e).__name__})."
+            )
     return _Plots(files, data, notes)
 
-# %% ../nbs/07_report.ipynb #a9b7ac60
+# %% ../nbs/07_report.ipynb #515c2c44
 def _sections(report: Report) -> list[tuple[str, list[tuple[str, Any]]]]:
-    "(heading, blocks) pairs; a block is ('kv', dict), ('table', _Table), ('p', text), ('code', text) or ('plots', None)."
+    """(heading, blocks) pairs; a block is ('kv', dict), ('table', _Table), ('p', text), ('code',
+    text) or ('plots', None)."""
     s = []
     if report.leaderboard is not None and len(report.leaderboard):
         s.append(("Leaderboard", [("table", _frame_table(report.leaderboard))]))
     for heading, table in report.tables.items():
-        if table is not None and len(table): s.append((heading, [("table", _frame_table(table, index_label=""))]))
+        if table is not None and len(table):
+            s.append((heading, [("table", _frame_table(table, index_label=""))]))
     if report.metrics: s.append(("Metrics", [("table", _metrics_table(report.metrics))]))
     if report.feature_importance:
         t, more = _importance_table(report.feature_importance)
@@ -256,30 +349,48 @@ def _sections(report: Report) -> list[tuple[str, list[tuple[str, Any]]]]:
     if report.plots: s.append(("Plots", [("plots", None)]))
     if report.profile:
         facts, t, more = _profile_table(report.profile)
-        s.append(("Data profile", [*([("p", facts)] if facts else []), ("table", t), *([("p", more)] if more else [])]))
+        s.append(
+            (
+                "Data profile",
+                [
+                    *([("p", facts)] if facts else []),
+                    ("table", t),
+                    *([("p", more)] if more else []),
+                ],
+            )
+        )
     if report.config: s.append(("Configuration", [("code", "\n".join(_yamlish(report.config)))]))
-    if report.environment: s.append(("Environment", [("table", _kv_table(report.environment, "package", "version", str))]))
+    if report.environment:
+        s.append(
+            ("Environment", [("table", _kv_table(report.environment, "package", "version", str))])
+        )
     return s
 
+# %% ../nbs/07_report.ipynb #fa0aeb0b
 def _footer() -> str:
     from importlib import metadata
     try: v = metadata.version("mltrain_nb")
     except metadata.PackageNotFoundError: v = "?"
     return f"Generated by mltrain_nb {v} on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC."
 
-# %% ../nbs/07_report.ipynb #37909492
+# %% ../nbs/07_report.ipynb #931febec
 def _fence(text: str) -> str:
     "A code fence longer than any run of backticks in `text`."
     return "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
 
+# %% ../nbs/07_report.ipynb #716675da
 def _md_link(path: str) -> str: return quote(path, safe="/:")
 
+# %% ../nbs/07_report.ipynb #97454932
 def render_markdown(report: Report, image_dir_rel: str | None = None) -> str:
-    "The report as Markdown; images link to `image_dir_rel/FILE` (relative), or to their own paths when it is None."
+    """The report as Markdown; images link to `image_dir_rel/FILE` (relative), or to their own paths
+    when it is None."""
     plots = _resolve_plots(report, read=False)
     out = [f"# {_md(report.title)}", ""]
-    if report.summary: out += [f"- **{_md(k)}**: {_md(_compact(v))}" for k, v in report.summary.items()] + [""]
-    if notes := [*report.notes, *plots.notes]: out += ["## Notes", "", *(f"- {_md(n)}" for n in notes), ""]
+    if report.summary:
+        out += [f"- **{_md(k)}**: {_md(_compact(v))}" for k, v in report.summary.items()] + [""]
+    if notes := [*report.notes, *plots.notes]:
+        out += ["## Notes", "", *(f"- {_md(n)}" for n in notes), ""]
     for heading, blocks in _sections(report):
         out += [f"## {_md(heading)}", ""]
         for kind, b in blocks:
@@ -288,21 +399,28 @@ def render_markdown(report: Report, image_dir_rel: str | None = None) -> str:
             elif kind == "code": f = _fence(b); out += [f + "yaml", b, f, ""]
             elif kind == "plots":
                 for name, fname in plots.files.items():
-                    if image_dir_rel is None: link = _md_link(Path(report.plots[name]).as_posix())
-                    else: link = _md_link((image_dir_rel.rstrip("/") + "/" if image_dir_rel else "") + fname)
+                    if image_dir_rel is None:
+                        link = _md_link(Path(report.plots[name]).as_posix())
+                    else:
+                        link = _md_link(
+                            (image_dir_rel.rstrip("/") + "/" if image_dir_rel else "") + fname
+                        )
                     out += [f"### {_md(name)}", "", f"![{_md(name)}]({link})", ""]
     return "\n".join([*out, f"*{_md(_footer())}*", ""])
 
-# %% ../nbs/07_report.ipynb #c378adaf
+# %% ../nbs/07_report.ipynb #789f3583
 _CSS = """
-.mltrain-report{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1f2328;
+.mltrain-report{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
+  color:#1f2328;
   max-width:1100px;margin:0 auto;padding:1rem 1.5rem;line-height:1.45}
 .mltrain-report h1{font-size:1.6rem;border-bottom:1px solid #d0d7de;padding-bottom:.3rem}
-.mltrain-report h2{font-size:1.2rem;margin-top:1.8rem;border-bottom:1px solid #eaeef2;padding-bottom:.2rem}
+.mltrain-report h2{font-size:1.2rem;margin-top:1.8rem;border-bottom:1px solid #eaeef2;
+  padding-bottom:.2rem}
 .mltrain-report h3{font-size:1rem}
 .mltrain-report .scroll{overflow-x:auto}
 .mltrain-report table{border-collapse:collapse;margin:.5rem 0;font-size:.88rem}
-.mltrain-report th,.mltrain-report td{border:1px solid #d0d7de;padding:.25rem .6rem;text-align:left;vertical-align:top}
+.mltrain-report th,.mltrain-report td{border:1px solid #d0d7de;padding:.25rem .6rem;text-align:left;
+  vertical-align:top}
 .mltrain-report thead th,.mltrain-report table.kv th{background:#f6f8fa}
 .mltrain-report td.num{text-align:right;font-variant-numeric:tabular-nums}
 .mltrain-report pre{background:#f6f8fa;padding:.75rem;overflow:auto;font-size:.85rem}
@@ -313,15 +431,23 @@ _CSS = """
 """.strip()
 
 def _data_uri(fname: str, data: bytes) -> str:
-    return f"data:{_MIME.get(Path(fname).suffix, 'image/png')};base64,{base64.b64encode(data).decode('ascii')}"
+    mime = _MIME.get(Path(fname).suffix, 'image/png')
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
+# %% ../nbs/07_report.ipynb #db29d2e3
 def _html_body(report: Report, plots: _Plots) -> str:
     out = ['<main class="mltrain-report">', f"<h1>{_h(report.title)}</h1>"]
     if report.summary:
-        rows = "".join(f"<tr><th>{_h(k)}</th><td>{_h(_compact(v))}</td></tr>" for k, v in report.summary.items())
+        rows = "".join(
+            f"<tr><th>{_h(k)}</th><td>{_h(_compact(v))}</td></tr>"
+            for k, v in report.summary.items()
+        )
         out.append(f'<table class="kv">{rows}</table>')
     if notes := [*report.notes, *plots.notes]:
-        out += ["<h2>Notes</h2>", '<ul class="notes">' + "".join(f"<li>{_h(n)}</li>" for n in notes) + "</ul>"]
+        out += [
+            "<h2>Notes</h2>",
+            '<ul class="notes">' + "".join(f"<li>{_h(n)}</li>" for n in notes) + "</ul>",
+        ]
     for heading, blocks in _sections(report):
         out.append(f"<h2>{_h(heading)}</h2>")
         for kind, b in blocks:
@@ -329,12 +455,17 @@ def _html_body(report: Report, plots: _Plots) -> str:
             elif kind == "p": out.append(f"<p>{_h(b)}</p>")
             elif kind == "code": out.append(f"<pre>{_h(b)}</pre>")
             elif kind == "plots":
-                out += [f'<figure><img alt="{_h(name)}" src="{_data_uri(fname, plots.data[name])}">'
-                        f"<figcaption>{_h(name)}</figcaption></figure>" for name, fname in plots.files.items()]
+                out += [
+                    f'<figure><img alt="{_h(name)}" src="{_data_uri(fname, plots.data[name])}">'
+                    f"<figcaption>{_h(name)}</figcaption></figure>"
+                    for name, fname in plots.files.items()
+                ]
     return "\n".join([*out, f"<footer>{_h(_footer())}</footer>", "</main>"])
 
+# %% ../nbs/07_report.ipynb #244d48e4
 def render_html(report: Report) -> str:
-    "The report as one self-contained HTML page: inline CSS, images embedded as data URIs, nothing fetched."
+    """The report as one self-contained HTML page: inline CSS, images embedded as data URIs, nothing
+    fetched."""
     return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{_h(report.title)}</title>\n<style>\n{_CSS}\n</style>\n</head>\n<body>\n"
@@ -345,18 +476,25 @@ _SUFFIXES = {".md", ".markdown", ".html", ".htm"}
 
 def write_report(report: Report, path: str | os.PathLike) -> dict[str, Any]:
     "Write `path`.md, `path`.html and the Markdown's images in `path`_files/; returns their paths."
-    if not isinstance(report, Report): raise ConfigError(f"write_report needs a Report, got {type(report).__name__}.")
+    if not isinstance(report, Report):
+        raise ConfigError(f"write_report needs a Report, got {type(report).__name__}.")
     base = Path(path)
     if base.suffix.lower() in _SUFFIXES: base = base.with_suffix("")
-    if not base.name: raise ConfigError(f"A report path needs a file name, e.g. 'out/report'; got {str(path)!r}.")
+    if not base.name:
+        raise ConfigError(f"A report path needs a file name, e.g. 'out/report'; got {str(path)!r}.")
     base.parent.mkdir(parents=True, exist_ok=True)
     plots = _resolve_plots(report, read=True)
     # From here on the report only holds plots that could be read; the skipped ones are notes.
-    resolved = dataclasses.replace(report, plots={n: report.plots[n] for n in plots.files}, notes=[*report.notes, *plots.notes])
+    resolved = dataclasses.replace(
+        report, plots={n: report.plots[n] for n in plots.files}, notes=[*report.notes, *plots.notes]
+    )
     img_dir, images = base.parent / f"{base.name}_files", []
     if plots.files: img_dir.mkdir(exist_ok=True)
-    for name, fname in plots.files.items(): images.append(atomic_write(img_dir / fname, plots.data[name]))
-    md = atomic_write(base.with_name(base.name + ".md"), render_markdown(resolved, img_dir.name).encode("utf-8"))
+    for name, fname in plots.files.items():
+        images.append(atomic_write(img_dir / fname, plots.data[name]))
+    md = atomic_write(
+        base.with_name(base.name + ".md"), render_markdown(resolved, img_dir.name).encode("utf-8")
+    )
     page = ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{_h(report.title)}</title>\n<style>\n{_CSS}\n</style>\n</head>\n<body>\n"
@@ -365,14 +503,30 @@ def write_report(report: Report, path: str | os.PathLike) -> dict[str, Any]:
     return {"markdown": md, "html": htm, "images": images}
 
 # %% ../nbs/07_report.ipynb #2cd4542c
-def consolidated_report(reports: list[Report] | dict[str, Any], title: str = "Experiment comparison",
-                        metric: str | None = None, summary: dict | None = None, tables: dict | None = None,
-                        plots: dict | None = None, notes: list[str] | None = None, level: str = "experiment") -> Report:
-    "One report comparing experiments: their leaderboards stacked under a `level` (default `experiment`), the best model of each."
+def consolidated_report(
+    reports: list[Report] | dict[str, Any],
+    title: str = "Experiment comparison",
+    metric: str | None = None,
+    summary: dict | None = None,
+    tables: dict | None = None,
+    plots: dict | None = None,
+    notes: list[str] | None = None,
+    level: str = "experiment",
+) -> Report:
+    """One report comparing experiments: their leaderboards stacked under a `level` (default
+    `experiment`), the best model of each."""
     import pandas as pd
     if isinstance(reports, dict): items = list(reports.items())
-    elif isinstance(reports, (list, tuple)): items = [(r.title if isinstance(r, Report) else f"experiment {i+1}", r) for i, r in enumerate(reports)]
-    else: raise ConfigError(f"consolidated_report needs a list of Reports or a dict of leaderboards, got {type(reports).__name__}.")
+    elif isinstance(reports, (list, tuple)):
+        items = [
+            (r.title if isinstance(r, Report) else f"experiment {i + 1}", r)
+            for i, r in enumerate(reports)
+        ]
+    else:
+        raise ConfigError(
+            "consolidated_report needs a list of Reports or a dict of leaderboards, got "
+            f"{type(reports).__name__}."
+        )
     boards, notes, summary, seen = {}, list(notes or []), dict(summary or {}), set()
     for base, item in items:
         board = item.leaderboard if isinstance(item, Report) else item
@@ -382,13 +536,30 @@ def consolidated_report(reports: list[Report] | dict[str, Any], title: str = "Ex
         if board is None or (isinstance(board, pd.DataFrame) and board.empty):
             notes.append(f"Experiment {name!r} has no leaderboard and was left out."); continue
         if not isinstance(board, pd.DataFrame):
-            raise DataError(f"The leaderboard of experiment {name!r} must be a pandas DataFrame, got {type(board).__name__}.")
+            raise DataError(
+                f"The leaderboard of experiment {name!r} must be a pandas DataFrame, got "
+                f"{type(board).__name__}."
+            )
         boards[name] = board
-    if not boards: raise DataError("No experiment to compare: every one was empty. Pass at least one leaderboard.")
+    if not boards:
+        raise DataError(
+            "No experiment to compare: every one was empty. Pass at least one leaderboard."
+        )
     stacked = pd.concat(boards, names=[level, next(iter(boards.values())).index.name or "model"])
     summary.setdefault(f"{level}s", len(boards))
     for name, board in boards.items():
         best = board.index[0]
-        value = f" ({metric}={_compact(board[metric].iloc[0])})" if metric is not None and metric in board else ""
+        value = (
+            f" ({metric}={_compact(board[metric].iloc[0])})"
+            if metric is not None and metric in board
+            else ""
+        )
         summary[f"best in {name}"] = f"{best}{value}"
-    return Report(title, summary=summary, leaderboard=stacked, notes=notes, tables=tables or {}, plots=plots or {})
+    return Report(
+        title,
+        summary=summary,
+        leaderboard=stacked,
+        notes=notes,
+        tables=tables or {},
+        plots=plots or {},
+    )

@@ -23,7 +23,8 @@ class ModelResult(Mapping):
     task: str
     model: Any = field(repr=False)
     params: dict[str, Any] = field(default_factory=dict)
-    cv_scores: dict[str, dict[str, Any]] = field(default_factory=dict)   # metric -> {"mean", "std", "folds"}
+    # metric -> {"mean", "std", "folds"}
+    cv_scores: dict[str, dict[str, Any]] = field(default_factory=dict)
     test_metrics: dict[str, float] = field(default_factory=dict)         # on the held-out rows
     metric: str | None = None                                            # the primary metric
     training_time: float | None = None
@@ -32,15 +33,18 @@ class ModelResult(Mapping):
     features: list[str] = field(default_factory=list)
     classes: list | None = None
     feature_importance: dict[str, float] | None = field(default=None, repr=False)
-    history: list[dict] = field(default_factory=list, repr=False)        # loss per boosting round / epoch
+    # loss per boosting round / epoch
+    history: list[dict] = field(default_factory=list, repr=False)
     best_iteration: int | None = None
     calibration: dict | None = None
     n_train: int = 0
     n_test: int = 0
     warnings: list[str] = field(default_factory=list)
-    run_id: str | None = None                                            # the MLflow run, when tracked
+    # the MLflow run, when tracked
+    run_id: str | None = None
     model_uri: str | None = None
-    tuning: dict | None = None                                           # how a tuned model's parameters were found
+    # how a tuned model's parameters were found
+    tuning: dict | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # the Mapping over the seed's keys (see below)
@@ -48,52 +52,80 @@ class ModelResult(Mapping):
     def __iter__(self): return iter(_keys(self))
     def __len__(self) -> int: return len(_keys(self))
 
-# %% ../nbs/02a_results.ipynb #54c3a5a6
+# %% ../nbs/02a_results.ipynb #d099d0af
 @patch(as_prop=True)
 def cv_mean(self: ModelResult) -> float | None:
     "CV mean of the primary metric."
     return self.cv_scores.get(self.metric or "", {}).get("mean")
 
+# %% ../nbs/02a_results.ipynb #45b4826b
 @patch(as_prop=True)
 def cv_std(self: ModelResult) -> float | None:
     "CV standard deviation of the primary metric."
     return self.cv_scores.get(self.metric or "", {}).get("std")
 
+# %% ../nbs/02a_results.ipynb #a3144a98
 @patch(as_prop=True)
 def cv_means(self: ModelResult) -> dict[str, float]:
     "CV mean of every metric."
     return {m: v["mean"] for m, v in self.cv_scores.items()}
 
+# %% ../nbs/02a_results.ipynb #4f23d8d5
 @patch(as_prop=True)
 def metrics(self: ModelResult) -> dict[str, float]:
     "Held-out metrics, else the CV means."
     return dict(self.test_metrics) or self.cv_means
 
-# %% ../nbs/02a_results.ipynb #e4d09dd4
+# %% ../nbs/02a_results.ipynb #297f4963
 @patch(as_prop=True)
 def model_name(self: ModelResult) -> str: return self.name
 
+# %% ../nbs/02a_results.ipynb #1a432776
 @patch(as_prop=True)
 def training_history(self: ModelResult) -> list[dict]: return self.history
 
-# %% ../nbs/02a_results.ipynb #76f42b01
-_SEED_KEYS = ("model_name", "algorithm", "task", "model", "params", "metrics", "test_metrics", "cv_scores", "cv_mean",
-              "cv_std", "feature_importance", "training_time", "fit_time", "predict_time", "training_history",
-              "best_iteration", "calibration", "features", "classes", "n_train", "n_test", "warnings",
-              "feature_names")   # spec 000's name for `features`
+# %% ../nbs/02a_results.ipynb #35c6efea
+_SEED_KEYS = (
+    "model_name",
+    "algorithm",
+    "task",
+    "model",
+    "params",
+    "metrics",
+    "test_metrics",
+    "cv_scores",
+    "cv_mean",
+    "cv_std",
+    "feature_importance",
+    "training_time",
+    "fit_time",
+    "predict_time",
+    "training_history",
+    "best_iteration",
+    "calibration",
+    "features",
+    "classes",
+    "n_train",
+    "n_test",
+    "warnings",
+    "feature_names",
+)  # spec 000's name for `features`
 _OPTIONAL_KEYS = ("run_id", "model_uri", "tuning")
-_KEY_ATTRS = {"model_name": "name", "training_history": "history", "feature_names": "features"}   # seed key -> field, where they differ
+# seed key -> field, where they differ
+_KEY_ATTRS = {"model_name": "name", "training_history": "history", "feature_names": "features"}
 
 def _keys(self: ModelResult) -> list[str]:
     return [*_SEED_KEYS, *(k for k in _OPTIONAL_KEYS if getattr(self, k) is not None),
             *(k for k in self.extra if k not in _SEED_KEYS and k not in _OPTIONAL_KEYS)]
 
+# %% ../nbs/02a_results.ipynb #891fface
 def _getitem(self: ModelResult, key: str):
     if key in _SEED_KEYS or (key in _OPTIONAL_KEYS and getattr(self, key) is not None):
         return getattr(self, _KEY_ATTRS.get(key, key))
     if key in self.extra: return self.extra[key]
     raise KeyError(key)
 
+# %% ../nbs/02a_results.ipynb #77f83697
 def _setitem(self: ModelResult, key: str, value) -> None:
     "Set a field by its seed key; unknown keys go to `extra` (the seed's dict took any key)."
     attr = _KEY_ATTRS.get(key, key)
@@ -102,6 +134,7 @@ def _setitem(self: ModelResult, key: str, value) -> None:
     if key in _SEED_KEYS or key in _OPTIONAL_KEYS: setattr(self, attr, value)
     else: self.extra[key] = value
 
+# %% ../nbs/02a_results.ipynb #a3b467ca
 ModelResult.__setitem__ = _setitem
 
 @patch
@@ -109,13 +142,16 @@ def as_dict(self: ModelResult) -> dict[str, Any]:
     "The seed API's result dict."
     return {k: self[k] for k in _keys(self)}
 
-# %% ../nbs/02a_results.ipynb #6cbba0a7
+# %% ../nbs/02a_results.ipynb #5acd892b
 _VIEWERS: dict[str, Any] = {}   # result class name -> viewer(result)
 
 def register_viewer(result_type: str, viewer) -> None:
     "Show results whose class is named `result_type` (e.g. 'TrainResult') with `viewer(result)`."
     _VIEWERS[result_type] = viewer
 
+# %% ../nbs/02a_results.ipynb #651388f2
 def viewer_for(result):
     "The viewer registered for `result`'s class (or one of its bases), or None."
-    return next((_VIEWERS[c.__name__] for c in type(result).__mro__ if c.__name__ in _VIEWERS), None)
+    return next(
+        (_VIEWERS[c.__name__] for c in type(result).__mro__ if c.__name__ in _VIEWERS), None
+    )

@@ -18,15 +18,17 @@ from .engine import MLTrainingEngine
 # %% auto #0
 __all__ = ['ModelSelector', 'TrainingDashboard']
 
-# %% ../nbs/10b_sdk.ipynb #6b3abe9f
+# %% ../nbs/10b_sdk.ipynb #4639cfeb
 _SUPERVISED = ("classification", "regression")
 
 def _check_task_type(task_type: str) -> str:
     if task_type not in _SUPERVISED: raise ConfigError(suggest(task_type, _SUPERVISED, "task_type"))
     return task_type
 
+# %% ../nbs/10b_sdk.ipynb #3a3f4628
 def _sdk_config(config, task_type: str, **settings) -> TrainConfig:
-    "The engine config of an SDK facade: `config` with the task, the given settings and no held-out split of its own."
+    """The engine config of an SDK facade: `config` with the task, the given settings and no
+    held-out split of its own."""
     cfg = as_config(config)
     changes = {k: v for k, v in settings.items() if v is not None}
     return cfg.updated(task=task_type, split={"test_size": 0.0, "val_size": 0.0}, **changes)
@@ -34,122 +36,242 @@ def _sdk_config(config, task_type: str, **settings) -> TrainConfig:
 # %% ../nbs/10b_sdk.ipynb #c0bd842f
 class ModelSelector:
     "Compare, tune and ensemble models for one task (spec 001); a facade over `MLTrainingEngine`."
-    def __init__(self, task_type: str = "classification", cv: int = 5, metric: str | None = None,
-                 random_state: int | None = 42, config: TrainConfig | dict | str | None = None, progress: bool = False):
+    def __init__(
+        self,
+        task_type: str = "classification",
+        cv: int = 5,
+        metric: str | None = None,
+        random_state: int | None = 42,
+        config: TrainConfig | dict | str | None = None,
+        progress: bool = False,
+    ):
         self.task_type = _check_task_type(task_type)
-        self.engine = MLTrainingEngine(_sdk_config(config, task_type, cv=cv, metric=metric, random_state=random_state),
-                                       progress=progress)
+        self.engine = MLTrainingEngine(
+            _sdk_config(config, task_type, cv=cv, metric=metric, random_state=random_state),
+            progress=progress,
+        )
         self.comparison = None                  # the last compare_models' TrainResult
         self.search_results: dict[str, dict] = {}
         self._best_name: str | None = None
 
     def _set_cv(self, cv: int | None):
-        if cv is not None and cv != self.engine.config.cv: self.engine.config = self.engine.config.updated(cv=cv)
+        if cv is not None and cv != self.engine.config.cv:
+            self.engine.config = self.engine.config.updated(cv=cv)
 
     @property
     def best_model(self):
-        "The fitted pipeline of the last search, else of the last comparison's winner; `None` before either."
+        """The fitted pipeline of the last search, else of the last comparison's winner; `None`
+        before either."""
         return None if self._best_name is None else self.engine.models[self._best_name]["model"]
 
     @property
     def best_model_name(self) -> str | None: return self._best_name
 
     def __repr__(self):
-        return f"ModelSelector({self.task_type!r}, {len(self.engine.models)} models, best={self._best_name!r})"
+        n = len(self.engine.models)
+        return f"ModelSelector({self.task_type!r}, {n} models, best={self._best_name!r})"
 
 # %% ../nbs/10b_sdk.ipynb #be45f6e6
 from fastcore.basics import patch
 
 @patch
-def compare_models(self: ModelSelector, X, y, models: Sequence[str] | None = None, cv: int | None = None) -> list[dict]:
-    "Cross-validate `models` (default: the task's set) on the same folds; `[{model, mean_score, std_score, ...}]`, best first."
+def compare_models(
+    self: ModelSelector, X, y, models: Sequence[str] | None = None, cv: int | None = None
+) -> list[dict]:
+    """Cross-validate `models` (default: the task's set) on the same folds; `[{model, mean_score,
+    std_score, ...}]`, best first."""
     self._set_cv(cv)
     result = self.engine.compare(X, y, models)
     self.comparison, self._best_name = result, result.best_model_name
     m = result.metric
-    return [{"model": name, "mean_score": float(row[f"cv_{m}"]), "std_score": float(row[f"cv_{m}_std"]),
-             "metric": m, "fit_time": float(row["fit_time"])} for name, row in result.leaderboard.iterrows()]
+    return [
+        {
+            "model": name,
+            "mean_score": float(row[f"cv_{m}"]),
+            "std_score": float(row[f"cv_{m}_std"]),
+            "metric": m,
+            "fit_time": float(row["fit_time"]),
+        }
+        for name, row in result.leaderboard.iterrows()
+    ]
 
-# %% ../nbs/10b_sdk.ipynb #a2839d70
+# %% ../nbs/10b_sdk.ipynb #65281fc3
 @patch
 def _search(self: ModelSelector, method: str, X, y, model_name: str, n_trials: int, cv: int | None,
             search_space: dict | None, timeout: float | None = None) -> dict[str, Any]:
     self._set_cv(cv)
-    t = self.engine.tune(X, y, model_name, method=method, n_trials=n_trials, timeout=timeout, search_space=search_space)
+    t = self.engine.tune(
+        X,
+        y,
+        model_name,
+        method=method,
+        n_trials=n_trials,
+        timeout=timeout,
+        search_space=search_space,
+    )
     self._best_name = t.model_name
-    out = {"model_name": t.model_name, "algorithm": t.algorithm, "method": method, "metric": t.metric,
-           "best_params": dict(t.best_params), "best_score": float(t.best_score), "n_trials": len(t.trials),
-           "trials": t.trials, "model": t.model, "interrupted": t.interrupted}
+    out = {
+        "model_name": t.model_name,
+        "algorithm": t.algorithm,
+        "method": method,
+        "metric": t.metric,
+        "best_params": dict(t.best_params),
+        "best_score": float(t.best_score),
+        "n_trials": len(t.trials),
+        "trials": t.trials,
+        "model": t.model,
+        "interrupted": t.interrupted,
+    }
     self.search_results[t.model_name] = out
     return out
 
+# %% ../nbs/10b_sdk.ipynb #a8a18b45
 @patch
-def grid_search(self: ModelSelector, X, y, model_name: str = "random_forest", param_grid: dict | None = None,
-                cv: int | None = None) -> dict[str, Any]:
-    "Exhaustive search over `param_grid` (default: the catalog's grid); `{best_params, best_score, trials, model, ...}`."
+def grid_search(
+    self: ModelSelector,
+    X,
+    y,
+    model_name: str = "random_forest",
+    param_grid: dict | None = None,
+    cv: int | None = None,
+) -> dict[str, Any]:
+    """Exhaustive search over `param_grid` (default: the catalog's grid); `{best_params, best_score,
+    trials, model, ...}`."""
     return self._search("grid", X, y, model_name, 1, cv, param_grid)
 
+# %% ../nbs/10b_sdk.ipynb #ee0ae801
 @patch
-def random_search(self: ModelSelector, X, y, model_name: str = "random_forest", param_distributions: dict | None = None,
-                  n_iter: int = 20, cv: int | None = None) -> dict[str, Any]:
+def random_search(
+    self: ModelSelector,
+    X,
+    y,
+    model_name: str = "random_forest",
+    param_distributions: dict | None = None,
+    n_iter: int = 20,
+    cv: int | None = None,
+) -> dict[str, Any]:
     "`n_iter` random draws from `param_distributions` (default: the catalog's space)."
     return self._search("random", X, y, model_name, n_iter, cv, param_distributions)
 
+# %% ../nbs/10b_sdk.ipynb #53564b52
 @patch
-def optuna_search(self: ModelSelector, X, y, model_name: str = "random_forest", n_trials: int = 50, cv: int | None = None,
-                  timeout: float | None = None, search_space: dict | None = None) -> dict[str, Any]:
+def optuna_search(
+    self: ModelSelector,
+    X,
+    y,
+    model_name: str = "random_forest",
+    n_trials: int = 50,
+    cv: int | None = None,
+    timeout: float | None = None,
+    search_space: dict | None = None,
+) -> dict[str, Any]:
     "Bayesian optimisation (Optuna TPE with pruning) for `n_trials` trials or `timeout` seconds."
     return self._search("optuna", X, y, model_name, n_trials, cv, search_space, timeout)
 
-# %% ../nbs/10b_sdk.ipynb #2bbdf82d
+# %% ../nbs/10b_sdk.ipynb #132e917b
 @patch
 def create_voting_ensemble(self: ModelSelector, models: Sequence[str], voting: str | None = None,
                            weights: Sequence[float] | None = None):
-    "An unfitted Voting{Classifier,Regressor} of catalog `models`; `voting` is 'soft' or 'hard' (classification)."
+    """An unfitted Voting{Classifier,Regressor} of catalog `models`; `voting` is 'soft' or 'hard'
+    (classification)."""
     cfg = self.engine.config
-    est = malgo.make_ensemble("voting", models, self.task_type, params=cfg.model_params, random_state=cfg.random_state)
+    est = malgo.make_ensemble(
+        "voting", models, self.task_type, params=cfg.model_params, random_state=cfg.random_state
+    )
     if voting is not None:
         if self.task_type != "classification":
-            raise ConfigError("voting is for classifiers; a VotingRegressor always averages its members' predictions.")
-        if voting not in ("soft", "hard"): raise ConfigError(suggest(voting, ["soft", "hard"], "voting"))
+            raise ConfigError(
+                "voting is for classifiers; a VotingRegressor always averages its members' "
+                "predictions."
+            )
+        if voting not in ("soft", "hard"):
+            raise ConfigError(suggest(voting, ["soft", "hard"], "voting"))
         no_proba = [n for n, m in est.estimators if not hasattr(m, "predict_proba")]
         if voting == "soft" and no_proba:
-            raise ConfigError(f"Soft voting averages probabilities, but {no_proba} have no predict_proba; use voting='hard'.")
+            raise ConfigError(
+                f"Soft voting averages probabilities, but {no_proba} have no predict_proba; use "
+                "voting='hard'."
+            )
         est.set_params(voting=voting)
     if weights is not None:
         if len(weights) != len(est.estimators):
-            raise ConfigError(f"weights needs one number per model ({len(est.estimators)}), got {len(weights)}.")
+            raise ConfigError(
+                f"weights needs one number per model ({len(est.estimators)}), got {len(weights)}."
+            )
         est.set_params(weights=list(weights))
     return est
 
+# %% ../nbs/10b_sdk.ipynb #1b443e7d
 @patch
-def create_stacking_ensemble(self: ModelSelector, base_models: Sequence[str], meta_model=None, cv: int = 5):
-    "An unfitted Stacking{Classifier,Regressor}: `base_models` from the catalog, `meta_model` a name or an estimator."
+def create_stacking_ensemble(
+    self: ModelSelector, base_models: Sequence[str], meta_model=None, cv: int = 5
+):
+    """An unfitted Stacking{Classifier,Regressor}: `base_models` from the catalog, `meta_model` a
+    name or an estimator."""
     cfg = self.engine.config
-    if not isinstance(cv, int) or isinstance(cv, bool) or cv < 2: raise ConfigError(f"cv must be an integer >= 2, got {cv!r}.")
-    est = malgo.make_ensemble("stacking", base_models, self.task_type, params=cfg.model_params, random_state=cfg.random_state)
+    if not isinstance(cv, int) or isinstance(cv, bool) or cv < 2:
+        raise ConfigError(f"cv must be an integer >= 2, got {cv!r}.")
+    est = malgo.make_ensemble(
+        "stacking",
+        base_models,
+        self.task_type,
+        params=cfg.model_params,
+        random_state=cfg.random_state,
+    )
     kw = {"cv": cv}
     if meta_model is not None:
-        kw["final_estimator"] = meta_model if hasattr(meta_model, "fit") else \
-            malgo.make_estimator(meta_model, self.task_type, cfg.model_params.get(meta_model), random_state=cfg.random_state)
+        kw["final_estimator"] = (
+            meta_model
+            if hasattr(meta_model, "fit")
+            else malgo.make_estimator(
+                meta_model,
+                self.task_type,
+                cfg.model_params.get(meta_model),
+                random_state=cfg.random_state,
+            )
+        )
     return est.set_params(**kw)
 
-# %% ../nbs/10b_sdk.ipynb #cfbfe095
+# %% ../nbs/10b_sdk.ipynb #9adf1ea2
 def _estimator_of(model):
-    "The estimator to train: the last step of one of our pipelines (its preprocessing is rebuilt), else `model`."
+    """The estimator to train: the last step of one of our pipelines (its preprocessing is rebuilt),
+    else `model`."""
     steps = getattr(model, "steps", None)
-    if isinstance(steps, list) and steps and steps[-1][0] == "model" and steps[0][0] == "preprocess": return steps[-1][1]
+    if (
+        isinstance(steps, list)
+        and steps
+        and steps[-1][0] == "model"
+        and steps[0][0] == "preprocess"
+    ):
+        return steps[-1][1]
     return model
 
+# %% ../nbs/10b_sdk.ipynb #015a6a5c
 class TrainingDashboard:
-    "Train one model with validation monitoring and early stopping (spec 001); keeps the history and events."
-    def __init__(self, task_type: str = "classification", patience: int = 10, min_delta: float = 0.0,
-                 metric: str | None = None, cv: int = 2, random_state: int | None = 42,
-                 config: TrainConfig | dict | str | None = None, progress: bool = False):
+    """Train one model with validation monitoring and early stopping (spec 001); keeps the history
+    and events."""
+    def __init__(
+        self,
+        task_type: str = "classification",
+        patience: int = 10,
+        min_delta: float = 0.0,
+        metric: str | None = None,
+        cv: int = 2,
+        random_state: int | None = 42,
+        config: TrainConfig | dict | str | None = None,
+        progress: bool = False,
+    ):
         self.task_type = _check_task_type(task_type)
         base = as_config(config)
-        es = {**base.early_stopping.model_dump(), "enabled": True, "patience": patience, "min_delta": min_delta}
-        self.config = _sdk_config(base, task_type, cv=cv, metric=metric, random_state=random_state, early_stopping=es)
+        es = {
+            **base.early_stopping.model_dump(),
+            "enabled": True,
+            "patience": patience,
+            "min_delta": min_delta,
+        }
+        self.config = _sdk_config(
+            base, task_type, cv=cv, metric=metric, random_state=random_state, early_stopping=es
+        )
         self.patience, self.min_delta, self.progress = patience, min_delta, progress
         self.history: list[dict] = []
         self.events: list = []
@@ -159,41 +281,89 @@ class TrainingDashboard:
 @patch
 def train_with_monitoring(self: TrainingDashboard, model, X_train, y_train, X_val=None, y_val=None,
                           model_name: str | None = None):
-    "Fit `model` on the training rows, monitoring the validation rows with early stopping; returns the fitted model."
-    events = []   # state changes only once training succeeded: a bad call leaves the last run's history
+    """Fit `model` on the training rows, monitoring the validation rows with early stopping; returns
+    the fitted model."""
+    # state changes only once training succeeded: a bad call leaves the last run's history
+    events = []
     callbacks = [lambda e: events.append(e) if isinstance(e, (FoldDone, IterationDone)) else None]
-    engine = MLTrainingEngine(self.config, callbacks=callbacks + ([ProgressBar()] if self.progress else []))
-    if isinstance(model, str): res = engine.train_model(X_train, y_train, model_type=model, model_name=model_name, X_val=X_val, y_val=y_val)
-    else: res = engine.train_model(X_train, y_train, custom_model=_estimator_of(model), model_name=model_name, X_val=X_val, y_val=y_val)
+    engine = MLTrainingEngine(
+        self.config, callbacks=callbacks + ([ProgressBar()] if self.progress else [])
+    )
+    if isinstance(model, str):
+        res = engine.train_model(
+            X_train, y_train, model_type=model, model_name=model_name, X_val=X_val, y_val=y_val
+        )
+    else:
+        res = engine.train_model(
+            X_train,
+            y_train,
+            custom_model=_estimator_of(model),
+            model_name=model_name,
+            X_val=X_val,
+            y_val=y_val,
+        )
     fitted, metric = res["model"], engine.metric
     self.engine, self.result, self.events = engine, res, events
-    self.train_metrics = meval.ModelEvaluator(fitted, self.task_type).evaluate(engine._features_for(res, X_train), y_train)["metrics"]
-    self.val_metrics = (meval.ModelEvaluator(fitted, self.task_type).evaluate(engine._features_for(res, X_val), y_val)["metrics"]
-                        if X_val is not None else {})
+    self.train_metrics = meval.ModelEvaluator(fitted, self.task_type).evaluate(
+        engine._features_for(res, X_train), y_train
+    )["metrics"]
+    self.val_metrics = (
+        meval.ModelEvaluator(fitted, self.task_type).evaluate(
+            engine._features_for(res, X_val), y_val
+        )["metrics"]
+        if X_val is not None
+        else {}
+    )
     self.best_iteration = res.get("best_iteration")
     self.history = list(res.get("training_history") or []) or [
-        {"iteration": 0, "train_loss": None, "valid_loss": None, "metric": metric,
-         f"train_{metric}": self.train_metrics.get(metric), f"val_{metric}": self.val_metrics.get(metric)}]
+        {
+            "iteration": 0,
+            "train_loss": None,
+            "valid_loss": None,
+            "metric": metric,
+            f"train_{metric}": self.train_metrics.get(metric),
+            f"val_{metric}": self.val_metrics.get(metric),
+        }
+    ]
     self.training_time = float(res["training_time"])
-    self.stopped_early = self.best_iteration is not None and len(self.history) - 1 - self.best_iteration >= self.patience
+    self.stopped_early = (
+        self.best_iteration is not None
+        and len(self.history) - 1 - self.best_iteration >= self.patience
+    )
     return fitted
 
-# %% ../nbs/10b_sdk.ipynb #a59d744d
+# %% ../nbs/10b_sdk.ipynb #ed21abe2
 @patch
 def plot_history(self: TrainingDashboard, save_path=None):
-    "Train and validation loss per iteration with the best iteration marked; saved as PNG when `save_path` is given."
+    """Train and validation loss per iteration with the best iteration marked; saved as PNG when
+    `save_path` is given."""
     from mltrain_nb.plots import plot_learning_curve
-    if self.result is None: raise MLTrainError("Nothing trained yet: call train_with_monitoring first.")
+    if self.result is None:
+        raise MLTrainError("Nothing trained yet: call train_with_monitoring first.")
     curve = [h for h in self.history if h.get("train_loss") is not None]
-    if not curve: raise DataError("This model trained in one step; it has no loss curve. See dashboard.history for its metrics.")
+    if not curve:
+        raise DataError(
+            "This model trained in one step; it has no loss curve. See dashboard.history for its "
+            "metrics."
+        )
     return plot_learning_curve(curve, self.best_iteration, path=save_path)
 
+# %% ../nbs/10b_sdk.ipynb #293ba796
 @patch
 def get_training_summary(self: TrainingDashboard) -> dict[str, Any]:
-    "Model, time, iterations, best iteration, early stop, train/validation metrics and the CV scores."
-    if self.result is None: raise MLTrainError("Nothing trained yet: call train_with_monitoring first.")
+    """Model, time, iterations, best iteration, early stop, train/validation metrics and the CV
+    scores."""
+    if self.result is None:
+        raise MLTrainError("Nothing trained yet: call train_with_monitoring first.")
     r = self.result
-    return {"model_name": r["model_name"], "training_time": self.training_time, "n_iterations": len(self.history),
-            "best_iteration": self.best_iteration, "stopped_early": self.stopped_early, "patience": self.patience,
-            "train_metrics": self.train_metrics, "val_metrics": self.val_metrics,
-            "cv_scores": {m: {"mean": v["mean"], "std": v["std"]} for m, v in r["cv_scores"].items()}}
+    return {
+        "model_name": r["model_name"],
+        "training_time": self.training_time,
+        "n_iterations": len(self.history),
+        "best_iteration": self.best_iteration,
+        "stopped_early": self.stopped_early,
+        "patience": self.patience,
+        "train_metrics": self.train_metrics,
+        "val_metrics": self.val_metrics,
+        "cv_scores": {m: {"mean": v["mean"], "std": v["std"]} for m, v in r["cv_scores"].items()},
+    }

@@ -19,29 +19,46 @@ class ClassifierCalibration:
     "Calibrated probabilities for a classifier or pipeline, following a `CalibrationSpec`."
     def __init__(self, calibration_spec: CalibrationSpec):
         if not isinstance(calibration_spec, CalibrationSpec):
-            raise ConfigError(f"ClassifierCalibration needs a CalibrationSpec, got {type(calibration_spec).__name__}.")
+            raise ConfigError(
+                "ClassifierCalibration needs a CalibrationSpec, got "
+                f"{type(calibration_spec).__name__}."
+            )
         self.spec = calibration_spec
         self.calibrated_ = None
         self.is_fitted_ = False
         self.summary_: dict[str, Any] = {}
 
     def fit(self, pipeline, X, y) -> "ClassifierCalibration":
-        "Calibrate `pipeline` on `X`, `y`: as it is when fitted, cross-fitted on `cv_strategy` folds when not."
+        """Calibrate `pipeline` on `X`, `y`: as it is when fitted, cross-fitted on `cv_strategy`
+        folds when not."""
         from sklearn.base import clone
         from sklearn.calibration import CalibratedClassifierCV
         s = self.spec
         fitted = mtuning._is_fitted(pipeline)
         calibrated, before, after = mtuning.calibrate(pipeline, X, y, s.method, s.cv_strategy)
         if not fitted and not s.ensemble:   # calibrate() keeps scikit-learn's default ensemble=True
-            calibrated = CalibratedClassifierCV(clone(pipeline), method=s.method, cv=s.cv_strategy, ensemble=False).fit(X, y)
+            calibrated = CalibratedClassifierCV(
+                clone(pipeline), method=s.method, cv=s.cv_strategy, ensemble=False
+            ).fit(X, y)
         self.calibrated_, self.is_fitted_ = calibrated, True
         self.classes_ = calibrated.classes_
-        self.summary_ = {"name": s.name, "method": s.method, "cv_strategy": s.cv_strategy, "ensemble": s.ensemble,
-                         "prefit": fitted, "n_rows": int(len(y)), "brier_before": before, "brier_after": after}
+        self.summary_ = {
+            "name": s.name,
+            "method": s.method,
+            "cv_strategy": s.cv_strategy,
+            "ensemble": s.ensemble,
+            "prefit": fitted,
+            "n_rows": int(len(y)),
+            "brier_before": before,
+            "brier_after": after,
+        }
         return self
 
     def _check(self):
-        if not self.is_fitted_: raise MLTrainError("ClassifierCalibration is not fitted: call fit(pipeline, X_val, y_val) first.")
+        if not self.is_fitted_:
+            raise MLTrainError(
+                "ClassifierCalibration is not fitted: call fit(pipeline, X_val, y_val) first."
+            )
 
     def predict_proba(self, X):
         self._check(); return self.calibrated_.predict_proba(X)

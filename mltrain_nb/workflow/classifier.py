@@ -19,7 +19,8 @@ __all__ = ['GradientBoostingClassifierImpl', 'RandomForestClassifierImpl', 'Logi
 
 # %% ../../nbs/workflow/02_classifier.ipynb #3eff39a7
 class BaseClassifier(ClassifierMixin, BaseEstimator):
-    "A classifier configured by a `ClassifierModelSpec`; subclasses fix `algorithm`, the base follows the spec's."
+    """A classifier configured by a `ClassifierModelSpec`; subclasses fix `algorithm`, the base
+    follows the spec's."""
     algorithm: str | None = None
 
     def __init__(self, model_spec: ClassifierModelSpec | None = None):
@@ -42,12 +43,19 @@ class BaseClassifier(ClassifierMixin, BaseEstimator):
 
     def _estimator(self):
         if not isinstance(self.model_spec, ClassifierModelSpec):
-            raise ConfigError(f"{type(self).__name__} needs a ClassifierModelSpec (ModelSpecBuilder().add_classifier(...).build()[0]), "
-                              f"got {type(self.model_spec).__name__}.")
-        return malgo.make_estimator(self.algorithm_, "classification", self.model_spec.hyperparameters,
-                                    random_state=self.model_spec.random_state)
+            raise ConfigError(
+                f"{type(self).__name__} needs a ClassifierModelSpec "
+                "(ModelSpecBuilder().add_classifier(...).build()[0]), "
+                f"got {type(self.model_spec).__name__}."
+            )
+        return malgo.make_estimator(
+            self.algorithm_,
+            "classification",
+            self.model_spec.hyperparameters,
+            random_state=self.model_spec.random_state,
+        )
 
-# %% ../../nbs/workflow/02_classifier.ipynb #17cb2577
+# %% ../../nbs/workflow/02_classifier.ipynb #02d2a993
 from fastcore.basics import patch
 
 @patch
@@ -60,18 +68,24 @@ def fit(self: BaseClassifier, X, y):
     self.is_fitted_ = True
     return self
 
+# %% ../../nbs/workflow/02_classifier.ipynb #1c3b3bc8
 @patch
 def predict(self: BaseClassifier, X):
     check_is_fitted(self, "model_")
     return self.model_.predict(X)
 
+# %% ../../nbs/workflow/02_classifier.ipynb #2ebdb749
 @patch
 def predict_proba(self: BaseClassifier, X):
     check_is_fitted(self, "model_")
     if not hasattr(self.model_, "predict_proba"):
-        raise ConfigError(f"{self.algorithm_} gives no probabilities with these hyperparameters (SVC: probability=True).")
+        raise ConfigError(
+            f"{self.algorithm_} gives no probabilities with these hyperparameters (SVC: "
+            "probability=True)."
+        )
     return self.model_.predict_proba(X)
 
+# %% ../../nbs/workflow/02_classifier.ipynb #2fb5bfe5
 @patch(as_prop=True)
 def feature_importances_(self: BaseClassifier):
     "The fitted estimator's importances (coefficients' magnitude for linear models)."
@@ -81,21 +95,46 @@ def feature_importances_(self: BaseClassifier):
     if hasattr(est, "coef_"): return np.abs(np.atleast_2d(est.coef_)).mean(axis=0)
     raise AttributeError(f"{type(est).__name__} has no feature importances.")
 
-# %% ../../nbs/workflow/02_classifier.ipynb #42c4e892
+# %% ../../nbs/workflow/02_classifier.ipynb #fb97c8d8
 def _impl(name: str, algorithm: str, doc: str):
-    cls = type(name, (BaseClassifier,), {"algorithm": algorithm, "__doc__": doc, "__module__": __name__})
+    cls = type(
+        name, (BaseClassifier,), {"algorithm": algorithm, "__doc__": doc, "__module__": __name__}
+    )
     return cls
 
-GradientBoostingClassifierImpl = _impl("GradientBoostingClassifierImpl", "gradient_boosting", "scikit-learn gradient boosting from a spec.")
-RandomForestClassifierImpl = _impl("RandomForestClassifierImpl", "random_forest", "A random forest from a spec.")
-LogisticRegressionImpl = _impl("LogisticRegressionImpl", "logistic_regression", "Logistic regression from a spec.")
-XGBoostClassifierImpl = _impl("XGBoostClassifierImpl", "xgboost", "XGBoost from a spec (any labels).")
+# %% ../../nbs/workflow/02_classifier.ipynb #04eeb017
+GradientBoostingClassifierImpl = _impl(
+    "GradientBoostingClassifierImpl",
+    "gradient_boosting",
+    "scikit-learn gradient boosting from a spec.",
+)
+RandomForestClassifierImpl = _impl(
+    "RandomForestClassifierImpl", "random_forest", "A random forest from a spec."
+)
+LogisticRegressionImpl = _impl(
+    "LogisticRegressionImpl", "logistic_regression", "Logistic regression from a spec."
+)
+XGBoostClassifierImpl = _impl(
+    "XGBoostClassifierImpl", "xgboost", "XGBoost from a spec (any labels)."
+)
 LightGBMClassifierImpl = _impl("LightGBMClassifierImpl", "lightgbm", "LightGBM from a spec.")
-DecisionTreeClassifierImpl = _impl("DecisionTreeClassifierImpl", "decision_tree", "A decision tree from a spec.")
+DecisionTreeClassifierImpl = _impl(
+    "DecisionTreeClassifierImpl", "decision_tree", "A decision tree from a spec."
+)
 
-_IMPLS = {c.algorithm: c for c in (GradientBoostingClassifierImpl, RandomForestClassifierImpl, LogisticRegressionImpl,
-                                   XGBoostClassifierImpl, LightGBMClassifierImpl, DecisionTreeClassifierImpl)}
+_IMPLS = {
+    c.algorithm: c
+    for c in (
+        GradientBoostingClassifierImpl,
+        RandomForestClassifierImpl,
+        LogisticRegressionImpl,
+        XGBoostClassifierImpl,
+        LightGBMClassifierImpl,
+        DecisionTreeClassifierImpl,
+    )
+}
 
 def create_classifier(model_spec: ClassifierModelSpec) -> BaseClassifier:
-    "The classifier class for the spec's algorithm (`BaseClassifier` for catalog entries without their own class)."
+    """The classifier class for the spec's algorithm (`BaseClassifier` for catalog entries without
+    their own class)."""
     return _IMPLS.get(model_spec.algorithm, BaseClassifier)(model_spec)

@@ -22,12 +22,17 @@ class MLflowTracker:
     "Spec 002's MLflow tracker: one run at a time, on the package's `ExperimentTracker`."
     def __init__(self, mlflow_spec: MLflowSpec | None = None):
         if mlflow_spec is not None and not isinstance(mlflow_spec, MLflowSpec):
-            raise ConfigError(f"MLflowTracker needs an MLflowSpec (MLflowSpecBuilder()...build()), got {type(mlflow_spec).__name__}.")
+            raise ConfigError(
+                "MLflowTracker needs an MLflowSpec (MLflowSpecBuilder()...build()), got "
+                f"{type(mlflow_spec).__name__}."
+            )
         self.spec = mlflow_spec or MLflowSpec()
         self.tracker = None
         if self.spec.enabled:
             from mltrain_nb.tracking import ExperimentTracker
-            self.tracker = ExperimentTracker(self.spec.output_dir, self.spec.experiment_name, self.spec.tracking_uri)
+            self.tracker = ExperimentTracker(
+                self.spec.output_dir, self.spec.experiment_name, self.spec.tracking_uri
+            )
         self.run_id: str | None = None
         self.model_uri: str | None = None
         self.registered: dict | None = None
@@ -36,89 +41,142 @@ class MLflowTracker:
     @property
     def enabled(self) -> bool: return self.tracker is not None
     @property
-    def experiment_id(self) -> str | None: return None if self.tracker is None else self.tracker.experiment_id
+    def experiment_id(self) -> str | None:
+        return None if self.tracker is None else self.tracker.experiment_id
     @property
-    def tracking_uri(self) -> str | None: return None if self.tracker is None else self.tracker.tracking_uri
+    def tracking_uri(self) -> str | None:
+        return None if self.tracker is None else self.tracker.tracking_uri
 
     def __enter__(self): self.start_run(); return self
     def __exit__(self, exc_type, exc, tb):
-        if self.run_id is not None: self.end_run("FINISHED" if exc_type is None else "KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED")
+        if self.run_id is not None:
+            self.end_run(
+                "FINISHED"
+                if exc_type is None
+                else "KILLED"
+                if issubclass(exc_type, KeyboardInterrupt)
+                else "FAILED"
+            )
 
     def __repr__(self):
-        return f"MLflowTracker({self.spec.experiment_name!r}, enabled={self.enabled}, run_id={self.run_id!r})"
+        return (f"MLflowTracker({self.spec.experiment_name!r}, enabled={self.enabled}, "
+                f"run_id={self.run_id!r})")
 
-# %% ../../nbs/workflow/05_mlflow_tracker.ipynb #ff1aaeaa
+# %% ../../nbs/workflow/05_mlflow_tracker.ipynb #4d5e3ff6
 from fastcore.basics import patch
 
 @patch
 def start_run(self: MLflowTracker, run_name: str | None = None, nested: bool = False) -> str | None:
-    "Open a run (name: `run_name`, else the spec's); returns its id, or `None` when tracking is off."
+    """Open a run (name: `run_name`, else the spec's); returns its id, or `None` when tracking is
+    off."""
     if not self.enabled: return None
-    if self.run_id is not None: raise MLTrainError(f"Run {self.run_id} is still open: call end_run() first.")
-    tags = {**self.spec.tags, **({"mlflow.note.content": self.spec.description} if self.spec.description else {})}
+    if self.run_id is not None:
+        raise MLTrainError(f"Run {self.run_id} is still open: call end_run() first.")
+    tags = {
+        **self.spec.tags,
+        **({"mlflow.note.content": self.spec.description} if self.spec.description else {}),
+    }
     self._run = self.tracker.run(run_name or self.spec.run_name, tags=tags, nested=nested)
     self.run_id = self._run.__enter__()
     return self.run_id
 
+# %% ../../nbs/workflow/05_mlflow_tracker.ipynb #fd741122
 @patch
 def end_run(self: MLflowTracker, status: str = "FINISHED") -> None:
     "End the open run with `status` (FINISHED, FAILED or KILLED); nothing to do when none is open."
-    if str(status).upper() not in _STATUSES: raise ConfigError(f"status must be one of {', '.join(_STATUSES)}, got {status!r}.")
+    if str(status).upper() not in _STATUSES:
+        raise ConfigError(f"status must be one of {', '.join(_STATUSES)}, got {status!r}.")
     if self.run_id is None: return
     run, rid, self._run, self.run_id = self._run, self.run_id, None, None
     self.tracker.set_status(rid, str(status).upper())
     run.__exit__(None, None, None)
 
+# %% ../../nbs/workflow/05_mlflow_tracker.ipynb #0ec34c74
 @patch
 def _ensure_run(self: MLflowTracker) -> bool:
-    "Whether there is a run to log to, starting one (as MLflow's fluent API does) when tracking is on and none is open."
+    """Whether there is a run to log to, starting one (as MLflow's fluent API does) when tracking is
+    on and none is open."""
     if not self.enabled: return False
     if self.run_id is None: self.start_run()
     return True
 
-# %% ../../nbs/workflow/05_mlflow_tracker.ipynb #1dfa1a43
+# %% ../../nbs/workflow/05_mlflow_tracker.ipynb #240c0bd6
 @patch
 def log_params(self: MLflowTracker, params: dict) -> None:
     if self._ensure_run(): self.tracker.log_params(dict(params), run_id=self.run_id)
 
+# %% ../../nbs/workflow/05_mlflow_tracker.ipynb #6a38be69
 @patch
 def log_metrics(self: MLflowTracker, metrics: dict, step: int | None = None) -> None:
     if self._ensure_run(): self.tracker.log_metrics(dict(metrics), step=step, run_id=self.run_id)
 
+# %% ../../nbs/workflow/05_mlflow_tracker.ipynb #8e09153e
 @patch
-def log_model(self: MLflowTracker, model, artifact_path: str = "model", X_sample=None, register: bool = False,
-              model_name: str | None = None) -> str | None:
-    "Log a fitted model with its signature (from `X_sample`); returns the model URI. `register` also registers it."
+def log_model(
+    self: MLflowTracker,
+    model,
+    artifact_path: str = "model",
+    X_sample=None,
+    register: bool = False,
+    model_name: str | None = None,
+) -> str | None:
+    """Log a fitted model with its signature (from `X_sample`); returns the model URI. `register`
+    also registers it."""
     if not self._ensure_run(): return None
     name = model_name or self.spec.registered_model_name or artifact_path
-    self.model_uri = self.tracker.log_model(model, name, path=artifact_path, input_example=X_sample, run_id=self.run_id)
+    self.model_uri = self.tracker.log_model(
+        model, name, path=artifact_path, input_example=X_sample, run_id=self.run_id
+    )
     if register: self.register_model(self.model_uri, name)
     return self.model_uri
 
 # %% ../../nbs/workflow/05_mlflow_tracker.ipynb #b2629a68
 @patch
-def register_model(self: MLflowTracker, model_uri: str | None = None, name: str | None = None, stage: str | None = None,
-                   **metadata) -> dict | None:
-    "Register `model_uri` (default: the last logged model) under `name`, then move it to `stage` (default: the spec's)."
+def register_model(
+    self: MLflowTracker,
+    model_uri: str | None = None,
+    name: str | None = None,
+    stage: str | None = None,
+    **metadata,
+) -> dict | None:
+    """Register `model_uri` (default: the last logged model) under `name`, then move it to `stage`
+    (default: the spec's)."""
     if not self.enabled: return None
     from mltrain_nb.registry import ModelDeployment
     uri = model_uri or self.model_uri
-    if uri is None: raise MLTrainError("Nothing to register: log a model first (log_model or log_workflow_results).")
+    if uri is None:
+        raise MLTrainError(
+            "Nothing to register: log a model first (log_model or log_workflow_results)."
+        )
     name = name or self.spec.registered_model_name
-    if name is None: raise ConfigError("Registering needs a model name: enable_model_registry(model_name=...) or pass name=.")
-    stage = MLflowSpec(model_stage=stage).model_stage if stage is not None else self.spec.model_stage
-    deploy = ModelDeployment(models_dir=Path(self.spec.output_dir) / "models", tracking_uri=self.tracking_uri,
-                             output_dir=self.spec.output_dir)
+    if name is None:
+        raise ConfigError(
+            "Registering needs a model name: enable_model_registry(model_name=...) or pass name=."
+        )
+    stage = (
+        MLflowSpec(model_stage=stage).model_stage if stage is not None else self.spec.model_stage
+    )
+    deploy = ModelDeployment(
+        models_dir=Path(self.spec.output_dir) / "models",
+        tracking_uri=self.tracking_uri,
+        output_dir=self.spec.output_dir,
+    )
     model_id = deploy.save_model(model_uri=uri, name=name, **metadata)
     if stage == "Staged": deploy.stage(model_id)
     elif stage == "Production": deploy.promote_to_production(model_id)
     elif stage == "Archived": deploy.archive(model_id)
     self.registered = deploy.entry(model_id)
     if self.run_id is not None:
-        self.tracker.set_tags({"mltrain.registered_model": name, "mltrain.registered_version": self.registered["version"]}, self.run_id)
+        self.tracker.set_tags(
+            {
+                "mltrain.registered_model": name,
+                "mltrain.registered_version": self.registered["version"],
+            },
+            self.run_id,
+        )
     return self.registered
 
-# %% ../../nbs/workflow/05_mlflow_tracker.ipynb #ae4e75b0
+# %% ../../nbs/workflow/05_mlflow_tracker.ipynb #6dd7c855
 def _numbers(d: dict, prefix: str = "") -> dict[str, float]:
     "The finite numbers of `d` (one level of nested dicts, prefixed), as floats."
     out = {}
@@ -128,14 +186,24 @@ def _numbers(d: dict, prefix: str = "") -> dict[str, float]:
         elif isinstance(v, dict) and not prefix: out.update(_numbers(v, f"{k}."))
     return out
 
+# %% ../../nbs/workflow/05_mlflow_tracker.ipynb #846444c9
 @patch
-def log_workflow_results(self: MLflowTracker, results: dict, X_sample=None, register_model: bool | None = None,
-                         model_name: str | None = None) -> str | None:
-    "Log a workflow's metrics, best params and pipeline (registered when asked or when the spec says so)."
+def log_workflow_results(
+    self: MLflowTracker,
+    results: dict,
+    X_sample=None,
+    register_model: bool | None = None,
+    model_name: str | None = None,
+) -> str | None:
+    """Log a workflow's metrics, best params and pipeline (registered when asked or when the spec
+    says so)."""
     if not self._ensure_run(): return None
-    metrics = _numbers({k: v for k, v in results.items() if k not in ("tuning_summary", "calibration_summary")})
+    metrics = _numbers(
+        {k: v for k, v in results.items() if k not in ("tuning_summary", "calibration_summary")}
+    )
     for key in ("tuning_summary", "calibration_summary"):
-        if isinstance(results.get(key), dict): metrics.update(_numbers(results[key], key.replace("_summary", "") + "."))
+        if isinstance(results.get(key), dict):
+            metrics.update(_numbers(results[key], key.replace("_summary", "") + "."))
     self.log_metrics(metrics)
     best = (results.get("tuning_summary") or {}).get("best_params")
     if best: self.log_params({f"best.{k}": v for k, v in best.items()})

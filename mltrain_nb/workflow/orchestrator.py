@@ -25,15 +25,21 @@ __all__ = ['build_ml_pipeline', 'run_ml_workflow']
 def build_ml_pipeline(feature_specs: list[FeatureSpec], model_spec: ClassifierModelSpec):
     "`Pipeline([('preprocessor', FeatureSpecPipeline), ('classifier', <the spec's classifier>)])`."
     from sklearn.pipeline import Pipeline
-    return Pipeline([("preprocessor", FeatureSpecPipeline(feature_specs)), ("classifier", create_classifier(model_spec))])
+    return Pipeline(
+        [
+            ("preprocessor", FeatureSpecPipeline(feature_specs)),
+            ("classifier", create_classifier(model_spec)),
+        ]
+    )
 
-# %% ../../nbs/workflow/07_orchestrator.ipynb #ab18e159
+# %% ../../nbs/workflow/07_orchestrator.ipynb #78c614de
 _STRATEGIES = ("cross_validation", "train_test_split")
 
 def _scorers(model_spec) -> dict[str, str]:
     names = dict.fromkeys(["accuracy", *model_spec.evaluation_metrics])
     return {m: meval.sklearn_scorer(m, "classification") for m in names}
 
+# %% ../../nbs/workflow/07_orchestrator.ipynb #85c3d121
 def _cross_validate(pipeline, X, y, folds: int, model_spec) -> dict[str, Any]:
     import numpy as np
     from sklearn.model_selection import cross_validate
@@ -42,52 +48,102 @@ def _cross_validate(pipeline, X, y, folds: int, model_spec) -> dict[str, Any]:
     scorers = _scorers(model_spec)
     res = cross_validate(pipeline, X, y, cv=cv, scoring=scorers)
     scores = {m: _natural(s, res[f"test_{m}"]) for m, s in scorers.items()}
-    return {"cv_score": float(np.mean(scores["accuracy"])), "cv_std": float(np.std(scores["accuracy"])),
-            "cv_scores": {m: float(np.mean(v)) for m, v in scores.items()}}
+    return {
+        "cv_score": float(np.mean(scores["accuracy"])),
+        "cv_std": float(np.std(scores["accuracy"])),
+        "cv_scores": {m: float(np.mean(v)) for m, v in scores.items()},
+    }
 
-# %% ../../nbs/workflow/07_orchestrator.ipynb #8685c86f
+# %% ../../nbs/workflow/07_orchestrator.ipynb #5e1bbe9f
 def _check_inputs(X, y, validation_strategy, validation_params):
     X = mdata.to_frame(X)
     y = mdata.to_series(y, X.index)
-    if len(X) != len(y): raise DataError(f"X has {len(X)} rows but y has {len(y)}; they must match.")
-    if validation_strategy not in _STRATEGIES: raise ConfigError(suggest(validation_strategy, _STRATEGIES, "validation strategy"))
+    if len(X) != len(y):
+        raise DataError(f"X has {len(X)} rows but y has {len(y)}; they must match.")
+    if validation_strategy not in _STRATEGIES:
+        raise ConfigError(suggest(validation_strategy, _STRATEGIES, "validation strategy"))
     params = dict(validation_params or {})
-    allowed = {"cross_validation": ("cv_folds",), "train_test_split": ("test_size", "cv_folds")}[validation_strategy]
+    allowed = {"cross_validation": ("cv_folds",), "train_test_split": ("test_size", "cv_folds")}[
+        validation_strategy
+    ]
     for k in params:
-        if k not in allowed: raise ConfigError(suggest(k, allowed, f"validation parameter for {validation_strategy}"))
+        if k not in allowed:
+            raise ConfigError(
+                suggest(k, allowed, f"validation parameter for {validation_strategy}")
+            )
     return X, y, params
 
-def run_ml_workflow(feature_specs: list[FeatureSpec], model_spec: ClassifierModelSpec, X, y,
-                    validation_strategy: str = "cross_validation", validation_params: dict | None = None,
-                    tuning_spec=None, calibration_spec=None, mlflow_spec=None, sample_rows: int = 100) -> dict[str, Any]:
-    "Build, tune, validate, calibrate, track and register a spec-driven pipeline; returns the results dict."
+# %% ../../nbs/workflow/07_orchestrator.ipynb #2589a34e
+def run_ml_workflow(
+    feature_specs: list[FeatureSpec],
+    model_spec: ClassifierModelSpec,
+    X,
+    y,
+    validation_strategy: str = "cross_validation",
+    validation_params: dict | None = None,
+    tuning_spec=None,
+    calibration_spec=None,
+    mlflow_spec=None,
+    sample_rows: int = 100,
+) -> dict[str, Any]:
+    """Build, tune, validate, calibrate, track and register a spec-driven pipeline; returns the
+    results dict."""
     X, y, params = _check_inputs(X, y, validation_strategy, validation_params)
     t0 = time.perf_counter()
     tracker = MLflowTracker(mlflow_spec) if mlflow_spec is not None else None
-    run_id = tracker.start_run(run_name=(mlflow_spec.run_name or model_spec.model_name)) if tracker is not None else None
+    run_id = (
+        tracker.start_run(run_name=(mlflow_spec.run_name or model_spec.model_name))
+        if tracker is not None
+        else None
+    )
     try:
-        results = _run_steps(feature_specs, model_spec, X, y, validation_strategy, params, tuning_spec, calibration_spec)
+        results = _run_steps(
+            feature_specs,
+            model_spec,
+            X,
+            y,
+            validation_strategy,
+            params,
+            tuning_spec,
+            calibration_spec,
+        )
         results.update(mlflow_run_id=run_id, training_time=time.perf_counter() - t0)
         if tracker is not None and tracker.enabled:
-            tracker.log_params({"model_name": model_spec.model_name, "algorithm": model_spec.algorithm,
-                                "validation_strategy": validation_strategy, **params,
-                                **{f"hp.{k}": v for k, v in model_spec.hyperparameters.items()}})
-            tracker.log_workflow_results(results, X_sample=X.head(min(sample_rows, 5)), model_name=model_spec.model_name)
+            tracker.log_params(
+                {
+                    "model_name": model_spec.model_name,
+                    "algorithm": model_spec.algorithm,
+                    "validation_strategy": validation_strategy,
+                    **params,
+                    **{f"hp.{k}": v for k, v in model_spec.hyperparameters.items()},
+                }
+            )
+            tracker.log_workflow_results(
+                results, X_sample=X.head(min(sample_rows, 5)), model_name=model_spec.model_name
+            )
             results["model_uri"], results["registered"] = tracker.model_uri, tracker.registered
             tracker.end_run("FINISHED")
     except BaseException as e:
-        if tracker is not None: tracker.end_run("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
+        if tracker is not None:
+            tracker.end_run("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
         raise
     return results
 
 # %% ../../nbs/workflow/07_orchestrator.ipynb #c6ddc05e
-def _run_steps(feature_specs, model_spec, X, y, strategy, params, tuning_spec, calibration_spec) -> dict[str, Any]:
+def _run_steps(
+    feature_specs, model_spec, X, y, strategy, params, tuning_spec, calibration_spec
+) -> dict[str, Any]:
     from sklearn.base import clone
     folds = int(params.get("cv_folds", 5))
     X_train, y_train, X_test, y_test = X, y, None, None
     if strategy == "train_test_split":
-        s = mdata.DataPreparation(model_spec.random_state).split_data(X, y, test_size=params.get("test_size", 0.2),
-                                                                      strategy="stratified", task="classification")
+        s = mdata.DataPreparation(model_spec.random_state).split_data(
+            X,
+            y,
+            test_size=params.get("test_size", 0.2),
+            strategy="stratified",
+            task="classification",
+        )
         X_train, y_train, X_test, y_test = s.X_train, s.y_train, s.X_test, s.y_test
     pipeline = build_ml_pipeline(feature_specs, model_spec)
     tuning_summary = calibration_summary = None
@@ -95,7 +151,8 @@ def _run_steps(feature_specs, model_spec, X, y, strategy, params, tuning_spec, c
         tuner = create_tuning(tuning_spec).fit(pipeline, X_train, y_train)
         pipeline, tuning_summary = tuner.get_best_estimator(), tuner.summary()
     out = {"model_name": model_spec.model_name, "validation_strategy": strategy}
-    if strategy == "cross_validation": out.update(_cross_validate(clone(pipeline), X_train, y_train, folds, model_spec))
+    if strategy == "cross_validation":
+        out.update(_cross_validate(clone(pipeline), X_train, y_train, folds, model_spec))
     if calibration_spec is not None and calibration_spec.enabled:
         calibrator = ClassifierCalibration(calibration_spec).fit(clone(pipeline), X_train, y_train)
         pipeline, calibration_summary = calibrator.calibrated_, calibrator.summary()
@@ -105,5 +162,10 @@ def _run_steps(feature_specs, model_spec, X, y, strategy, params, tuning_spec, c
         y_pred, y_score = meval.model_scores(pipeline, X_test)
         test = meval.compute_metrics("classification", y_test, y_pred, y_score, pipeline.classes_)
         out.update(test_accuracy=test["accuracy"], test_metrics=test, n_test=len(X_test))
-    out.update(pipeline=pipeline, tuning_summary=tuning_summary, calibration_summary=calibration_summary, n_train=len(X_train))
+    out.update(
+        pipeline=pipeline,
+        tuning_summary=tuning_summary,
+        calibration_summary=calibration_summary,
+        n_train=len(X_train),
+    )
     return out

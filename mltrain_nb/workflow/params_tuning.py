@@ -17,12 +17,16 @@ __all__ = ['BaseTuning', 'GridSearch', 'RandomizedSearch', 'create_tuning']
 
 # %% ../../nbs/workflow/03_params_tuning.ipynb #90fb1cdd
 class BaseTuning:
-    "Shared part of the spec-driven searches: checks, fit, best estimator/params/score, results and summary."
+    """Shared part of the spec-driven searches: checks, fit, best estimator/params/score, results
+    and summary."""
     spec_type: type = object
 
     def __init__(self, tuning_spec):
         if not isinstance(tuning_spec, self.spec_type):
-            raise ConfigError(f"{type(self).__name__} needs a {self.spec_type.__name__}, got {type(tuning_spec).__name__}.")
+            raise ConfigError(
+                f"{type(self).__name__} needs a {self.spec_type.__name__}, got "
+                f"{type(tuning_spec).__name__}."
+            )
         self.spec = tuning_spec
         self.search_cv = None
 
@@ -31,16 +35,22 @@ class BaseTuning:
 
     def _check(self, pipeline, X, y):
         if not hasattr(pipeline, "get_params") or not hasattr(pipeline, "fit"):
-            raise ConfigError(f"fit needs a scikit-learn estimator or pipeline, got {type(pipeline).__name__}.")
+            raise ConfigError(
+                f"fit needs a scikit-learn estimator or pipeline, got {type(pipeline).__name__}."
+            )
         valid = list(pipeline.get_params(deep=True))
         for key in self._space():
             root = key.split("__")[0]
-            if key not in valid and not (root in valid and "__" in key):   # spec-driven classifiers take any hyperparameter
-                raise ConfigError(f"In the search space: {suggest(key, valid, 'pipeline parameter')}")
+            # spec-driven classifiers take any hyperparameter
+            if key not in valid and not (root in valid and "__" in key):
+                raise ConfigError(
+                    f"In the search space: {suggest(key, valid, 'pipeline parameter')}"
+                )
         if len(X) != len(y): raise DataError(f"X has {len(X)} rows but y has {len(y)}.")
 
     def fit(self, pipeline, X, y) -> "BaseTuning":
-        "Search the space on `pipeline` (cloned per candidate) and refit the best on all of `X`, `y`."
+        """Search the space on `pipeline` (cloned per candidate) and refit the best on all of `X`,
+        `y`."""
         self._check(pipeline, X, y)
         self.search_cv = self._make_search(pipeline)
         self.search_cv.fit(X, y)
@@ -48,7 +58,9 @@ class BaseTuning:
 
     def _fitted(self):
         if self.search_cv is None or not hasattr(self.search_cv, "best_params_"):
-            raise MLTrainError(f"{type(self).__name__} has not run yet: call fit(pipeline, X, y) first.")
+            raise MLTrainError(
+                f"{type(self).__name__} has not run yet: call fit(pipeline, X, y) first."
+            )
         return self.search_cv
 
     def get_best_estimator(self): return self._fitted().best_estimator_
@@ -57,13 +69,21 @@ class BaseTuning:
     def get_cv_results(self) -> pd.DataFrame: return pd.DataFrame(self._fitted().cv_results_)
 
     def summary(self) -> dict[str, Any]:
-        "Method, best params and score, candidates and folds: what tracking and `run_ml_workflow` report."
+        """Method, best params and score, candidates and folds: what tracking and `run_ml_workflow`
+        report."""
         s = self._fitted()
-        return {"method": type(self).__name__, "name": self.spec.name, "best_params": self.get_best_params(),
-                "best_score": self.get_best_score(), "scoring": self.spec.scoring, "refit": self.spec.refit,
-                "n_candidates": len(s.cv_results_["params"]), "cv_folds": self.spec.cv_folds}
+        return {
+            "method": type(self).__name__,
+            "name": self.spec.name,
+            "best_params": self.get_best_params(),
+            "best_score": self.get_best_score(),
+            "scoring": self.spec.scoring,
+            "refit": self.spec.refit,
+            "n_candidates": len(s.cv_results_["params"]),
+            "cv_folds": self.spec.cv_folds,
+        }
 
-# %% ../../nbs/workflow/03_params_tuning.ipynb #19bc018c
+# %% ../../nbs/workflow/03_params_tuning.ipynb #5ce7de0a
 class GridSearch(BaseTuning):
     "Every combination of `param_grid`, by `GridSearchCV`."
     spec_type = GridSearchSpec
@@ -71,9 +91,18 @@ class GridSearch(BaseTuning):
     def _make_search(self, pipeline):
         from sklearn.model_selection import GridSearchCV
         s = self.spec
-        return GridSearchCV(estimator=pipeline, param_grid=s.param_grid, scoring=s.scoring, cv=s.cv_folds, n_jobs=s.n_jobs,
-                            refit=s.refit, return_train_score=True, verbose=s.verbose)
+        return GridSearchCV(
+            estimator=pipeline,
+            param_grid=s.param_grid,
+            scoring=s.scoring,
+            cv=s.cv_folds,
+            n_jobs=s.n_jobs,
+            refit=s.refit,
+            return_train_score=True,
+            verbose=s.verbose,
+        )
 
+# %% ../../nbs/workflow/03_params_tuning.ipynb #45845daa
 class RandomizedSearch(BaseTuning):
     "`n_iter` draws from `param_distributions`, by `RandomizedSearchCV`."
     spec_type = RandomizedSearchSpec
@@ -81,12 +110,25 @@ class RandomizedSearch(BaseTuning):
     def _make_search(self, pipeline):
         from sklearn.model_selection import RandomizedSearchCV
         s = self.spec
-        return RandomizedSearchCV(estimator=pipeline, param_distributions=s.param_distributions, n_iter=s.n_iter,
-                                  scoring=s.scoring, cv=s.cv_folds, n_jobs=s.n_jobs, refit=s.refit,
-                                  return_train_score=True, verbose=s.verbose, random_state=s.random_state)
+        return RandomizedSearchCV(
+            estimator=pipeline,
+            param_distributions=s.param_distributions,
+            n_iter=s.n_iter,
+            scoring=s.scoring,
+            cv=s.cv_folds,
+            n_jobs=s.n_jobs,
+            refit=s.refit,
+            return_train_score=True,
+            verbose=s.verbose,
+            random_state=s.random_state,
+        )
 
+# %% ../../nbs/workflow/03_params_tuning.ipynb #3cae9df7
 def create_tuning(tuning_spec) -> BaseTuning:
     "The search a spec asks for."
     if isinstance(tuning_spec, GridSearchSpec): return GridSearch(tuning_spec)
     if isinstance(tuning_spec, RandomizedSearchSpec): return RandomizedSearch(tuning_spec)
-    raise ConfigError(f"No search for {type(tuning_spec).__name__}: pass a GridSearchSpec or a RandomizedSearchSpec.")
+    raise ConfigError(
+        f"No search for {type(tuning_spec).__name__}: pass a GridSearchSpec or a "
+        "RandomizedSearchSpec."
+    )

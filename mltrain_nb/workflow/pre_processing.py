@@ -28,17 +28,49 @@ class FeatureSpecTransformerFactory:
         "Imputer, then scaler (numeric) or encoder (categorical), as `spec` says."
         from sklearn import preprocessing
         if spec.feature_type == "numeric":
-            steps = [("imputer", SimpleImputer(strategy=spec.imputer_strategy,
-                                               fill_value=0 if spec.fill_value is None else spec.fill_value))]
-            if spec.scaler_type != "none": steps.append(("scaler", getattr(preprocessing, mdata._SCALERS[spec.scaler_type])()))
+            steps = [
+                (
+                    "imputer",
+                    SimpleImputer(
+                        strategy=spec.imputer_strategy,
+                        fill_value=0 if spec.fill_value is None else spec.fill_value,
+                    ),
+                )
+            ]
+            if spec.scaler_type != "none":
+                steps.append(("scaler", getattr(preprocessing, mdata._SCALERS[spec.scaler_type])()))
             return Pipeline(steps)
-        steps = [("as_str", preprocessing.FunctionTransformer(mdata._categories_as_str, feature_names_out="one-to-one")),
-                 ("imputer", SimpleImputer(strategy=spec.imputer_strategy,
-                                           fill_value="missing" if spec.fill_value is None else str(spec.fill_value)))]
+        steps = [
+            (
+                "as_str",
+                preprocessing.FunctionTransformer(
+                    mdata._categories_as_str, feature_names_out="one-to-one"
+                ),
+            ),
+            (
+                "imputer",
+                SimpleImputer(
+                    strategy=spec.imputer_strategy,
+                    fill_value="missing" if spec.fill_value is None else str(spec.fill_value),
+                ),
+            ),
+        ]
         if spec.encoder_type == "onehot":
-            steps.append(("encoder", preprocessing.OneHotEncoder(handle_unknown="ignore", sparse_output=False)))
+            steps.append(
+                (
+                    "encoder",
+                    preprocessing.OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                )
+            )
         elif spec.encoder_type == "ordinal":
-            steps.append(("encoder", preprocessing.OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)))
+            steps.append(
+                (
+                    "encoder",
+                    preprocessing.OrdinalEncoder(
+                        handle_unknown="use_encoded_value", unknown_value=-1
+                    ),
+                )
+            )
         return Pipeline(steps)
 
 # %% ../../nbs/workflow/01_pre_processing.ipynb #106e25de
@@ -58,17 +90,30 @@ class FeatureSpecPipeline(TransformerMixin, BaseEstimator):
         names = list(names) if names is not None else self.feature_names
         arr = np.asarray(X)
         if arr.ndim != 2 or arr.shape[1] != len(names):
-            raise DataError(f"X without column names must have {len(names)} columns in spec order ({names}); got shape {arr.shape}.")
+            raise DataError(
+                f"X without column names must have {len(names)} columns in spec order ({names}); "
+                f"got shape {arr.shape}."
+            )
         return pd.DataFrame(arr, columns=names)
 
     def fit(self, X, y=None):
-        if not self.feature_specs: raise ConfigError("FeatureSpecPipeline needs feature specs (FeatureSpecBuilder().add_...().build()).")
+        if not self.feature_specs:
+            raise ConfigError(
+                "FeatureSpecPipeline needs feature specs (FeatureSpecBuilder().add_...().build())."
+            )
         X_df = self._frame(X)
         mdata.require_columns(X_df, self.feature_names, "feature column")
-        transformers = [(s.feature_name, FeatureSpecTransformerFactory.create_transformer(s), [s.feature_name])
-                        for s in self.feature_specs if s.enabled]
-        self.transformer_ = ColumnTransformer(transformers, remainder="passthrough", verbose_feature_names_out=False,
-                                              sparse_threshold=0.0)
+        transformers = [
+            (s.feature_name, FeatureSpecTransformerFactory.create_transformer(s), [s.feature_name])
+            for s in self.feature_specs
+            if s.enabled
+        ]
+        self.transformer_ = ColumnTransformer(
+            transformers,
+            remainder="passthrough",
+            verbose_feature_names_out=False,
+            sparse_threshold=0.0,
+        )
         self.transformer_.fit(X_df, y)
         self.feature_names_in_ = np.asarray([str(c) for c in X_df.columns], dtype=object)
         self.n_features_in_ = X_df.shape[1]

@@ -19,14 +19,15 @@ __all__ = ['FeatureSpec', 'FeatureSpecBuilder', 'ClassifierModelSpec', 'ModelSpe
 
 # %% ../../nbs/workflow/00_specs.ipynb #e961f31d
 class _Builder(_Spec):
-    "Base of the fluent builders: validated assignment, `ConfigError` on a bad value, `build()` makes the spec."
+    """Base of the fluent builders: validated assignment, `ConfigError` on a bad value, `build()`
+    makes the spec."""
     def _set(self, **values) -> "_Builder":
         for k, v in values.items():
             try: setattr(self, k, v)
             except ValidationError as e: raise ConfigError(_describe(type(self), e)) from None
         return self
 
-# %% ../../nbs/workflow/00_specs.ipynb #c631ae30
+# %% ../../nbs/workflow/00_specs.ipynb #6f57aa90
 class FeatureSpec(_Spec):
     "How one input column is imputed and scaled or encoded."
     feature_name: str
@@ -39,11 +40,16 @@ class FeatureSpec(_Spec):
 
     def model_post_init(self, _):
         if self.feature_type == "categorical" and self.imputer_strategy in ("mean", "median"):
-            raise ConfigError(f"Feature {self.feature_name!r} is categorical: imputer_strategy must be 'most_frequent' or "
-                              f"'constant', not {self.imputer_strategy!r}.")
+            raise ConfigError(
+                f"Feature {self.feature_name!r} is categorical: imputer_strategy must be "
+                "'most_frequent' or "
+                f"'constant', not {self.imputer_strategy!r}."
+            )
 
+# %% ../../nbs/workflow/00_specs.ipynb #ed8a492e
 class FeatureSpecBuilder(_Builder):
-    "Collects feature specs: `FeatureSpecBuilder().add_numeric_group([...]).add_categorical_group([...]).build()`."
+    """Collects feature specs:
+    `FeatureSpecBuilder().add_numeric_group([...]).add_categorical_group([...]).build()`."""
     specs: list[FeatureSpec] = []
 
     def _add(self, names, **settings) -> "FeatureSpecBuilder":
@@ -52,26 +58,53 @@ class FeatureSpecBuilder(_Builder):
         taken = {s.feature_name for s in self.specs}
         dup = [n for n in names if n in taken or names.count(n) > 1]
         if dup: raise ConfigError(f"Feature {dup[0]!r} already has a spec; each column gets one.")
-        return self._set(specs=[*self.specs, *(FeatureSpec(feature_name=n, **settings) for n in names)])
+        return self._set(
+            specs=[*self.specs, *(FeatureSpec(feature_name=n, **settings) for n in names)]
+        )
 
-    def add_numeric_group(self, feature_names, imputer_strategy: str = "mean", scaler_type: str = "standard",
-                          fill_value=None) -> "FeatureSpecBuilder":
-        return self._add(feature_names, feature_type="numeric", imputer_strategy=imputer_strategy, scaler_type=scaler_type,
-                         fill_value=fill_value)
+    def add_numeric_group(
+        self,
+        feature_names,
+        imputer_strategy: str = "mean",
+        scaler_type: str = "standard",
+        fill_value=None,
+    ) -> "FeatureSpecBuilder":
+        return self._add(
+            feature_names,
+            feature_type="numeric",
+            imputer_strategy=imputer_strategy,
+            scaler_type=scaler_type,
+            fill_value=fill_value,
+        )
 
-    def add_categorical_group(self, feature_names, imputer_strategy: str = "most_frequent", encoder_type: str = "onehot",
-                              fill_value=None) -> "FeatureSpecBuilder":
-        return self._add(feature_names, feature_type="categorical", imputer_strategy=imputer_strategy,
-                         encoder_type=encoder_type, fill_value=fill_value)
+    def add_categorical_group(
+        self,
+        feature_names,
+        imputer_strategy: str = "most_frequent",
+        encoder_type: str = "onehot",
+        fill_value=None,
+    ) -> "FeatureSpecBuilder":
+        return self._add(
+            feature_names,
+            feature_type="categorical",
+            imputer_strategy=imputer_strategy,
+            encoder_type=encoder_type,
+            fill_value=fill_value,
+        )
 
-    def add_numeric(self, feature_name: str, **kw) -> "FeatureSpecBuilder": return self.add_numeric_group([feature_name], **kw)
-    def add_categorical(self, feature_name: str, **kw) -> "FeatureSpecBuilder": return self.add_categorical_group([feature_name], **kw)
+    def add_numeric(self, feature_name: str, **kw) -> "FeatureSpecBuilder":
+        return self.add_numeric_group([feature_name], **kw)
+    def add_categorical(self, feature_name: str, **kw) -> "FeatureSpecBuilder":
+        return self.add_categorical_group([feature_name], **kw)
 
     def build(self) -> list[FeatureSpec]:
-        if not self.specs: raise ConfigError("No features: add at least one with add_numeric_group or add_categorical_group.")
+        if not self.specs:
+            raise ConfigError(
+                "No features: add at least one with add_numeric_group or add_categorical_group."
+            )
         return list(self.specs)
 
-# %% ../../nbs/workflow/00_specs.ipynb #5055ffbf
+# %% ../../nbs/workflow/00_specs.ipynb #ef2935b8
 class ClassifierModelSpec(_Spec):
     "One classifier: name, catalog algorithm, hyperparameters, random state and evaluation metrics."
     model_name: str
@@ -92,29 +125,45 @@ class ClassifierModelSpec(_Spec):
         from mltrain_nb.evaluation import check_metric
         return [check_metric(m, "classification") for m in v]
 
+# %% ../../nbs/workflow/00_specs.ipynb #011f7e91
 class ModelSpecBuilder(_Builder):
-    "Collects model specs: `ModelSpecBuilder().add_classifier('gb', hyperparameters={...}).build()[0]`."
+    """Collects model specs: `ModelSpecBuilder().add_classifier('gb',
+    hyperparameters={...}).build()[0]`."""
     specs: list[ClassifierModelSpec] = []
 
-    def add_classifier(self, model_name: str, algorithm: str = "gradient_boosting", hyperparameters: dict | None = None,
-                       random_state: int | None = 42, evaluation_metrics: list[str] | None = None) -> "ModelSpecBuilder":
-        if any(s.model_name == model_name for s in self.specs): raise ConfigError(f"A model named {model_name!r} was already added.")
-        spec = ClassifierModelSpec(model_name=model_name, algorithm=algorithm, hyperparameters=hyperparameters or {},
-                                   random_state=random_state,
-                                   **({"evaluation_metrics": evaluation_metrics} if evaluation_metrics is not None else {}))
+    def add_classifier(
+        self,
+        model_name: str,
+        algorithm: str = "gradient_boosting",
+        hyperparameters: dict | None = None,
+        random_state: int | None = 42,
+        evaluation_metrics: list[str] | None = None,
+    ) -> "ModelSpecBuilder":
+        if any(s.model_name == model_name for s in self.specs):
+            raise ConfigError(f"A model named {model_name!r} was already added.")
+        spec = ClassifierModelSpec(
+            model_name=model_name,
+            algorithm=algorithm,
+            hyperparameters=hyperparameters or {},
+            random_state=random_state,
+            **(
+                {"evaluation_metrics": evaluation_metrics} if evaluation_metrics is not None else {}
+            ),
+        )
         return self._set(specs=[*self.specs, spec])
 
     def build(self) -> list[ClassifierModelSpec]:
         if not self.specs: raise ConfigError("No models: add one with add_classifier(name).")
         return list(self.specs)
 
-# %% ../../nbs/workflow/00_specs.ipynb #a0cb6a47
+# %% ../../nbs/workflow/00_specs.ipynb #a3856715
 def _check_scorer(name: str) -> str:
     from sklearn.metrics import get_scorer_names
     names = get_scorer_names()
     if name not in names: raise ConfigError(suggest(name, names, "scikit-learn scorer"))
     return name
 
+# %% ../../nbs/workflow/00_specs.ipynb #c678569e
 class _SearchSpec(_Spec):
     name: str = "tuning"
     enabled: bool = True
@@ -128,7 +177,8 @@ class _SearchSpec(_Spec):
     @classmethod
     def _scoring(cls, v):
         if isinstance(v, dict):
-            if not v: raise ConfigError("scoring as a dict needs at least one {name: scorer} entry.")
+            if not v:
+                raise ConfigError("scoring as a dict needs at least one {name: scorer} entry.")
             for s in v.values(): _check_scorer(s)
         else: _check_scorer(v)
         return v
@@ -140,15 +190,26 @@ class _SearchSpec(_Spec):
         return v
 
     def model_post_init(self, _):
-        if self.refit_score is not None and (not isinstance(self.scoring, dict) or self.refit_score not in self.scoring):
+        if self.refit_score is not None and (
+            not isinstance(self.scoring, dict) or self.refit_score not in self.scoring
+        ):
             valid = list(self.scoring) if isinstance(self.scoring, dict) else []
-            raise ConfigError(f"refit_score {self.refit_score!r} must name one of the scoring dict's keys {valid}.")
+            raise ConfigError(
+                f"refit_score {self.refit_score!r} must name one of the scoring dict's keys "
+                f"{valid}."
+            )
 
     @property
     def refit(self):
-        "What `*SearchCV(refit=...)` needs: True for one scorer, else the key that picks the best model."
-        return True if not isinstance(self.scoring, dict) else (self.refit_score or next(iter(self.scoring)))
+        """What `*SearchCV(refit=...)` needs: True for one scorer, else the key that picks the best
+        model."""
+        return (
+            True
+            if not isinstance(self.scoring, dict)
+            else (self.refit_score or next(iter(self.scoring)))
+        )
 
+# %% ../../nbs/workflow/00_specs.ipynb #a9768bad
 class GridSearchSpec(_SearchSpec):
     "An exhaustive search over `param_grid`."
     param_grid: dict[str, list]
@@ -161,6 +222,7 @@ class GridSearchSpec(_SearchSpec):
             if not vals: raise ConfigError(f"param_grid[{k!r}] has no values.")
         return v
 
+# %% ../../nbs/workflow/00_specs.ipynb #3d063efb
 class RandomizedSearchSpec(_SearchSpec):
     "`n_iter` draws from `param_distributions` (scipy distributions or lists)."
     param_distributions: dict[str, Any]
@@ -170,13 +232,19 @@ class RandomizedSearchSpec(_SearchSpec):
     @field_validator("param_distributions")
     @classmethod
     def _dists(cls, v):
-        if not v: raise ConfigError("param_distributions is empty: give at least one {parameter: distribution or list}.")
+        if not v:
+            raise ConfigError(
+                "param_distributions is empty: give at least one {parameter: distribution or list}."
+            )
         for k, d in v.items():
             if not (hasattr(d, "rvs") or isinstance(d, (list, tuple))):
-                raise ConfigError(f"param_distributions[{k!r}] must be a scipy distribution (with .rvs) or a list, got {d!r}.")
+                raise ConfigError(
+                    f"param_distributions[{k!r}] must be a scipy distribution (with .rvs) or a "
+                    f"list, got {d!r}."
+                )
         return v
 
-# %% ../../nbs/workflow/00_specs.ipynb #5742922c
+# %% ../../nbs/workflow/00_specs.ipynb #2d9246e5
 class _SearchBuilder(_Builder):
     name: str = "tuning"
     enabled: bool = True
@@ -197,23 +265,27 @@ class _SearchBuilder(_Builder):
     def enable(self): return self._set(enabled=True)
     def disable(self): return self._set(enabled=False)
 
+# %% ../../nbs/workflow/00_specs.ipynb #ea923652
 class GridSearchSpecBuilder(_SearchBuilder):
     "Builds a `GridSearchSpec`."
     param_grid: dict[str, list] = {}
     def set_param_grid(self, param_grid: dict): return self._set(param_grid=param_grid)
     def build(self) -> GridSearchSpec: return GridSearchSpec(**dict(self))
 
+# %% ../../nbs/workflow/00_specs.ipynb #bada08a8
 class RandomizedSearchSpecBuilder(_SearchBuilder):
     "Builds a `RandomizedSearchSpec`."
     param_distributions: dict[str, Any] = {}
     n_iter: int = 10
     random_state: int | None = 42
-    def set_param_distributions(self, param_distributions: dict): return self._set(param_distributions=param_distributions)
+    def set_param_distributions(self, param_distributions: dict):
+        return self._set(param_distributions=param_distributions)
     def set_n_iter(self, n_iter: int): return self._set(n_iter=n_iter)
-    def set_random_state(self, random_state: int | None): return self._set(random_state=random_state)
+    def set_random_state(self, random_state: int | None):
+        return self._set(random_state=random_state)
     def build(self) -> RandomizedSearchSpec: return RandomizedSearchSpec(**dict(self))
 
-# %% ../../nbs/workflow/00_specs.ipynb #a74cec74
+# %% ../../nbs/workflow/00_specs.ipynb #6a713f5e
 class CalibrationSpec(_Spec):
     "Probability calibration: method, folds, whether to average one calibrator per fold."
     name: str = "calibration"
@@ -228,6 +300,7 @@ class CalibrationSpec(_Spec):
         if v < 2: raise ConfigError(f"cv_strategy must be a number of folds >= 2, got {v}.")
         return v
 
+# %% ../../nbs/workflow/00_specs.ipynb #b487398b
 class CalibrationSpecBuilder(_Builder):
     "Builds a `CalibrationSpec`."
     name: str = "calibration"
@@ -245,9 +318,15 @@ class CalibrationSpecBuilder(_Builder):
     def disable(self): return self._set(enabled=False)
     def build(self) -> CalibrationSpec: return CalibrationSpec(**dict(self))
 
-# %% ../../nbs/workflow/00_specs.ipynb #e89be1c0
-_STAGES = {"none": "None", "training": "None", "staging": "Staged", "staged": "Staged", "production": "Production",
-           "archived": "Archived"}
+# %% ../../nbs/workflow/00_specs.ipynb #3fa0445a
+_STAGES = {
+    "none": "None",
+    "training": "None",
+    "staging": "Staged",
+    "staged": "Staged",
+    "production": "Production",
+    "archived": "Archived",
+}
 
 class MLflowSpec(_Spec):
     "Where and how a workflow is tracked, and whether its model is registered."
@@ -266,11 +345,17 @@ class MLflowSpec(_Spec):
     @classmethod
     def _stage(cls, v):
         key = str(v).strip().lower()
-        if key not in _STAGES: raise ConfigError(suggest(v, ["None", "Staging", "Production", "Archived"], "model stage"))
+        if key not in _STAGES:
+            raise ConfigError(
+                suggest(v, ["None", "Staging", "Production", "Archived"], "model stage")
+            )
         return _STAGES[key]
 
+# %% ../../nbs/workflow/00_specs.ipynb #45463a2d
 class MLflowSpecBuilder(_Builder):
-    "Builds an `MLflowSpec`: `MLflowSpecBuilder().enable().set_experiment('exp').enable_model_registry(stage='Staging').build()`."
+    """Builds an `MLflowSpec`:
+    `MLflowSpecBuilder().enable().set_experiment('exp')
+    .enable_model_registry(stage='Staging').build()`."""
     enabled: bool = False
     experiment_name: str = "mltrain_workflow"
     run_name: str | None = None
@@ -283,12 +368,14 @@ class MLflowSpecBuilder(_Builder):
     description: str | None = None
     def enable(self): return self._set(enabled=True)
     def disable(self): return self._set(enabled=False)
-    def set_experiment(self, experiment_name: str): return self._set(experiment_name=experiment_name)
+    def set_experiment(self, experiment_name: str):
+        return self._set(experiment_name=experiment_name)
     def set_run_name(self, run_name: str): return self._set(run_name=run_name)
     def set_tracking_uri(self, tracking_uri: str): return self._set(tracking_uri=tracking_uri)
     def set_output_dir(self, output_dir: str): return self._set(output_dir=str(output_dir))
     def set_description(self, description: str): return self._set(description=description)
-    def add_tags(self, tags: dict): return self._set(tags={**self.tags, **{str(k): str(v) for k, v in tags.items()}})
+    def add_tags(self, tags: dict):
+        return self._set(tags={**self.tags, **{str(k): str(v) for k, v in tags.items()}})
     def enable_model_registry(self, stage: str = "None", model_name: str | None = None):
         MLflowSpec(model_stage=stage)   # validate the stage now
         return self._set(register_model=True, model_stage=stage, registered_model_name=model_name)
