@@ -236,7 +236,118 @@ def _source(self: ModelDeployment, model_uri: str) -> tuple[str, str | None, str
         return model_uri, m.group(1), None
     return model_uri, None, None
 
-# %% ../../nbs/registry/01_deployment.ipynb #94e78ef3
+# %% ../../nbs/registry/01_deployment.ipynb #27681ef2
+def _new_entry(
+    model,
+    name: str,
+    *,
+    task_type=None,
+    algorithm=None,
+    metrics=None,
+    hyperparameters=None,
+    feature_names=None,
+    target_name=None,
+    training_samples=None,
+    description=None,
+    created_by=None,
+    extra=None,
+) -> dict:
+    """The registry entry of a new version, before MLflow numbers it (`version`, `model_uri` still
+    empty)."""
+    features = (
+        feature_names if feature_names is not None else getattr(model, "feature_names_in_", [])
+    )
+    metrics = {k: v for k, v in jsonable(metrics or {}).items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {
+        "model_id": uuid.uuid4().hex,
+        "name": name,
+        "version": None,
+        "registry_version": None,
+        "status": "Training",
+        "task_type": task_type,
+        "algorithm": algorithm or (type(model).__name__ if model is not None else ""),
+        "metrics": metrics,
+        "hyperparameters": jsonable(hyperparameters or {}),
+        "feature_names": [str(f) for f in features],
+        "feature_count": len(features),
+        "target": target_name,
+        "training_samples": training_samples,
+        "created_at": utc_now(),
+        "created_by": created_by or current_user(),
+        "description": description,
+        "run_id": None,
+        "model_uri": None,
+        "artifacts": {},
+        **jsonable(extra or {}),
+    }
+
+# %% ../../nbs/registry/01_deployment.ipynb #72156cdd
+def _version_tags(entry: dict, tags: dict | None) -> dict[str, str]:
+    """The tags a new version is born with: its status, ids, where its entry is, and the facts to
+    search by."""
+    return {
+        STATUS_TAG: "Training",
+        ID_TAG: entry["model_id"],
+        VERSION_TAG: entry["version"],
+        ENTRY_TAG: entry["artifacts"]["entry"],
+        "mltrain.task": entry["task_type"] or "",
+        "mltrain.algorithm": entry["algorithm"],
+        "mltrain.features": _feature_key(entry["feature_names"]),
+        "mltrain.feature_count": str(entry["feature_count"]),
+        "mltrain.created_by": entry["created_by"],
+        **{f"metric.{k}": f"{v:.6g}" for k, v in entry["metrics"].items()},
+        **{str(k): str(v) for k, v in (tags or {}).items()},
+    }
+
+# %% ../../nbs/registry/01_deployment.ipynb #8d249b3d
+@patch
+def _next_version(self: ModelDeployment, name: str, version: str | None) -> str:
+    "The semantic version of the next version of `name`: `version`, or one more than there are."
+    existing = self._versions(name)
+    semver = str(version) if version is not None else f"{len(existing) + 1}.0.0"
+    if any(m.tags.get(VERSION_TAG) == semver for m in existing):
+        raise RegistryError(
+            f"Model {name!r} already has a version {semver!r}; give a new `version`."
+        )
+    return semver
+
+# %% ../../nbs/registry/01_deployment.ipynb #261ad7d9
+@patch
+def _create_version(
+    self: ModelDeployment,
+    entry: dict,
+    folder: Path,
+    model,
+    model_uri,
+    input_example,
+    tags: dict | None,
+):
+    """Save `model` (or find the logged `model_uri`) and create its version, tags and all, in one
+    call."""
+    run_id = logged_id = None
+    entry["artifacts"] = {"model": None, "entry": str(folder / "registry.json")}
+    try:
+        if model_uri is None: source = str(self._save_local(model, folder / "model", input_example))
+        else: source, run_id, logged_id = self._source(str(model_uri))
+        entry["run_id"], entry["artifacts"]["model"] = run_id, source
+        # registered by its artifact location: MLflow resolves a `models:/m-...` source through the
+        # process-wide store, which need not be this registry's
+        storage = self.client.get_logged_model(logged_id).artifact_location if logged_id else source
+        return self.client.create_model_version(
+            entry["name"],
+            storage,
+            run_id=run_id,
+            tags=_version_tags(entry, tags),
+            description=entry["description"],
+            model_id=logged_id,
+        )
+    except BaseException:
+        # nothing registered: leave no model files behind
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+# %% ../../nbs/registry/01_deployment.ipynb #22088094
 @patch
 def save_model(
     self: ModelDeployment,
@@ -257,8 +368,8 @@ def save_model(
     created_by: str | None = None,
     extra: dict | None = None,
 ) -> str:
-    """Register a new version of `name` (status Training); saves `model` or registers the logged
-    `model_uri`. Returns its model_id."""
+    """Register a new version of `name` (status Training): save `model` or register the logged
+    `model_uri`."""
     if (model is None) == (model_uri is None):
         raise RegistryError(
             "Give exactly one of `model` (a fitted model) or `model_uri` (an MLflow model URI)."
@@ -266,94 +377,40 @@ def save_model(
     if name is None: raise RegistryError("save_model needs a `name` for the registered model.")
     if version is not None and not str(version).strip():
         raise RegistryError("`version` must be a non-empty string such as '1.0.0'.")
-    model_id = uuid.uuid4().hex
-    folder = self.models_dir / str(name) / model_id
-    metrics = {
-        k: v
-        for k, v in jsonable(metrics or {}).items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool)
-    }
-    features = [
-        str(f)
-        for f in (
-            feature_names if feature_names is not None else getattr(model, "feature_names_in_", [])
-        )
-    ]
+    e = _new_entry(
+        model,
+        name,
+        task_type=task_type,
+        algorithm=algorithm,
+        metrics=metrics,
+        hyperparameters=hyperparameters,
+        feature_names=feature_names,
+        target_name=target_name,
+        training_samples=training_samples,
+        description=description,
+        created_by=created_by,
+        extra=extra,
+    )
+    folder = self.models_dir / str(name) / e["model_id"]
     with self.locked():
         self._ensure_name(name)
-        existing = self._versions(name)
-        semver = str(version) if version is not None else f"{len(existing) + 1}.0.0"
-        if any(m.tags.get(VERSION_TAG) == semver for m in existing):
-            raise RegistryError(
-                f"Model {name!r} already has a version {semver!r}; give a new `version`."
-            )
-        run_id = logged_id = None
-        try:
-            if model_uri is None:
-                source = str(self._save_local(model, folder / "model", input_example))
-            else: source, run_id, logged_id = self._source(str(model_uri))
-            vtags = {
-                STATUS_TAG: "Training",
-                ID_TAG: model_id,
-                VERSION_TAG: semver,
-                ENTRY_TAG: str(folder / "registry.json"),
-                "mltrain.task": task_type or "",
-                "mltrain.algorithm": algorithm
-                or (type(model).__name__ if model is not None else ""),
-                "mltrain.features": _feature_key(features),
-                "mltrain.feature_count": str(len(features)),
-                "mltrain.created_by": created_by or current_user(),
-                **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()},
-                **{str(k): str(v) for k, v in (tags or {}).items()},
-            }
-            # registered by its artifact location: MLflow resolves a `models:/m-...` source through
-            # the process-wide
-            # store, which need not be this registry's
-            storage = (
-                self.client.get_logged_model(logged_id).artifact_location if logged_id else source
-            )
-            mv = self.client.create_model_version(
-                name,
-                storage,
-                run_id=run_id,
-                tags=vtags,
-                description=description,
-                model_id=logged_id,
-            )
-        except BaseException:
-            # nothing registered: leave no model files behind
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        entry = {
-            "model_id": model_id,
-            "name": name,
-            "version": semver,
-            "registry_version": int(mv.version),
-            "status": "Training",
-            "task_type": task_type,
-            "algorithm": vtags["mltrain.algorithm"],
-            "metrics": metrics,
-            "hyperparameters": jsonable(hyperparameters or {}),
-            "feature_names": features,
-            "feature_count": len(features),
-            "target": target_name,
-            "training_samples": training_samples,
-            "created_at": utc_now(),
-            "created_by": vtags["mltrain.created_by"],
-            "description": description,
-            "run_id": run_id,
-            "model_uri": f"models:/{name}/{mv.version}",
-            "artifacts": {"model": source, "entry": str(folder / "registry.json")},
-            **jsonable(extra or {}),
-        }
-        entry.update(self._run_facts(run_id, metrics, hyperparameters))
-        try: entry["signature"] = input_schema(source, self.tracking_uri)
-        except Exception: entry["signature"] = None
-        atomic_write(folder / "registry.json", json.dumps(entry, indent=2, default=str))
+        e["version"] = self._next_version(name, version)
+        mv = self._create_version(e, folder, model, model_uri, input_example, tags)
+        e.update(registry_version=int(mv.version), model_uri=f"models:/{name}/{mv.version}")
+        e.update(self._run_facts(e["run_id"], e["metrics"], hyperparameters))
+        try: e["signature"] = input_schema(e["artifacts"]["model"], self.tracking_uri)
+        except Exception: e["signature"] = None
+        atomic_write(folder / "registry.json", json.dumps(e, indent=2, default=str))
         self._record(
-            "register", name, mv.version, None, "Training", model_id=model_id, semver=semver
+            "register",
+            name,
+            mv.version,
+            None,
+            "Training",
+            model_id=e["model_id"],
+            semver=e["version"],
         )
-    return model_id
+    return e["model_id"]
 
 # %% ../../nbs/registry/01_deployment.ipynb #a86ddeb1
 @patch
