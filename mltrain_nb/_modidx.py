@@ -958,6 +958,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                           'mltrain_nb/registry/deployment.py'),
                                                 'mltrain_nb.registry.deployment.ModelDeployment.status_of': ( 'registry/deployment.html#modeldeployment.status_of',
                                                                                                               'mltrain_nb/registry/deployment.py'),
+                                                'mltrain_nb.registry.deployment._check_registration': ( 'registry/deployment.html#_check_registration',
+                                                                                                        'mltrain_nb/registry/deployment.py'),
                                                 'mltrain_nb.registry.deployment._feature_key': ( 'registry/deployment.html#_feature_key',
                                                                                                  'mltrain_nb/registry/deployment.py'),
                                                 'mltrain_nb.registry.deployment._new_entry': ( 'registry/deployment.html#_new_entry',

@@ -347,6 +347,17 @@ def _create_version(
         shutil.rmtree(folder, ignore_errors=True)
         raise
 
+# %% ../../nbs/registry/01_deployment.ipynb #268e43dc
+def _check_registration(model, model_uri, name, version) -> None:
+    "A `RegistryError` unless exactly one of `model` and `model_uri`, a `name`, and a usable `version`."
+    if (model is None) == (model_uri is None):
+        raise RegistryError(
+            "Give exactly one of `model` (a fitted model) or `model_uri` (an MLflow model URI)."
+        )
+    if name is None: raise RegistryError("save_model needs a `name` for the registered model.")
+    if version is not None and not str(version).strip():
+        raise RegistryError("`version` must be a non-empty string such as '1.0.0'.")
+
 # %% ../../nbs/registry/01_deployment.ipynb #22088094
 @patch
 def save_model(
@@ -370,13 +381,7 @@ def save_model(
 ) -> str:
     """Register a new version of `name` (status Training): save `model` or register the logged
     `model_uri`."""
-    if (model is None) == (model_uri is None):
-        raise RegistryError(
-            "Give exactly one of `model` (a fitted model) or `model_uri` (an MLflow model URI)."
-        )
-    if name is None: raise RegistryError("save_model needs a `name` for the registered model.")
-    if version is not None and not str(version).strip():
-        raise RegistryError("`version` must be a non-empty string such as '1.0.0'.")
+    _check_registration(model, model_uri, name, version)
     e = _new_entry(
         model,
         name,
