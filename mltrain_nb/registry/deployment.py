@@ -349,7 +349,8 @@ def _create_version(
 
 # %% ../../nbs/registry/01_deployment.ipynb #268e43dc
 def _check_registration(model, model_uri, name, version) -> None:
-    "A `RegistryError` unless exactly one of `model` and `model_uri`, a `name`, and a usable `version`."
+    """A `RegistryError` unless exactly one of `model` and `model_uri`, a `name`, and a usable
+    `version`."""
     if (model is None) == (model_uri is None):
         raise RegistryError(
             "Give exactly one of `model` (a fitted model) or `model_uri` (an MLflow model URI)."
