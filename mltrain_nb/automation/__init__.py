@@ -8,7 +8,7 @@ on a Dask cluster."""
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/automation/90_package.ipynb #60c798f5
+# %% ../../nbs/automation/90_package.ipynb #486adb59
 from .spec import OPTIMIZATIONS, SPLITS, Cell, PipelineConfig, pipeline_config
 from .spec import _names
 from .demo import DEMO_GROUP, DEMO_TARGET, DEMO_TIME, demo_data
@@ -32,7 +32,7 @@ from .events import CellFinished, PipelineFinished, PipelineStarted
 from .events import _cell_event
 from .run import ExperimentResults, _finish, rebuild_reports, run_experiments
 
-# %% ../../nbs/automation/90_package.ipynb #49408401
+# %% ../../nbs/automation/90_package.ipynb #e6e91071
 __all__ = [
     'SPLITS', 'OPTIMIZATIONS', 'DEFAULT_MODELS', 'QUICK_MODELS', 'DEMO_TARGET', 'DEMO_TIME',
     'DEMO_GROUP', 'PipelineConfig', 'pipeline_config', 'demo_data', 'Cell', 'Plan',
