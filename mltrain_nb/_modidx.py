@@ -1126,6 +1126,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                        'mltrain_nb/server/db.py'),
                                       'mltrain_nb.server.db.ServerSettings.from_env': ( 'server/db.html#serversettings.from_env',
                                                                                         'mltrain_nb/server/db.py'),
+                                      'mltrain_nb.server.db._arrow_conversion': ( 'server/db.html#_arrow_conversion',
+                                                                                  'mltrain_nb/server/db.py'),
                                       'mltrain_nb.server.db._env': ('server/db.html#_env', 'mltrain_nb/server/db.py'),
                                       'mltrain_nb.server.db.default_db_url': ('server/db.html#default_db_url', 'mltrain_nb/server/db.py'),
                                       'mltrain_nb.server.db.json_safe': ('server/db.html#json_safe', 'mltrain_nb/server/db.py'),
