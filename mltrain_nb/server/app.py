@@ -21,10 +21,9 @@ __all__ = ['ROUTERS', 'router', 'create_app', 'serve']
 
 # %% ../../nbs/server/20_app.ipynb #e81bdfcf
 from .abtests import _ab_name, ab_test_results, create_ab_test
-from mltrain_nb.server.bodies import (
-    ABTestRequest, Body, CleanRequest, CompareRequest, DeployRequest, FeatureSelection,
-    PredictRequest, SelectFeaturesRequest, SplitRequest, TaskType, TrainRequest, TuneRequest,
-    _JobBody)
+from .bodies import (
+    _JobBody, ABTestRequest, Body, CleanRequest, CompareRequest, DeployRequest, FeatureSelection,
+    PredictRequest, SelectFeaturesRequest, SplitRequest, TaskType, TrainRequest, TuneRequest)
 from .datasets import (
     _EXCEL, _prepared, check_limits, clean_data, dataset_summary, get_dataset, list_datasets,
     read_upload, select_features, split_data, upload_dataset)

@@ -19,9 +19,9 @@ from sqlalchemy import update
 
 from ..errors import (
     ConfigError, DataError, MLTrainError, ModelNotFoundError, TrainingInterrupted, suggest)
-from mltrain_nb.server.db import (
-    Database, DatasetFiles, MLDataset, MLExperiment, MLTrainingJob, ServerSettings, json_safe,
-    utcnow)
+from .db import (
+    json_safe, utcnow,
+    Database, DatasetFiles, MLDataset, MLExperiment, MLTrainingJob, ServerSettings)
 
 # %% auto #0
 __all__ = ['JOB_KINDS', 'TUNING_METHODS', 'RUNNERS', 'train_config', 'check_request', 'ProgressRecorder', 'run_job', 'JobManager']
