@@ -36,7 +36,7 @@ class Platform:
         # (never process-wide)
         self.settings.tracking_uri = resolve_tracking_uri(self.settings.output_dir,
                                                           self.settings.tracking_uri)
-        import warnings   # scikit-learn warns on every threaded predict of a forest; not for a log
+        import warnings   # sklearn warns on every threaded predict of a forest: noise in a log
         warnings.filterwarnings("ignore", message=r".*sklearn.utils.parallel.delayed.*")
         upgrade(self.db.engine)
         self.recovered = self.jobs.recover()
