@@ -109,7 +109,7 @@ def main():
     pred0 = engine.predict(row_df)
 
     def around_the_model():   # what predict_ab_test does besides predicting: config, route, hash, log
-        cfg = dep._ab_config("bench-ab")
+        cfg = dep.ab_tests.config("bench-ab")
         u = next(users)
         arm = route("bench-ab", u, cfg["split_ratio"])
         dep.prediction_log.append(cfg["model_a"] if arm == "A" else cfg["model_b"], pred0, test="bench-ab", arm=arm, user_id=u,

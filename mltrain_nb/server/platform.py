@@ -115,9 +115,8 @@ def add_dataset(self: Platform, df, name: str, target_column: str | None = None,
 
 # %% ../../nbs/server/05_platform.ipynb #a04f43ff
 def _warm_imports():
-    try:
-        import mltrain_nb.engine  # noqa: F401
-        import mltrain_nb.abtest  # noqa: F401
+    "Import the engine before the first training request needs it (a failure shows on that request)."
+    try: import mltrain_nb.engine  # noqa: F401
     except Exception: pass
 
 # %% ../../nbs/server/05_platform.ipynb #ca4ca44c

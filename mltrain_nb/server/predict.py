@@ -72,7 +72,7 @@ def _predict_ab(p: Platform, req: PredictRequest):
                         "model answers.")
     dep = p.registry
     _ab_name(p, req.ab_test_name)
-    cfg = dep._ab_config(req.ab_test_name)
+    cfg = dep.ab_tests.config(req.ab_test_name)
     engine_a, _ = inference_engine(p, cfg["model_a"])
     X = _frame(engine_a, req.features)
     with p.predictions._lock:
