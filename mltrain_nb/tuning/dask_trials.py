@@ -77,45 +77,6 @@ def _picklable(obj) -> bool:
     try: cloudpickle.dumps(obj); return True
     except Exception: return False
 
-# %% ../../nbs/tuning/07_dask_trials.ipynb #af1e86bf
-def _run_dask(objective, dask_address, storage, study_name, direction, sampler, pruner,
-              random_state, space, n_trials, timeout, on_trial, stop, metric, t0, first, startup) -> SearchOutcome:
-    import optuna
-    from distributed import Client
-
-    if not _picklable(objective.build):
-        objective.build = PipelineBuilder.from_pipeline(objective.build({}))
-    own = not isinstance(dask_address, Client)
-    client = Client(dask_address, set_as_default=False) if own else dask_address
-    try:
-        client.run(_dask_quiet)
-        with (
-            warnings.catch_warnings()
-        ):  # DaskStorage is experimental, and says so each time it is unpickled
-            warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
-            return _drive_dask(
-                client,
-                objective,
-                storage,
-                study_name,
-                direction,
-                sampler,
-                pruner,
-                random_state,
-                space,
-                n_trials,
-                timeout,
-                on_trial,
-                stop,
-                metric,
-                t0,
-                first,
-                startup,
-            )
-    finally:
-        if own:
-            client.close()
-
 # %% ../../nbs/tuning/07_dask_trials.ipynb #7326feb7
 def _submit_trials(
     client,
@@ -236,6 +197,45 @@ def _drive_dask(client, objective, storage, study_name, direction, sampler, prun
         halt.set()
         client.cancel(pending)
     return _finish(_kept_study(study, base, direction), space, metric, numbers, interrupted, t0)
+
+# %% ../../nbs/tuning/07_dask_trials.ipynb #af1e86bf
+def _run_dask(objective, dask_address, storage, study_name, direction, sampler, pruner,
+              random_state, space, n_trials, timeout, on_trial, stop, metric, t0, first, startup) -> SearchOutcome:
+    import optuna
+    from distributed import Client
+
+    if not _picklable(objective.build):
+        objective.build = PipelineBuilder.from_pipeline(objective.build({}))
+    own = not isinstance(dask_address, Client)
+    client = Client(dask_address, set_as_default=False) if own else dask_address
+    try:
+        client.run(_dask_quiet)
+        with (
+            warnings.catch_warnings()
+        ):  # DaskStorage is experimental, and says so each time it is unpickled
+            warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
+            return _drive_dask(
+                client,
+                objective,
+                storage,
+                study_name,
+                direction,
+                sampler,
+                pruner,
+                random_state,
+                space,
+                n_trials,
+                timeout,
+                on_trial,
+                stop,
+                metric,
+                t0,
+                first,
+                startup,
+            )
+    finally:
+        if own:
+            client.close()
 
 # %% ../../nbs/tuning/07_dask_trials.ipynb #09caec85
 @contextmanager

@@ -69,45 +69,6 @@ class _Objective:
 
 _Objective.budget = None  # a _Budget, set by run_optuna when the search has a time limit
 
-# %% ../../nbs/tuning/06_objective.ipynb #7c58eba9
-@patch
-def with_data(self: _Objective, X, y, folds) -> "_Objective":
-    other = copy.copy(self)
-    other.X, other.y, other.folds, other.kept, other.preps = X, y, folds, None, None
-    return other
-
-# %% ../../nbs/tuning/06_objective.ipynb #df515c25
-@patch
-def __call__(self: _Objective, trial) -> float:
-    import optuna
-    try:
-        params, curve = suggest(trial, self.search_space), self.curve
-        if curve:
-            # the most rounds this trial fits: its sampled n_estimators, else the space's most (the
-            # cheapest corner: the fewest)
-            cap = params.get("n_estimators") or (
-                curve[0] if trial.user_attrs.get("cheap") else curve[-1]
-            )
-            pipe = self.build({**params, "n_estimators": cap})
-            curve = [n for n in curve if n < cap] + [cap]
-            if not _truncates(
-                final_estimator(pipe)
-            ):  # DART reweighs old trees: n_estimators is fitted as sampled
-                curve = None
-                if "n_estimators" not in params:
-                    params.update(suggest(trial, {"n_estimators": self.space["n_estimators"]}))
-        if not curve:
-            pipe = self.build(params)
-        return self._curve_cv(trial, pipe, curve) if curve else self._cv(trial, pipe)
-    except optuna.TrialPruned:
-        raise
-    except Exception as e:
-        try:
-            trial.set_user_attr("error", f"{type(e).__name__}: {e}"[:2000])
-        except Exception:
-            pass  # the storage may be gone; the trial still fails with `e`
-        raise
-
 # %% ../../nbs/tuning/06_objective.ipynb #ec18c120
 @patch
 def _undefined(self: _Objective, i, value):
@@ -125,6 +86,16 @@ def _report(self: _Objective, trial, value: float, i: int) -> None:
         )
     if i < len(self.folds) - 1 and trial.should_prune():
         raise optuna.TrialPruned(f"Pruned after fold {i + 1} of {len(self.folds)}.")
+
+# %% ../../nbs/tuning/06_objective.ipynb #1146f1cc
+_KEEP_LOCK = threading.Lock()   # parallel trials (n_jobs > 1) share one objective
+
+@patch
+def _keep_if_best(self: _Objective, number: int, value: float, fitted, n: int, fit_times) -> None:
+    with _KEEP_LOCK:
+        k = self.kept
+        if k is None or (value > k[1] if self.higher else value < k[1]):
+            self.kept = (number, value, fitted, n, fit_times)
 
 # %% ../../nbs/tuning/06_objective.ipynb #d89ab64e
 @patch
@@ -221,15 +192,44 @@ def _curve_cv(self: _Objective, trial, pipe, points) -> float:
     self._keep_if_best(trial.number, means[best], fitted, best, fit_times)
     return means[best]
 
-# %% ../../nbs/tuning/06_objective.ipynb #1146f1cc
-_KEEP_LOCK = threading.Lock()   # parallel trials (n_jobs > 1) share one objective
-
+# %% ../../nbs/tuning/06_objective.ipynb #7c58eba9
 @patch
-def _keep_if_best(self: _Objective, number: int, value: float, fitted, n: int, fit_times) -> None:
-    with _KEEP_LOCK:
-        k = self.kept
-        if k is None or (value > k[1] if self.higher else value < k[1]):
-            self.kept = (number, value, fitted, n, fit_times)
+def with_data(self: _Objective, X, y, folds) -> "_Objective":
+    other = copy.copy(self)
+    other.X, other.y, other.folds, other.kept, other.preps = X, y, folds, None, None
+    return other
+
+# %% ../../nbs/tuning/06_objective.ipynb #df515c25
+@patch
+def __call__(self: _Objective, trial) -> float:
+    import optuna
+    try:
+        params, curve = suggest(trial, self.search_space), self.curve
+        if curve:
+            # the most rounds this trial fits: its sampled n_estimators, else the space's most (the
+            # cheapest corner: the fewest)
+            cap = params.get("n_estimators") or (
+                curve[0] if trial.user_attrs.get("cheap") else curve[-1]
+            )
+            pipe = self.build({**params, "n_estimators": cap})
+            curve = [n for n in curve if n < cap] + [cap]
+            if not _truncates(
+                final_estimator(pipe)
+            ):  # DART reweighs old trees: n_estimators is fitted as sampled
+                curve = None
+                if "n_estimators" not in params:
+                    params.update(suggest(trial, {"n_estimators": self.space["n_estimators"]}))
+        if not curve:
+            pipe = self.build(params)
+        return self._curve_cv(trial, pipe, curve) if curve else self._cv(trial, pipe)
+    except optuna.TrialPruned:
+        raise
+    except Exception as e:
+        try:
+            trial.set_user_attr("error", f"{type(e).__name__}: {e}"[:2000])
+        except Exception:
+            pass  # the storage may be gone; the trial still fails with `e`
+        raise
 
 # %% ../../nbs/tuning/06_objective.ipynb #f794b5f9
 @patch
