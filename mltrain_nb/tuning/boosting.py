@@ -273,24 +273,10 @@ def _fit_lgb_watched(model, booster, Xt, y, Xv, y_val, metric, task, eval_metric
                   callbacks=first + callbacks or None)
 
 # %% ../../nbs/tuning/05_boosting.ipynb #0dd60cdf
-def _fit_watched(
-    pipe,
-    X,
-    y,
-    X_val,
-    y_val,
-    kind: str,
-    task: str,
-    metric: str,
-    trial=None,
-    every: int = 1,
-    start: int = 1,
-    checkpoints=(),
-    budget: _Budget | None = None,
-    flat_stop: bool = False,
-    prepared: tuple | None = None,
-    native: bool = True,
-) -> tuple:
+def _fit_watched(pipe, X, y, X_val, y_val, kind: str, task: str, metric: str, trial=None,
+                 every: int = 1, start: int = 1, checkpoints=(), budget: _Budget | None = None,
+                 flat_stop: bool = False, prepared: tuple | None = None,
+                 native: bool = True) -> tuple:
     """Fit a clone of `pipe` watching the study's metric on (`X_val`, `y_val`): (fitted pipeline,
     {round: value at `checkpoints`}); with a `trial`, prune on the rounds `_reported`.
     `prepared`: `evaluation.prepare(pipe, X, y, X_val)`, when the caller has it already (then `X`

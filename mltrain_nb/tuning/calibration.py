@@ -79,11 +79,8 @@ def _calibrator(model, method: str, cv: int, labels) -> tuple:
     except ImportError:
         FrozenEstimator = None  # scikit-learn < 1.6 spells it cv="prefit"
     if FrozenEstimator is not None:
-        return (
-            lambda: CalibratedClassifierCV(FrozenEstimator(model), method=method),
-            model.classes_,
-            True,
-        )
+        return (lambda: CalibratedClassifierCV(FrozenEstimator(model), method=method),
+                model.classes_, True)
     return lambda: CalibratedClassifierCV(model, method=method, cv="prefit"), model.classes_, True
 
 # %% ../../nbs/tuning/10_calibration.ipynb #cf3a7f51

@@ -12,13 +12,8 @@ from contextlib import contextmanager
 
 from ..evaluation import _optuna_quiet
 from .pipelines import PipelineBuilder
-from mltrain_nb.tuning.study import (
-    _enqueue_first,
-    _open_study,
-    make_pruner,
-    make_sampler,
-    make_storage,
-)
+from .study import (_enqueue_first, _open_study, make_pruner, make_sampler,
+                                     make_storage)
 from .outcome import SearchOutcome, _finish
 from .objective import _Objective, _call_on_trial, _info
 
@@ -33,20 +28,8 @@ def _dask_quiet():
     optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 # %% ../../nbs/tuning/07_dask_trials.ipynb #6066574e
-def _dask_trial(
-    storage,
-    study_name: str,
-    objective: _Objective,
-    X,
-    y,
-    folds,
-    sampler: str,
-    seed,
-    pruner,
-    space,
-    stop_event: str,
-    startup: int,
-):
+def _dask_trial(storage, study_name: str, objective: _Objective, X, y, folds, sampler: str, seed,
+                pruner, space, stop_event: str, startup: int):
     """One trial on a Dask worker; returns its number (None when the search was stopped before it
     started)."""
     import optuna
@@ -57,18 +40,11 @@ def _dask_trial(
     numbers = []
     with _optuna_quiet(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        study = optuna.load_study(
-            study_name=study_name,
-            storage=storage,
-            sampler=make_sampler(sampler, seed, space, startup),
-            pruner=make_pruner(pruner),
-        )
-        study.optimize(
-            objective.with_data(X, y, folds),
-            n_trials=1,
-            catch=(Exception,),
-            callbacks=[lambda s, t: numbers.append(t.number)],
-        )
+        study = optuna.load_study(study_name=study_name, storage=storage,
+                                  sampler=make_sampler(sampler, seed, space, startup),
+                                  pruner=make_pruner(pruner))
+        study.optimize(objective.with_data(X, y, folds), n_trials=1, catch=(Exception,),
+                       callbacks=[lambda s, t: numbers.append(t.number)])
     return numbers[0] if numbers else None
 
 # %% ../../nbs/tuning/07_dask_trials.ipynb #b6fbd405
@@ -78,38 +54,15 @@ def _picklable(obj) -> bool:
     except Exception: return False
 
 # %% ../../nbs/tuning/07_dask_trials.ipynb #7326feb7
-def _submit_trials(
-    client,
-    storage,
-    study_name: str,
-    objective: _Objective,
-    sampler,
-    pruner,
-    random_state,
-    startup: int,
-    halt: str,
-    n_trials: int,
-) -> list:
+def _submit_trials(client, storage, study_name: str, objective: _Objective, sampler, pruner,
+                   random_state, startup: int, halt: str, n_trials: int) -> list:
     "One Dask task per trial on the shared study, the data scattered once; the futures."
     X_f, y_f, folds_f = client.scatter([objective.X, objective.y, objective.folds])
     bare = objective.with_data(None, None, None)
     return [
-        client.submit(
-            _dask_trial,
-            storage,
-            study_name,
-            bare,
-            X_f,
-            y_f,
-            folds_f,
-            sampler,
-            None if random_state is None else random_state + i,
-            pruner,
-            objective.search_space,
-            halt,
-            startup,
-            pure=False,
-        )
+        client.submit(_dask_trial, storage, study_name, bare, X_f, y_f, folds_f, sampler,
+                      None if random_state is None else random_state + i, pruner,
+                      objective.search_space, halt, startup, pure=False)
         for i in range(n_trials)
     ]
 
@@ -143,8 +96,9 @@ def _kept_study(study, base, direction: str):
     return kept
 
 # %% ../../nbs/tuning/07_dask_trials.ipynb #fbea43eb
-def _drive_dask(client, objective, storage, study_name, direction, sampler, pruner, random_state,
-                space, n_trials, timeout, on_trial, stop, metric, t0, first, startup) -> SearchOutcome:
+def _drive_dask(client, objective, storage, study_name, direction, sampler,
+                pruner, random_state, space, n_trials, timeout, on_trial, stop,
+                metric, t0, first, startup) -> SearchOutcome:
     """Submit one task per trial, report trials as they finish, halt on timeout/stop, cancel on
     Ctrl-C."""
     from distributed import Event
@@ -152,28 +106,13 @@ def _drive_dask(client, objective, storage, study_name, direction, sampler, prun
 
     base = make_storage(storage)
     dstorage = DaskStorage(storage=base, client=client)
-    study = _open_study(
-        dstorage,
-        study_name,
-        direction,
-        make_sampler(sampler, random_state, objective.search_space, startup),
-        make_pruner(pruner),
-        metric,
-    )
+    study = _open_study(dstorage, study_name, direction,
+                        make_sampler(sampler, random_state, objective.search_space, startup),
+                        make_pruner(pruner), metric)
     _enqueue_first(study, first)
     halt = Event(f"mltrain-stop-{uuid.uuid4().hex}", client=client)
-    pending = _submit_trials(
-        client,
-        dstorage,
-        study.study_name,
-        objective,
-        sampler,
-        pruner,
-        random_state,
-        startup,
-        halt.name,
-        n_trials,
-    )
+    pending = _submit_trials(client, dstorage, study.study_name, objective, sampler, pruner,
+                             random_state, startup, halt.name, n_trials)
     numbers, interrupted, halted = [], False, False
     try:
         while pending:
@@ -199,8 +138,9 @@ def _drive_dask(client, objective, storage, study_name, direction, sampler, prun
     return _finish(_kept_study(study, base, direction), space, metric, numbers, interrupted, t0)
 
 # %% ../../nbs/tuning/07_dask_trials.ipynb #af1e86bf
-def _run_dask(objective, dask_address, storage, study_name, direction, sampler, pruner,
-              random_state, space, n_trials, timeout, on_trial, stop, metric, t0, first, startup) -> SearchOutcome:
+def _run_dask(objective, dask_address, storage, study_name, direction, sampler,
+              pruner, random_state, space, n_trials, timeout, on_trial, stop,
+              metric, t0, first, startup) -> SearchOutcome:
     import optuna
     from distributed import Client
 
@@ -214,25 +154,9 @@ def _run_dask(objective, dask_address, storage, study_name, direction, sampler, 
             warnings.catch_warnings()
         ):  # DaskStorage is experimental, and says so each time it is unpickled
             warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
-            return _drive_dask(
-                client,
-                objective,
-                storage,
-                study_name,
-                direction,
-                sampler,
-                pruner,
-                random_state,
-                space,
-                n_trials,
-                timeout,
-                on_trial,
-                stop,
-                metric,
-                t0,
-                first,
-                startup,
-            )
+            return _drive_dask(client, objective, storage, study_name, direction, sampler, pruner,
+                               random_state, space, n_trials, timeout, on_trial, stop, metric, t0,
+                               first, startup)
     finally:
         if own:
             client.close()

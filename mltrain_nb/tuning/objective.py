@@ -27,30 +27,11 @@ __all__ = []
 class _Objective:
     "The CV objective of one study; picklable (for Dask workers) when `build` is."
 
-    def __init__(
-        self,
-        build,
-        X,
-        y,
-        folds,
-        task,
-        metric,
-        space,
-        kind=None,
-        fold_base=0,
-        every=1,
-        start=1,
-        prune_rounds=False,
-        curve=None,
-        capped=True,
-    ):
+    def __init__(self, build, X, y, folds, task, metric, space, kind=None, fold_base=0, every=1,
+                 start=1, prune_rounds=False, curve=None, capped=True):
         self.build, self.X, self.y, self.folds = build, X, y, folds
-        self.task, self.metric, self.space, self.higher = (
-            task,
-            metric,
-            space,
-            greater_is_better(metric, task),
-        )
+        self.task, self.metric, self.space, self.higher = (task, metric, space,
+                                                           greater_is_better(metric, task))
         self.kind, self.fold_base, self.every, self.start = kind, fold_base, every, start
         self.prune_rounds, self.curve = bool(prune_rounds and kind), curve
         # the parameters Optuna samples: with a curve, a sampled n_estimators is the trial's cap
@@ -105,30 +86,12 @@ def _cv(self: _Objective, trial, pipe) -> float:
     import numpy as np
 
     fold_scores, fit_times = [], []
-    watched = lambda Xtr, ytr, Xva, yva: _fit_watched(
-        pipe,
-        Xtr,
-        ytr,
-        Xva,
-        yva,
-        self.kind,
-        self.task,
-        self.metric,
-        trial,
-        self.every,
-        self.start,
-        budget=self.budget,
-    )[0]
+    watched = lambda Xtr, ytr, Xva, yva: _fit_watched(pipe, Xtr, ytr, Xva, yva, self.kind,
+                                                      self.task, self.metric, trial, self.every,
+                                                      self.start, budget=self.budget)[0]
     for i, (tr, va) in enumerate(self.folds):
-        _, scores, fit_time = fit_and_score(
-            pipe,
-            self.X,
-            self.y,
-            tr,
-            va,
-            self.task,
-            fit=watched if i == 0 and self.prune_rounds else None,
-        )
+        _, scores, fit_time = fit_and_score(pipe, self.X, self.y, tr, va, self.task,
+                                            fit=watched if i == 0 and self.prune_rounds else None)
         value = scores.get(self.metric, math.nan)
         if not math.isfinite(value):
             raise self._undefined(i, value)
@@ -157,23 +120,10 @@ def _curve_cv(self: _Objective, trial, pipe, points) -> float:
         if self.preps is None:
             self.preps = FoldPreps(self.X, self.y, self.folds)
         prep, Xtr, ytr, Xva, yva = self.preps(i, pipe)
-        model, values = _fit_watched(
-            pipe,
-            None,
-            ytr,
-            None,
-            yva,
-            self.kind,
-            self.task,
-            self.metric,
-            trial if i == 0 and self.prune_rounds else None,
-            self.every,
-            self.start,
-            points,
-            budget=self.budget,
-            flat_stop=True,
-            prepared=(prep, Xtr, Xva),
-        )
+        model, values = _fit_watched(pipe, None, ytr, None, yva, self.kind, self.task, self.metric,
+                                     trial if i == 0 and self.prune_rounds else None, self.every,
+                                     self.start, points, budget=self.budget, flat_stop=True,
+                                     prepared=(prep, Xtr, Xva))
         bad = [v for v in values.values() if not math.isfinite(v)]
         if bad:
             raise self._undefined(i, bad[0])
@@ -256,18 +206,12 @@ def _info(trial, trials, direction: str, space: dict) -> dict:
     values = [t.value for t in trials if t.state.name == "COMPLETE" and t.value is not None]
     best = (max if direction == "maximize" else min)(values) if values else None
     n = {s: sum(t.state.name == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL")}
-    return {
-        "number": trial.number,
-        "state": state,
-        "score": trial.value if state == "COMPLETE" else None,
-        "params": _trial_params(space, trial),
-        "duration": trial.duration.total_seconds() if trial.duration else None,
-        "best_score": best,
-        "n_complete": n["COMPLETE"],
-        "n_pruned": n["PRUNED"],
-        "n_failed": n["FAIL"],
-        "error": trial.user_attrs.get("error"),
-    }
+    return {"number": trial.number, "state": state,
+            "score": trial.value if state == "COMPLETE" else None,
+            "params": _trial_params(space, trial),
+            "duration": trial.duration.total_seconds() if trial.duration else None,
+            "best_score": best, "n_complete": n["COMPLETE"], "n_pruned": n["PRUNED"],
+            "n_failed": n["FAIL"], "error": trial.user_attrs.get("error")}
 
 # %% ../../nbs/tuning/06_objective.ipynb #32e8de11
 def _call_on_trial(on_trial, info: dict) -> None:

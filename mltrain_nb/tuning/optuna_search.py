@@ -15,15 +15,8 @@ from ..errors import ConfigError
 from ..evaluation import _optuna_quiet, greater_is_better
 from .spaces import _FORMS, _encode, parse_space
 from .pipelines import SearchData, _check_search, _estimator_params, default_point
-from mltrain_nb.tuning.study import (
-    _TPE_STARTUP,
-    _open_study,
-    _pruner_name,
-    _sampler_name,
-    make_pruner,
-    make_sampler,
-    make_storage,
-)
+from .study import (_TPE_STARTUP, _open_study, _pruner_name, _sampler_name,
+                                     make_pruner, make_sampler, make_storage)
 from .outcome import SearchOutcome, _finish, _rewarn
 from .budget import _BUDGET_STARTUP, _Budget, cheap_point
 from .boosting import _BOOST_REPORTS, _BOOST_WARMUP, _boost_plan, _curve_points
@@ -77,22 +70,11 @@ def _make_objective(
     kind, rounds = _boost_plan(pipe, space)
     every = max(1, rounds // _BOOST_REPORTS)
     pruner = run.pruner if run.pruner is not None else cfg.pruner
-    return _Objective(
-        data.build,
-        data.X,
-        data.y,
-        data.folds,
-        data.task,
-        cfg.metric,
-        space,
-        kind,
-        rounds,
-        every,
-        max(every, rounds // _BOOST_WARMUP),
-        prune_rounds=run.boosting_pruning and _pruner_name(pruner) != "none",
-        curve=_curve_points(space) if kind and run.rounds_from_curve else None,
-        capped=_sampler_name(cfg.sampler) != "grid",
-    )
+    return _Objective(data.build, data.X, data.y, data.folds, data.task, cfg.metric, space, kind,
+                      rounds, every, max(every, rounds // _BOOST_WARMUP),
+                      prune_rounds=run.boosting_pruning and _pruner_name(pruner) != "none",
+                      curve=_curve_points(space) if kind and run.rounds_from_curve else None,
+                      capped=_sampler_name(cfg.sampler) != "grid")
 
 # %% ../../nbs/tuning/08_optuna_search.ipynb #9b253f35
 def _first_point(objective: _Objective, pipe, cfg: TuneConfig, run: SearchRun) -> dict:
@@ -176,25 +158,9 @@ def run_optuna(config: TuneConfig | Mapping | None, data: SearchData,
     if cfg.dask_address is not None:
         pruner = run.pruner if run.pruner is not None else cfg.pruner
         with _optuna_quiet():
-            outcome = _run_dask(
-                objective,
-                cfg.dask_address,
-                cfg.storage,
-                cfg.study_name,
-                direction,
-                cfg.sampler,
-                pruner,
-                run.random_state,
-                space,
-                cfg.n_trials,
-                cfg.timeout,
-                run.on_trial,
-                run.stop,
-                metric,
-                t0,
-                first,
-                startup,
-            )
+            outcome = _run_dask(objective, cfg.dask_address, cfg.storage, cfg.study_name, direction,
+                                cfg.sampler, pruner, run.random_state, space, cfg.n_trials,
+                                cfg.timeout, run.on_trial, run.stop, metric, t0, first, startup)
     else:
         outcome = _run_local(objective, cfg, run, direction, first, end, startup, t0)
     outcome.fold_results = objective.fold_results(outcome.study.best_trial)

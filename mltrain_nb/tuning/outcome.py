@@ -117,13 +117,6 @@ def _finish(study, space, metric, numbers, interrupted, t0, method="optuna") -> 
             f"{', '.join(sorted({t.state.name for t in trials})) or 'none ran'})."
         )
     best = study.best_trial
-    return SearchOutcome(
-        method,
-        metric,
-        _trial_params(space, best),
-        float(best.value),
-        _trials_frame(trials, space),
-        study,
-        bool(interrupted),
-        time.perf_counter() - t0,
-    )
+    return SearchOutcome(method, metric, _trial_params(space, best), float(best.value),
+                         _trials_frame(trials, space), study, bool(interrupted),
+                         time.perf_counter() - t0)

@@ -48,11 +48,8 @@ class PipelineBuilder:
                     routed["estimator__" + k] = v
                 else:
                     raise ConfigError(
-                        _did_you_mean(
-                            k,
-                            sorted({p.removeprefix("estimator__") for p in valid}),
-                            f"parameter for {type(est).__name__}",
-                        )
+                        _did_you_mean(k, sorted({p.removeprefix("estimator__") for p in valid}),
+                                      f"parameter for {type(est).__name__}")
                     )
             est.set_params(**routed)
         return Pipeline([(n, clone(s)) for n, s in self.steps] + [("model", est)])

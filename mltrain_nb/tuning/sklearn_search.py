@@ -10,12 +10,8 @@ import warnings
 from collections.abc import Mapping
 from typing import Callable, Iterable
 
-from mltrain_nb.errors import (
-    ConfigError,
-    MLTrainError,
-    TrainingInterrupted,
-    suggest as _did_you_mean,
-)
+from ..errors import (ConfigError, MLTrainError, TrainingInterrupted,
+                               suggest as _did_you_mean)
 from ..evaluation import check_metric, greater_is_better, metric_names, sklearn_scorer
 from .spaces import _choice, parse_space, space_to_grid
 from .pipelines import _check_search
@@ -149,15 +145,11 @@ def _search_trials(res: dict, scores: dict, metric: str, names: list, prefix: st
     for i, p in enumerate(res["params"]):
         params = {k[len(prefix) :]: v for k, v in p.items()}
         rows.append(
-            {
-                "number": i,
-                "params": params,
-                "score": float(main[i]),
-                "state": "COMPLETE" if np.isfinite(main[i]) else "FAIL",
-                "duration": float((res["mean_fit_time"][i] + res["mean_score_time"][i]) * n_folds),
-                **{cols[k]: params.get(k) for k in names},
-                **{f"cv_{m}": float(v[i]) for m, v in scores.items()},
-            }
+            {"number": i, "params": params, "score": float(main[i]),
+             "state": "COMPLETE" if np.isfinite(main[i]) else "FAIL",
+             "duration": float((res["mean_fit_time"][i] + res["mean_score_time"][i]) * n_folds),
+             **{cols[k]: params.get(k) for k in names},
+             **{f"cv_{m}": float(v[i]) for m, v in scores.items()}}
         )
     return pd.DataFrame(rows)
 
@@ -183,35 +175,15 @@ def _search_outcome(search, scorers: dict, metric: str, task: str, names: list, 
             stacklevel=3,
         )
     method = "grid" if type(search).__name__ == "GridSearchCV" else "random"
-    return SearchOutcome(
-        method,
-        metric,
-        trials["params"][best],
-        float(main[best]),
-        trials,
-        None,
-        False,
-        time.perf_counter() - t0,
-    )
+    return SearchOutcome(method, metric, trials["params"][best], float(main[best]), trials, None,
+                         False, time.perf_counter() - t0)
 
 # %% ../../nbs/tuning/09_sklearn_search.ipynb #6ed97ca5
-def run_search(
-    build: Callable,
-    X,
-    y,
-    folds,
-    task: str,
-    metric: str | None,
-    grid: Mapping | None = None,
-    space: Mapping | None = None,
-    method: str = "grid",
-    n_iter: int = 20,
-    metrics: Iterable[str] | None = None,
-    random_state: int | None = None,
-    n_jobs: int = 1,
-    prefix: str = "model__",
-    dask_address=None,
-) -> SearchOutcome:
+def run_search(build: Callable, X, y, folds, task: str, metric: str | None,
+               grid: Mapping | None = None, space: Mapping | None = None, method: str = "grid",
+               n_iter: int = 20, metrics: Iterable[str] | None = None,
+               random_state: int | None = None, n_jobs: int = 1, prefix: str = "model__",
+               dask_address=None) -> SearchOutcome:
     """Grid or random search with scikit-learn over `folds`, multi-metric scoring, ranked by
     `metric`."""
     import numpy as np
@@ -228,12 +200,7 @@ def run_search(
     if space is not None:
         space = parse_space(space, valid)
     search, names = _make_search(pipe, method, grid, space, n_iter, random_state, prefix)
-    search.set_params(
-        scoring=scorers,
-        refit=False,
-        cv=folds,
-        error_score=np.nan,
-        n_jobs=-1 if dask_address is not None else n_jobs,
-    )
+    search.set_params(scoring=scorers, refit=False, cv=folds, error_score=np.nan,
+                      n_jobs=-1 if dask_address is not None else n_jobs)
     _fit_search(search, X, y, dask_address)
     return _search_outcome(search, scorers, metric, task, names, prefix, len(folds), t0)

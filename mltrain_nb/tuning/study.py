@@ -93,15 +93,9 @@ def make_pruner(name: str = "median", **options):
         raise ConfigError(f"Bad option for the {n} pruner: {e}.") from None
 
 # %% ../../nbs/tuning/02_study.ipynb #e4365857
-_DRIVER_PACKAGES = {
-    "MySQLdb": "mysqlclient",
-    "pymysql": "PyMySQL",
-    "psycopg": "psycopg[binary]",
-    "psycopg2": "psycopg2-binary",
-    "pyodbc": "pyodbc",
-    "oracledb": "oracledb",
-    "asyncpg": "asyncpg",
-}
+_DRIVER_PACKAGES = {"MySQLdb": "mysqlclient", "pymysql": "PyMySQL", "psycopg": "psycopg[binary]",
+                    "psycopg2": "psycopg2-binary", "pyodbc": "pyodbc", "oracledb": "oracledb",
+                    "asyncpg": "asyncpg"}
 
 
 def _check_driver(url: str) -> None:
@@ -176,14 +170,9 @@ def _enqueue_first(study, point: dict) -> None:
 def _open_study(storage, study_name, direction, sampler, pruner, metric):
     import optuna
 
-    study = optuna.create_study(
-        storage=storage,
-        study_name=study_name,
-        direction=direction,
-        sampler=sampler,
-        pruner=pruner,
-        load_if_exists=study_name is not None,
-    )
+    study = optuna.create_study(storage=storage, study_name=study_name, direction=direction,
+                                sampler=sampler, pruner=pruner,
+                                load_if_exists=study_name is not None)
     if study.direction.name.lower() != direction:
         raise ConfigError(
             f"The study {study.study_name!r} {study.direction.name.lower()}s its objective, but "
