@@ -214,9 +214,8 @@ def _lgb_as_study_metric(
     name: str, to_study: Callable, metric: str, higher: bool, wanted: set, values: dict
 ):
     """A LightGBM callback that runs first: the booster's `name` on the validation rows rewritten,
-    in place, as the study's
-    `metric` (so the pruning callback and the guard read it by that name); its value at the `wanted`
-    rounds into `values`."""
+    in place, as the study's `metric` (so the pruning callback and the guard read it by that name);
+    its value at the `wanted` rounds into `values`."""
 
     def callback(env):
         results = env.evaluation_result_list
@@ -225,15 +224,13 @@ def _lgb_as_study_metric(
                 continue
             value = to_study(r[2])
             fields = (r[0], metric, value, higher, *r[4:])
-            results[i] = (
-                fields if type(r) is tuple else type(r)(*fields)
-            )  # lightgbm >= 4.7: an EvalResult
+            # lightgbm >= 4.7: an EvalResult
+            results[i] = fields if type(r) is tuple else type(r)(*fields)
             if env.iteration + 1 in wanted:
                 values[env.iteration + 1] = value
 
-    callback.order = (
-        -1_000
-    )  # LightGBM runs callbacks by `order`; the ones without it get small negative numbers
+    # LightGBM runs callbacks by `order`; the ones without it get small negative numbers
+    callback.order = -1_000
     return callback
 
 # %% ../../nbs/tuning/05_boosting.ipynb #ae3812d8
@@ -278,10 +275,9 @@ def _fit_watched(pipe, X, y, X_val, y_val, kind: str, task: str, metric: str, tr
                  flat_stop: bool = False, prepared: tuple | None = None,
                  native: bool = True) -> tuple:
     """Fit a clone of `pipe` watching the study's metric on (`X_val`, `y_val`): (fitted pipeline,
-    {round: value at `checkpoints`}); with a `trial`, prune on the rounds `_reported`.
-    `prepared`: `evaluation.prepare(pipe, X, y, X_val)`, when the caller has it already (then `X`
-    and
-    `X_val` are not read); `native`: let LightGBM compute the metric where it has its own."""
+    {round: value at `checkpoints`}); with a `trial`, prune on the rounds `_reported`. `prepared`:
+    `evaluation.prepare(pipe, X, y, X_val)`, when the caller has it already (then `X` and `X_val`
+    are not read); `native`: let LightGBM compute the metric where it has its own."""
     from sklearn.base import clone
     from sklearn.pipeline import Pipeline
 
@@ -289,9 +285,8 @@ def _fit_watched(pipe, X, y, X_val, y_val, kind: str, task: str, metric: str, tr
     steps = pipe.steps if hasattr(pipe, "steps") else [("model", pipe)]
     prep, Xt, Xv = prepared if prepared is not None else prepare(pipe, X, y, X_val)
     model = steps[-1][1]
-    booster = final_estimator(
-        model
-    )  # the unfitted inner estimator (EncodedLabelClassifier clones it in fit)
+    # the unfitted inner estimator (EncodedLabelClassifier clones it in fit)
+    booster = final_estimator(model)
     wanted, values = set(checkpoints), {}
     eval_metric = _watching_metric(metric, task, trial, every, start, wanted, values)
     higher = greater_is_better(metric, task)

@@ -56,9 +56,8 @@ def _calibration_rows(X, y, cv: int) -> tuple:
 # %% ../../nbs/tuning/10_calibration.ipynb #804c0726
 def _calibrator(model, method: str, cv: int, labels) -> tuple:
     """(a maker of the unfitted `CalibratedClassifierCV`, the classes of its probability columns,
-    whether
-    `model` is fitted): a fitted model is calibrated as it is (frozen), an unfitted one over `cv`
-    folds."""
+    whether `model` is fitted): a fitted model is calibrated as it is (frozen), an unfitted one over
+    `cv` folds."""
     from sklearn.base import clone
     from sklearn.calibration import CalibratedClassifierCV
 

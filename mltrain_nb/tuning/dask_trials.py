@@ -96,23 +96,22 @@ def _kept_study(study, base, direction: str):
     return kept
 
 # %% ../../nbs/tuning/07_dask_trials.ipynb #fbea43eb
-def _drive_dask(client, objective, storage, study_name, direction, sampler,
-                pruner, random_state, space, n_trials, timeout, on_trial, stop,
-                metric, t0, first, startup) -> SearchOutcome:
+def _drive_dask(client, objective: _Objective, cfg, run, direction: str, t0: float, first: dict,
+                startup: int) -> SearchOutcome:
     """Submit one task per trial, report trials as they finish, halt on timeout/stop, cancel on
-    Ctrl-C."""
+    Ctrl-C. `cfg`: the search's `TuneConfig`; `run`: its `SearchRun`."""
     from distributed import Event
     from optuna_integration.dask import DaskStorage
-
-    base = make_storage(storage)
+    base, pruner = make_storage(cfg.storage), run.pruner if run.pruner is not None else cfg.pruner
     dstorage = DaskStorage(storage=base, client=client)
-    study = _open_study(dstorage, study_name, direction,
-                        make_sampler(sampler, random_state, objective.search_space, startup),
-                        make_pruner(pruner), metric)
+    study = _open_study(dstorage, cfg.study_name, direction,
+                        make_sampler(cfg.sampler, run.random_state, objective.search_space,
+                                     startup),
+                        make_pruner(pruner), cfg.metric)
     _enqueue_first(study, first)
     halt = Event(f"mltrain-stop-{uuid.uuid4().hex}", client=client)
-    pending = _submit_trials(client, dstorage, study.study_name, objective, sampler, pruner,
-                             random_state, startup, halt.name, n_trials)
+    pending = _submit_trials(client, dstorage, study.study_name, objective, cfg.sampler, pruner,
+                             run.random_state, startup, halt.name, cfg.n_trials)
     numbers, interrupted, halted = [], False, False
     try:
         while pending:
@@ -121,45 +120,44 @@ def _drive_dask(client, objective, storage, study_name, direction, sampler,
             pending = [f for f in pending if not f.done()]
             new = _finished_numbers(done)
             numbers += new
-            if new and on_trial is not None:
+            if new and run.on_trial is not None:
                 trials = study.get_trials(deepcopy=False)
                 by_number = {t.number: t for t in trials}
                 for n in new:
-                    _call_on_trial(on_trial, _info(by_number[n], trials, direction, space))
+                    info = _info(by_number[n], trials, direction, objective.space)
+                    _call_on_trial(run.on_trial, info)
             if not halted:
-                timed_out = timeout is not None and time.perf_counter() - t0 >= timeout
-                if timed_out or (stop is not None and stop()):
+                timed_out = cfg.timeout is not None and time.perf_counter() - t0 >= cfg.timeout
+                if timed_out or (run.stop is not None and run.stop()):
                     halted, interrupted = True, not timed_out
                     halt.set()
     except KeyboardInterrupt:
         interrupted = True
         halt.set()
         client.cancel(pending)
-    return _finish(_kept_study(study, base, direction), space, metric, numbers, interrupted, t0)
+    kept = _kept_study(study, base, direction)
+    return _finish(kept, objective.space, cfg.metric, numbers, interrupted, t0)
 
 # %% ../../nbs/tuning/07_dask_trials.ipynb #af1e86bf
-def _run_dask(objective, dask_address, storage, study_name, direction, sampler,
-              pruner, random_state, space, n_trials, timeout, on_trial, stop,
-              metric, t0, first, startup) -> SearchOutcome:
+def _run_dask(objective: _Objective, cfg, run, direction: str, t0: float, first: dict,
+              startup: int) -> SearchOutcome:
+    """The study's trials on the Dask cluster at `cfg.dask_address` (an address or a `Client`);
+    a `build` that does not pickle is rebuilt from its pipeline."""
     import optuna
     from distributed import Client
-
     if not _picklable(objective.build):
         objective.build = PipelineBuilder.from_pipeline(objective.build({}))
-    own = not isinstance(dask_address, Client)
-    client = Client(dask_address, set_as_default=False) if own else dask_address
+    address = cfg.dask_address
+    own = not isinstance(address, Client)
+    client = Client(address, set_as_default=False) if own else address
     try:
         client.run(_dask_quiet)
-        with (
-            warnings.catch_warnings()
-        ):  # DaskStorage is experimental, and says so each time it is unpickled
+        # DaskStorage is experimental, and says so each time it is unpickled
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
-            return _drive_dask(client, objective, storage, study_name, direction, sampler, pruner,
-                               random_state, space, n_trials, timeout, on_trial, stop, metric, t0,
-                               first, startup)
+            return _drive_dask(client, objective, cfg, run, direction, t0, first, startup)
     finally:
-        if own:
-            client.close()
+        if own: client.close()
 
 # %% ../../nbs/tuning/07_dask_trials.ipynb #09caec85
 @contextmanager

@@ -130,13 +130,11 @@ def _run_local(objective: _Objective, cfg: TuneConfig, run: SearchRun, direction
 # %% ../../nbs/tuning/08_optuna_search.ipynb #43b84842
 def run_optuna(config: TuneConfig | Mapping | None, data: SearchData,
                run: SearchRun | None = None) -> SearchOutcome:
-    """Optuna search of `config.search_space` for the pipelines `data.build(params)` makes, scored
-    by CV
-    over `data.folds`. `config` (a `TuneConfig`) says how many trials, how long (`timeout`: seconds
-    from
-    now), which metric, sampler, pruner, storage and cluster; `run` (a `SearchRun`) holds the
-    run-time
-    parts: seed, callbacks, a `deadline` and the `reserve` to leave for a refit."""
+    """Optuna search of `config.search_space` for the pipelines `data.build(params)` makes,
+    scored by CV over `data.folds`. `config` (a `TuneConfig`) says how many trials, how long
+    (`timeout`: seconds from now), which metric, sampler, pruner, storage and cluster; `run` (a
+    `SearchRun`) holds the run-time parts: seed, callbacks, a `deadline` and the `reserve` to
+    leave for a refit."""
     t0, cfg, run = time.perf_counter(), _as_tune_config(config), run or SearchRun()
     metric, folds = _check_search(data.task, cfg.metric, data.folds, data.X, data.y)
     cfg, data = cfg.model_copy(update={"metric": metric}), replace(data, folds=folds)
@@ -147,20 +145,13 @@ def run_optuna(config: TuneConfig | Mapping | None, data: SearchData,
     objective = _make_objective(cfg, data, run, pipe, space)
     first = _first_point(objective, pipe, cfg, run)
     direction = "maximize" if greater_is_better(metric, data.task) else "minimize"
-    end = (
-        run.deadline
-        if run.deadline is not None
-        else (t0 + cfg.timeout if cfg.timeout is not None else None)
-    )
-    startup = (
-        _BUDGET_STARTUP if end is not None else _TPE_STARTUP
-    )  # a budget buys few trials: TPE leads sooner
+    end = run.deadline   # the search's end: the caller's deadline, else `timeout` from now
+    if end is None and cfg.timeout is not None: end = t0 + cfg.timeout
+    # a budget buys few trials: TPE leads sooner
+    startup = _BUDGET_STARTUP if end is not None else _TPE_STARTUP
     if cfg.dask_address is not None:
-        pruner = run.pruner if run.pruner is not None else cfg.pruner
         with _optuna_quiet():
-            outcome = _run_dask(objective, cfg.dask_address, cfg.storage, cfg.study_name, direction,
-                                cfg.sampler, pruner, run.random_state, space, cfg.n_trials,
-                                cfg.timeout, run.on_trial, run.stop, metric, t0, first, startup)
+            outcome = _run_dask(objective, cfg, run, direction, t0, first, startup)
     else:
         outcome = _run_local(objective, cfg, run, direction, first, end, startup, t0)
     outcome.fold_results = objective.fold_results(outcome.study.best_trial)

@@ -34,8 +34,8 @@ _TPE_STARTUP = 10   # Optuna's TPESampler default
 def make_sampler(name: str = "tpe", seed: int | None = None, space: Mapping | None = None,
                  n_startup_trials: int = _TPE_STARTUP):
     """A new Optuna sampler: 'tpe', 'random', 'grid' (needs `space`), 'cmaes' or 'gp' (where their
-    packages import).
-    `n_startup_trials`: TPE's random trials before its model takes over (Optuna's default, 10)."""
+    packages import). `n_startup_trials`: TPE's random trials before its model takes over (Optuna's
+    default, 10)."""
     import optuna
 
     n = _sampler_name(name)
