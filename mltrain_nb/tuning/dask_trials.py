@@ -12,8 +12,8 @@ from contextlib import contextmanager
 
 from ..evaluation import _optuna_quiet
 from .pipelines import PipelineBuilder
-from .study import (_enqueue_first, _open_study, make_pruner, make_sampler,
-                                     make_storage)
+from .study import (
+    _enqueue_first, _open_study, make_pruner, make_sampler, make_storage)
 from .outcome import SearchOutcome, _finish
 from .objective import _Objective, _call_on_trial, _info
 

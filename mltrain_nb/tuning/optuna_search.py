@@ -15,8 +15,8 @@ from ..errors import ConfigError
 from ..evaluation import _optuna_quiet, greater_is_better
 from .spaces import _FORMS, _encode, parse_space
 from .pipelines import SearchData, _check_search, _estimator_params, default_point
-from .study import (_TPE_STARTUP, _open_study, _pruner_name, _sampler_name,
-                                     make_pruner, make_sampler, make_storage)
+from .study import (
+    _TPE_STARTUP, _open_study, _pruner_name, _sampler_name, make_pruner, make_sampler, make_storage)
 from .outcome import SearchOutcome, _finish, _rewarn
 from .budget import _BUDGET_STARTUP, _Budget, cheap_point
 from .boosting import _BOOST_REPORTS, _BOOST_WARMUP, _boost_plan, _curve_points
@@ -34,17 +34,14 @@ __all__ = ['SearchRun', 'run_optuna']
 class SearchRun:
     """The run-time parts of one `run_optuna` call: what a `TuneConfig` (the user's settings) cannot
     hold."""
-
     random_state: int | None = None
-    on_trial: Callable[[dict], Any] | None = None  # called with a dict after every trial
-    stop: Callable[[], bool] | None = None  # checked after every trial: True stops the study
-    deadline: float | None = (
-        None  # a `time.perf_counter()` time the search keeps to, trials included
-    )
-    reserve: float = 0.0  # trials' worth of time to leave at the end (for a refit)
-    pruner: Any = None  # an Optuna pruner object, used instead of the config's pruner
-    boosting_pruning: bool = True  # prune boosters between boosting rounds too
-    rounds_from_curve: bool = True  # read `n_estimators` off a booster's validation curve
+    on_trial: Callable[[dict], Any] | None = None   # called with a dict after every trial
+    stop: Callable[[], bool] | None = None          # checked after every trial: True stops
+    deadline: float | None = None    # a `time.perf_counter()` time the search keeps to
+    reserve: float = 0.0             # trials' worth of time to leave at the end (for a refit)
+    pruner: Any = None               # an Optuna pruner object, used instead of the config's pruner
+    boosting_pruning: bool = True    # prune boosters between boosting rounds too
+    rounds_from_curve: bool = True   # read `n_estimators` off a booster's validation curve
     start_from_defaults: bool = True  # a new study's first trial is the estimator's defaults
 
 # %% ../../nbs/tuning/08_optuna_search.ipynb #6e8ce10b

@@ -10,8 +10,8 @@ import warnings
 from collections.abc import Mapping
 from typing import Callable, Iterable
 
-from ..errors import (ConfigError, MLTrainError, TrainingInterrupted,
-                               suggest as _did_you_mean)
+from ..errors import (
+    ConfigError, MLTrainError, TrainingInterrupted, suggest as _did_you_mean)
 from ..evaluation import check_metric, greater_is_better, metric_names, sklearn_scorer
 from .spaces import _choice, parse_space, space_to_grid
 from .pipelines import _check_search
