@@ -64,10 +64,18 @@ def timed(fn, *a, **kw):
     return out, time.perf_counter() - t0
 
 
+def optuna_search(build, X, y, folds, metric, space, random_state=None, rounds_from_curve=True, **config):
+    "`tuning.run_optuna` on a classification task; `config`: `TuneConfig` fields."
+    from mltrain_nb.config import TuneConfig
+    return tuning.run_optuna(TuneConfig(metric=metric, search_space=space, **config),
+                             tuning.SearchData(build, X, y, folds, "classification"),
+                             tuning.SearchRun(random_state=random_state, rounds_from_curve=rounds_from_curve))
+
+
 def pruning(X, y, folds, build, metric, trials, space):
     res = {}
     for label, pruner in (("no_pruning", "none"), ("pruning", "median")):
-        out, wall = timed(tuning.run_optuna, build, X, y, folds, "classification", metric, space, n_trials=trials,
+        out, wall = timed(optuna_search, build, X, y, folds, metric, space, n_trials=trials,
                           pruner=pruner, random_state=0)
         res[label] = {"wall_s": wall, "best_score": out.best_score, "best_params": out.best_params, "states": out.counts()}
         print(f"  {label:11s} {wall:8.1f}s  best {metric} {out.best_score:.4f}  {out.counts()}", flush=True)
@@ -103,7 +111,7 @@ def grid_vs_optuna(X, y, folds, build, metric, grid, space):
     sign = 1 if meval.greater_is_better(metric, "classification") else -1
     res = {"grid": {"wall_s": g_wall, "candidates": len(gs.trials), "best_score": gs.best_score, "best_params": gs.best_params}}
     for label, sp in (("optuna", space), ("optuna_grid_ranges", ranges_of(grid))):
-        op, o_wall = timed(tuning.run_optuna, build, X, y, folds, "classification", metric, sp, n_trials=100_000,
+        op, o_wall = timed(optuna_search, build, X, y, folds, metric, sp, n_trials=100_000,
                            timeout=budget, random_state=0)
         diff = sign * (op.best_score - gs.best_score)
         started = min(t.datetime_start for t in op.study.trials if t.datetime_start is not None)
@@ -127,11 +135,11 @@ def dask_overhead(X, y, folds, build, metric, space):
                                    build.steps)
     n = int(np.prod([len(v) for v in space.values()]))
     kw = dict(n_trials=n, sampler="grid", pruner="none", random_state=0, rounds_from_curve=False)   # n trials, n fits
-    inproc, t_in = timed(tuning.run_optuna, build, X, y, folds, "classification", metric, space, **kw)
+    inproc, t_in = timed(optuna_search, build, X, y, folds, metric, space, **kw)
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as c:
-        tuning.run_optuna(build, X, y, folds, "classification", metric, space, n_trials=1, pruner="none",
+        optuna_search(build, X, y, folds, metric, space, n_trials=1, pruner="none",
                           dask_address=c.scheduler_address)                        # warm the worker's imports
-        on_dask, t_dask = timed(tuning.run_optuna, build, X, y, folds, "classification", metric, space,
+        on_dask, t_dask = timed(optuna_search, build, X, y, folds, metric, space,
                                 dask_address=c.scheduler_address, **kw)
     res = {"trials": n, "in_process_s": t_in, "dask_s": t_dask, "overhead_per_trial_s": (t_dask - t_in) / n,
            "same_best": bool(np.isclose(inproc.best_score, on_dask.best_score))}

@@ -1013,15 +1013,15 @@ def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None, tunin
                                                  "mltrain.tuning": method}) as parent_id, _beside_tracking(self):
                 if method == "optuna":
                     space = mtuning.parse_space(tc.search_space or spec.space.get(self.task, {}), valid)
-                    outcome = mtuning.run_optuna(build, split.X_train, split.y_train, folds, self.task, self.metric, space,
-                                                 n_trials=tc.n_trials, timeout=tc.timeout, sampler=tc.sampler, pruner=tc.pruner,
-                                                 storage=tc.storage, study_name=tc.study_name, n_jobs=n_jobs,
-                                                 random_state=self.config.random_state, on_trial=on_trial,
-                                                 stop=self._stop.is_set, dask_address=tc.dask_address,
-                                                 # the whole call keeps to the timeout: leave time to refit the best trial
-                                                 # on every training row (its folds come from the search: fold_results)
-                                                 deadline=t0 + tc.timeout if tc.timeout else None,
-                                                 reserve=1.25 / max(1, len(folds) - 1))
+                    outcome = mtuning.run_optuna(
+                        tc.model_copy(update={"metric": self.metric, "search_space": space}),
+                        mtuning.SearchData(build, split.X_train, split.y_train, folds, self.task),
+                        mtuning.SearchRun(random_state=self.config.random_state, on_trial=on_trial,
+                                          stop=self._stop.is_set,
+                                          # the whole call keeps to the timeout: leave time to refit the best
+                                          # trial on every training row (its folds come from the search)
+                                          deadline=t0 + tc.timeout if tc.timeout else None,
+                                          reserve=1.25 / max(1, len(folds) - 1)))
                 else:
                     grid = tc.search_space or spec.grid.get(self.task, {})
                     outcome = mtuning.run_search(build, split.X_train, split.y_train, folds, self.task, self.metric,

@@ -28,11 +28,13 @@ def _builder(X):
 
 def _tune_shared(storage: str, seed: int, start) -> None:
     "Run in a spawned process: 3 trials on the shared study."
-    from mltrain_nb.tuning import run_optuna
+    from mltrain_nb.config import TuneConfig
+    from mltrain_nb.tuning import SearchData, SearchRun, run_optuna
     X, y, folds = _data()
     start.wait(timeout=60)       # both processes optimise at the same time
-    out = run_optuna(_builder(X), X, y, folds, "classification", "accuracy", SPACE, n_trials=3, storage=storage,
-                     study_name="shared", random_state=seed)
+    out = run_optuna(TuneConfig(metric="accuracy", search_space=SPACE, n_trials=3, storage=storage,
+                                study_name="shared"),
+                     SearchData(_builder(X), X, y, folds, "classification"), SearchRun(random_state=seed))
     assert len(out.trials) >= 3
 
 
@@ -62,11 +64,13 @@ def cluster():
 
 
 def test_dask_trials_run_on_the_cluster(cluster, tmp_path):
-    from mltrain_nb.tuning import run_optuna, run_search
+    from mltrain_nb.config import TuneConfig
+    from mltrain_nb.tuning import SearchData, SearchRun, run_optuna, run_search
     X, y, folds = _data()
+    data = SearchData(_builder(X), X, y, folds, "classification")
+    on_cluster = dict(metric="accuracy", search_space=SPACE, dask_address=cluster.scheduler_address)
     seen = []
-    out = run_optuna(_builder(X), X, y, folds, "classification", "accuracy", SPACE, n_trials=4, random_state=0,
-                     dask_address=cluster.scheduler_address, on_trial=seen.append)
+    out = run_optuna(TuneConfig(n_trials=4, **on_cluster), data, SearchRun(random_state=0, on_trial=seen.append))
     assert len(out.trials) == 4 and set(out.trials.state) <= {"COMPLETE", "PRUNED"}
     assert sorted(i["number"] for i in seen) == [0, 1, 2, 3]
     assert out.study.best_value == out.best_score > 0.85          # the study outlives the client
@@ -78,13 +82,12 @@ def test_dask_trials_run_on_the_cluster(cluster, tmp_path):
     def build(params):
         with lock: return builder(params)
     store = f"journal:{tmp_path / 'dask.log'}"
-    kept = run_optuna(build, X, y, folds, "classification", "f1", SPACE, n_trials=2, random_state=0,
-                      dask_address=cluster.scheduler_address, storage=store, study_name="dask")
+    kept = run_optuna(TuneConfig(**{**on_cluster, "metric": "f1"}, n_trials=2, storage=store, study_name="dask"),
+                      SearchData(build, X, y, folds, "classification"), SearchRun(random_state=0))
     assert len(kept.trials) == 2 and kept.counts().get("COMPLETE", 0) >= 1
 
     # stop() halts the cluster's queue: the running trials finish, the others never start
-    halted = run_optuna(_builder(X), X, y, folds, "classification", "accuracy", SPACE, n_trials=12, random_state=0,
-                        dask_address=cluster.scheduler_address, stop=lambda: True)
+    halted = run_optuna(TuneConfig(n_trials=12, **on_cluster), data, SearchRun(random_state=0, stop=lambda: True))
     assert halted.interrupted and 1 <= len(halted.trials) < 12
 
     # grid search folds through joblib's dask backend
