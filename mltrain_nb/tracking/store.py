@@ -20,7 +20,7 @@ from ..fileio import atomic_write, clean_orphans, pid_alive
 __all__ = ['resolve_tracking_uri', 'sqlite_path', 'store_exists', 'store_state', 'ensure_store', 'source_tags', 'process_tags',
            'end_dead_runs']
 
-# %% ../../nbs/tracking/00_store.ipynb #aa8cb9e0
+# %% ../../nbs/tracking/00_store.ipynb #a2f91ee0
 def resolve_tracking_uri(output_dir: str | os.PathLike = "experiments",
                          tracking_uri: str | None = None) -> str:
     """The tracking URI to use: the explicit one, else `MLFLOW_TRACKING_URI`, else SQLite in
@@ -30,7 +30,7 @@ def resolve_tracking_uri(output_dir: str | os.PathLike = "experiments",
     db = Path(output_dir).expanduser().resolve() / "mlflow.db"
     return f"sqlite:///{db}"
 
-# %% ../../nbs/tracking/00_store.ipynb #37293b40
+# %% ../../nbs/tracking/00_store.ipynb #4ae771c5
 def sqlite_path(uri: str) -> Path | None:
     """The database file of a `sqlite:///` tracking URI (`None` for other stores and in-memory
     SQLite)."""
@@ -38,7 +38,7 @@ def sqlite_path(uri: str) -> Path | None:
     p = uri[len("sqlite:///"):].split("?")[0]
     return None if p in ("", ":memory:") else Path(p)
 
-# %% ../../nbs/tracking/00_store.ipynb #b4d61b1d
+# %% ../../nbs/tracking/00_store.ipynb #767a2731
 def store_exists(tracking_uri: str) -> bool:
     "False only for a SQLite store whose file is not there yet."
     return not (
@@ -46,7 +46,7 @@ def store_exists(tracking_uri: str) -> bool:
         and not Path(tracking_uri[len("sqlite:///") :]).exists()
     )
 
-# %% ../../nbs/tracking/00_store.ipynb #70c90cec
+# %% ../../nbs/tracking/00_store.ipynb #84294672
 def _mlflow_stamp() -> str | None:
     """The installed MLflow (version and location, without importing it): a head revision belongs to
     one installation."""
@@ -56,7 +56,7 @@ def _mlflow_stamp() -> str | None:
         return f"{version('mlflow')} {importlib.util.find_spec('mlflow').origin}"
     except Exception: return None
 
-# %% ../../nbs/tracking/00_store.ipynb #86f13684
+# %% ../../nbs/tracking/00_store.ipynb #1347a16c
 def _head_cache() -> Path:
     return (
         Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -64,7 +64,7 @@ def _head_cache() -> Path:
         / "mlflow_schema_head.json"
     )
 
-# %% ../../nbs/tracking/00_store.ipynb #18d5414c
+# %% ../../nbs/tracking/00_store.ipynb #8192688c
 @functools.lru_cache(maxsize=1)
 def _head_revision() -> str:
     """MLflow's newest schema revision. Alembic reads it from MLflow's migration scripts, which
@@ -82,7 +82,7 @@ def _head_revision() -> str:
         except OSError: pass   # a read-only home: the next process reads the scripts again
     return head
 
-# %% ../../nbs/tracking/00_store.ipynb #d2836bb8
+# %% ../../nbs/tracking/00_store.ipynb #54d225e5
 def store_state(db: Path) -> str:
     """`missing`, `ready` (schema at MLflow's head), `partial` (creation never finished, holds no
     runs) or `other`."""
@@ -110,7 +110,7 @@ def store_state(db: Path) -> str:
         return "ready"
     return "partial" if runs == 0 and experiments <= 1 else "other"
 
-# %% ../../nbs/tracking/00_store.ipynb #3f52518b
+# %% ../../nbs/tracking/00_store.ipynb #60732725
 # MLflow's migrations (alembic) are not thread-safe, even on two different stores
 _BUILDING = threading.Lock()
 def _build_store(db: Path, artifact_root: str) -> None:
@@ -123,7 +123,7 @@ def _build_store(db: Path, artifact_root: str) -> None:
         engine = getattr(SqlAlchemyStore, "_engine_map", {}).pop(uri, None)
         if engine is not None: engine.dispose()
 
-# %% ../../nbs/tracking/00_store.ipynb #60732725
+# %% ../../nbs/tracking/00_store.ipynb #f0d84b62
 def ensure_store(tracking_uri: str, artifact_root: str | None = None) -> str:
     """Make sure a SQLite store exists and is complete, creating it once across processes; other
     stores pass through."""
@@ -152,14 +152,14 @@ def ensure_store(tracking_uri: str, artifact_root: str | None = None) -> str:
             for p in (tmp, Path(f"{tmp}-journal")): p.unlink(missing_ok=True)
     return tracking_uri
 
-# %% ../../nbs/tracking/00_store.ipynb #ab510043
+# %% ../../nbs/tracking/00_store.ipynb #a8ed35d0
 def _process_start(pid: int) -> str | None:
     """The start time of a process in clock ticks since boot (Linux), to tell a reused process id
     apart."""
     try: return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
     except (OSError, IndexError): return None
 
-# %% ../../nbs/tracking/00_store.ipynb #03e3d9a9
+# %% ../../nbs/tracking/00_store.ipynb #b3e81b17
 def source_tags() -> dict[str, str]:
     """MLflow's source tags for the code that trains: its user and program (`MLTRAIN_SOURCE`, which
     the tracking process gets from the process it logs for). MLflow's own `resolve_tags` would
@@ -172,7 +172,7 @@ def source_tags() -> dict[str, str]:
     )
     return {"mlflow.user": user, "mlflow.source.name": program, "mlflow.source.type": "LOCAL"}
 
-# %% ../../nbs/tracking/00_store.ipynb #705991ca
+# %% ../../nbs/tracking/00_store.ipynb #198c5196
 def process_tags() -> dict[str, str]:
     "Tags naming the process that opens a run."
     import socket
@@ -181,7 +181,7 @@ def process_tags() -> dict[str, str]:
     if start: tags["mltrain.pid_start"] = start
     return tags
 
-# %% ../../nbs/tracking/00_store.ipynb #f0847a98
+# %% ../../nbs/tracking/00_store.ipynb #9f667b46
 def _process_gone(tags: dict) -> bool:
     try: pid = int(tags.get("mltrain.pid", ""))
     except ValueError: return False
@@ -191,7 +191,7 @@ def _process_gone(tags: dict) -> bool:
         tags["mltrain.pid_start"],
     )
 
-# %% ../../nbs/tracking/00_store.ipynb #f1ff602e
+# %% ../../nbs/tracking/00_store.ipynb #7ac37847
 def end_dead_runs(client, experiment_ids: list[str] | None = None) -> list[str]:
     """End FAILED the RUNNING runs opened on this machine by a process that is gone; returns their
     ids."""
@@ -218,7 +218,7 @@ def end_dead_runs(client, experiment_ids: list[str] | None = None) -> list[str]:
                           RuntimeWarning, stacklevel=2)
     return ended
 
-# %% ../../nbs/tracking/00_store.ipynb #e388062c
+# %% ../../nbs/tracking/00_store.ipynb #947a2225
 # guards MLflow's global tracking URI and cloudpickle's by-value registry
 _FLUENT = threading.RLock()
 @contextmanager

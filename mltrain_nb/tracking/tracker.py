@@ -203,7 +203,7 @@ def mark_failed(self: ExperimentTracker, run_id: str | None, why: str) -> None:
     self.set_status(run_id, "FAILED")
     self.set_tags({"mltrain.tracking_error": why}, run_id)
 
-# %% ../../nbs/tracking/08_tracker.ipynb #6ece064f
+# %% ../../nbs/tracking/08_tracker.ipynb #3751e68b
 ExperimentTracker.background = False   # the engine turns this on from TrackingSpec.background
 @patch
 def defer(self: ExperimentTracker, job: Callable[[], Any]) -> None:
@@ -215,19 +215,19 @@ def defer(self: ExperimentTracker, job: Callable[[], Any]) -> None:
         _WORKERS.add(self._worker)
     self._worker.submit(job)
 
-# %% ../../nbs/tracking/08_tracker.ipynb #4bfea417
+# %% ../../nbs/tracking/08_tracker.ipynb #6ece064f
 @patch
 def drain(self: ExperimentTracker) -> None:
     "Wait until every deferred job has run: each run ended, with all its metrics, model and plots."
     if getattr(self, "_worker", None) is not None: self._worker.drain()
 
-# %% ../../nbs/tracking/08_tracker.ipynb #a2a6aebc
+# %% ../../nbs/tracking/08_tracker.ipynb #4bfea417
 @patch
 def pending(self: ExperimentTracker) -> int:
     "How many deferred jobs have not finished yet."
     return self._worker.pending if getattr(self, "_worker", None) is not None else 0
 
-# %% ../../nbs/tracking/08_tracker.ipynb #a91f98ed
+# %% ../../nbs/tracking/08_tracker.ipynb #a2a6aebc
 @patch
 def submit(self: ExperimentTracker, fn: Callable, *args, **kwargs) -> Job:
     """Defer `fn(self, *args, **kwargs)` (see `defer`); the returned `Job` holds what it returned
@@ -242,14 +242,14 @@ def submit(self: ExperimentTracker, fn: Callable, *args, **kwargs) -> Job:
     self.defer(call)
     return job
 
-# %% ../../nbs/tracking/08_tracker.ipynb #ccb47626
+# %% ../../nbs/tracking/08_tracker.ipynb #a91f98ed
 @patch
 def resolve(self: ExperimentTracker, run_id: str | None) -> str | None:
     """The MLflow id of a run this tracker opened: the id itself (a `ProcessTracker` knows its ids
     only after a drain)."""
     return run_id
 
-# %% ../../nbs/tracking/08_tracker.ipynb #a068c0b4
+# %% ../../nbs/tracking/08_tracker.ipynb #81049819
 @patch
 def background_run(self: ExperimentTracker, name: str | None = None, tags: dict | None = None,
                    params: dict | None = None, nested: bool = False):
@@ -257,7 +257,7 @@ def background_run(self: ExperimentTracker, name: str | None = None, tags: dict 
     decides."""
     return self.run(name, tags, params, nested, background=True)
 
-# %% ../../nbs/tracking/08_tracker.ipynb #6f444b84
+# %% ../../nbs/tracking/08_tracker.ipynb #395078a5
 @patch
 def _rid(self: ExperimentTracker, run_id: str | None) -> str:
     rid = run_id or (self._stack[-1] if self._stack else None) or self.run_id
@@ -265,7 +265,7 @@ def _rid(self: ExperimentTracker, run_id: str | None) -> str:
         raise MLTrainError("No run is active: call start_experiment (or use tracker.run()) first.")
     return rid
 
-# %% ../../nbs/tracking/08_tracker.ipynb #4f0aa1dc
+# %% ../../nbs/tracking/08_tracker.ipynb #b70fbbe8
 @patch
 def _write(self: ExperimentTracker, rid: str, params: dict, tags: dict, metrics: list) -> None:
     # each write is a store transaction: on SQLite a few ms of the tracking process's CPU, which a
@@ -282,7 +282,7 @@ def _write(self: ExperimentTracker, rid: str, params: dict, tags: dict, metrics:
         self.records[rid]["params"].update(params)
         self.records[rid]["tags"].update(tags)
 
-# %% ../../nbs/tracking/08_tracker.ipynb #753a99f5
+# %% ../../nbs/tracking/08_tracker.ipynb #6f444b84
 @patch
 def log_batch(self: ExperimentTracker, params: dict | None = None, tags: dict | None = None,
               run_id: str | None = None) -> None:
@@ -296,18 +296,18 @@ def log_batch(self: ExperimentTracker, params: dict | None = None, tags: dict | 
     self._write(rid, {k: v for k, v in flat.items() if k not in known}, tags or {},
                 self._buffer.pop(rid, []))
 
-# %% ../../nbs/tracking/08_tracker.ipynb #5a2889d9
+# %% ../../nbs/tracking/08_tracker.ipynb #b5a0feb7
 @patch
 def log_params(self: ExperimentTracker, params: dict, run_id: str | None = None) -> None:
     "Log (nested) params in one batch (see `log_batch`)."
     self.log_batch(params=params, run_id=run_id)
 
-# %% ../../nbs/tracking/08_tracker.ipynb #b1c8b600
+# %% ../../nbs/tracking/08_tracker.ipynb #4f0aa1dc
 @patch
 def set_tags(self: ExperimentTracker, tags: dict, run_id: str | None = None) -> None:
     self.log_batch(tags=tags, run_id=run_id)
 
-# %% ../../nbs/tracking/08_tracker.ipynb #0cb9cfb3
+# %% ../../nbs/tracking/08_tracker.ipynb #753a99f5
 @patch
 def log_metrics(self: ExperimentTracker, metrics: dict[str, float], step: int | None = None,
                 run_id: str | None = None) -> None:
@@ -331,14 +331,14 @@ def log_metrics(self: ExperimentTracker, metrics: dict[str, float], step: int | 
             rec[k] = series + [{"step": int(step), "value": v}]
     if len(buf) >= _BATCH: self.flush(rid)
 
-# %% ../../nbs/tracking/08_tracker.ipynb #de9df5a9
+# %% ../../nbs/tracking/08_tracker.ipynb #5a2889d9
 @patch
 def flush(self: ExperimentTracker, run_id: str | None = None) -> None:
     "Write the buffered metrics of a run, 1,000 per call."
     for rid in [run_id] if run_id else list(self._buffer): self._write(rid, {}, {},
                                                                        self._buffer.pop(rid, []))
 
-# %% ../../nbs/tracking/08_tracker.ipynb #39614180
+# %% ../../nbs/tracking/08_tracker.ipynb #de9df5a9
 @patch
 def log_artifact(self: ExperimentTracker, path: str | os.PathLike, artifact_path: str | None = None,
                  run_id: str | None = None) -> None:
@@ -352,7 +352,7 @@ def log_artifact(self: ExperimentTracker, path: str | os.PathLike, artifact_path
             f"{artifact_path + '/' if artifact_path else ''}{p.name}"
         )
 
-# %% ../../nbs/tracking/08_tracker.ipynb #a74ca3ab
+# %% ../../nbs/tracking/08_tracker.ipynb #ea1ee2b8
 @patch
 def log_figure(self: ExperimentTracker, figure, name: str, run_id: str | None = None) -> None:
     "Log a matplotlib figure as `plots/NAME.png`."
@@ -360,7 +360,7 @@ def log_figure(self: ExperimentTracker, figure, name: str, run_id: str | None = 
     with tempfile.TemporaryDirectory() as d:
         self.log_artifact(save_figure(figure, Path(d) / f"{name}.png"), "plots", run_id)
 
-# %% ../../nbs/tracking/08_tracker.ipynb #c4b9d894
+# %% ../../nbs/tracking/08_tracker.ipynb #d65c3a8b
 @patch
 def log_dict(self: ExperimentTracker, data: Any, name: str, run_id: str | None = None) -> None:
     "Log a JSON-serialisable object as `NAME` (a .json file)."
@@ -369,7 +369,7 @@ def log_dict(self: ExperimentTracker, data: Any, name: str, run_id: str | None =
         path.write_text(json.dumps(data, indent=2, default=_json_default))
         self.log_artifact(path, None, run_id)
 
-# %% ../../nbs/tracking/08_tracker.ipynb #9ef68fd0
+# %% ../../nbs/tracking/08_tracker.ipynb #8de6c174
 def frame_schema(df):
     """The MLflow `Schema` of a DataFrame, as `mlflow.types.utils._infer_schema` infers it, with the
     check for missing values vectorised on columns that are not `object`: MLflow tests every
@@ -382,7 +382,7 @@ def frame_schema(df):
     return Schema([ColSpec(type=_infer_pandas_column(df[c]), name=c,
                            required=required(df[c])) for c in df.columns])
 
-# %% ../../nbs/tracking/08_tracker.ipynb #bf3781ab
+# %% ../../nbs/tracking/08_tracker.ipynb #39614180
 @patch
 def log_dataset(self: ExperimentTracker, X, y=None, name: str = "training",
                 context: str = "training", run_id: str | None = None) -> str:
