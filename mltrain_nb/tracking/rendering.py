@@ -20,7 +20,7 @@ from .values import _json_default, _quiet_mlflow
 # %% auto #0
 __all__ = ['PlotRendering', 'render_plots', 'package_home', 'wait_for_all_plots', 'render_pending']
 
-# %% ../../nbs/tracking/05_rendering.ipynb #8c862e6c
+# %% ../../nbs/tracking/05_rendering.ipynb #74077988
 _EVAL_DIR = "evaluation"
 _ARRAYS = ("y_true", "y_pred", "y_score", "classes", "score_classes")
 def _array(v):
@@ -30,12 +30,12 @@ def _array(v):
     a = np.asarray(v)
     return a.astype(str) if a.dtype == object else a
 
-# %% ../../nbs/tracking/05_rendering.ipynb #8b5622ef
+# %% ../../nbs/tracking/05_rendering.ipynb #1338d0a8
 class PlotRendering:
     """The plot rendering of `ExperimentTracker`: `log_evaluation`, `render_plots_later`,
     `wait_for_plots`."""
 
-# %% ../../nbs/tracking/05_rendering.ipynb #1338d0a8
+# %% ../../nbs/tracking/05_rendering.ipynb #6aff7c76
 @patch
 def log_evaluation(self: PlotRendering, run_id: str, inputs: dict) -> None:
     """Keep what `plots.save_model_plots` draws a model's plots from (its `inputs`) in `run_id`; its
@@ -49,7 +49,7 @@ def log_evaluation(self: PlotRendering, run_id: str, inputs: dict) -> None:
         self.log_artifact(d, _EVAL_DIR, run_id)
     self.set_tags({"mltrain.plots": "pending"}, run_id)
 
-# %% ../../nbs/tracking/05_rendering.ipynb #6aff7c76
+# %% ../../nbs/tracking/05_rendering.ipynb #b8378cc2
 def _plot_inputs(client, run_id: str, folder: Path) -> dict:
     import numpy as np
     local = Path(client.download_artifacts(run_id, _EVAL_DIR, str(folder)))
@@ -57,7 +57,7 @@ def _plot_inputs(client, run_id: str, folder: Path) -> dict:
                  allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
     return {**json.loads((local / "inputs.json").read_text()), **arrays}
 
-# %% ../../nbs/tracking/05_rendering.ipynb #b8378cc2
+# %% ../../nbs/tracking/05_rendering.ipynb #ad23f6e5
 def render_plots(client, run_id: str) -> list[str]:
     """Draw the evaluation plots of `run_id` from its kept inputs into its `plots/` folder, then tag
     it done; the plot names."""
@@ -70,14 +70,14 @@ def render_plots(client, run_id: str) -> list[str]:
     client.set_tag(run_id, "mltrain.plots", "done")
     return sorted(paths)
 
-# %% ../../nbs/tracking/05_rendering.ipynb #2be3a189
+# %% ../../nbs/tracking/05_rendering.ipynb #fcde46f2
 def package_home() -> str:
     """The folder that holds this package, installed or not: what a helper process puts on its path
     to import it."""
     import mltrain_nb
     return str(Path(mltrain_nb.__file__).resolve().parents[1])
 
-# %% ../../nbs/tracking/05_rendering.ipynb #65703b79
+# %% ../../nbs/tracking/05_rendering.ipynb #88f24d20
 def _render_main(argv: list[str]) -> None:
     "The renderer process: `TRACKING_URI RUN_ID...`."
     try: os.nice(10)
@@ -92,7 +92,7 @@ def _render_main(argv: list[str]) -> None:
             print(f"mltrain: the plots of run {rid} were not drawn ({type(e).__name__}: {e})",
                   file=sys.stderr)
 
-# %% ../../nbs/tracking/05_rendering.ipynb #88f24d20
+# %% ../../nbs/tracking/05_rendering.ipynb #f4db9d75
 @patch
 def render_plots_later(self: PlotRendering, run_ids: Sequence[str]) -> None:
     """Draw the pending plots of `run_ids` in a detached low-priority process (it finishes even if
@@ -110,7 +110,7 @@ def render_plots_later(self: PlotRendering, run_ids: Sequence[str]) -> None:
     self._renderers.append(proc)
     _RENDERERS.append(proc)
 
-# %% ../../nbs/tracking/05_rendering.ipynb #f4db9d75
+# %% ../../nbs/tracking/05_rendering.ipynb #ef4ce9f3
 _RENDERERS: list = []   # every renderer this process started
 def wait_for_all_plots(timeout: float | None = None) -> None:
     """Wait for every plot renderer this process started (before reading plots from a store:
@@ -118,14 +118,14 @@ def wait_for_all_plots(timeout: float | None = None) -> None:
     for proc in list(_RENDERERS): proc.wait(timeout)
     _RENDERERS[:] = [p for p in _RENDERERS if p.poll() is None]
 
-# %% ../../nbs/tracking/05_rendering.ipynb #ef4ce9f3
+# %% ../../nbs/tracking/05_rendering.ipynb #7eb834df
 @patch
 def wait_for_plots(self: PlotRendering, timeout: float | None = None) -> None:
     "Wait until the plot renderers this tracker started have finished."
     for proc in getattr(self, "_renderers", []): proc.wait(timeout)
     self._renderers = [p for p in getattr(self, "_renderers", []) if p.poll() is None]
 
-# %% ../../nbs/tracking/05_rendering.ipynb #7eb834df
+# %% ../../nbs/tracking/05_rendering.ipynb #72787f67
 def render_pending(tracking_uri: str, experiment_ids: Sequence[str] | None = None) -> int:
     """Draw, here, every plot still pending in the store at `tracking_uri` (a renderer was killed,
     say); how many runs."""

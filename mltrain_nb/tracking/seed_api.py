@@ -19,12 +19,12 @@ from .values import _json_default
 # %% auto #0
 __all__ = ['SeedAPI']
 
-# %% ../../nbs/tracking/07_seed_api.ipynb #29118163
+# %% ../../nbs/tracking/07_seed_api.ipynb #c26ce52e
 class SeedAPI:
     """The seed API of `ExperimentTracker` (spec 000): one run by hand, its plots, its JSON and its
     report."""
 
-# %% ../../nbs/tracking/07_seed_api.ipynb #c26ce52e
+# %% ../../nbs/tracking/07_seed_api.ipynb #8668f451
 @patch
 def start_experiment(self: SeedAPI, config: Any = None, model_info: dict | None = None,
                      run_name: str | None = None) -> str:
@@ -40,7 +40,7 @@ def start_experiment(self: SeedAPI, config: Any = None, model_info: dict | None 
     self.run_id = self._seed_run.__enter__()
     return self.run_id
 
-# %% ../../nbs/tracking/07_seed_api.ipynb #8668f451
+# %% ../../nbs/tracking/07_seed_api.ipynb #26ac34de
 @patch
 def log_feature_importance(self: SeedAPI, feature_names, importance, run_id: str | None = None,
                            top: int = 20) -> dict:
@@ -52,7 +52,7 @@ def log_feature_importance(self: SeedAPI, feature_names, importance, run_id: str
     self.log_figure(plot_feature_importance(values, top=top), "feature_importance", run_id)
     return values
 
-# %% ../../nbs/tracking/07_seed_api.ipynb #26ac34de
+# %% ../../nbs/tracking/07_seed_api.ipynb #d9fabef7
 def _named_labels(y_true, y_pred, class_names):
     """`(y_true, y_pred, classes)` with labels shown by their names. `class_names` may be the labels
     themselves, or display names: for integer labels 0..n-1 the name of label i is
@@ -76,7 +76,7 @@ def _named_labels(y_true, y_pred, class_names):
     as_names = lambda a: np.array([mapping[v] for v in a.tolist()], dtype=object)
     return as_names(y_true), as_names(y_pred), [mapping[k] for k in sorted(mapping)]
 
-# %% ../../nbs/tracking/07_seed_api.ipynb #d3fcf895
+# %% ../../nbs/tracking/07_seed_api.ipynb #8c84672b
 @patch
 def log_confusion_matrix(self: SeedAPI, y_true, y_pred, class_names=None,
                          run_id: str | None = None) -> list:
@@ -91,7 +91,7 @@ def log_confusion_matrix(self: SeedAPI, y_true, y_pred, class_names=None,
     self.log_figure(fig, "confusion_matrix", run_id)
     return matrix
 
-# %% ../../nbs/tracking/07_seed_api.ipynb #8c84672b
+# %% ../../nbs/tracking/07_seed_api.ipynb #bc1b781f
 @patch
 def write_record(self: SeedAPI, run_id: str) -> dict:
     "Write what a run logged as JSON beside the store (atomically) and return it."
@@ -105,7 +105,7 @@ def write_record(self: SeedAPI, run_id: str) -> dict:
     rec["record_path"] = str(path)
     return rec
 
-# %% ../../nbs/tracking/07_seed_api.ipynb #bc1b781f
+# %% ../../nbs/tracking/07_seed_api.ipynb #c32fbf44
 @patch
 def end_experiment(self: SeedAPI, status: str = "FINISHED") -> dict:
     "End the seed API's run, write `<output_dir>/experiment_<run id>.json`, and return its data."
@@ -120,7 +120,7 @@ def end_experiment(self: SeedAPI, status: str = "FINISHED") -> dict:
         except BaseException: pass
     return self.write_record(rid)
 
-# %% ../../nbs/tracking/07_seed_api.ipynb #4b28a061
+# %% ../../nbs/tracking/07_seed_api.ipynb #854a6054
 @patch
 def generate_report(self: SeedAPI, report_path: str | os.PathLike | None = None,
                     include_plots: bool = True, run_id: str | None = None, report=None) -> str:
