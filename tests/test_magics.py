@@ -11,6 +11,8 @@ import pytest
 from IPython.core.error import UsageError
 
 import mltrain_nb.magics as mm
+import mltrain_nb.magics.train as mm_train
+import mltrain_nb.magics.tune as mm_tune
 from mltrain_nb.engine import MLTrainingEngine, TrainResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -237,7 +239,7 @@ def _on_first_model(action):
 def test_interrupt_returns_the_partial_result(ip, monkeypatch, capsys):
     "Ctrl-C (SIGINT) during the second model: the engine stops after the fold and the magic keeps the first."
     cb = _on_first_model(lambda: os.kill(os.getpid(), signal.SIGINT))
-    monkeypatch.setattr(mm, "_display_callbacks", lambda shell, panel, *a, **k: [cb])
+    monkeypatch.setattr(mm_train, "_display_callbacks", lambda shell, panel, *a, **k: [cb])
     r = ip.run_line_magic("train", f"iris --target species {FAST} -o r")
     assert r.interrupted and list(r.results) == ["logistic_regression"] and ip.user_ns["r"] is r
     assert ("interrupted: kept 1 finished model (logistic_regression); not finished: decision_tree."
@@ -246,7 +248,7 @@ def test_interrupt_returns_the_partial_result(ip, monkeypatch, capsys):
 
 def test_interrupt_escaping_the_engine_still_returns_finished_models(ip, monkeypatch, capsys):
     def stop(): raise KeyboardInterrupt
-    monkeypatch.setattr(mm, "_display_callbacks", lambda shell, panel, *a, **k: [_on_first_model(stop)])
+    monkeypatch.setattr(mm_train, "_display_callbacks", lambda shell, panel, *a, **k: [_on_first_model(stop)])
     r = ip.run_line_magic("train", f"iris --target species {FAST}")
     assert r.interrupted and list(r.results) == ["logistic_regression"]
     assert list(r.leaderboard.index) == ["logistic_regression"]
@@ -361,7 +363,7 @@ def test_tune_interrupt_returns_the_partial_result(ip, monkeypatch, capsys):
             cb.fired = True
             os.kill(os.getpid(), signal.SIGINT)
     cb.fired = False
-    monkeypatch.setattr(mm, "_display_callbacks", lambda shell, panel, *a, **k: [cb])
+    monkeypatch.setattr(mm_tune, "_display_callbacks", lambda shell, panel, *a, **k: [cb])
     t = ip.run_line_magic("tune", "decision_tree --data iris --target species --trials 20")
     assert t.interrupted and 1 <= len(t.trials) < 20
     assert "interrupted: kept the" in capsys.readouterr().out
