@@ -18,7 +18,7 @@ __all__ = []
 # %% ../../nbs/magics/11_cmd_registry.ipynb #8ff81600
 def _deployment(magics):
     "The registry on the store `%mltrain runs` (the last tracked result's, else the settings')"
-    from mltrain_nb.abtest import ModelDeployment
+    from mltrain_nb.registry import ModelDeployment
     return ModelDeployment(tracking_uri=_store(magics), output_dir=magics.settings.output_dir)
 
 # %% ../../nbs/magics/11_cmd_registry.ipynb #576bde45
