@@ -13,7 +13,7 @@ from .preprocess import build_preprocessor, _SCALERS, _DT_ACCESSOR
 from .preprocess import _categories_as_str, _str_array, _datetime_parts_transformer
 from .splits import DataSplit, default_strategy, split_rows, cv_splitter
 from .splits import describe_split, _STRATEGIES, _split_once, _latest_groups
-from .splits import _check_sizes, _shares, _stamp
+from .splits import _check_sizes, _shares, _stamp, _spec_aliases
 from .preparation import DataPreparation, FeatureSelection
 from .preparation import _MISSING, _OUTLIERS, _SELECTION
 from .files import load_table, MAX_COLUMNS, _table_width, _looks_binary

@@ -113,7 +113,27 @@ def _check_sizes(n: int, test_size: float, val_size: float, n_classes: int = 1) 
                           f"{', '.join(short)} rows; each part needs at least {need}{per_class}. "
                           "Use smaller fractions (e.g. test_size=0.2) or more rows.")
 
-# %% ../../nbs/data/03_splits.ipynb #3f33a25e
+# %% ../../nbs/data/03_splits.ipynb #26cee331
+def _spec_aliases(val_size: float, validation_size: float | None, strategy: str | None,
+                  stratify: bool | None) -> tuple[float, str | None]:
+    "`(val_size, strategy)` with spec 001's spellings `validation_size=` and `stratify=` folded in."
+    if validation_size is not None:
+        if val_size not in (0.0, validation_size):
+            raise ConfigError(f"val_size={val_size} and validation_size={validation_size} "
+                              "disagree; "
+                              "pass one of them.")
+        val_size = validation_size
+    if stratify is not None:
+        if not isinstance(stratify, bool):
+            raise ConfigError(f"stratify must be True or False, got {stratify!r}.")
+        wanted = "stratified" if stratify else "random"
+        if strategy not in (None, wanted):
+            raise ConfigError(f"stratify={stratify} contradicts strategy={strategy!r}; pass one of "
+                              "them.")
+        strategy = wanted
+    return val_size, strategy
+
+# %% ../../nbs/data/03_splits.ipynb #52220a75
 def split_rows(X: pd.DataFrame, y=None, test_size: float = 0.2, val_size: float = 0.0,
                strategy: str | None = None, task: str | None = None, time_column: str | None = None,
                groups: Any = None, shuffle: bool = True, validation_size: float | None = None,
@@ -122,19 +142,7 @@ def split_rows(X: pd.DataFrame, y=None, test_size: float = 0.2, val_size: float 
     are fractions of all rows."""
     by_index = isinstance(X, (pd.DataFrame, pd.Series))
     X = to_frame(X)
-    if validation_size is not None:
-        if val_size not in (0.0, validation_size):
-            raise ConfigError(f"val_size={val_size} and validation_size={validation_size} "
-                              "disagree; pass one of them.")
-        val_size = validation_size
-    if stratify is not None:
-        if not isinstance(stratify, bool): raise ConfigError("stratify must be True or False, got "
-                                                             f"{stratify!r}.")
-        wanted = "stratified" if stratify else "random"
-        if strategy not in (None, wanted):
-            raise ConfigError(f"stratify={stratify} contradicts strategy={strategy!r}; pass one of "
-                              "them.")
-        strategy = wanted
+    val_size, strategy = _spec_aliases(val_size, validation_size, strategy, stratify)
     if y is not None: y = align_target(y, X, by_index)
     if not (0 <= test_size < 1 and 0 <= val_size < 1 and test_size + val_size < 1):
         raise ConfigError("test_size and val_size must be fractions in [0, 1) that leave rows to "
@@ -178,7 +186,7 @@ def split_rows(X: pd.DataFrame, y=None, test_size: float = 0.2, val_size: float 
                     None if groups is None else pd.Series(groups[rest], index=X.index[rest]))
     return res
 
-# %% ../../nbs/data/03_splits.ipynb #ff501cf7
+# %% ../../nbs/data/03_splits.ipynb #65f16f07
 def cv_splitter(strategy: str, n_splits: int = 5, shuffle: bool = True,
                 random_state: int | None = 42):
     """A scikit-learn CV splitter: kfold (random), stratified, time series (temporal) or group
@@ -194,16 +202,16 @@ def cv_splitter(strategy: str, n_splits: int = 5, shuffle: bool = True,
     raise ConfigError(suggest(strategy, ["kfold", "stratified", "timeseries", "group"],
                               "CV strategy"))
 
-# %% ../../nbs/data/03_splits.ipynb #43203cdb
+# %% ../../nbs/data/03_splits.ipynb #41ac1e38
 def _shares(y) -> dict[str, float]:
     return {str(k): round(float(v), 4) for k,
             v in y.value_counts(normalize=True).sort_index().items()}
 
-# %% ../../nbs/data/03_splits.ipynb #f45ccdf8
+# %% ../../nbs/data/03_splits.ipynb #c96e2d7e
 def _stamp(v) -> Any:
     return v.isoformat() if hasattr(v, "isoformat") else (v.item() if hasattr(v, "item") else v)
 
-# %% ../../nbs/data/03_splits.ipynb #ce00a51b
+# %% ../../nbs/data/03_splits.ipynb #0c3a875a
 def describe_split(strategy: str, train_index, test_index, y=None, times=None, groups=None,
                    task: str | None = None) -> dict[str, Any]:
     """Check a train/test split given by row labels and describe it (sizes, class balance, overlap,
