@@ -247,17 +247,17 @@ def _shap_explainer(explainer, Xt):
     return v, np.broadcast_to(np.asarray(explainer.expected_value, dtype=float),
                               (len(v),) + v.shape[2:])
 
-# %% ../nbs/06_explain.ipynb #fb7e6263
+# %% ../nbs/06_explain.ipynb #812d961a
 def _tree_shap(est, Xt):
     import shap
     return _shap_explainer(shap.TreeExplainer(est), Xt)
 
-# %% ../nbs/06_explain.ipynb #51a57c33
+# %% ../nbs/06_explain.ipynb #e6b57c56
 def _linear_shap(est, Xt, background):
     import shap
     return _shap_explainer(shap.LinearExplainer(est, background), Xt)
 
-# %% ../nbs/06_explain.ipynb #e54c98b1
+# %% ../nbs/06_explain.ipynb #097a3cab
 def _output_fn(step, task):
     "f(features) -> the model output that is explained, (rows[, K]); and its name."
     import numpy as np
@@ -271,7 +271,7 @@ def _output_fn(step, task):
     one_hot = lambda A: (np.asarray(step.predict(A))[:, None] == classes[None, :]).astype(float)
     return one_hot, "predicted class (0/1)"
 
-# %% ../nbs/06_explain.ipynb #f28d0f58
+# %% ../nbs/06_explain.ipynb #4fe92362
 def _sampled_shap(f, Xt, background, owners, n_cols, rng, budget=None, wrap=lambda a: a):
     """Shapley sampling over original columns: (values (rows, n_cols[, K]), base (rows[, K]), pairs
     per row)."""
@@ -309,7 +309,7 @@ def _sampled_shap(f, Xt, background, owners, n_cols, rng, budget=None, wrap=lamb
     values[:, live] = phi
     return values, P[:, :, 0].mean(axis=1), k
 
-# %% ../nbs/06_explain.ipynb #bdaa731d
+# %% ../nbs/06_explain.ipynb #25e04ca6
 def _pyplot():
     """pyplot; the Agg backend is selected only when no backend was chosen and pyplot was not
     imported yet."""
@@ -319,7 +319,7 @@ def _pyplot():
     import matplotlib.pyplot as plt
     return plt
 
-# %% ../nbs/06_explain.ipynb #8bf59a78
+# %% ../nbs/06_explain.ipynb #887e4b36
 def _save_shap_plot(draw, path, title) -> str:
     "Run one shap plotting call on a fresh figure, save it, and close every figure it opened."
     plt = _pyplot()
@@ -333,7 +333,7 @@ def _save_shap_plot(draw, path, title) -> str:
     finally:
         for num in set(plt.get_fignums()) - before: plt.close(num)
 
-# %% ../nbs/06_explain.ipynb #d7803e45
+# %% ../nbs/06_explain.ipynb #f5a92ab7
 def _plot_data(X):
     """The rows as numbers for shap's colour scales (category codes, days for datetimes), and as the
     text to show."""
@@ -352,7 +352,7 @@ def _plot_data(X):
             num[c] = pd.Series(np.where(codes < 0, np.nan, codes), index=X.index, dtype=float)
     return pd.DataFrame(num, index=X.index).to_numpy(dtype=float), X.astype(object).to_numpy()
 
-# %% ../nbs/06_explain.ipynb #ad3d6f26
+# %% ../nbs/06_explain.ipynb #a7f203a6
 def _shap_plots(values, base, X, plot_dir, label) -> dict[str, str]:
     """Beeswarm, bar, waterfall (first row) and dependence (top column) plots of 2-D original-column
     SHAP values."""
@@ -375,7 +375,7 @@ def _shap_plots(values, base, X, plot_dir, label) -> dict[str, str]:
                                       d / "shap_dependence.png", f"{X.columns[top]} ({label})"),
     }
 
-# %% ../nbs/06_explain.ipynb #402a885a
+# %% ../nbs/06_explain.ipynb #15c4450d
 def _permutation_plot(importance, std, path, scoring) -> str:
     """Horizontal bars of permutation importance with one standard deviation, on a plain Figure (no
     pyplot)."""
@@ -390,7 +390,7 @@ def _permutation_plot(importance, std, path, scoring) -> str:
     ax.set_title("Permutation importance")
     return save_figure(fig, path)
 
-# %% ../nbs/06_explain.ipynb #907341d9
+# %% ../nbs/06_explain.ipynb #855d9fc7
 METHODS = ("shap", "permutation")
 
 def _check_args(task, method, max_background, max_rows, n_repeats):
@@ -406,7 +406,7 @@ def _check_args(task, method, max_background, max_rows, n_repeats):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ConfigError(f"{name} must be a positive integer, got {v!r}.")
 
-# %% ../nbs/06_explain.ipynb #2a82c748
+# %% ../nbs/06_explain.ipynb #efff52dc
 def _model_input(model, X):
     "The columns of `X` the model was fitted on, in that order; `DataError` when some are missing."
     from mltrain_nb import data as mdata
@@ -416,7 +416,7 @@ def _model_input(model, X):
     if len(X) == 0: raise DataError("X has no rows to explain.")
     return X[cols]
 
-# %% ../nbs/06_explain.ipynb #c7409201
+# %% ../nbs/06_explain.ipynb #25966199
 def _output_name(kind, est, task, n_classes) -> str:
     if task == "regression":
         return "raw prediction (margin)" if kind in ("xgboost", "lightgbm") else "prediction"
@@ -427,16 +427,16 @@ def _output_name(kind, est, task, n_classes) -> str:
     if kind == "linear": return "log-odds" if hasattr(est, "predict_proba") else "decision function"
     return ""
 
-# %% ../nbs/06_explain.ipynb #7a330135
+# %% ../nbs/06_explain.ipynb #34524646
 def _transform(steps, X):
     for s in steps: X = s.transform(X)
     return X
 
-# %% ../nbs/06_explain.ipynb #0a340b27
+# %% ../nbs/06_explain.ipynb #56080cb7
 _EXPLAINERS = {"xgboost": "xgboost-native", "lightgbm": "lightgbm-native", "tree": "shap-tree",
                "linear": "shap-linear", "agnostic": "sampled-permutation"}
 
-# %% ../nbs/06_explain.ipynb #ce3fb66c
+# %% ../nbs/06_explain.ipynb #190f6ae4
 def _tree_rows(est, kind: str, rows, rng):
     """`rows`, sampled down to what `TREE_BUDGET` allows for exact tree SHAP on `est` (with a
     warning)."""
@@ -449,7 +449,7 @@ def _tree_rows(est, kind: str, rows, rng):
                   "mltrain_nb.explain.TREE_BUDGET to explain more.", UserWarning, stacklevel=3)
     return np.sort(rng.choice(rows, cap, replace=False))
 
-# %% ../nbs/06_explain.ipynb #0158775e
+# %% ../nbs/06_explain.ipynb #5dd33562
 def _exact_shap(kind: str, est, Xt, raw, background) -> tuple:
     """`(values, base, kind)` from the exact path for `kind`; `(None, None, 'agnostic')` when there
     is none or shap's exact path fails (xgboost's and lightgbm's own never fall back)."""
@@ -465,7 +465,7 @@ def _exact_shap(kind: str, est, Xt, raw, background) -> tuple:
                       "using the sampled model-agnostic explainer.", RuntimeWarning, stacklevel=3)
     return None, None, "agnostic"
 
-# %% ../nbs/06_explain.ipynb #3ab257ea
+# %% ../nbs/06_explain.ipynb #6a527d6b
 def _add_shap_plots(result: dict, Xe, plot_dir) -> None:
     """Draw `result`'s SHAP plots into `plot_dir` (multiclass: the class with the largest mean
     |SHAP|)."""
@@ -480,7 +480,7 @@ def _add_shap_plots(result: dict, Xe, plot_dir) -> None:
     result["plots"] = _shap_plots(values, base, Xe, plot_dir, label)
     result["plot_path"] = result["plots"]["bar"]
 
-# %% ../nbs/06_explain.ipynb #f3025744
+# %% ../nbs/06_explain.ipynb #9a6386a0
 def _permutation(model, X, y, rows, n_repeats, scoring, random_state, plot_dir, t0) -> dict:
     "Permutation importance of the whole pipeline on raw rows, keyed by the original columns."
     import numpy as np
@@ -515,7 +515,7 @@ def _permutation(model, X, y, rows, n_repeats, scoring, random_state, plot_dir, 
     result["seconds"] = time.perf_counter() - t0
     return result
 
-# %% ../nbs/06_explain.ipynb #6f7586f9
+# %% ../nbs/06_explain.ipynb #6b3c7272
 def explain_model(model, X, task: str, method: str = "shap", y=None, max_background: int = 200,
                   max_rows: int = 1000, random_state: int = 0, plot_dir=None, n_repeats: int = 5,
                   scoring: str | None = None) -> dict:
