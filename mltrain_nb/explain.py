@@ -77,8 +77,8 @@ def _trace(step, owners, names_in):
     if hasattr(step, "steps") and isinstance(step.steps, list):                 # Pipeline
         names = np.asarray(names_in, dtype=object)
         for _, sub in step.steps:
-            if sub is not None and not _is(sub, "passthrough"): owners, names = _trace(sub, owners,
-                                                                                       names)
+            if sub is not None and not _is(sub, "passthrough"):
+                owners, names = _trace(sub, owners, names)
         return owners, names
     names_out = _names_out(step, names_in)
     # a feature selector
@@ -172,8 +172,8 @@ def _model_kind(est) -> str:
     if mod.startswith("lightgbm") and hasattr(est, "booster_"): return "lightgbm"
     if mod.startswith("sklearn.") and name in _SK_TREES:
         # shap's TreeExplainer reads multiclass sklearn gradient boosting as unsupported
-        return "agnostic" if name == "GradientBoostingClassifier" and getattr(est, "n_classes_",
-                                                                              2) > 2 else "tree"
+        multiclass = getattr(est, "n_classes_", 2) > 2
+        return "agnostic" if name == "GradientBoostingClassifier" and multiclass else "tree"
     if hasattr(est, "coef_") and hasattr(est, "intercept_") and (
             mod.startswith("sklearn.linear_model") or name in ("LinearSVC",
                                                                "LinearSVR")): return "linear"
@@ -543,8 +543,8 @@ def explain_model(model, X, task: str, method: str = "shap", y=None, max_backgro
     rows = _tree_rows(est, kind, rows, rng)
     Xe = X.iloc[rows]
     raw = _transform(steps, Xe)
-    if isinstance(raw, pd.DataFrame): wrap = lambda a, c=list(raw.columns): pd.DataFrame(a,
-                                                                                         columns=c)
+    if isinstance(raw, pd.DataFrame):
+        wrap = lambda a, c=list(raw.columns): pd.DataFrame(a, columns=c)
     else: wrap = lambda a: a
     Xt = np.asarray(raw, dtype=float)
     groups = column_groups(model, cols)

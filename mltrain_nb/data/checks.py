@@ -30,8 +30,8 @@ def check_cells(X: pd.DataFrame) -> None:
                             f"turn it into text with X[{col!r}].astype(str).")
 
 # %% ../../nbs/data/01_checks.ipynb #feda81df
-def check_features(X: pd.DataFrame, drop_constant: bool = True) -> tuple[pd.DataFrame,
-                                                                         dict[str, str]]:
+def check_features(X: pd.DataFrame,
+                   drop_constant: bool = True) -> tuple[pd.DataFrame, dict[str, str]]:
     """Validate `X`; return it without useless columns and a `{column: reason}` dict of what was
     dropped."""
     if X.shape[0] == 0: raise DataError("The data has no rows. Pass a frame with at least a few "

@@ -77,8 +77,8 @@ def clean_data(self: DataPreparation, df: pd.DataFrame, missing_strategy: str = 
         for c in cols:
             s = df[c]
             if not s.isna().any() or s.isna().all(): continue
-            if c in num and missing_strategy in ("mean", "median"): fill[c] = getattr(s,
-                                                                                      missing_strategy)()
+            if c in num and missing_strategy in ("mean", "median"):
+                fill[c] = getattr(s, missing_strategy)()
             # mode; also for non-numeric columns under mean/median
             else: fill[c] = s.mode(dropna=True).iloc[0]
         df = df.fillna(fill)

@@ -147,8 +147,8 @@ def split_rows(X: pd.DataFrame, y=None, test_size: float = 0.2, val_size: float 
     if not (0 <= test_size < 1 and 0 <= val_size < 1 and test_size + val_size < 1):
         raise ConfigError("test_size and val_size must be fractions in [0, 1) that leave rows to "
                           f"train on; got test_size={test_size}, val_size={val_size}.")
-    strategy = default_strategy(task or (infer_task(y) if y is not None else "clustering"),
-                                strategy)
+    task = task or (infer_task(y) if y is not None else "clustering")
+    strategy = default_strategy(task, strategy)
     _check_sizes(len(X), test_size, val_size,
                  y.nunique() if strategy == "stratified" and y is not None else 1)
     order = None

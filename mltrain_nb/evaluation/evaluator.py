@@ -59,8 +59,8 @@ def evaluate(self: ModelEvaluator, X, y=None, detailed: bool = False, y_proba=No
 
     Without a model: `evaluate(y_true, y_pred, y_proba=None)` returns the metrics as a flat dict."""
     if self.model is None:
-        proba = y_proba if y_proba is not None else (None if isinstance(detailed,
-                                                                        bool) else detailed)
+        if y_proba is not None: proba = y_proba
+        else: proba = None if isinstance(detailed, bool) else detailed
         return self._evaluate_predictions(X, y, proba,
                                           detailed if isinstance(detailed, bool) else False)
     if self.task != "clustering" and y is None:
@@ -203,9 +203,8 @@ def plot_confusion_matrix(self: ModelEvaluator, X, y, normalize: bool = False, p
     import numpy as np
     base = "Confusion matrix (normalized by true class)" if normalize else "Confusion matrix"
     y = self._y(X, y, "classification", "A confusion matrix")
-    y_true, y_pred = (np.asarray(X), y) if self.model is None else (y,
-                                                                    model_scores(self.model, X,
-                                                                                 proba=False)[0])
+    if self.model is None: y_true, y_pred = np.asarray(X), y
+    else: y_true, y_pred = y, model_scores(self.model, X, proba=False)[0]
     return plot_confusion_matrix(y_true, y_pred, self.classes, normalize, self._title(base),
                                  _out(path, save_path))
 
@@ -259,9 +258,8 @@ ModelEvaluator.plot_precision_recall_curve = ModelEvaluator.plot_precision_recal
 def _regression_args(self: ModelEvaluator, X, y, what: str):
     import numpy as np
     y = self._y(X, y, "regression", what)
-    return (np.asarray(X), y) if self.model is None else (y,
-                                                          model_scores(self.model, X,
-                                                                       proba=False)[0])
+    if self.model is None: return np.asarray(X), y
+    return y, model_scores(self.model, X, proba=False)[0]
 
 # %% ../../nbs/evaluation/03_evaluator.ipynb #99c9e020
 @patch
@@ -346,9 +344,8 @@ def plot_inputs(self: ModelEvaluator, X, y, importance: Mapping[str, float] | No
                  score_classes=self._score_classes())
     elif self.task == "regression":
         y = self._y(X, y, "regression", "Regression plots")
-        d.update(y_true=y,
-                 y_pred=(scores if scores is not None else model_scores(self.model, X,
-                                                                        proba=False))[0])
+        if scores is None: scores = model_scores(self.model, X, proba=False)
+        d.update(y_true=y, y_pred=scores[0])
     return d
 
 # %% ../../nbs/evaluation/03_evaluator.ipynb #ea1945d8

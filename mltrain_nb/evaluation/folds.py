@@ -41,8 +41,8 @@ def fit_and_score(pipe, X, y, train, valid, task: str, fit: Callable | None = No
     fit_time = time.perf_counter() - t
     y_pred, y_score = model_scores(fitted, Xva, proba=task == "classification")
     scores = compute_metrics(task, yva, y_pred, y_score, classes=getattr(fitted, "classes_", None))
-    if prepared is not None and hasattr(pipe, "steps"): fitted = _joined(prep, pipe.steps[-1][0],
-                                                                         fitted)
+    if prepared is not None and hasattr(pipe, "steps"):
+        fitted = _joined(prep, pipe.steps[-1][0], fitted)
     return fitted, scores, fit_time
 
 # %% ../../nbs/evaluation/02_folds.ipynb #c4d9659f
@@ -122,8 +122,8 @@ def run_parallel(calls, n_jobs: int = -1):
     """Each `(fn, args, kwargs)` of `calls` run in `n_jobs` worker processes; yields `(value, error,
     warnings)` in the calls' order."""
     from joblib import Parallel, delayed
-    return Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_capped_call)(fn, a, k) for fn,
-                                                          a, k in calls)
+    jobs = (delayed(_capped_call)(fn, a, k) for fn, a, k in calls)
+    return Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
 
 # %% ../../nbs/evaluation/02_folds.ipynb #583ce5bc
 def rewarn_once(caught, prefix: str, stacklevel: int = 2, skip: tuple = ()) -> list[str]:

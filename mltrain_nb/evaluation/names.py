@@ -82,5 +82,5 @@ def plot_kinds(task: str | None = None, held_out: bool = True, importance: bool 
     if task is None:
         return tuple(dict.fromkeys(k for t in EVALUATION_PLOTS.values() for k in t)) + MODEL_PLOTS
     base = EVALUATION_PLOTS[_check_task(task)] if held_out else ()
-    return base + (("feature_importance",) if importance else ()) + (("learning_curve",
-                                                                      ) if history else ())
+    return (base + (("feature_importance",) if importance else ())
+            + (("learning_curve",) if history else ()))

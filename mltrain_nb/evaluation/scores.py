@@ -63,8 +63,8 @@ def _classification_metrics(y_true, y_pred, y_score=None, classes=None) -> dict[
         col = {c: i for i, c in enumerate(classes.tolist())}
         idx = np.array([col[v] for v in y_true.tolist()])
         eps = np.finfo(proba.dtype).eps
-        out["log_loss"] = float(-np.log(np.clip(proba[np.arange(len(idx)), idx], eps,
-                                                1 - eps)).mean())
+        p_true = np.clip(proba[np.arange(len(idx)), idx], eps, 1 - eps)
+        out["log_loss"] = float(-np.log(p_true).mean())
         if len(present) >= 2:
             if len(classes) == 2: out["roc_auc"] = float(_auc(y_true == classes[1], proba[:, 1]))
             else:  # one-vs-rest macro over the classes present in y_true
@@ -132,8 +132,8 @@ def compute_metrics(task: str, y_true=None, y_pred=None, y_score=None, classes=N
                                                    f"{len(y_pred)}.")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=RuntimeWarning)  # constant targets give 0/0 in r2
-        if task == "classification": return _classification_metrics(y_true, y_pred, y_score,
-                                                                    classes)
+        if task == "classification":
+            return _classification_metrics(y_true, y_pred, y_score, classes)
         return _regression_metrics(y_true, y_pred)
 
 # %% ../../nbs/evaluation/01_scores.ipynb #098d47ef
