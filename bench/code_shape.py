@@ -22,6 +22,14 @@ def modules():
     return sorted(p for p in PKG.rglob("*.py") if p.name not in SKIP)
 
 
+def _nbdev_all(tree) -> set[int]:
+    "0-based line numbers of the `__all__` nbdev writes (wrapped at 120 characters by nbdev itself)."
+    for n in tree.body:
+        if isinstance(n, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in n.targets):
+            return set(range(n.lineno - 1, n.end_lineno))
+    return set()
+
+
 def module_stats():
     "Per module: AST nodes, functions over the limit, long lines, lines, `@patch` uses."
     out = {}
@@ -31,9 +39,11 @@ def module_stats():
         funcs = [(n.name, n.end_lineno - n.lineno + 1) for n in ast.walk(tree)
                  if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
         lines = src.splitlines()
+        written = [l for i, l in enumerate(lines) if i not in _nbdev_all(tree)]
         out[str(p.relative_to(PKG))] = dict(
             nodes=sum(1 for _ in ast.walk(tree)), lines=len(lines),
             long_lines=sum(len(l) > MAX_LINE for l in lines), max_line=max(map(len, lines), default=0),
+            long_written=sum(len(l) > MAX_LINE for l in written), max_written=max(map(len, written), default=0),
             long_functions=[f for f in funcs if f[1] > MAX_FUNC],
             patches=sum(l.lstrip().startswith("@patch") for l in lines))
     return out
@@ -80,6 +90,8 @@ def summary():
         functions_over_60=sorted((f"{k}:{n}", l) for k, v in mods.items() for n, l in v["long_functions"]),
         long_line_pct=round(100 * sum(m["long_lines"] for m in mods.values()) / lines, 1),
         max_line=max(m["max_line"] for m in mods.values()),
+        long_written=sum(m["long_written"] for m in mods.values()),
+        max_written=max(m["max_written"] for m in mods.values()),
         patches=sum(m["patches"] for m in mods.values()), **cells)
 
 
@@ -88,7 +100,8 @@ def problems(s):
     out += [f"function over {MAX_FUNC} lines: {f} ({n})" for f, n in s["functions_over_60"]]
     out += [f"exported cell over {MAX_CELL} lines: {c}" for c in s["cells_over_limit"]]
     if s["median_cell"] > MEDIAN_CELL: out.append(f"median exported cell {s['median_cell']} > {MEDIAN_CELL} lines")
-    if s["max_line"] > MAX_LINE: out.append(f"{s['long_line_pct']}% of library lines over {MAX_LINE} characters")
+    if s["max_written"] > MAX_LINE:
+        out.append(f"{s['long_written']} library lines over {MAX_LINE} characters (nbdev's `__all__` aside)")
     return out
 
 
@@ -106,4 +119,5 @@ if __name__ == "__main__":
     print(f"exported cells: {s['exported_cells']}, median {s['median_cell']}, max {s['max_cell']}, "
           f"over 60: {len(s['cells_over_limit'])}, definitions per cell {s['defs_per_cell']} (max {s['max_defs']})")
     print(f"examples with kept outputs: {s['examples_with_outputs']}% of {s['examples']}")
-    print(f"library lines over 100 characters: {s['long_line_pct']}% (max {s['max_line']}); @patch: {s['patches']}")
+    print(f"library lines over 100 characters: {s['long_line_pct']}% (max {s['max_line']}); "
+          f"without nbdev's __all__: {s['long_written']} (max {s['max_written']}); @patch: {s['patches']}")
