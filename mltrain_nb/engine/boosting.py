@@ -54,7 +54,8 @@ def _lgb_callback(relay):
 
 # %% ../../nbs/engine/01_boosting.ipynb #fa38d0bb
 def _sklearn_early_stopping(algorithm: str, es) -> dict:
-    "Estimator params that switch on early stopping for gradient_boosting and mlp (empty otherwise)."
+    """Estimator params that switch on early stopping for gradient_boosting and mlp (empty
+    otherwise)."""
     if not es.enabled: return {}
     tol = max(es.min_delta, 1e-12)
     if algorithm == "gradient_boosting":
@@ -66,14 +67,16 @@ def _sklearn_early_stopping(algorithm: str, es) -> dict:
 
 # %% ../../nbs/engine/01_boosting.ipynb #433aaae0
 def _sklearn_history(est) -> tuple[list, int | None]:
-    "(history, best_iteration) from a fitted GradientBoosting* or MLP* estimator, when it records them."
+    """(history, best_iteration) from a fitted GradientBoosting* or MLP* estimator, when it records
+    them."""
     if hasattr(est, "train_score_"):        # gradient boosting: loss per stage on the training rows
         hist = [{"iteration": i, "train_loss": float(v), "valid_loss": None}
                 for i, v in enumerate(est.train_score_)]
         stopped = getattr(est, "n_iter_no_change", None) is not None
         best = len(hist) - 1 - est.n_iter_no_change if stopped and len(hist) > est.n_iter_no_change else None
         return hist, best
-    if hasattr(est, "loss_curve_"):         # MLP: loss per epoch; validation *score* when early stopping
+    # MLP: loss per epoch; validation *score* when early stopping
+    if hasattr(est, "loss_curve_"):
         val = getattr(est, "validation_scores_", None)
         hist = [{"iteration": i, "train_loss": float(v),
                  "valid_loss": None if val is None else float(1 - val[i])}
@@ -84,7 +87,8 @@ def _sklearn_history(est) -> tuple[list, int | None]:
 
 # %% ../../nbs/engine/01_boosting.ipynb #578e62ea
 def _booster_kind(pipe) -> str | None:
-    "'xgboost' or 'lightgbm' when the last step of `pipe` (or the estimator it wraps) is one, else None."
+    """'xgboost' or 'lightgbm' when the last step of `pipe` (or the estimator it wraps) is one, else
+    None."""
     inner = pipe.steps[-1][1]
     module = type(getattr(inner, "estimator", inner)).__module__
     return "xgboost" if module.startswith("xgboost") else "lightgbm" if module.startswith("lightgbm") else None
@@ -125,7 +129,8 @@ def _eval_set_fit(inner, kind: str, Xt, y, Xv, y_val, relay, es) -> None:
 
 # %% ../../nbs/engine/01_boosting.ipynb #4f18e483
 def _best_round(fitted, kind: str, es) -> int | None:
-    "The best round of an early-stopped booster (None without early stopping), as the history counts."
+    """The best round of an early-stopped booster (None without early stopping), as the history
+    counts."""
     if kind == "xgboost": best = getattr(fitted, "best_iteration", None)
     else: best = (getattr(fitted, "best_iteration_", 0) or 0) - 1
     best = int(best) if best is not None and best >= 0 and es else None

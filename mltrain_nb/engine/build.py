@@ -19,7 +19,8 @@ __all__ = ['build_pipeline', 'build_estimator', 'build_ensemble']
 
 # %% ../../nbs/engine/05_build.ipynb #472f16d7
 def _selector(spec, task):
-    "The sklearn selector step for a `FeatureSelectionSpec` (fit after preprocessing, inside each fold)."
+    """The sklearn selector step for a `FeatureSelectionSpec` (fit after preprocessing, inside each
+    fold)."""
     from sklearn import feature_selection as fs
     clf = task == "classification"
     k = spec.k or "all"
@@ -47,7 +48,8 @@ def build_pipeline(engine, X: pd.DataFrame, estimator):
 
 # %% ../../nbs/engine/05_build.ipynb #dd00e0fc
 def build_estimator(engine, algorithm: str, custom_model=None, params: dict | None = None):
-    "The estimator for `algorithm` (or a clone of `custom_model`) with `params`, its parameters checked."
+    """The estimator for `algorithm` (or a clone of `custom_model`) with `params`, its parameters
+    checked."""
     cfg = engine.config
     if custom_model is not None:
         from sklearn.base import clone
@@ -61,7 +63,8 @@ def build_estimator(engine, algorithm: str, custom_model=None, params: dict | No
 
 # %% ../../nbs/engine/05_build.ipynb #da0e3342
 def build_ensemble(engine, kind: str, params: dict | None = None):
-    "A voting/stacking/bagging ensemble; members from `model_params[kind]['members']`, else the best trained."
+    """A voting/stacking/bagging ensemble; members from `model_params[kind]['members']`, else the
+    best trained."""
     cfg = engine.config
     opts = {**cfg.model_params.get(kind, {}), **(params or {})}
     members = opts.pop("members", None)

@@ -66,7 +66,8 @@ def begin(engine, X, y, X_val=None, y_val=None, metric: str | None = None, cv: i
         raise ConfigError(f"This engine holds {engine.task} models; a {prep.task} target needs a new engine "
                           f"(or task={engine.task!r}).")
     metric = meval.check_metric(metric or cfg.metric, prep.task)
-    for m in cfg.scoring: meval.check_metric(m, prep.task)   # spec 004's scoring list: every name a metric
+    # spec 004's scoring list: every name a metric
+    for m in cfg.scoring: meval.check_metric(m, prep.task)
     if (X_val is None) != (y_val is None): raise DataError("Pass both X_val and y_val, or neither.")
     split = engine._split(prep, X_val, y_val)
     folds = engine._folds(split, prep.task, cv) if prep.task != "clustering" else []

@@ -35,18 +35,26 @@ class MLTrainingEngine:
         self.task: str | None = self.config.task
         self.metric: str | None = None
         self.holdout: dict[str, Any] = {}      # model name -> (X_test, y_test) kept for evaluation
-        self.tracker = None                    # an ExperimentTracker, created on the first tracked training
-        self.data: PreparedData | None = None  # the last training data (a reference, not a copy), for reports
+        # an ExperimentTracker, created on the first tracked training
+        self.tracker = None
+        # the last training data (a reference, not a copy), for reports
+        self.data: PreparedData | None = None
         # one training call at a time (signals)
         self._stop = threading.Event()
         self._busy = False
-        self._saved_handlers: dict[int, Any] = {}   # the handlers ours replaced, while a training call runs
-        self._stop_signal: int | None = None        # the signal behind a stop no fold boundary has read yet
+        # the handlers ours replaced, while a training call runs
+        self._saved_handlers: dict[int, Any] = {}
+        # the signal behind a stop no fold boundary has read yet
+        self._stop_signal: int | None = None
         # where the runs go (tracking_glue)
-        self._log = None             # a ProcessTracker or the ExperimentTracker, once a tracked call chose one
-        self._tracking_off = False   # a store failed during this call: the rest of it trains untracked
-        self._no_process = False     # the tracking process cannot start or died: runs are logged on a thread
-        self._tracked: list = []     # (logging job, ModelResult) of this call, given run ids when it ends
+        # a ProcessTracker or the ExperimentTracker, once a tracked call chose one
+        self._log = None
+        # a store failed during this call: the rest of it trains untracked
+        self._tracking_off = False
+        # the tracking process cannot start or died: runs are logged on a thread
+        self._no_process = False
+        # (logging job, ModelResult) of this call, given run ids when it ends
+        self._tracked: list = []
         glue._start_tracking_process(self.config.tracking)
 
     def __enter__(self): return self
@@ -69,7 +77,8 @@ class MLTrainingEngine:
 @patch
 def train_model(self: MLTrainingEngine, X, y=None, model_type: str | None = None, custom_model=None,
                 param_grid: dict | None = None, model_name: str | None = None, X_val=None, y_val=None) -> ModelResult:
-    "Cross-validate and fit one model; returns its `ModelResult` (model, params, metrics, CV mean/std, importance, time)."
+    """Cross-validate and fit one model; returns its `ModelResult` (model, params, metrics, CV
+    mean/std, importance, time)."""
     return training.train_model(self, X, y, model_type, custom_model, param_grid, model_name, X_val, y_val)
 
 # %% ../../nbs/engine/20_core.ipynb #4945d977
@@ -91,7 +100,8 @@ def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None, tunin
 # %% ../../nbs/engine/20_core.ipynb #a55528e8
 @patch
 def predict(self: MLTrainingEngine, X, model_name: str | None = None, return_proba: bool = False) -> np.ndarray:
-    "Predictions of `model_name` (default: the best model): labels as trained, or class probabilities."
+    """Predictions of `model_name` (default: the best model): labels as trained, or class
+    probabilities."""
     return use.predict(self, X, model_name, return_proba)
 
 # %% ../../nbs/engine/20_core.ipynb #0b8b95d8
@@ -103,38 +113,44 @@ def leaderboard(self: MLTrainingEngine) -> pd.DataFrame:
 # %% ../../nbs/engine/20_core.ipynb #7d3be7c3
 @patch
 def get_best_model(self: MLTrainingEngine) -> tuple[str, ModelResult]:
-    "`(model_name, model_info)` of the best model by the primary metric; the info is its `ModelResult` (a mapping)."
+    """`(model_name, model_info)` of the best model by the primary metric; the info is its
+    `ModelResult` (a mapping)."""
     return use.get_best_model(self)
 
 # %% ../../nbs/engine/20_core.ipynb #a565a253
 @patch
 def get_performance_comparison(self: MLTrainingEngine) -> dict[str, Any]:
-    "`{'models': [{name, type, training_time, is_best, metrics, ...}], 'best_model', 'primary_metric'}`, best first."
+    """`{'models': [{name, type, training_time, is_best, metrics, ...}], 'best_model',
+    'primary_metric'}`, best first."""
     return use.get_performance_comparison(self)
 
 # %% ../../nbs/engine/20_core.ipynb #e71bd29e
 @patch
 def evaluate_model(self: MLTrainingEngine, model_name: str | None = None, X_test=None, y_test=None,
                    detailed: bool = False) -> dict[str, Any]:
-    "Metrics and `prediction_time` (with `detailed`, `detailed_report` and `confusion_matrix`) on held-out rows or the given ones."
+    """Metrics and `prediction_time` (with `detailed`, `detailed_report` and `confusion_matrix`) on
+    held-out rows or the given ones."""
     return use.evaluate_model(self, model_name, X_test, y_test, detailed)
 
 # %% ../../nbs/engine/20_core.ipynb #294f2900
 @patch
 def get_model_summary(self: MLTrainingEngine, model_name: str | None = None, top: int = 10) -> dict[str, Any]:
-    "Everything about a model but the fitted object: spec 000's keys (model_type, feature_count, is_best_model, top_features, ...) and ours."
+    """Everything about a model but the fitted object: spec 000's keys (model_type, feature_count,
+    is_best_model, top_features, ...) and ours."""
     return use.get_model_summary(self, model_name, top)
 
 # %% ../../nbs/engine/20_core.ipynb #6b7b0735
 @patch
 def plot_kinds(self: MLTrainingEngine, model_name: str | None = None) -> list[str]:
-    "The plots `plot` can draw for `model_name` (default: the best model): `evaluation.plot_kinds` of what it has."
+    """The plots `plot` can draw for `model_name` (default: the best model): `evaluation.plot_kinds`
+    of what it has."""
     return use.plot_kinds(self, model_name)
 
 # %% ../../nbs/engine/20_core.ipynb #ef5bc12c
 @patch
 def plot(self: MLTrainingEngine, kind: str = "confusion_matrix", model_name: str | None = None, path=None):
-    "One evaluation plot (a matplotlib Figure) of `model_name` (default: the best model); saved as PNG when `path` is given."
+    """One evaluation plot (a matplotlib Figure) of `model_name` (default: the best model); saved as
+    PNG when `path` is given."""
     return use.plot(self, kind, model_name, path)
 
 # %% ../../nbs/engine/20_core.ipynb #6fa1d212
@@ -149,40 +165,46 @@ def save_model(self: MLTrainingEngine, model_name: str | None = None, path: str 
 # %% ../../nbs/engine/20_core.ipynb #0d1b06b1
 @patch
 def load_model(self: MLTrainingEngine, path: str | os.PathLike, model_name: str | None = None) -> ModelResult:
-    "Load a model saved by `save_model` after checking its metadata, SHA-256 and signature; it joins this engine's models."
+    """Load a model saved by `save_model` after checking its metadata, SHA-256 and signature; it
+    joins this engine's models."""
     return persistence.load_model(self, path, model_name)
 
 # %% ../../nbs/engine/20_core.ipynb #f92953a0
 @patch
 def register(self: MLTrainingEngine, model_name: str | None = None, name: str | None = None, promote: bool = False,
              version: str | None = None, description: str | None = None, deployment=None) -> dict:
-    "Register `model_name` (default: the best) as a new version of `name` (default: the model's name); returns its registry entry."
+    """Register `model_name` (default: the best) as a new version of `name` (default: the model's
+    name); returns its registry entry."""
     return persistence.register(self, model_name, name, promote, version, description, deployment)
 
 # %% ../../nbs/engine/20_core.ipynb #e7277e59
 @patch
 def generate_explainability(self: MLTrainingEngine, model_name: str | None = None, X=None, method: str = "shap",
                             y=None, max_background: int = 200, max_rows: int = 1000, plot_dir=None) -> dict[str, Any]:
-    "SHAP or permutation importance of a model, by original column: `{method, importance, plot_path, plots, ...}`."
+    """SHAP or permutation importance of a model, by original column: `{method, importance,
+    plot_path, plots, ...}`."""
     return reports.generate_explainability(self, model_name, X, method, y, max_background, max_rows, plot_dir)
 
 # %% ../../nbs/engine/20_core.ipynb #e8845040
 @patch
 def generate_report(self: MLTrainingEngine, output_file: str | os.PathLike | None = None, model_name: str | None = None,
                     include_plots: bool = True) -> str:
-    "Write the report (`.md`, and `.html` beside it) for the engine's models, centred on the best one; returns the Markdown path."
+    """Write the report (`.md`, and `.html` beside it) for the engine's models, centred on the best
+    one; returns the Markdown path."""
     return reports.generate_report(self, output_file, model_name, include_plots)
 
 # %% ../../nbs/engine/20_core.ipynb #028306e2
 @patch
 def wait_for_tracking(self: MLTrainingEngine, timeout: float | None = None) -> None:
-    "Wait until this engine's tracking has finished: every run ended and logged (already true when a call returns), and its evaluation plots drawn."
+    """Wait until this engine's tracking has finished: every run ended and logged (already true when
+    a call returns), and its evaluation plots drawn."""
     glue.wait_for_tracking(self, timeout)
 
 # %% ../../nbs/engine/20_core.ipynb #ad8816e5
 @patch
 def shutdown(self: MLTrainingEngine) -> None:
-    "Ask running work to stop after its fold, restore the signal handlers that were there before, finish background logging."
+    """Ask running work to stop after its fold, restore the signal handlers that were there before,
+    finish background logging."""
     self._stop.set()
     self._restore_handlers()
     self.wait_for_tracking()

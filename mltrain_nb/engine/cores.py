@@ -13,8 +13,9 @@ from .. import algorithms as malgo
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/engine/02_cores.ipynb #aa8b0824
-_SMALL_TABLE = 100_000   # cells (rows x columns): up to here a call leaves a core to a warming tracking process
+# %% ../../nbs/engine/02_cores.ipynb #c935e39f
+# cells (rows x columns): up to here a call leaves a core to a warming tracking process
+_SMALL_TABLE = 100_000
 
 # %% ../../nbs/engine/02_cores.ipynb #05b4351f
 def _cores() -> int:
@@ -36,14 +37,16 @@ def _cores_beside_tracking(engine) -> int | None:
 # %% ../../nbs/engine/02_cores.ipynb #8205fa66
 @contextmanager
 def _beside_tracking(engine):
-    "Native thread pools (BLAS, OpenMP) capped at `_cores_beside_tracking(engine)` threads for the block."
+    """Native thread pools (BLAS, OpenMP) capped at `_cores_beside_tracking(engine)` threads for the
+    block."""
     n = _cores_beside_tracking(engine)
     if n is None:
         yield
         return
     from threadpoolctl import ThreadpoolController
     pools = ThreadpoolController()
-    with pools.limit(limits={p["prefix"]: n for p in pools.info() if p["num_threads"] > n}): yield   # never raised
+    # never raised
+    with pools.limit(limits={p["prefix"]: n for p in pools.info() if p["num_threads"] > n}): yield
 
 # %% ../../nbs/engine/02_cores.ipynb #898d7f4a
 _THREAD_PARAMS = ("n_jobs", "nthread", "num_threads", "thread_count")

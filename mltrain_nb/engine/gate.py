@@ -49,7 +49,8 @@ def _check_target(y: pd.Series, task: str) -> None:
         if n < 2:
             raise DataError(f"The target has a single class ({y.iloc[0]!r}); "
                             "classification needs at least two.")
-        if pd.api.types.is_float_dtype(y.dtype) and not np.all(np.mod(y.to_numpy(dtype=float), 1) == 0):
+        floats = pd.api.types.is_float_dtype(y.dtype)
+        if floats and not np.all(np.mod(y.to_numpy(dtype=float), 1) == 0):
             raise DataError(
                 f"The classification target holds {n} distinct float values (e.g. {y.iloc[0]!r}); "
                 "that looks like a regression target. Use task='regression', or bin the values into "
@@ -63,7 +64,8 @@ def _check_target(y: pd.Series, task: str) -> None:
 
 # %% ../../nbs/engine/00_gate.ipynb #005fbec5
 def _drop_missing_target(X: pd.DataFrame, y: pd.Series, config: TrainConfig, task: str) -> tuple:
-    "`(X, y, dropped)`: the rows whose target is missing removed, with a warning; then the target checked."
+    """`(X, y, dropped)`: the rows whose target is missing removed, with a warning; then the target
+    checked."""
     missing = y.isna().to_numpy()
     if missing.all(): raise DataError("Every value of the target is missing; there is nothing to learn from.")
     dropped = int(missing.sum())
@@ -77,9 +79,11 @@ def _drop_missing_target(X: pd.DataFrame, y: pd.Series, config: TrainConfig, tas
 
 # %% ../../nbs/engine/00_gate.ipynb #05a07ad0
 def prepare_xy(X, y=None, config: TrainConfig | None = None) -> PreparedData:
-    "Validate `X` and `y` for training under `config`; raise `DataError`/`ConfigError` on anything unusable."
+    """Validate `X` and `y` for training under `config`; raise `DataError`/`ConfigError` on anything
+    unusable."""
     config = config or TrainConfig()
-    by_index = isinstance(X, (pd.DataFrame, pd.Series))   # pandas y pairs with pandas X by index labels
+    # pandas y pairs with pandas X by index labels
+    by_index = isinstance(X, (pd.DataFrame, pd.Series))
     X = mdata.to_frame(X)
     if isinstance(y, str) or (y is None and config.target is not None and config.task != "clustering"):
         target = y if isinstance(y, str) else config.target
@@ -121,14 +125,16 @@ def _refused_params(e: BaseException) -> str | None:
 
 # %% ../../nbs/engine/00_gate.ipynb #a3640c7a
 def _numeric_columns(model) -> list[str]:
-    "The columns the fitted preprocessing of `model` treats as numbers (also inside a calibrated model)."
+    """The columns the fitted preprocessing of `model` treats as numbers (also inside a calibrated
+    model)."""
     if hasattr(model, "calibrated_classifiers_"): model = model.calibrated_classifiers_[0].estimator
     pre = model.named_steps.get("preprocess") if hasattr(model, "named_steps") else None
     return [c for name, _, cols in getattr(pre, "transformers_", []) if name == "num" for c in cols]
 
 # %% ../../nbs/engine/00_gate.ipynb #332d6c08
 def _as_trained_numbers(model, X: pd.DataFrame) -> pd.DataFrame:
-    "Columns that were numeric in training, as numbers; a value that is not a number is a `DataError`."
+    """Columns that were numeric in training, as numbers; a value that is not a number is a
+    `DataError`."""
     for col in _numeric_columns(model):
         if col not in X or pd.api.types.is_numeric_dtype(X[col].dtype): continue
         as_num = pd.to_numeric(X[col], errors="coerce")

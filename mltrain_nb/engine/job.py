@@ -40,7 +40,8 @@ class TrainJob:
 # %% ../../nbs/engine/08_job.ipynb #50c1a275
 @dataclass
 class Fitted:
-    "What one model's fits produced: the final model, each fold's scores and fit time, and what the fit recorded."
+    """What one model's fits produced: the final model, each fold's scores and fit time, and what
+    the fit recorded."""
     final: Any
     fold_scores: list = field(default_factory=list)
     fit_times: list = field(default_factory=list)

@@ -24,7 +24,8 @@ __all__ = ['model_result']
 
 # %% ../../nbs/engine/12_one_model.ipynb #1c72baca
 def model_result(job: TrainJob, pipe, fitted: Fitted, t0: float) -> ModelResult:
-    "The `ModelResult` of a trained model: its CV and held-out scores, times, features, classes and history."
+    """The `ModelResult` of a trained model: its CV and held-out scores, times, features, classes
+    and history."""
     engine, split = job.engine, job.split
     task, X, final = engine.task, split.X_train, fitted.final
     test_metrics, predict_time = held_out_metrics(job, fitted)

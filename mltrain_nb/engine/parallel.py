@@ -27,8 +27,9 @@ def _dumps(obj) -> bytes:
         from mltrain_nb.tracking import by_value_lock
         with by_value_lock: return cloudpickle.dumps(obj)
 
-# %% ../../nbs/engine/03_parallel.ipynb #4230b6b7
-_NOT_HERE = "not loadable in a worker"   # e.g. a custom estimator class from a module only the parent imports
+# %% ../../nbs/engine/03_parallel.ipynb #372ab1af
+# e.g. a custom estimator class from a module only the parent imports
+_NOT_HERE = "not loadable in a worker"
 
 # %% ../../nbs/engine/03_parallel.ipynb #069a964c
 def _loads(blob: bytes):
@@ -51,9 +52,10 @@ def _final_job(blob: bytes, *args):
     pipe = _loads(blob)
     return _NOT_HERE if pipe is None else _fit_with_history(pipe, *args)
 
-# %% ../../nbs/engine/03_parallel.ipynb #7863b1ec
+# %% ../../nbs/engine/03_parallel.ipynb #cba30894
 class _ModelFits:
-    "One model's fits from a `_FitStream`, read in order: `fold()` per fold, then `final(callbacks)`."
+    """One model's fits from a `_FitStream`, read in order: `fold()` per fold, then
+    `final(callbacks)`."""
     def __init__(self, stream, name, n_folds, restore):
         self.stream, self.name, self.left, self.restore = stream, name, n_folds + 1, restore
 
@@ -65,12 +67,14 @@ class _ModelFits:
         return value
 
     def fold(self, here: Callable):
-        "This fold's (None, scores, fit seconds); `here()` computes them in this process if the worker could not."
+        """This fold's (None, scores, fit seconds); `here()` computes them in this process if the
+        worker could not."""
         out = self._next()
         return here() if isinstance(out, str) and out == _NOT_HERE else out
 
     def final(self, here: Callable, callbacks=()):
-        "The final `(model, history, best_iteration)`, its thread counts restored and its rounds replayed."
+        """The final `(model, history, best_iteration)`, its thread counts restored and its rounds
+        replayed."""
         out = self._next()
         if isinstance(out, str) and out == _NOT_HERE: return here()
         final, history, best = out
@@ -84,9 +88,10 @@ class _ModelFits:
         while self.left > 0:
             next(self.stream.results); self.left -= 1
 
-# %% ../../nbs/engine/03_parallel.ipynb #cd5d066b
+# %% ../../nbs/engine/03_parallel.ipynb #a230efc9
 class _FitStream:
-    "Every fold and final fit of `names`, submitted at once to `evaluation.run_parallel`; read by `model(name)`."
+    """Every fold and final fit of `names`, submitted at once to `evaluation.run_parallel`; read by
+    `model(name)`."""
     def __init__(self, engine, names, split, folds, n_jobs):
         cfg, X, y, calls, self.restore = engine.config, split.X_train, split.y_train, [], {}
         for name in names:
@@ -112,9 +117,10 @@ class _FitStream:
         close = getattr(self.results, "close", None)
         if close is not None: close()
 
-# %% ../../nbs/engine/03_parallel.ipynb #d2ed1ab1
+# %% ../../nbs/engine/03_parallel.ipynb #3552e552
 class _KnownFolds:
-    "Fold results scored already (a search's best trial), read like `_ModelFits`; the final fit runs here."
+    """Fold results scored already (a search's best trial), read like `_ModelFits`; the final fit
+    runs here."""
     def __init__(self, results): self.results = iter(results)
     def fold(self, here: Callable):
         "The next known fold's `(None, scores, fit seconds)`."

@@ -27,7 +27,8 @@ _REQUIRED_META = ("model_name", "task", "features", "sha256")
 
 # %% ../../nbs/engine/17_persistence.ipynb #40192c31
 def model_meta(res: ModelResult, model_file: Path, features: list[str] | None = None) -> dict:
-    "The metadata saved beside a model: what it is, how it scored, what it needs, its checksum and signature."
+    """The metadata saved beside a model: what it is, how it scored, what it needs, its checksum and
+    signature."""
     from mltrain_nb.report import library_versions
     meta = {k: res[k] for k in ("model_name", "algorithm", "task", "params", "metrics", "test_metrics",
                                 "cv_scores", "classes", "n_train", "best_iteration")}
@@ -46,7 +47,8 @@ def save_model(engine, model_name: str | None = None, path: str | os.PathLike | 
     import joblib
     res = engine._get(model_name)
     folder = Path(path) if path is not None else Path("mltrain_models")
-    if folder.suffix == ".joblib": folder, name = folder.parent, check_name(folder.stem)   # DIR/NAME.joblib: DIR/NAME/
+    # DIR/NAME.joblib: DIR/NAME/
+    if folder.suffix == ".joblib": folder, name = folder.parent, check_name(folder.stem)
     else: name = check_name(res.name)
     model, features = res.model, None
     if not include_preprocessor and len(getattr(model, "steps", [])) > 1:
@@ -71,7 +73,8 @@ def _saved_files(path: Path, model_name: str | None) -> tuple[Path, Path]:
         flat = path / f"{check_name(model_name)}.joblib"
         if flat.exists() or not (path / model_name).is_dir(): return flat, flat.with_suffix(".json")
         path = path / model_name
-    if (path / _MODEL_FILE).exists(): return path / _MODEL_FILE, path / _META_FILE   # one version folder
+    # one version folder
+    if (path / _MODEL_FILE).exists(): return path / _MODEL_FILE, path / _META_FILE
     clean_orphans(path)
     version = current_version(path)
     if version is None: raise ModelNotFoundError(f"No saved model at {path}: it holds no saved version.")
@@ -79,7 +82,8 @@ def _saved_files(path: Path, model_name: str | None) -> tuple[Path, Path]:
 
 # %% ../../nbs/engine/17_persistence.ipynb #6ef838c3
 def _checked_meta(model_file: Path, meta_file: Path) -> dict:
-    "The metadata of a saved model after every check that needs no unpickling: present, well-formed, hash, signature."
+    """The metadata of a saved model after every check that needs no unpickling: present, well-
+    formed, hash, signature."""
     for f in (model_file, meta_file):
         if not f.exists():
             raise ModelNotFoundError(f"No saved model at {f}. save_model writes a model file and its .json side by side.")
@@ -95,7 +99,8 @@ def _checked_meta(model_file: Path, meta_file: Path) -> dict:
 
 # %% ../../nbs/engine/17_persistence.ipynb #d36fdfbb
 def load_model(engine, path: str | os.PathLike, model_name: str | None = None) -> ModelResult:
-    "Load a model saved by `save_model` after checking its metadata, SHA-256 and signature; it joins the engine."
+    """Load a model saved by `save_model` after checking its metadata, SHA-256 and signature; it
+    joins the engine."""
     import joblib
     model_file, meta_file = _saved_files(Path(path), model_name)
     meta = _checked_meta(model_file, meta_file)
@@ -116,7 +121,8 @@ def load_model(engine, path: str | os.PathLike, model_name: str | None = None) -
 # %% ../../nbs/engine/17_persistence.ipynb #9bfcf9dc
 def register(engine, model_name: str | None = None, name: str | None = None, promote: bool = False,
              version: str | None = None, description: str | None = None, deployment=None) -> dict:
-    "Register `model_name` (default: the best) as a new version of `name` (default: the model's name)."
+    """Register `model_name` (default: the best) as a new version of `name` (default: the model's
+    name)."""
     from mltrain_nb.registry import ModelDeployment
     res, ts = engine._get(model_name), engine.config.tracking
     uri = engine.tracker.tracking_uri if engine.tracker is not None else ts.tracking_uri

@@ -21,7 +21,8 @@ __all__ = ['generate_explainability', 'generate_report']
 # %% ../../nbs/engine/18_reports.ipynb #78569e8d
 def generate_explainability(engine, model_name: str | None = None, X=None, method: str = "shap", y=None,
                             max_background: int = 200, max_rows: int = 1000, plot_dir=None) -> dict[str, Any]:
-    "SHAP or permutation importance of a model, by original column: `{method, importance, plot_path, plots, ...}`."
+    """SHAP or permutation importance of a model, by original column: `{method, importance,
+    plot_path, plots, ...}`."""
     from mltrain_nb.explain import explain_model
     res = engine._get(model_name)
     name = res.name
@@ -40,7 +41,8 @@ def generate_explainability(engine, model_name: str | None = None, X=None, metho
 # %% ../../nbs/engine/18_reports.ipynb #24c177e8
 def generate_report(engine, output_file: str | os.PathLike | None = None, model_name: str | None = None,
                     include_plots: bool = True) -> str:
-    "Write the report (`.md`, and `.html` beside it) of the engine's models, centred on one; returns the .md path."
+    """Write the report (`.md`, and `.html` beside it) of the engine's models, centred on one;
+    returns the .md path."""
     from mltrain_nb.report import Report, environment_info, write_report
     res = engine._get(model_name)
     name, task = res.name, engine.task

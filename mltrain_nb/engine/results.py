@@ -20,7 +20,8 @@ __all__ = ['leaderboard', 'TrainResult', 'TuneResult']
 
 # %% ../../nbs/engine/04_results.ipynb #b663c0f6
 def leaderboard(results: dict[str, ModelResult], metric: str, task: str) -> pd.DataFrame:
-    "One row per model: CV mean and std per metric, held-out metrics, fit and predict time; best first."
+    """One row per model: CV mean and std per metric, held-out metrics, fit and predict time; best
+    first."""
     rows = {}
     for name, r in results.items():
         row = {"algorithm": r.algorithm}
@@ -37,7 +38,8 @@ def leaderboard(results: dict[str, ModelResult], metric: str, task: str) -> pd.D
 # %% ../../nbs/engine/04_results.ipynb #79310606
 @dataclass
 class TrainResult:
-    "A comparison of models: `leaderboard` (sorted by the primary metric), `results` per model and the best one."
+    """A comparison of models: `leaderboard` (sorted by the primary metric), `results` per model and
+    the best one."""
     task: str
     metric: str
     leaderboard: pd.DataFrame
@@ -81,7 +83,8 @@ def evaluate(self: TrainResult, model: str | None = None, X_test=None, y_test=No
 # %% ../../nbs/engine/04_results.ipynb #3c3d8128
 @patch
 def plot(self: TrainResult, kind: str = "confusion_matrix", model: str | None = None, path=None):
-    "One evaluation plot of the best model (or `model`) on the held-out rows; see `MLTrainingEngine.plot`."
+    """One evaluation plot of the best model (or `model`) on the held-out rows; see
+    `MLTrainingEngine.plot`."""
     return self.engine.plot(kind, model or self.best_model_name, path=path)
 
 # %% ../../nbs/engine/04_results.ipynb #af9fd6ad
@@ -106,7 +109,8 @@ def register(self: TrainResult, name: str | None = None, model: str | None = Non
 # %% ../../nbs/engine/04_results.ipynb #c0b55c31
 @patch
 def show(self: TrainResult):
-    "Show the result with the viewer a face registered (`register_viewer`), else print the text summary."
+    """Show the result with the viewer a face registered (`register_viewer`), else print the text
+    summary."""
     viewer = viewer_for(self)
     if viewer is not None: return viewer(self)
     print(repr(self))
@@ -114,7 +118,8 @@ def show(self: TrainResult):
 # %% ../../nbs/engine/04_results.ipynb #a63b9fb9
 @patch
 def summary(self: TrainResult) -> pd.DataFrame:
-    "The leaderboard's key columns: CV mean of each metric, the primary metric's std and held-out value, times."
+    """The leaderboard's key columns: CV mean of each metric, the primary metric's std and held-out
+    value, times."""
     b = self.leaderboard
     if b.empty: return b
     cols = [c for c in b if c.startswith("cv_") and not c.endswith("_std")]
@@ -145,7 +150,8 @@ def _repr_html_(self: TrainResult) -> str:
 # %% ../../nbs/engine/04_results.ipynb #e2553647
 @dataclass
 class TuneResult:
-    "A finished (or interrupted) search: best params and score, the trials, the study, the refit best model."
+    """A finished (or interrupted) search: best params and score, the trials, the study, the refit
+    best model."""
     model_name: str
     algorithm: str
     method: str

@@ -19,7 +19,8 @@ __all__ = ['feature_importance', 'held_out_metrics', 'cv_summary', 'configured_p
 
 # %% ../../nbs/engine/09_scoring.ipynb #5540db3c
 def feature_importance(pipe) -> dict[str, float] | None:
-    "Importance per transformed feature, largest first, or `None` when the model has no built-in importance."
+    """Importance per transformed feature, largest first, or `None` when the model has no built-in
+    importance."""
     est = malgo.final_estimator(pipe)
     if hasattr(est, "feature_importances_"): vals = np.asarray(est.feature_importances_, dtype=float)
     elif hasattr(est, "coef_"): vals = np.abs(np.atleast_2d(np.asarray(est.coef_, dtype=float))).mean(axis=0)
@@ -32,7 +33,8 @@ def feature_importance(pipe) -> dict[str, float] | None:
 
 # %% ../../nbs/engine/09_scoring.ipynb #6939f461
 def _held_out_scores(model, X_test, task: str) -> tuple:
-    "`(y_pred, y_score, seconds)`: `evaluation.model_scores` of `model` on the held-out rows, timed."
+    """`(y_pred, y_score, seconds)`: `evaluation.model_scores` of `model` on the held-out rows,
+    timed."""
     t = time.perf_counter()
     y_pred, y_score = meval.model_scores(model, X_test, proba=task == "classification")
     return y_pred, y_score, time.perf_counter() - t

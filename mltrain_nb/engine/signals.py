@@ -66,4 +66,5 @@ def working(engine):
         if ended and engine._stop.is_set(): late = engine._stop_signal
         engine._stop_signal = None
         engine._restore_handlers()
-    if late is not None: signal.raise_signal(late)   # to the handler the call found (Ctrl-C: KeyboardInterrupt)
+    # to the handler the call found (Ctrl-C: KeyboardInterrupt)
+    if late is not None: signal.raise_signal(late)

@@ -18,7 +18,8 @@ __all__ = ['calibrated', 'final_fit', 'fold_fits', 'train_supervised']
 
 # %% ../../nbs/engine/10_supervised.ipynb #9beec125
 def calibrated(job: TrainJob, pipe) -> tuple:
-    "`(model, calibration)`: `pipe` calibrated on the training rows, and its Brier scores before and after."
+    """`(model, calibration)`: `pipe` calibrated on the training rows, and its Brier scores before
+    and after."""
     from sklearn.base import clone
     from mltrain_nb.tuning import calibrate
     cal, split = job.engine.config.calibration, job.split
@@ -27,7 +28,8 @@ def calibrated(job: TrainJob, pipe) -> tuple:
 
 # %% ../../nbs/engine/10_supervised.ipynb #a61243f6
 def final_fit(job: TrainJob, pipe, fit_pipe, restore: dict) -> Fitted:
-    "Fit on every training row (here, or read from the workers), calibrate, score the held-out rows once."
+    """Fit on every training row (here, or read from the workers), calibrate, score the held-out
+    rows once."""
     from sklearn.base import clone
     engine, split = job.engine, job.split
     cfg, task = engine.config, engine.task
@@ -64,7 +66,8 @@ def fold_fits(job: TrainJob, fit_pipe) -> tuple[list, list]:
 
 # %% ../../nbs/engine/10_supervised.ipynb #d1c28a31
 def train_supervised(job: TrainJob, pipe, fit_pipe, restore: dict) -> Fitted:
-    "The folds and the final fit of one classification or regression model, in the order that logs soonest."
+    """The folds and the final fit of one classification or regression model, in the order that logs
+    soonest."""
     ahead = job.on_final is not None and not isinstance(job.fits, _ModelFits) and not _spins_every_core(fit_pipe)
     if ahead: fitted = final_fit(job, pipe, fit_pipe, restore)
     scores, times = fold_fits(job, fit_pipe)

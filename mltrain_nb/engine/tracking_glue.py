@@ -22,7 +22,8 @@ __all__ = ['tracking_failed', 'tracker_or_none', 'warm_tracking', 'settle_tracki
 
 # %% ../../nbs/engine/13_tracking_glue.ipynb #d006e706
 def _start_tracking_process(ts) -> None:
-    "Start this process's tracking process, if it is not running and `ts` (a `TrackingSpec`) logs there."
+    """Start this process's tracking process, if it is not running and `ts` (a `TrackingSpec`) logs
+    there."""
     if not (ts.enabled and ts.background): return
     try:
         from mltrain_nb.tracking_process import tracking_process
@@ -31,7 +32,8 @@ def _start_tracking_process(ts) -> None:
 
 # %% ../../nbs/engine/13_tracking_glue.ipynb #6579dc8b
 def tracking_failed(engine, why: str) -> None:
-    "Turn tracking off for the rest of this training call, with one warning: the models are still trained."
+    """Turn tracking off for the rest of this training call, with one warning: the models are still
+    trained."""
     if not engine._tracking_off:
         warnings.warn(f"Tracking is off for this training: {why}. The models are trained and kept.",
                       RuntimeWarning, stacklevel=5)
@@ -39,14 +41,16 @@ def tracking_failed(engine, why: str) -> None:
 
 # %% ../../nbs/engine/13_tracking_glue.ipynb #c5566f9d
 def _open_log(engine, ts):
-    "A new place for the runs: a `ProcessTracker` over the engine's tracker, else the tracker itself."
+    """A new place for the runs: a `ProcessTracker` over the engine's tracker, else the tracker
+    itself."""
     from mltrain_nb.tracking import ExperimentTracker
     if engine.tracker is None: engine.tracker = ExperimentTracker.from_spec(ts, connect=False)
     engine.tracker.background = ts.background
     if ts.background and not engine._no_process:
         try:
             from mltrain_nb.tracking_process import ProcessTracker
-            return ProcessTracker(engine.tracker)   # it opens the store; this process does only when asked
+            # it opens the store; this process does only when asked
+            return ProcessTracker(engine.tracker)
         except Exception as e:   # it cannot start here (no inherited socket on this platform, say)
             warnings.warn(f"Tracking runs on a thread: the tracking process did not start ({e}).", RuntimeWarning)
             engine._no_process = True
@@ -55,12 +59,14 @@ def _open_log(engine, ts):
 
 # %% ../../nbs/engine/13_tracking_glue.ipynb #9dd290c2
 def tracker_or_none(engine):
-    "Where this training call's runs go, or `None` when tracking is off or its store failed during this call."
+    """Where this training call's runs go, or `None` when tracking is off or its store failed during
+    this call."""
     ts = engine.config.tracking
     if not ts.enabled or engine._tracking_off: return None
     log = engine._log
     if log is not None and getattr(log, "process", None) is not None and not log.process.alive:
-        log, engine._no_process = None, True   # the tracking process died: this call and later ones use a thread
+        # the tracking process died: this call and later ones use a thread
+        log, engine._no_process = None, True
     if log is None:
         try: log = _open_log(engine, ts)
         except Exception as e:   # an unwritable folder, a full disk, a store that does not answer
@@ -71,7 +77,8 @@ def tracker_or_none(engine):
 
 # %% ../../nbs/engine/13_tracking_glue.ipynb #01ee2fd3
 def warm_tracking(engine) -> None:
-    "Start the tracking process now, if it is not running (it imports MLflow while the data are split)."
+    """Start the tracking process now, if it is not running (it imports MLflow while the data are
+    split)."""
     if engine._no_process or engine._log is not None: return
     _start_tracking_process(engine.config.tracking)
 
@@ -96,7 +103,8 @@ def settle_tracking(engine) -> None:
 
 # %% ../../nbs/engine/13_tracking_glue.ipynb #b84a8344
 def _end_run(engine, run, rid, nested: bool, exc_info) -> None:
-    "End `run` (FAILED or KILLED when `exc_info` holds an error), then settle the call after its outer run."
+    """End `run` (FAILED or KILLED when `exc_info` holds an error), then settle the call after its
+    outer run."""
     try: run.__exit__(*exc_info)
     except Exception as e: engine._tracking_failed(f"run {rid} cannot be ended ({type(e).__name__}: {e})")
     finally:
@@ -105,7 +113,8 @@ def _end_run(engine, run, rid, nested: bool, exc_info) -> None:
 # %% ../../nbs/engine/13_tracking_glue.ipynb #019522bd
 @contextmanager
 def run(engine, name: str, nested: bool = False, **kw):
-    "A tracked run that always ends, or `None` when tracking is off or the store fails (training goes on)."
+    """A tracked run that always ends, or `None` when tracking is off or the store fails (training
+    goes on)."""
     log = engine._tracker_or_none()
     if log is None:
         yield None; return
@@ -128,7 +137,8 @@ def resolved(engine, run) -> str | None:
 
 # %% ../../nbs/engine/13_tracking_glue.ipynb #b297302b
 def wait_for_tracking(engine, timeout: float | None = None) -> None:
-    "Wait until the engine's tracking has finished: every run ended and logged, its evaluation plots drawn."
+    """Wait until the engine's tracking has finished: every run ended and logged, its evaluation
+    plots drawn."""
     if engine._log is not None: engine._log.drain()
     if engine.tracker is not None:
         engine.tracker.drain()
@@ -207,7 +217,8 @@ def model_sender(engine, run_id, name: str, split) -> Callable | None:
 
 # %% ../../nbs/engine/13_tracking_glue.ipynb #d434951a
 def track_model(engine, run_id, res: ModelResult, sent) -> None:
-    "Hand one trained model's scores to the tracker; its inputs and its fitted model went ahead (`sent`)."
+    """Hand one trained model's scores to the tracker; its inputs and its fitted model went ahead
+    (`sent`)."""
     if run_id is None: return
     res.run_id = run_id
     engine._log.submit(_log_scores, run_id, replace(res, model=None))   # the model went with `sent`

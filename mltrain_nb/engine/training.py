@@ -28,7 +28,8 @@ __all__ = ['grid_search', 'train_model', 'compare']
 
 # %% ../../nbs/engine/14_training.ipynb #d26f47bd
 def _grid(engine, algorithm: str, est, param_grid: dict) -> tuple[dict, str]:
-    "`(grid, inner prefix)`: `param_grid` with every value checked, keyed as the pipeline names them."
+    """`(grid, inner prefix)`: `param_grid` with every value checked, keyed as the pipeline names
+    them."""
     from sklearn.base import clone
     inner = "" if algorithm == "custom" else malgo.get_algorithm(algorithm, engine.task).param_prefix(engine.task)
     valid = [k[len(inner):] for k in est.get_params() if k.startswith(inner)]
@@ -51,7 +52,8 @@ def grid_search(engine, algorithm, custom_model, split, folds, param_grid) -> di
     search = GridSearchCV(pipe, grid, cv=folds, scoring=meval.sklearn_scorer(engine.metric, engine.task),
                           refit=False, n_jobs=1)
     try: search.fit(split.X_train, split.y_train)
-    except ValueError as e:   # every combination failed: scikit-learn's message ends with the estimator's reason
+    # every combination failed: scikit-learn's message ends with the estimator's reason
+    except ValueError as e:
         if "fits failed" not in str(e): raise
         reason = [ln for ln in str(e).strip().splitlines() if ln.strip()][-1]
         raise ConfigError(f"Every combination of param_grid failed to fit {algorithm}: {reason.strip()}") from None
@@ -63,7 +65,8 @@ def train_model(engine, X, y=None, model_type: str | None = None, custom_model=N
                 param_grid: dict | None = None, model_name: str | None = None, X_val=None, y_val=None) -> ModelResult:
     "Cross-validate and fit one model; returns its `ModelResult`."
     tc = engine.config.tuning
-    if tc.method is not None and custom_model is None:   # the config asks for a search: param_grid is its space
+    # the config asks for a search: param_grid is its space
+    if tc.method is not None and custom_model is None:
         return engine.tune(X, y, model_type, tc, model_name, search_space=param_grid or tc.search_space).result
     cbs, t0 = engine._callbacks(), time.perf_counter()
     with engine._working():

@@ -24,7 +24,8 @@ __all__ = ['tune']
 
 # %% ../../nbs/engine/15_tune.ipynb #d168b59a
 def _tune_config(base: TuneConfig, tuning: TuneConfig | dict | str | None, overrides: dict) -> TuneConfig:
-    "The search settings of one `tune` call: `tuning` (a dict updates `base`; None is `base`), then `overrides`."
+    """The search settings of one `tune` call: `tuning` (a dict updates `base`; None is `base`),
+    then `overrides`."""
     if isinstance(tuning, str): tuning, overrides = None, {"method": tuning, **overrides}
     if isinstance(tuning, TuneConfig): d = tuning.model_dump()
     elif tuning is None or isinstance(tuning, dict): d = {**base.model_dump(), **(tuning or {})}
@@ -37,7 +38,8 @@ def _tune_config(base: TuneConfig, tuning: TuneConfig | dict | str | None, overr
 
 # %% ../../nbs/engine/15_tune.ipynb #36334766
 def _search_inputs(engine, tc: TuneConfig, algorithm: str, split, tuned_name: str, cbs) -> tuple:
-    "`(build, on_trial, valid)`: the trial's model builder, its event listener, the estimator's parameters."
+    """`(build, on_trial, valid)`: the trial's model builder, its event listener, the estimator's
+    parameters."""
     valid = malgo.final_estimator(engine._estimator(algorithm)).get_params()
     one_core = {"n_jobs": 1} if (tc.n_jobs != 1 or tc.dask_address) and "n_jobs" in valid else {}
     def build(params): return engine._pipeline(split.X_train, engine._estimator(algorithm, params={**one_core, **params}))
@@ -69,7 +71,8 @@ def _search(engine, tc: TuneConfig, spec, split, folds, build, on_trial, valid, 
 
 # %% ../../nbs/engine/15_tune.ipynb #fdc41aa3
 def _refit_best(engine, tuned_name: str, algorithm: str, split, folds, cbs, outcome, method: str) -> ModelResult:
-    "Train the best trial's parameters as `tuned_name` (its folds from the search when it kept them)."
+    """Train the best trial's parameters as `tuned_name` (its folds from the search when it kept
+    them)."""
     with engine._run(tuned_name, nested=True) as run_id:
         engine._track_inputs(run_id, tuned_name, algorithm, split, n_folds=len(folds))
         known = outcome.fold_results   # the best trial's folds: not fitted twice
@@ -84,7 +87,8 @@ def _refit_best(engine, tuned_name: str, algorithm: str, split, folds, cbs, outc
 # %% ../../nbs/engine/15_tune.ipynb #7c47b137
 def _search_and_refit(engine, tc: TuneConfig, name: str, algorithm: str, tuned_name: str, split, folds, cbs,
                       inputs: tuple, t0: float) -> tuple:
-    "`(outcome, result, parent run)`: the search in its parent run, then the refit of its best trial."
+    """`(outcome, result, parent run)`: the search in its parent run, then the refit of its best
+    trial."""
     spec = malgo.get_algorithm(algorithm, engine.task)
     build, on_trial, valid = inputs
     tags = {"mltrain.task": engine.task, "mltrain.algorithm": algorithm, "mltrain.tuning": tc.method}
@@ -93,14 +97,16 @@ def _search_and_refit(engine, tc: TuneConfig, name: str, algorithm: str, tuned_n
         if parent_id:
             engine._log.submit(_log_search, parent_id, outcome, engine.config.tracking.log_plots)
             if outcome.interrupted: engine._log.set_status(parent_id, "KILLED")
-        engine._stop.clear()   # an interrupted search still refits its best trial: that is the result it returns
+        # an interrupted search still refits its best trial: that is the result it returns
+        engine._stop.clear()
         res = _refit_best(engine, tuned_name, algorithm, split, folds, cbs, outcome, tc.method)
     return outcome, res, parent_id
 
 # %% ../../nbs/engine/15_tune.ipynb #518b2a47
 def tune(engine, X, y=None, model_type: str | None = None, tuning: TuneConfig | dict | None = None,
          model_name: str | None = None, cv: int | None = None, **overrides) -> TuneResult:
-    "Search `model_type`'s hyperparameters, refit the best on the training rows, keep it as `<model_type>_tuned`."
+    """Search `model_type`'s hyperparameters, refit the best on the training rows, keep it as
+    `<model_type>_tuned`."""
     tc = _tune_config(engine.config.tuning, tuning, overrides)
     cbs, t0 = engine._callbacks(), time.perf_counter()
     try:

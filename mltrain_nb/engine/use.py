@@ -24,7 +24,8 @@ __all__ = ['get_model', 'engine_leaderboard', 'best', 'get_best_model', 'feature
 
 # %% ../../nbs/engine/16_use.ipynb #0451fad6
 def get_model(engine, model_name: str | None) -> ModelResult:
-    "The `ModelResult` of `model_name` (default: the best model); unknown names list the trained ones."
+    """The `ModelResult` of `model_name` (default: the best model); unknown names list the trained
+    ones."""
     if not engine.models:
         raise ModelNotFoundError("No model has been trained or loaded yet; call train_model or compare first.")
     if model_name is None: return engine._best()
@@ -47,7 +48,8 @@ def best(engine) -> ModelResult:
 
 # %% ../../nbs/engine/16_use.ipynb #7f0fe24e
 def get_best_model(engine) -> tuple[str, ModelResult]:
-    "`(model_name, model_info)` of the best model by the primary metric; the info is its `ModelResult`."
+    """`(model_name, model_info)` of the best model by the primary metric; the info is its
+    `ModelResult`."""
     res = engine._best()
     return res.name, res
 
@@ -70,7 +72,8 @@ def features_for(engine, res: ModelResult, X) -> pd.DataFrame:
 
 # %% ../../nbs/engine/16_use.ipynb #8660d6c3
 def predict(engine, X, model_name: str | None = None, return_proba: bool = False) -> np.ndarray:
-    "Predictions of `model_name` (default: the best model): labels as trained, or class probabilities."
+    """Predictions of `model_name` (default: the best model): labels as trained, or class
+    probabilities."""
     res = engine._get(model_name)
     X = engine._features_for(res, X)
     model = res.model
@@ -85,7 +88,8 @@ def _model_type(res: ModelResult) -> str: return type(malgo.final_estimator(res.
 
 # %% ../../nbs/engine/16_use.ipynb #c1a8f4d7
 def get_performance_comparison(engine) -> dict[str, Any]:
-    "`{'models': [{name, type, training_time, is_best, metrics, ...}], 'best_model', 'primary_metric'}`, best first."
+    """`{'models': [{name, type, training_time, is_best, metrics, ...}], 'best_model',
+    'primary_metric'}`, best first."""
     board = engine.leaderboard()
     top = None if board.empty else board.index[0]
     models = [{"name": n, "type": _model_type(r), "algorithm": r.algorithm, "training_time": r.training_time,
@@ -96,7 +100,8 @@ def get_performance_comparison(engine) -> dict[str, Any]:
 
 # %% ../../nbs/engine/16_use.ipynb #7da9ccfb
 def _flat_evaluation(ev: dict) -> dict[str, Any]:
-    "Spec 000's shape: the metrics at the top level, `prediction_time`, with details `detailed_report` and more."
+    """Spec 000's shape: the metrics at the top level, `prediction_time`, with details
+    `detailed_report` and more."""
     out = {**ev["metrics"], "prediction_time": ev["predict_time"], "n_rows": ev["n_rows"]}
     detail = ev.get("classification_report", ev.get("residuals_summary", ev.get("cluster_sizes")))
     if detail is not None: out["detailed_report"] = detail
@@ -107,7 +112,8 @@ def _flat_evaluation(ev: dict) -> dict[str, Any]:
 # %% ../../nbs/engine/16_use.ipynb #3c8ac253
 def evaluate_model(engine, model_name: str | None = None, X_test=None, y_test=None,
                    detailed: bool = False) -> dict[str, Any]:
-    "Metrics and `prediction_time` (with `detailed`, `detailed_report` and `confusion_matrix`) on held-out rows."
+    """Metrics and `prediction_time` (with `detailed`, `detailed_report` and `confusion_matrix`) on
+    held-out rows."""
     res = engine._get(model_name)
     if X_test is None:
         if res.name not in engine.holdout:
@@ -123,7 +129,8 @@ def evaluate_model(engine, model_name: str | None = None, X_test=None, y_test=No
 
 # %% ../../nbs/engine/16_use.ipynb #fa64d3d9
 def get_model_summary(engine, model_name: str | None = None, top: int = 10) -> dict[str, Any]:
-    "Everything about a model but the fitted object: spec 000's keys (model_type, top_features, ...) and ours."
+    """Everything about a model but the fitted object: spec 000's keys (model_type, top_features,
+    ...) and ours."""
     res = engine._get(model_name)
     fi = res.feature_importance or {}
     return {**{k: v for k, v in res.as_dict().items() if k != "model"},
@@ -141,7 +148,8 @@ def plot_kinds(engine, model_name: str | None = None) -> list[str]:
 
 # %% ../../nbs/engine/16_use.ipynb #05e6cb1c
 def plot(engine, kind: str = "confusion_matrix", model_name: str | None = None, path=None):
-    "One evaluation plot (a matplotlib Figure) of `model_name` (default: the best model); a PNG with `path`."
+    """One evaluation plot (a matplotlib Figure) of `model_name` (default: the best model); a PNG
+    with `path`."""
     from mltrain_nb import plots
     res = engine._get(model_name)
     valid = meval.plot_kinds(res.task)
