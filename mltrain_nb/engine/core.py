@@ -75,7 +75,23 @@ class MLTrainingEngine:
     _get, _features_for, _best = use._get, use._features_for, use._best
     _model_meta = staticmethod(persistence._model_meta)
 
-# %% ../../nbs/engine/20_core.ipynb #d3b0d126
+# %% ../../nbs/engine/20_core.ipynb #2fee59dd
+@patch
+def wait_for_tracking(self: MLTrainingEngine, timeout: float | None = None) -> None:
+    """Wait until this engine's tracking has finished: every run ended and logged (already true when
+    a call returns), and its evaluation plots drawn."""
+    glue._wait_for_tracking(self, timeout)
+
+# %% ../../nbs/engine/20_core.ipynb #204f6929
+@patch
+def shutdown(self: MLTrainingEngine) -> None:
+    """Ask running work to stop after its fold, restore the signal handlers that were there before,
+    finish background logging."""
+    self._stop.set()
+    self._restore_handlers()
+    self.wait_for_tracking()
+
+# %% ../../nbs/engine/20_core.ipynb #27c8f521
 @patch
 def train_model(self: MLTrainingEngine, X, y=None, model_type: str | None = None, custom_model=None,
                 param_grid: dict | None = None, model_name: str | None = None, X_val=None,
@@ -85,13 +101,13 @@ def train_model(self: MLTrainingEngine, X, y=None, model_type: str | None = None
     return training._train_model(self, X, y, model_type, custom_model, param_grid, model_name,
                                  X_val, y_val)
 
-# %% ../../nbs/engine/20_core.ipynb #4945d977
+# %% ../../nbs/engine/20_core.ipynb #388df51e
 @patch
 def compare(self: MLTrainingEngine, X, y=None, models: Sequence[str] | None = None) -> TrainResult:
     "Train each of `models` (default: the config's, else the task's default set) and rank them."
     return training._compare(self, X, y, models)
 
-# %% ../../nbs/engine/20_core.ipynb #51ea2980
+# %% ../../nbs/engine/20_core.ipynb #fdc5fb5d
 @patch
 def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None,
          tuning: TuneConfig | dict | None = None, model_name: str | None = None,
@@ -103,7 +119,7 @@ def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None,
     else the config's)."""
     return tuning_call._tune(self, X, y, model_type, tuning, model_name, cv, **overrides)
 
-# %% ../../nbs/engine/20_core.ipynb #a55528e8
+# %% ../../nbs/engine/20_core.ipynb #2e4d7048
 @patch
 def predict(self: MLTrainingEngine, X, model_name: str | None = None,
             return_proba: bool = False) -> np.ndarray:
@@ -111,27 +127,27 @@ def predict(self: MLTrainingEngine, X, model_name: str | None = None,
     probabilities."""
     return use._predict(self, X, model_name, return_proba)
 
-# %% ../../nbs/engine/20_core.ipynb #0b8b95d8
+# %% ../../nbs/engine/20_core.ipynb #90081946
 @patch
 def leaderboard(self: MLTrainingEngine) -> pd.DataFrame:
     "The leaderboard of every model this engine holds (a DataFrame, best first)."
     return use._leaderboard(self)
 
-# %% ../../nbs/engine/20_core.ipynb #7d3be7c3
+# %% ../../nbs/engine/20_core.ipynb #abf9bb1a
 @patch
 def get_best_model(self: MLTrainingEngine) -> tuple[str, ModelResult]:
     """`(model_name, model_info)` of the best model by the primary metric; the info is its
     `ModelResult` (a mapping)."""
     return use._get_best_model(self)
 
-# %% ../../nbs/engine/20_core.ipynb #a565a253
+# %% ../../nbs/engine/20_core.ipynb #6b7e7371
 @patch
 def get_performance_comparison(self: MLTrainingEngine) -> dict[str, Any]:
     """`{'models': [{name, type, training_time, is_best, metrics, ...}], 'best_model',
     'primary_metric'}`, best first."""
     return use._get_performance_comparison(self)
 
-# %% ../../nbs/engine/20_core.ipynb #e71bd29e
+# %% ../../nbs/engine/20_core.ipynb #e970ffc2
 @patch
 def evaluate_model(self: MLTrainingEngine, model_name: str | None = None, X_test=None, y_test=None,
                    detailed: bool = False) -> dict[str, Any]:
@@ -139,7 +155,7 @@ def evaluate_model(self: MLTrainingEngine, model_name: str | None = None, X_test
     held-out rows or the given ones."""
     return use._evaluate_model(self, model_name, X_test, y_test, detailed)
 
-# %% ../../nbs/engine/20_core.ipynb #294f2900
+# %% ../../nbs/engine/20_core.ipynb #a45f173e
 @patch
 def get_model_summary(self: MLTrainingEngine, model_name: str | None = None,
                       top: int = 10) -> dict[str, Any]:
@@ -147,14 +163,14 @@ def get_model_summary(self: MLTrainingEngine, model_name: str | None = None,
     is_best_model, top_features, ...) and ours."""
     return use._get_model_summary(self, model_name, top)
 
-# %% ../../nbs/engine/20_core.ipynb #6b7b0735
+# %% ../../nbs/engine/20_core.ipynb #31910ca7
 @patch
 def plot_kinds(self: MLTrainingEngine, model_name: str | None = None) -> list[str]:
     """The plots `plot` can draw for `model_name` (default: the best model): `evaluation.plot_kinds`
     of what it has."""
     return use._plot_kinds(self, model_name)
 
-# %% ../../nbs/engine/20_core.ipynb #ef5bc12c
+# %% ../../nbs/engine/20_core.ipynb #d509055c
 @patch
 def plot(self: MLTrainingEngine, kind: str = "confusion_matrix", model_name: str | None = None,
          path=None):
@@ -162,7 +178,7 @@ def plot(self: MLTrainingEngine, kind: str = "confusion_matrix", model_name: str
     PNG when `path` is given."""
     return use._plot(self, kind, model_name, path)
 
-# %% ../../nbs/engine/20_core.ipynb #6fa1d212
+# %% ../../nbs/engine/20_core.ipynb #daa744fe
 @patch
 def save_model(self: MLTrainingEngine, model_name: str | None = None,
                path: str | os.PathLike | None = None, include_preprocessor: bool = True) -> str:
@@ -171,7 +187,7 @@ def save_model(self: MLTrainingEngine, model_name: str | None = None,
     it then expects the transformed features (named in the JSON)."""
     return persistence._save_model(self, model_name, path, include_preprocessor)
 
-# %% ../../nbs/engine/20_core.ipynb #0d1b06b1
+# %% ../../nbs/engine/20_core.ipynb #50e42916
 @patch
 def load_model(self: MLTrainingEngine, path: str | os.PathLike,
                model_name: str | None = None) -> ModelResult:
@@ -179,7 +195,7 @@ def load_model(self: MLTrainingEngine, path: str | os.PathLike,
     joins this engine's models."""
     return persistence._load_model(self, path, model_name)
 
-# %% ../../nbs/engine/20_core.ipynb #f92953a0
+# %% ../../nbs/engine/20_core.ipynb #0c7f5cd4
 @patch
 def register(self: MLTrainingEngine, model_name: str | None = None, name: str | None = None,
              promote: bool = False, version: str | None = None, description: str | None = None,
@@ -188,7 +204,7 @@ def register(self: MLTrainingEngine, model_name: str | None = None, name: str | 
     name); returns its registry entry."""
     return persistence._register(self, model_name, name, promote, version, description, deployment)
 
-# %% ../../nbs/engine/20_core.ipynb #e7277e59
+# %% ../../nbs/engine/20_core.ipynb #7c39704e
 @patch
 def generate_explainability(self: MLTrainingEngine, model_name: str | None = None, X=None,
                             method: str = "shap", y=None, max_background: int = 200,
@@ -198,26 +214,10 @@ def generate_explainability(self: MLTrainingEngine, model_name: str | None = Non
     return reports._generate_explainability(self, model_name, X, method, y, max_background,
                                             max_rows, plot_dir)
 
-# %% ../../nbs/engine/20_core.ipynb #e8845040
+# %% ../../nbs/engine/20_core.ipynb #cad3a20b
 @patch
 def generate_report(self: MLTrainingEngine, output_file: str | os.PathLike | None = None,
                     model_name: str | None = None, include_plots: bool = True) -> str:
     """Write the report (`.md`, and `.html` beside it) for the engine's models, centred on the best
     one; returns the Markdown path."""
     return reports._generate_report(self, output_file, model_name, include_plots)
-
-# %% ../../nbs/engine/20_core.ipynb #028306e2
-@patch
-def wait_for_tracking(self: MLTrainingEngine, timeout: float | None = None) -> None:
-    """Wait until this engine's tracking has finished: every run ended and logged (already true when
-    a call returns), and its evaluation plots drawn."""
-    glue._wait_for_tracking(self, timeout)
-
-# %% ../../nbs/engine/20_core.ipynb #ad8816e5
-@patch
-def shutdown(self: MLTrainingEngine) -> None:
-    """Ask running work to stop after its fold, restore the signal handlers that were there before,
-    finish background logging."""
-    self._stop.set()
-    self._restore_handlers()
-    self.wait_for_tracking()
