@@ -331,7 +331,7 @@ def test_9_bad_options_are_config_errors(make):
 # ---- 10. smaller -----------------------------------------------------------------------------------------
 
 def test_10_interrupted_cli_train_exits_130(tmp_path, monkeypatch, quiet):
-    import mltrain_nb.engine as me
+    import mltrain_nb.engine.training as me   # compare looks up _train_one in its own module
     from mltrain_nb.cli import main
     X, y = small(80)
     X.assign(target=y).to_csv(tmp_path / "d.csv", index=False)
