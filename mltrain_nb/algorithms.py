@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from .errors import ConfigError, UnknownAlgorithmError, closest, suggest
+from .inference import final_estimator  # noqa: F401 (its home; re-exported)
 
 # %% auto #0
 __all__ = ['TASKS', 'ENSEMBLES', 'AlgorithmSpec', 'list_algorithms', 'get_algorithm', 'default_models', 'make_estimator',
-           'register_algorithm', 'unregister_algorithm', 'make_ensemble', 'final_estimator', 'EncodedLabelClassifier']
+           'register_algorithm', 'unregister_algorithm', 'make_ensemble', 'EncodedLabelClassifier']
 
 # %% ../nbs/04_algorithms.ipynb #c1858e56
 TASKS = ("classification", "regression", "clustering")
@@ -687,17 +688,3 @@ def make_ensemble(kind: str, names: Iterable[str], task: str, params: dict[str, 
         )
         return getattr(ensemble, "Voting" + cls_name)(members, n_jobs=n_jobs, **kw)
     return getattr(ensemble, "Stacking" + cls_name)(members, cv=5, n_jobs=n_jobs)
-
-# %% ../nbs/04_algorithms.ipynb #dda1d196
-def final_estimator(model):
-    """The innermost estimator of `model`: unwraps Pipelines, fitted searches and
-    `EncodedLabelClassifier`."""
-    for _ in range(20):  # bounded: a wrapper that returns itself cannot loop forever
-        if hasattr(model, "steps") and isinstance(model.steps, list) and model.steps:
-            model = model.steps[-1][1]
-        elif hasattr(model, "best_estimator_") and hasattr(model, "cv_results_"):
-            model = model.best_estimator_
-        elif type(model).__name__ == "EncodedLabelClassifier" and hasattr(model, "estimator"):
-            model = getattr(model, "estimator_", model.estimator)
-        else: break
-    return model

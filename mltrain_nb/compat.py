@@ -16,6 +16,7 @@ from . import evaluation as meval
 from . import engine as mengine
 from . import tracking as mtracking
 from .errors import ConfigError
+from .fileio import jsonable
 
 # %% auto #0
 __all__ = ['MLTrainingEngine', 'ExperimentTracker']
@@ -231,4 +232,4 @@ class ExperimentTracker(mtracking.ExperimentTracker):
 
     def _make_json_serializable(self, obj):
         "`obj` with numpy scalars and arrays, paths and other objects turned into JSON types."
-        return json.loads(json.dumps(obj, default=mtracking._json_default))
+        return jsonable(obj, other=str)

@@ -8,12 +8,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import os
 import re
 import shutil
 import tempfile
 import time
 from datetime import datetime, timezone
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable
 
@@ -55,15 +57,20 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], o
     return path
 
 # %% ../nbs/00a_fileio.ipynb #107d0ea7
-def jsonable(v):
-    """`v` with string keys, lists for tuples and arrays, Python numbers for NumPy scalars, the
-    `repr` of the rest."""
-    if isinstance(v, dict): return {str(k): jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)): return [jsonable(x) for x in v]
-    if type(v).__module__.split(".")[0] in ("numpy", "pandas") and hasattr(v, "tolist"):
-        return v.item() if getattr(v, "ndim", None) == 0 else jsonable(v.tolist())
-    if v is None or isinstance(v, (str, int, float, bool)): return v
-    return repr(v)
+def jsonable(v, finite: bool = False, other: Callable = repr):
+    """`v` as JSON data: string keys, lists for tuples, sets and arrays, Python numbers for NumPy
+    scalars, records for a DataFrame, ISO text for a datetime, `other(v)` for the rest;
+    `finite=True` makes NaN and infinities None (strict JSON)."""
+    if isinstance(v, float): return None if finite and not math.isfinite(v) else float(v)
+    if v is None or isinstance(v, (str, int)): return v   # bool is an int
+    kw = dict(finite=finite, other=other)
+    if isinstance(v, Mapping): return {str(k): jsonable(x, **kw) for k, x in v.items()}
+    if isinstance(v, (list, tuple, set, frozenset)): return [jsonable(x, **kw) for x in v]
+    if hasattr(v, "to_dict") and hasattr(v, "columns"):   # a DataFrame
+        return jsonable(v.to_dict(orient="records"), **kw)
+    if hasattr(v, "tolist"): return jsonable(v.tolist(), **kw)   # numpy arrays and scalars, Series
+    if hasattr(v, "isoformat"): return v.isoformat()   # datetime, date, pandas Timestamp
+    return other(v)
 
 # %% ../nbs/00a_fileio.ipynb #ec8b14e9
 def utc_now(timespec: str = "seconds") -> str:
@@ -122,10 +129,13 @@ _RESERVED = {
     *(f"lpt{i}" for i in range(10)),
 }
 
-def safe_name(name, default: str = "model") -> str:
-    "A name safe as one file or folder name, made from any value: unsafe characters become `_`."
+def safe_name(name, default: str = "model", last_part: bool = False) -> str:
+    """A name safe as one file or folder name, made from any value (None gives `default`): unsafe
+    characters become `_`; `last_part=True` keeps only what follows the last `/` or `\\`."""
+    s = "" if name is None else str(name)
+    if last_part: s = re.split(r"[\\/]", s)[-1]
     s = (
-        re.sub(r"\.{2,}", "_", re.sub(r"[^\w.\- ]+", "_", str(name)))
+        re.sub(r"\.{2,}", "_", re.sub(r"[^\w.\- ]+", "_", s))
         .strip(" ._-")[:128]
         .rstrip(" .")
     )

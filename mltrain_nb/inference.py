@@ -28,20 +28,26 @@ _WRAPPED = (
     "base_estimator",
 )
 
-def final_estimator(model, depth: int = 10):
-    """The innermost fitted estimator of `model`, through pipelines, searches, calibration and
-    wrappers."""
-    for _ in range(depth):
-        if hasattr(model, "steps"): model = model.steps[-1][1]; continue
-        if getattr(model, "calibrated_classifiers_", None):
+def final_estimator(model, deep: bool = False, depth: int = 20):
+    """The innermost estimator of `model` through Pipelines, fitted searches and
+    `EncodedLabelClassifier`; `deep=True` also through calibration and any wrapper
+    (`estimator_`, `classifier_`, ...) down to the estimator that holds the importances."""
+    for _ in range(depth):  # bounded: a wrapper that returns itself cannot loop forever
+        if hasattr(model, "steps") and isinstance(model.steps, list) and model.steps:
+            model = model.steps[-1][1]
+        elif hasattr(model, "best_estimator_") and hasattr(model, "cv_results_"):
+            model = model.best_estimator_
+        elif type(model).__name__ == "EncodedLabelClassifier" and hasattr(model, "estimator"):
+            model = getattr(model, "estimator_", model.estimator)
+        elif not deep: break
+        elif getattr(model, "calibrated_classifiers_", None):
             model = model.calibrated_classifiers_[0].estimator
-            continue
-        if hasattr(model, "feature_importances_") or hasattr(model, "coef_"): return model
-        inner = next(
-            (getattr(model, a) for a in _WRAPPED if hasattr(getattr(model, a, None), "fit")), None
-        )
-        if inner is None: return model
-        model = inner
+        elif hasattr(model, "feature_importances_") or hasattr(model, "coef_"): break
+        else:
+            inner = next((getattr(model, a) for a in _WRAPPED
+                          if hasattr(getattr(model, a, None), "fit")), None)
+            if inner is None: break
+            model = inner
     return model
 
 # %% ../nbs/08b_inference.ipynb #ff10dd93
@@ -373,7 +379,7 @@ def get_feature_importance(self: InferenceEngine):
     has none."""
     import numpy as np
     import pandas as pd
-    est = final_estimator(self.model)
+    est = final_estimator(self.model, deep=True)
     if getattr(est, "feature_importances_", None) is not None:
         vals = np.asarray(est.feature_importances_, dtype=float)
     elif getattr(est, "coef_", None) is not None:

@@ -16,7 +16,7 @@ from .splits import _GROUPED, _TIMED, _default_splits, check_splits
 from .plan import DEFAULT_MODELS, QUICK_MODELS, Plan, data_fingerprint
 from .plan import _digest, plan_experiments
 from .features import feature_data
-from .cell import _cell_outcome, _failed, _jsonable, _side_metrics, run_cell
+from .cell import _cell_outcome, _failed, _side_metrics, run_cell
 from .runners import _EXECUTOR, _ONE_THREAD, _cell_cost, _cell_executor
 from .runners import _ignore_sigint, _longest_first, _run_serial, _start_dask
 from .runners import _start_processes, _warm_report, execute_cells

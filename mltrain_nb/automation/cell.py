@@ -6,7 +6,6 @@ outputs need returned as a JSON-able record; a failing cell is a record with its
 # %% ../../nbs/automation/05_cell.ipynb #4a039ce0
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from .features import feature_data
 from .spec import Cell
 from ..errors import TrainingInterrupted
+from ..fileio import jsonable
 
 # %% auto #0
 __all__ = ['run_cell']
@@ -28,16 +28,6 @@ def _side_metrics(res: dict, train_metrics: dict) -> dict[str, dict]:
         "cv_folds": {m: v["folds"] for m, v in res["cv_scores"].items()},
         "test": dict(res["test_metrics"]),
     }
-
-# %% ../../nbs/automation/05_cell.ipynb #e4eebfca
-def _jsonable(v):
-    "`v` as plain JSON data: numpy scalars unwrapped, non-finite floats None, other objects a repr."
-    if isinstance(v, dict): return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)): return [_jsonable(x) for x in v]
-    if hasattr(v, "item") and getattr(v, "ndim", 1) == 0: v = v.item()
-    if isinstance(v, float) and not math.isfinite(v): return None
-    if v is None or isinstance(v, (str, int, float, bool)): return v
-    return repr(v)
 
 # %% ../../nbs/automation/05_cell.ipynb #11fb60f0
 def _cell_outcome(engine, res: dict, cell: Cell, time_column, group_column) -> dict:
@@ -120,7 +110,7 @@ def run_cell(df, target: str, cell: Cell, train_config: dict, key: str) -> dict[
         :20
     ]
     rec.setdefault("timings", {})["cell_time"] = time.perf_counter() - t0
-    return _jsonable(rec)
+    return jsonable(rec, finite=True)
 
 # %% ../../nbs/automation/05_cell.ipynb #df1db46a
 def _failed(cell: Cell, key: str, error: str) -> dict:

@@ -20,8 +20,10 @@ __all__ = ['compute_metrics', 'model_scores']
 # %% ../../nbs/evaluation/01_scores.ipynb #f007b1c5
 def _auc(is_pos, score) -> float:
     """ROC AUC as the Mann-Whitney statistic (tied scores count half): what sklearn's
-    `roc_auc_score` gives, without its checks."""
+    `roc_auc_score` gives, without its checks; NaN when `is_pos` holds one class only."""
     import numpy as np
+    n_pos = int(is_pos.sum()); n_neg = len(is_pos) - n_pos
+    if n_pos == 0 or n_neg == 0: return math.nan
     order = np.argsort(score, kind="mergesort")
     s = score[order]
     ranks = np.empty(len(s))
@@ -29,8 +31,7 @@ def _auc(is_pos, score) -> float:
     ends = np.r_[starts[1:], len(s)]
     # average 1-based rank of each tie group
     ranks[order] = np.repeat((starts + ends + 1) / 2, ends - starts)
-    n_pos = int(is_pos.sum()); n_neg = len(is_pos) - n_pos
-    return (ranks[is_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return float((ranks[is_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 # %% ../../nbs/evaluation/01_scores.ipynb #baf97e36
 def _classification_metrics(y_true, y_pred, y_score=None, classes=None) -> dict[str, float]:

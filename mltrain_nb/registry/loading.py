@@ -13,10 +13,11 @@ from pathlib import Path
 
 from ..errors import ModelNotFoundError, RegistryError, suggest
 from ..tracking import resolve_tracking_uri
+from ..tracking.values import _quiet_mlflow as quiet_mlflow
 
 # %% auto #0
-__all__ = ['STATUSES', 'ALIASES', 'parse_ref', 'normalize_status', 'quiet_mlflow', 'local_model_path', 'load_sklearn',
-           'load_pyfunc', 'input_schema']
+__all__ = ['STATUSES', 'ALIASES', 'parse_ref', 'normalize_status', 'local_model_path', 'load_sklearn', 'load_pyfunc',
+           'input_schema']
 
 # %% ../../nbs/registry/00_loading.ipynb #670a3959
 def parse_ref(ref: str) -> tuple[str, str | None, str | None]:
@@ -48,11 +49,6 @@ def normalize_status(status: str) -> str:
         )
         if str(status).strip().lower() in spellings: return s
     raise RegistryError(suggest(status, STATUSES, "status"))
-
-# %% ../../nbs/registry/00_loading.ipynb #b5352ed3
-def quiet_mlflow():
-    "Keep MLflow's and Alembic's INFO chatter out of the notebook."
-    for name in ("mlflow", "alembic"): logging.getLogger(name).setLevel(logging.WARNING)
 
 # %% ../../nbs/registry/00_loading.ipynb #31e5fe99
 def _registry_path(client, s: str, tracking_uri: str) -> Path:

@@ -21,12 +21,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from ..errors import ConfigError, DataError
-from ..fileio import atomic_write
+from ..fileio import atomic_write, jsonable, safe_name
 
 # %% auto #0
 __all__ = ['JOB_STATUSES', 'default_db_url', 'ServerSettings', 'new_id', 'utcnow', 'Base', 'MLDataset', 'MLFeatureStore',
            'MLTrainingJob', 'MLExperiment', 'MLModelVersion', 'MLPredictionLog', 'json_safe', 'make_engine', 'Database',
-           'safe_name', 'DatasetFiles']
+           'DatasetFiles']
 
 # %% ../../nbs/server/00_db.ipynb #9cecf539
 def _env(name: str, default, cast=str):
@@ -208,18 +208,8 @@ class MLPredictionLog(Base):
 
 # %% ../../nbs/server/00_db.ipynb #a383b155
 def json_safe(v: Any) -> Any:
-    "`v` with numpy/pandas values as Python, NaN/inf as None, tuples as lists, keys as strings."
-    if v is None or isinstance(v, (bool, str)): return v
-    if isinstance(v, float): return v if math.isfinite(v) else None
-    if isinstance(v, int): return v
-    if isinstance(v, Mapping): return {str(k): json_safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple, set)): return [json_safe(x) for x in v]
-    if isinstance(v, datetime): return v.isoformat()
-    if hasattr(v, "to_dict") and hasattr(v, "columns"):   # a DataFrame
-        return json_safe(v.to_dict(orient="records"))
-    if hasattr(v, "tolist"): return json_safe(v.tolist())      # numpy arrays and scalars, Series
-    if hasattr(v, "isoformat"): return v.isoformat()
-    return str(v)
+    "`v` as strict JSON: `fileio.jsonable` with NaN/inf as None and the `str` of unknown objects."
+    return jsonable(v, finite=True, other=str)
 
 # %% ../../nbs/server/00_db.ipynb #5949ac77
 def make_engine(url: str):
@@ -252,13 +242,6 @@ class Database:
     def dispose(self): self.engine.dispose()
     def __repr__(self): return f"Database({self.url!r})"
 
-# %% ../../nbs/server/00_db.ipynb #62888a3b
-def safe_name(name: str | None, default: str = "dataset") -> str:
-    "The last path part of `name`, only letters, digits, `.`, `_`, `-`; never empty, never hidden."
-    base = re.split(r"[\\/]", str(name or ""))[-1]
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._-")[:100]
-    return base or default
-
 # %% ../../nbs/server/00_db.ipynb #6867e711
 class DatasetFiles:
     "Reads and writes the Parquet files of datasets inside `data_dir`."
@@ -274,7 +257,7 @@ class DatasetFiles:
 
     def write(self, df, dataset_id: str, name: str) -> tuple[str, int]:
         "Write `df` as `<id>_<safe name>.parquet` atomically; returns (file name, bytes)."
-        stem = safe_name(name)
+        stem = safe_name(name, "dataset", last_part=True)
         stem = stem[:-len(".parquet")] if stem.lower().endswith(".parquet") else stem
         file_name = f"{dataset_id}_{stem}.parquet"
         p = self.path(file_name)

@@ -9,7 +9,7 @@ __all__ = []
 from .store import (_bound, _build_store, _BUILDING, end_dead_runs, ensure_store,
     _FLUENT, _head_cache, _head_revision, _mlflow_stamp, _process_gone, _process_start,
     process_tags, resolve_tracking_uri, source_tags, sqlite_path, store_exists, store_state)
-from .values import _BATCH, _flatten, _json_default, _MAX_PARAM, _quiet_mlflow
+from .values import _BATCH, _flatten, _MAX_PARAM, _quiet_mlflow
 from .worker import drain_all, _DRAINERS, Job, _Worker, _WORKERS
 from .models import (_answer_serving_input, _BY_VALUE, _by_value, by_value_lock,
     _log_level, _no_requirement_check, _pinned, pip_requirements, preload, _serving_check)

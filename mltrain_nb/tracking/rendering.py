@@ -15,7 +15,8 @@ from typing import Sequence
 
 from fastcore.basics import patch
 
-from .values import _json_default, _quiet_mlflow
+from ..fileio import jsonable
+from .values import _quiet_mlflow
 
 # %% auto #0
 __all__ = ['PlotRendering', 'render_plots', 'package_home', 'wait_for_all_plots', 'render_pending']
@@ -45,7 +46,7 @@ def log_evaluation(self: PlotRendering, run_id: str, inputs: dict) -> None:
     rest = {k: v for k, v in inputs.items() if k not in _ARRAYS}
     with tempfile.TemporaryDirectory() as d:
         np.savez_compressed(Path(d) / "predictions.npz", **arrays)
-        (Path(d) / "inputs.json").write_text(json.dumps(rest, default=_json_default))
+        (Path(d) / "inputs.json").write_text(json.dumps(jsonable(rest, other=str)))
         self.log_artifact(d, _EVAL_DIR, run_id)
     self.set_tags({"mltrain.plots": "pending"}, run_id)
 

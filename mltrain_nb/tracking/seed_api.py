@@ -13,8 +13,7 @@ from typing import Any
 from fastcore.basics import patch
 
 from ..errors import DataError, MLTrainError
-from ..fileio import atomic_write
-from .values import _json_default
+from ..fileio import atomic_write, jsonable
 
 # %% auto #0
 __all__ = ['SeedAPI']
@@ -100,7 +99,7 @@ def write_record(self: SeedAPI, run_id: str) -> dict:
                tracking_uri=self.tracking_uri)
     path = atomic_write(
         self.output_dir / f"experiment_{run_id}.json",
-        json.dumps(rec, indent=2, default=_json_default),
+        json.dumps(jsonable(rec, other=str), indent=2),
     )
     rec["record_path"] = str(path)
     return rec

@@ -30,7 +30,8 @@ from mltrain_nb.tracking.store import (
     resolve_tracking_uri,
     source_tags,
 )
-from .values import _BATCH, _MAX_PARAM, _flatten, _json_default, _quiet_mlflow
+from ..fileio import jsonable
+from .values import _BATCH, _MAX_PARAM, _flatten, _quiet_mlflow
 from .worker import _WORKERS, Job, _Worker
 
 # %% auto #0
@@ -366,7 +367,7 @@ def log_dict(self: ExperimentTracker, data: Any, name: str, run_id: str | None =
     "Log a JSON-serialisable object as `NAME` (a .json file)."
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / name
-        path.write_text(json.dumps(data, indent=2, default=_json_default))
+        path.write_text(json.dumps(jsonable(data, other=str), indent=2))
         self.log_artifact(path, None, run_id)
 
 # %% ../../nbs/tracking/08_tracker.ipynb #8de6c174

@@ -15,6 +15,7 @@ __all__ = []
 _MAX_PARAM = 6000          # MLflow's limit on a param value's length
 _BATCH = 1000              # MLflow's limit on metrics per log_batch call
 def _quiet_mlflow():
+    "Keep MLflow's and Alembic's INFO chatter out of the notebook (registry imports it too)."
     for name in ("mlflow", "alembic"): logging.getLogger(name).setLevel(logging.WARNING)
 
 # %% ../../nbs/tracking/01_values.ipynb #c01f29be
@@ -26,10 +27,3 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
         if isinstance(v, dict) and v: out.update(_flatten(v, key + "."))
         else: out[key] = v
     return out
-
-# %% ../../nbs/tracking/01_values.ipynb #c5786240
-def _json_default(o):
-    # numpy arrays and scalars (an array's .item() fails beyond one value)
-    if hasattr(o, "tolist"): return o.tolist()
-    if hasattr(o, "item"): return o.item()
-    return str(o)

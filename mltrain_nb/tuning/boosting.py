@@ -12,6 +12,7 @@ from typing import Callable
 
 from ..algorithms import final_estimator
 from ..evaluation import greater_is_better, prepare
+from ..evaluation.scores import _auc  # one AUC for the package (NaN for one class)
 from .budget import _Budget, _RoundGuard, _lgb_guard, _xgb_guard_class
 
 # %% auto #0
@@ -24,17 +25,6 @@ _CURVE_POINTS = (
     20  # round counts a trial is scored at when n_estimators is read off the validation curve
 )
 
-
-def _auc(y, s):
-    "ROC AUC of scores `s` for the boolean labels `y` (Mann-Whitney, ties averaged)."
-    import numpy as np
-    from scipy.stats import rankdata
-
-    n_pos = int(y.sum())
-    n_neg = len(y) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return math.nan
-    return float((rankdata(s)[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 # %% ../../nbs/tuning/05_boosting.ipynb #71858709
 def _weighted(yt, p, what: str) -> float:
