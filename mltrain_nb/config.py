@@ -5,6 +5,7 @@
 # %% ../nbs/02_config.ipynb #1a88e578
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -12,8 +13,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from .errors import ConfigError, suggest
 
 # %% auto #0
-__all__ = ['NJobs', 'Task', 'SplitSpec', 'PreprocessSpec', 'FeatureSelectionSpec', 'EarlyStoppingSpec', 'TuneConfig',
-           'TrackingSpec', 'CalibrationSpec', 'TrainConfig', 'as_config']
+__all__ = ['NJobs', 'Task', 'load_yaml', 'SplitSpec', 'PreprocessSpec', 'FeatureSelectionSpec', 'EarlyStoppingSpec', 'TuneConfig',
+           'as_tune_config', 'TrackingSpec', 'CalibrationSpec', 'TrainConfig', 'as_config']
 
 # %% ../nbs/02_config.ipynb #df6e33b2
 def _spec_at(cls: type[BaseModel], loc: tuple) -> type[BaseModel]:
@@ -63,6 +64,18 @@ class _Spec(BaseModel):
     def __init__(self, **data: Any):
         try: super().__init__(**data)
         except ValidationError as e: raise ConfigError(_describe(type(self), e)) from None
+
+# %% ../nbs/02_config.ipynb #7eeb3920
+def load_yaml(text: str | None, what: str = "config") -> Any:
+    """The data in YAML `text` (None for empty text); broken YAML is a one-line `ConfigError`:
+    'The YAML `what` is not valid at line L, column C: problem.'"""
+    import yaml
+    if not text or not text.strip(): return None
+    try: return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"The YAML {what} is not valid{at}: {getattr(e, 'problem', e)}.") from None
 
 # %% ../nbs/02_config.ipynb #6ecfb362
 def _cores(n: int) -> int:
@@ -145,6 +158,26 @@ class TuneConfig(_Spec):
         None, ge=2, le=50, description="folds of the search; None: the config's cv"
     )
     dask_address: str | None = None
+
+# %% ../nbs/02_config.ipynb #2b58e9a8
+_TUNE_METHODS = ["optuna", "grid", "random"]
+
+def as_tune_config(value=None, base: TuneConfig | None = None, what: str = "config",
+                   **overrides) -> TuneConfig:
+    """`value` as a `TuneConfig`: one as given, a mapping of its fields over `base` (None: the
+    defaults) or a method name; then the `overrides` that are not None. The method defaults to
+    'optuna'; `what` names `value` in the error."""
+    if isinstance(value, str): value, overrides = None, {"method": value, **overrides}
+    if isinstance(value, TuneConfig): d = value.model_dump()
+    elif value is None or isinstance(value, Mapping):
+        d = {**(base.model_dump() if base is not None else {}), **(value or {})}
+    else: raise ConfigError(f"{what} must be a TuneConfig, a mapping of its fields or None, got "
+                            f"{type(value).__name__}.")
+    d.update({k: v for k, v in overrides.items() if v is not None})   # None: not given
+    d["method"] = d.get("method") or "optuna"
+    if d["method"] not in _TUNE_METHODS:
+        raise ConfigError(suggest(d["method"], _TUNE_METHODS, "tuning method"))
+    return TuneConfig(**d)
 
 # %% ../nbs/02_config.ipynb #e46711eb
 class TrackingSpec(_Spec):
@@ -314,15 +347,7 @@ class TrainConfig(_Spec):
     @classmethod
     def from_yaml(cls, text: str) -> "TrainConfig":
         "Build from YAML text (a magic's body, a file's content)."
-        import yaml
-        try: d = yaml.safe_load(text) if text and text.strip() else {}
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise ConfigError(
-                f"The YAML config is not valid{where}: {getattr(e, 'problem', e)}."
-            ) from None
-        return cls.from_dict(d or {})
+        return cls.from_dict(load_yaml(text, "config") or {})
 
     def updated(self, **changes) -> "TrainConfig":
         "A validated copy with top-level `changes` applied (nested dicts are merged)."

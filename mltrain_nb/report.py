@@ -104,15 +104,18 @@ def _is_missing(v) -> bool:
     return type(v).__name__ in ("NAType", "NaTType")
 
 # %% ../nbs/07_report.ipynb #9a88395a
-def _fmt(v, places: int = 4) -> str:
-    "A cell of a metric table: floats with exactly `places` decimals."
-    if _is_missing(v): return ""
+def _fmt(v, places: int = 4, missing: str = "", sig: bool = False) -> str:
+    """A cell of a metric table: floats with exactly `places` decimals (`sig=True`: 3 significant
+    digits when very small or large, as the notebook panels show them); `missing` for None/NaN."""
+    if _is_missing(v): return missing
     if isinstance(v, bool) or type(v).__name__ == "bool_": return str(bool(v))
     if isinstance(v, numbers.Integral): return str(int(v))
     if isinstance(v, numbers.Real):
         v = float(v)
-        return ("inf" if v > 0 else "-inf") if math.isinf(v) else f"{v:.{places}f}"
-    if isinstance(v, (list, tuple, set)): return ", ".join(_fmt(x, places) for x in v)
+        if math.isinf(v): return "inf" if v > 0 else "-inf"
+        if sig and v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5): return f"{v:.3g}"
+        return f"{v:.{places}f}"
+    if isinstance(v, (list, tuple, set)): return ", ".join(_fmt(x, places, missing, sig) for x in v)
     return str(v)
 
 # %% ../nbs/07_report.ipynb #152b2afd

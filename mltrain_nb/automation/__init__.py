@@ -23,7 +23,7 @@ from .runners import _start_processes, _warm_report, execute_cells
 from .store import _flat_metrics, completed_cells, track_cell
 from .files import _cell_csv, _features_csv, check_output, write_cell_files
 from .files import write_if_changed
-from .insights import _counts, _drift_insights, _feature_insights, _mean_rank
+from .insights import _drift_insights, _feature_insights, _mean_rank
 from .insights import _overfit_insights, _score, _significance_insights, _top
 from .insights import insights
 from .consolidated import build_report, importance_stability, results_table

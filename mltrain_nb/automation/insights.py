@@ -7,6 +7,7 @@ features important under one split only, leads that are not significant, and ove
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Sequence
 
 from .splits import _TIMED
@@ -65,13 +66,6 @@ def _drift_insights(done, metric, sign) -> list[str]:
                 )
     return out
 
-# %% ../../nbs/automation/09_insights.ipynb #d4896147
-def _counts(items) -> dict:
-    "How often each item occurs, in first-seen order."
-    out: dict = {}
-    for i in items: out[i] = out.get(i, 0) + 1
-    return out
-
 # %% ../../nbs/automation/09_insights.ipynb #2920e74d
 def _mean_rank(done, split, feature):
     "The mean importance rank (1 = most important) of `feature` in the cells of `split` ranking it."
@@ -90,7 +84,7 @@ def _feature_insights(done, k: int = 5) -> list[str]:
     top_in = {}  # split -> features in the top k of most of its cells
     for s in splits:
         tops = [_top(r, k) for r in done if r["split"] == s and _top(r, k)]
-        counts = _counts([f for t in tops for f in t])
+        counts = Counter(f for t in tops for f in t)
         top_in[s] = {f for f, n in counts.items() if n > len(tops) / 2}
     anywhere = {s: {f for r in done if r["split"] == s for f in _top(r, k)} for s in splits}
     out = []

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ..config import _Spec
+from ..config import _Spec, load_yaml
 from ..errors import ConfigError
 
 # %% auto #0
@@ -85,7 +85,6 @@ def _names(v) -> list[str] | None:
 def _yaml_mapping(config: str | os.PathLike) -> dict:
     """The mapping in YAML text or a .yaml file; `ConfigError` for a missing file, bad YAML, a non-
     mapping."""
-    import yaml
     text, where = str(config), "the config text"
     is_path = len(text) < 1024 and "\n" not in text and text.lower().endswith((".yaml", ".yml"))
     if isinstance(config, os.PathLike) or is_path:
@@ -93,9 +92,7 @@ def _yaml_mapping(config: str | os.PathLike) -> dict:
         if not p.is_file():
             raise ConfigError(f"No config file at {str(p)!r}. Pass the path of a YAML file.")
         text, where = p.read_text(), str(p)
-    try: base = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{where} is not valid YAML: {getattr(e, 'problem', e)}.") from None
+    base = load_yaml(text, "config" if where == "the config text" else f"file {where!r}") or {}
     if not isinstance(base, dict):
         raise ConfigError(
             f"{where} must be a mapping of keys to values, got {type(base).__name__}."

@@ -26,7 +26,6 @@ from .one_model import _train_one, _train_one_quiet
 from mltrain_nb.engine.tracking_glue import (
     _start_tracking_process, _log_run_inputs, _log_fitted_model, _log_scores, _log_search,
     _log_comparison)
-from .tune import _tune_config
 from .use import _model_type, _flat_evaluation
 from .persistence import (
     _MODEL_FILE, _META_FILE, _REQUIRED_META, _saved_files, _checked_meta)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from ..config import TuneConfig
+from ..config import TuneConfig, as_tune_config
 from ..errors import ConfigError, suggest
 from ..results import ModelResult
 from .. import algorithms as malgo
@@ -22,22 +22,6 @@ from .tracking_glue import _log_search
 
 # %% auto #0
 __all__ = []
-
-# %% ../../nbs/engine/15_tune.ipynb #d168b59a
-def _tune_config(base: TuneConfig, tuning: TuneConfig | dict | str | None,
-                 overrides: dict) -> TuneConfig:
-    """The search settings of one `tune` call: `tuning` (a dict updates `base`; None is `base`),
-    then `overrides`."""
-    if isinstance(tuning, str): tuning, overrides = None, {"method": tuning, **overrides}
-    if isinstance(tuning, TuneConfig): d = tuning.model_dump()
-    elif tuning is None or isinstance(tuning, dict): d = {**base.model_dump(), **(tuning or {})}
-    else: raise ConfigError("tuning must be a TuneConfig, a dict of its fields or None, got "
-                            f"{type(tuning).__name__}.")
-    d.update({k: v for k, v in overrides.items() if v is not None})   # None: not given
-    d["method"] = d.get("method") or "optuna"
-    if d["method"] not in ("optuna", "grid", "random"):
-        raise ConfigError(suggest(d["method"], ["optuna", "grid", "random"], "tuning method"))
-    return TuneConfig(**d)
 
 # %% ../../nbs/engine/15_tune.ipynb #36334766
 def _search_inputs(engine, tc: TuneConfig, algorithm: str, split, tuned_name: str, cbs) -> tuple:
@@ -116,7 +100,7 @@ def _tune(engine, X, y=None, model_type: str | None = None, tuning: TuneConfig |
          model_name: str | None = None, cv: int | None = None, **overrides) -> TuneResult:
     """Search `model_type`'s hyperparameters, refit the best on the training rows, keep it as
     `<model_type>_tuned`."""
-    tc = _tune_config(engine.config.tuning, tuning, overrides)
+    tc = as_tune_config(tuning, engine.config.tuning, "tuning", **overrides)
     cbs, t0 = engine._callbacks(), time.perf_counter()
     try:
         with engine._working():

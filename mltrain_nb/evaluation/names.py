@@ -42,8 +42,15 @@ def check_metric(metric: str | None, task: str) -> str:
     return m
 
 # %% ../../nbs/evaluation/00_names.ipynb #eec9ffd5
-def greater_is_better(metric: str, task: str) -> bool:
-    "Whether a larger value of `metric` is better."
+# eval metrics of XGBoost and LightGBM for which larger is better ("ndcg@5" counts as "ndcg")
+_BOOSTER_HIGHER = {"auc", "aucpr", "map", "ndcg", "pre", "average_precision"}
+
+def greater_is_better(metric: str | None, task: str | None = None) -> bool:
+    """Whether a larger value of `metric` is better. Without a `task` any name is taken: this
+    package's metrics and the eval metrics boosters report (`auc`, `ndcg@5`); others are losses."""
+    if task is None:
+        m = str(metric or "").strip().lower().split("@")[0]
+        return m in _BOOSTER_HIGHER or any(t.get(m, False) for t in METRICS.values())
     return METRICS[task][check_metric(metric, task)]
 
 # %% ../../nbs/evaluation/00_names.ipynb #ce89a26a

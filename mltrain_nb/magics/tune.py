@@ -20,15 +20,9 @@ __all__ = ['tune']
 # %% ../../nbs/magics/05_tune.ipynb #ec6431ff
 def _search_space(body: str | None) -> dict | None:
     "The YAML search space of a `%%tune` body, or `None` for an empty body."
+    from mltrain_nb.config import load_yaml
     from mltrain_nb.errors import ConfigError
-    import yaml
-    if not body or not body.strip(): return None
-    try: space = yaml.safe_load(body)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", e)
-        raise ConfigError(f"The YAML search space is not valid{where}: {problem}.") from None
+    space = load_yaml(body, "search space")
     if space is None: return None
     if not isinstance(space, dict):
         raise ConfigError("The search space must map parameter names to ranges "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 from ..errors import ConfigError
+from ..evaluation.names import greater_is_better
 from .pieces import _f
 
 # %% auto #0
@@ -39,12 +40,6 @@ class _Series:
 
     def __len__(self) -> int: return self.n
 
-# %% ../../nbs/panels/01_history.ipynb #f8f5d986
-_HIGHER_IS_BETTER = {"auc", "aucpr", "map", "ndcg", "pre", "average_precision", "accuracy", "r2"}
-
-def _higher_better(metric: str | None) -> bool:
-    return str(metric or "").lower().split("@")[0] in _HIGHER_IS_BETTER
-
 # %% ../../nbs/panels/01_history.ipynb #6e9755e2
 class _Curve:
     "Bounded train/validation losses of one model and the best validation point seen."
@@ -54,7 +49,7 @@ class _Curve:
             _Series(cap),
             metric,
             None,
-            _higher_better(metric),
+            greater_is_better(metric),
         )
 
     def add(self, iteration: int, train, valid) -> None:

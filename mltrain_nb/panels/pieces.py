@@ -5,10 +5,11 @@
 # %% ../../nbs/panels/00_pieces.ipynb #327cc8f5
 from __future__ import annotations
 
-import base64
 import html
 import math
 from importlib.util import find_spec
+
+from ..report import _data_uri, _fmt
 
 # %% auto #0
 __all__ = ['in_notebook']
@@ -30,11 +31,8 @@ def _f(v) -> float:
 # %% ../../nbs/panels/00_pieces.ipynb #349e08db
 def _num(v, digits: int = 4) -> str:
     """A metric for a table: 4 decimals, or 3 significant digits when very small or large; a dash
-    when missing."""
-    x = _f(v)
-    if math.isnan(x): return "–"
-    if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e5): return f"{x:.3g}"
-    return f"{x:.{digits}f}"
+    when missing (`report._fmt` on the value as a float)."""
+    return _fmt(_f(v), digits, missing="–", sig=True)
 
 # %% ../../nbs/panels/00_pieces.ipynb #5451bdc0
 def _dur(seconds) -> str:
@@ -58,7 +56,7 @@ def _img(png: bytes | None, alt: str, width: int = 560) -> str:
     "An `<img>` carrying `png` inline as base64 (empty when there is no image)."
     if not png: return ""
     return (f'<img alt="{_esc(alt)}" style="max-width:{width}px;width:100%" '
-            f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}"/>')
+            f'src="{_data_uri("plot.png", png)}"/>')
 
 # %% ../../nbs/panels/00_pieces.ipynb #07e8308e
 _TABLE = 'style="border-collapse:collapse;font-size:12px;margin:4px 0"'

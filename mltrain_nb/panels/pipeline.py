@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from fastcore.basics import patch
 
-from .history import _higher_better
+from ..evaluation.names import greater_is_better
 from .live import _LivePanel
 from .pieces import _dur, _esc, _html_table, _num
 
@@ -90,7 +90,7 @@ def grid_html(self: PipelinePanel) -> str:
     still to come."""
     done = [e.score for e in self.cells.values() if e.status == "done" and e.score is not None]
     lo, hi = (min(done), max(done)) if done else (0.0, 0.0)
-    if not _higher_better(self.metric): lo, hi = hi, lo
+    if not greater_is_better(self.metric): lo, hi = hi, lo
     rows = []
     for m in self.models:
         cells = [f"<b>{_esc(m)}</b>"]
@@ -122,7 +122,7 @@ def status_text(self: PipelinePanel, now: float | None = None) -> str:
     ]
     done = [e for e in self.cells.values() if e.status == "done" and e.score is not None]
     if done:
-        best = (max if _higher_better(self.metric) else min)(done, key=lambda e: e.score)
+        best = (max if greater_is_better(self.metric) else min)(done, key=lambda e: e.score)
         parts.append(
             f"best cv {_esc(self.metric)} {_num(best.score)} "
             f"({_esc(best.model)} × {_esc(best.split)})"

@@ -44,20 +44,6 @@ class SearchRun:
     rounds_from_curve: bool = True   # read `n_estimators` off a booster's validation curve
     start_from_defaults: bool = True  # a new study's first trial is the estimator's defaults
 
-# %% ../../nbs/tuning/08_optuna_search.ipynb #6e8ce10b
-def _as_tune_config(config) -> TuneConfig:
-    """`config` as a `TuneConfig`: one as it is, a mapping of its fields (or None, the defaults)
-    validated."""
-    from mltrain_nb.config import TuneConfig
-
-    if isinstance(config, TuneConfig):
-        return config
-    if config is None or isinstance(config, Mapping):
-        return TuneConfig(**(config or {}))
-    raise ConfigError(
-        f"config must be a TuneConfig or a mapping of its fields, got {type(config).__name__}."
-    )
-
 # %% ../../nbs/tuning/08_optuna_search.ipynb #352f6cbb
 def _make_objective(
     cfg: TuneConfig, data: SearchData, run: SearchRun, pipe, space: dict
@@ -132,7 +118,8 @@ def run_optuna(config: TuneConfig | Mapping | None, data: SearchData,
     (`timeout`: seconds from now), which metric, sampler, pruner, storage and cluster; `run` (a
     `SearchRun`) holds the run-time parts: seed, callbacks, a `deadline` and the `reserve` to
     leave for a refit."""
-    t0, cfg, run = time.perf_counter(), _as_tune_config(config), run or SearchRun()
+    from mltrain_nb.config import as_tune_config
+    t0, cfg, run = time.perf_counter(), as_tune_config(config), run or SearchRun()
     metric, folds = _check_search(data.task, cfg.metric, data.folds, data.X, data.y)
     cfg, data = cfg.model_copy(update={"metric": metric}), replace(data, folds=folds)
     pipe = data.build({})
