@@ -1034,6 +1034,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                        'mltrain_nb/panels/live.py'),
                                         'mltrain_nb.panels.live._LivePanel._set': ( 'panels/live.html#_livepanel._set',
                                                                                     'mltrain_nb/panels/live.py'),
+                                        'mltrain_nb.panels.live._LivePanel._show_state': ( 'panels/live.html#_livepanel._show_state',
+                                                                                           'mltrain_nb/panels/live.py'),
                                         'mltrain_nb.panels.live._LivePanel._show_summary': ( 'panels/live.html#_livepanel._show_summary',
                                                                                              'mltrain_nb/panels/live.py'),
                                         'mltrain_nb.panels.live._LivePanel._show_widget': ( 'panels/live.html#_livepanel._show_widget',

@@ -87,6 +87,16 @@ def _cell_executor(n_jobs: int):
     ]
     return _EXECUTOR[0]
 
+# %% ../../nbs/automation/06_runners.ipynb #fa402ca7
+def _outcome(future, cell: Cell, plan: Plan, where: str) -> dict:
+    """The record of a finished `future`: its result, or a failed record saying that `where` (the
+    worker process, the Dask task) failed."""
+    try: return future.result()
+    except TrainingInterrupted: raise
+    except Exception as e:
+        return _failed(cell, plan.keys[cell.cell_id],
+                       f"the {where} failed: {type(e).__name__}: {e}")
+
 # %% ../../nbs/automation/06_runners.ipynb #1dc0c423
 def _start_processes(plan: Plan, cells: list[Cell], n_jobs: int):
     "Start `cells` on `n_jobs` local processes; (records as they finish, cancel)."
@@ -103,12 +113,7 @@ def _start_processes(plan: Plan, cells: list[Cell], n_jobs: int):
     def records():
         try:
             for done, f in enumerate(as_completed(futures), 1):
-                c = futures[f]
-                try: yield f.result()
-                except TrainingInterrupted: raise
-                except Exception as e:
-                    msg = f"the worker process failed: {type(e).__name__}: {e}"
-                    yield _failed(c, plan.keys[c.cell_id], msg)
+                yield _outcome(f, futures[f], plan, "worker process")
                 # every cell left is running: the report's imports go alongside
                 if done == max(1, len(futures) - n_jobs):
                     name = "mltrain-warm-report"
@@ -161,12 +166,7 @@ def _start_dask(plan: Plan, cells: list[Cell], address):
     def records():
         try:
             for f in as_completed(list(futures), loop=client.loop):
-                c = futures[f]
-                try: yield f.result()
-                except TrainingInterrupted: raise
-                except Exception as e:
-                    msg = f"the Dask task failed: {type(e).__name__}: {e}"
-                    yield _failed(c, plan.keys[c.cell_id], msg)
+                yield _outcome(f, futures[f], plan, "Dask task")
         except BaseException:
             client.cancel(list(futures))
             raise

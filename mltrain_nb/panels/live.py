@@ -102,6 +102,14 @@ def _set(self: _LivePanel, w, value, name: str = "value") -> None:
         setattr(w, name, value)
         if isinstance(value, (str, bytes)): self.stats["bytes"] += len(value)
 
+# %% ../../nbs/panels/03_live.ipynb #8abcae93
+_BAR_STYLES = {"running": "info", "finished": "success", "interrupted": "warning", "failed": "danger"}
+
+@patch
+def _show_state(self: _LivePanel) -> None:
+    "Colour the progress bar by the run's state (the training, tuning and pipeline panels)."
+    self._set(self._bar, _BAR_STYLES.get(self.state, "info"), "bar_style")
+
 # %% ../../nbs/panels/03_live.ipynb #d119eea8
 @patch(as_prop=True)
 def widget(self: _LivePanel):

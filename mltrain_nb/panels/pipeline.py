@@ -160,9 +160,6 @@ def _build(self: PipelinePanel):
 def _draw(self: PipelinePanel, now: float, final: bool) -> None:
     self._set(self._bar, max(self.total, 1), "max")
     self._set(self._bar, min(self.n_done, max(self.total, 1)))
-    style = {"running": "info", "finished": "success", "interrupted": "warning"}.get(
-        self.state, "info"
-    )
-    self._set(self._bar, style, "bar_style")
+    self._show_state()
     self._set(self._status, self.status_text(now))
     self._set(self._grid, self.grid_html())

@@ -432,13 +432,7 @@ def _draw(self: TrainingPanel, now: float, final: bool) -> None:
     self._set(self._header, self.header_html())
     self._set(self._bar, max(self.total_steps, 1), "max")
     self._set(self._bar, min(self.steps_done, max(self.total_steps, 1)))
-    style = {
-        "running": "info",
-        "finished": "success",
-        "interrupted": "warning",
-        "failed": "danger",
-    }.get(self.state, "info")
-    self._set(self._bar, style, "bar_style")
+    self._show_state()
     self._set(self._status, self.status_text(now))
     self._set(self._table, self.table_html())
     if (

@@ -315,13 +315,7 @@ def _draw(self: TuningPanel, now: float, final: bool) -> None:
         self._set(self._bar, int(min(1.0, (now - self._t0) / self.timeout) * 1000))
     else:
         self._set(self._bar, max(self.n_done, 1), "max"); self._set(self._bar, self.n_done)
-    style = {
-        "running": "info",
-        "finished": "success",
-        "interrupted": "warning",
-        "failed": "danger",
-    }.get(self.state, "info")
-    self._set(self._bar, style, "bar_style")
+    self._show_state()
     self._set(self._status, self.status_text(now))
     self._set(self._table, self.table_html())
     if self._chart_dirty and self._chart_due(now, final):
