@@ -75,7 +75,8 @@ def load_yaml(text: str | None, what: str = "config") -> Any:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"The YAML {what} is not valid{at}: {getattr(e, 'problem', e)}.") from None
+        problem = getattr(e, "problem", e)
+        raise ConfigError(f"The YAML {what} is not valid{at}: {problem}.") from None
 
 # %% ../nbs/02_config.ipynb #6ecfb362
 def _cores(n: int) -> int:

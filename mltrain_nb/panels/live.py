@@ -103,7 +103,8 @@ def _set(self: _LivePanel, w, value, name: str = "value") -> None:
         if isinstance(value, (str, bytes)): self.stats["bytes"] += len(value)
 
 # %% ../../nbs/panels/03_live.ipynb #8abcae93
-_BAR_STYLES = {"running": "info", "finished": "success", "interrupted": "warning", "failed": "danger"}
+_BAR_STYLES = {"running": "info", "finished": "success", "interrupted": "warning",
+               "failed": "danger"}
 
 @patch
 def _show_state(self: _LivePanel) -> None:
