@@ -250,8 +250,7 @@ def _hyperparameter_tuning(ht: dict, d: dict) -> None:
 
 # %% ../nbs/02_config.ipynb #f18b8598
 def _normalize(data: dict) -> dict:
-    """TrainConfig keys from spec 004's TRAINING_CONFIG blocks and from `tracking: false`-style
-    switches."""
+    "TrainConfig keys from spec 004's TRAINING_CONFIG blocks and `tracking: false`-style switches."
     d = dict(data)
     for key in ("tracking", "early_stopping"):
         if isinstance(d.get(key), bool): d[key] = {"enabled": d[key]}
