@@ -70,8 +70,7 @@ def _encoded_tags(self, tags):
 # %% ../nbs/04_algorithms.ipynb #fb3894fa
 @functools.lru_cache(maxsize=None)
 def _encoded_label_classifier_class():
-    """Build the `EncodedLabelClassifier` class (imports scikit-learn); cached so there is exactly
-    one."""
+    "Build the `EncodedLabelClassifier` class (imports scikit-learn), cached so there is only one."
     from sklearn.base import BaseEstimator, ClassifierMixin
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.validation import check_is_fitted
@@ -80,8 +79,7 @@ def _encoded_label_classifier_class():
         return lambda self: hasattr(getattr(self, "estimator_", self.estimator), attr)
 
     class EncodedLabelClassifier(ClassifierMixin, BaseEstimator):
-        """Fit `estimator` on labels encoded to 0..n-1 and decode its predictions back to the
-        original labels."""
+        "Fit `estimator` on labels encoded as 0..n-1; decode its predictions to the user's labels."
         def __init__(self, estimator=None): self.estimator = estimator
 
         def fit(self, X, y, **fit_params): return _fit_encoded(self, X, y, fit_params)
@@ -126,8 +124,7 @@ _all_ = ["EncodedLabelClassifier"]
 
 # %% ../nbs/04_algorithms.ipynb #f4bc13c5
 def _lazy(classes: dict[str, str], **defaults) -> Callable[[str], Any]:
-    """A factory building `classes[task]` (a dotted path) with `defaults`, importing it only when
-    called."""
+    "A factory building `classes[task]` (a dotted path) with `defaults`, importing it when called."
     def factory(task: str):
         module, _, cls = classes[task].rpartition(".")
         return getattr(importlib.import_module(module), cls)(**defaults)
@@ -741,8 +738,7 @@ def make_ensemble(kind: str, names: Iterable[str], task: str, params: dict[str, 
 
 # %% ../nbs/04_algorithms.ipynb #dda1d196
 def final_estimator(model):
-    """The innermost estimator of `model`: unwraps Pipelines, fitted searches and
-    `EncodedLabelClassifier`."""
+    "The innermost estimator of `model`: unwraps Pipelines, searches, `EncodedLabelClassifier`."
     for _ in range(20):  # bounded: a wrapper that returns itself cannot loop forever
         if hasattr(model, "steps") and isinstance(model.steps, list) and model.steps:
             model = model.steps[-1][1]

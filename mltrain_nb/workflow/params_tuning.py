@@ -34,8 +34,7 @@ def _check_search_input(space: dict, pipeline, X, y) -> None:
 
 # %% ../../nbs/workflow/03_params_tuning.ipynb #90fb1cdd
 class BaseTuning:
-    """Shared part of the spec-driven searches: checks, fit, best estimator/params/score, results
-    and summary."""
+    "Shared part of the spec-driven searches: checks, fit, best estimator/params/score, summary."
     spec_type: type = object
 
     def __init__(self, tuning_spec):
@@ -53,8 +52,7 @@ class BaseTuning:
     def _check(self, pipeline, X, y): _check_search_input(self._space(), pipeline, X, y)
 
     def fit(self, pipeline, X, y) -> "BaseTuning":
-        """Search the space on `pipeline` (cloned per candidate) and refit the best on all of `X`,
-        `y`."""
+        "Search the space on `pipeline` (cloned per candidate); refit the best on all of `X`, `y`."
         self._check(pipeline, X, y)
         self.search_cv = self._make_search(pipeline)
         self.search_cv.fit(X, y)
@@ -73,8 +71,7 @@ class BaseTuning:
     def get_cv_results(self) -> pd.DataFrame: return pd.DataFrame(self._fitted().cv_results_)
 
     def summary(self) -> dict[str, Any]:
-        """Method, best params and score, candidates and folds: what tracking and `run_ml_workflow`
-        report."""
+        "Best params and score, candidates, folds: what tracking and `run_ml_workflow` report."
         s = self._fitted()
         return {
             "method": type(self).__name__,
