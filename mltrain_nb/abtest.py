@@ -64,8 +64,7 @@ CREATE TABLE IF NOT EXISTS ab_tests (name TEXT PRIMARY KEY, model_a TEXT, model_
 
 # %% ../nbs/08c_abtest.ipynb #521ff0b5
 class PredictionLog:
-    """Predictions (and A/B configs and outcomes) in one SQLite file that several processes can
-    append to."""
+    "Predictions (and A/B configs and outcomes) in one SQLite file that processes can append to."
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -188,8 +187,7 @@ def list(self: ABTests) -> list[dict]:
 
 # %% ../nbs/08c_abtest.ipynb #0da5f852
 def _check_pair(a: dict, b: dict) -> None:
-    """An `ABTestError` when versions `a` and `b` (registry entries) cannot be compared on one
-    request."""
+    "An `ABTestError` when versions `a` and `b` (registry entries) can't be compared on a request."
     if a["model_uri"] == b["model_uri"]:
         raise ABTestError(
             f"Models A and B are the same version ({a['model_uri']}); compare two different "
@@ -271,8 +269,7 @@ def engine(self: ABTests, model_id: str) -> InferenceEngine:
 # %% ../nbs/08c_abtest.ipynb #8a87b1cc
 @patch
 def predict(self: ABTests, test_name: str, X, user_id) -> tuple[Any, str]:
-    """(predictions, model_id used) for `user_id`'s request `X` in a running test; the call is
-    logged."""
+    "(predictions, model_id used) for `user_id`'s request `X` in a running test; logs the call."
     cfg = self.config(test_name)
     if cfg["status"] != "running":
         won = f" (winner {cfg['winner']})" if cfg["winner"] else ""
@@ -315,8 +312,7 @@ def record_outcome(self: ABTests, test_name: str, user_id, y_true) -> None:
 # %% ../nbs/08c_abtest.ipynb #d5fd3b82
 @patch
 def pairs(self: ABTests, test_name: str) -> dict[str, list]:
-    """arm -> [(prediction, y_true)], each outcome with its user's latest prediction (the first row
-    of it)."""
+    "arm -> [(prediction, y_true)]: each outcome with its user's latest prediction (first row)."
     sql = """SELECT p.arm, p.prediction, o.y_true FROM outcomes o JOIN predictions p ON p.id =
              (SELECT MAX(id) FROM predictions WHERE test = o.test AND user_id = o.user_id)
              WHERE o.test = ?"""

@@ -38,12 +38,40 @@ class AlgorithmSpec:
         "What to put before a grid/space key to reach it on `make_estimator(name, task)`."
         return "estimator__" if self.encode_labels and task == "classification" else ""
 
+# %% ../nbs/04_algorithms.ipynb #39d508df
+def _fit_encoded(self, X, y, fit_params: dict):
+    "`EncodedLabelClassifier.fit`: encode `y` (and the eval set's), fit a clone of `estimator`."
+    from sklearn.base import clone
+    from sklearn.preprocessing import LabelEncoder
+    if self.estimator is None: raise ConfigError("EncodedLabelClassifier needs an `estimator`.")
+    self.encoder_ = LabelEncoder().fit(y)
+    if fit_params.get("eval_set") is not None:
+        fit_params["eval_set"] = [
+            (Xe, self.encoder_.transform(ye)) for Xe, ye in fit_params["eval_set"]
+        ]
+    self.estimator_ = clone(self.estimator).fit(X, self.encoder_.transform(y), **fit_params)
+    self.classes_ = self.encoder_.classes_
+    if hasattr(self.estimator_, "n_features_in_"):
+        self.n_features_in_ = self.estimator_.n_features_in_
+    if hasattr(self.estimator_, "feature_names_in_"):
+        self.feature_names_in_ = self.estimator_.feature_names_in_
+    return self
+
+# %% ../nbs/04_algorithms.ipynb #c706a3e9
+def _encoded_tags(self, tags):
+    "`EncodedLabelClassifier`'s scikit-learn tags: NaN support is the inner estimator's."
+    try:
+        from sklearn.utils import get_tags
+        tags.input_tags.allow_nan = get_tags(self.estimator).input_tags.allow_nan
+    # older scikit-learn or an estimator without tags: keep the defaults
+    except Exception: pass
+    return tags
+
 # %% ../nbs/04_algorithms.ipynb #fb3894fa
 @functools.lru_cache(maxsize=None)
 def _encoded_label_classifier_class():
-    """Build the `EncodedLabelClassifier` class (imports scikit-learn); cached so there is exactly
-    one."""
-    from sklearn.base import BaseEstimator, ClassifierMixin, clone
+    "Build the `EncodedLabelClassifier` class (imports scikit-learn), cached so there is only one."
+    from sklearn.base import BaseEstimator, ClassifierMixin
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.validation import check_is_fitted
 
@@ -51,26 +79,10 @@ def _encoded_label_classifier_class():
         return lambda self: hasattr(getattr(self, "estimator_", self.estimator), attr)
 
     class EncodedLabelClassifier(ClassifierMixin, BaseEstimator):
-        """Fit `estimator` on labels encoded to 0..n-1 and decode its predictions back to the
-        original labels."""
+        "Fit `estimator` on labels encoded as 0..n-1; decode its predictions to the user's labels."
         def __init__(self, estimator=None): self.estimator = estimator
 
-        def fit(self, X, y, **fit_params):
-            from sklearn.preprocessing import LabelEncoder
-            if self.estimator is None:
-                raise ConfigError("EncodedLabelClassifier needs an `estimator`.")
-            self.encoder_ = LabelEncoder().fit(y)
-            if fit_params.get("eval_set") is not None:
-                fit_params["eval_set"] = [
-                    (Xe, self.encoder_.transform(ye)) for Xe, ye in fit_params["eval_set"]
-                ]
-            self.estimator_ = clone(self.estimator).fit(X, self.encoder_.transform(y), **fit_params)
-            self.classes_ = self.encoder_.classes_
-            if hasattr(self.estimator_, "n_features_in_"):
-                self.n_features_in_ = self.estimator_.n_features_in_
-            if hasattr(self.estimator_, "feature_names_in_"):
-                self.feature_names_in_ = self.estimator_.feature_names_in_
-            return self
+        def fit(self, X, y, **fit_params): return _fit_encoded(self, X, y, fit_params)
 
         def predict(self, X):
             import numpy as np
@@ -97,14 +109,7 @@ def _encoded_label_classifier_class():
         @property
         def coef_(self): return self.estimator_.coef_
 
-        def __sklearn_tags__(self):
-            tags = super().__sklearn_tags__()
-            try:
-                from sklearn.utils import get_tags
-                tags.input_tags.allow_nan = get_tags(self.estimator).input_tags.allow_nan
-            # older scikit-learn or an estimator without tags: keep the defaults
-            except Exception: pass
-            return tags
+        def __sklearn_tags__(self): return _encoded_tags(self, super().__sklearn_tags__())
 
     EncodedLabelClassifier.__module__ = "mltrain_nb.algorithms"
     EncodedLabelClassifier.__qualname__ = "EncodedLabelClassifier"
@@ -119,8 +124,7 @@ _all_ = ["EncodedLabelClassifier"]
 
 # %% ../nbs/04_algorithms.ipynb #f4bc13c5
 def _lazy(classes: dict[str, str], **defaults) -> Callable[[str], Any]:
-    """A factory building `classes[task]` (a dotted path) with `defaults`, importing it only when
-    called."""
+    "A factory building `classes[task]` (a dotted path) with `defaults`, importing it when called."
     def factory(task: str):
         module, _, cls = classes[task].rpartition(".")
         return getattr(importlib.import_module(module), cls)(**defaults)
@@ -150,13 +154,43 @@ def _svm(task: str):
 # no effect since scikit-learn 1.8, FutureWarning
 _SKIP_COMMON = {"logistic_regression": {"n_jobs"}}
 
-# %% ../nbs/04_algorithms.ipynb #6fa01ff9
+# %% ../nbs/04_algorithms.ipynb #2a530157
 def _both(d: dict) -> dict[str, dict]:
     return {"classification": d, "regression": d}
 
 _CL, _RG, _CU = TASKS
 _SK = "sklearn."
 
+_SPECS: list[AlgorithmSpec] = []  # filled family by family below
+
+# %% ../nbs/04_algorithms.ipynb #69d36b7e
+_RF_GRID = {"n_estimators": [100, 300], "max_depth": [None, 10, 20], "min_samples_leaf": [1, 2, 4],
+            "max_features": ["sqrt", 1.0]}
+_RF_SPACE = {
+    "n_estimators": {"int": [50, 500], "log": True},
+    "max_depth": {"int": [2, 32], "log": True},
+    "min_samples_leaf": {"int": [1, 10]},
+    "max_features": ["sqrt", "log2", 0.5, 1.0],
+}
+
+_SPECS += [
+    AlgorithmSpec(
+        "random_forest",
+        (_CL, _RG),
+        _lazy(
+            {
+                _CL: _SK + "ensemble.RandomForestClassifier",
+                _RG: _SK + "ensemble.RandomForestRegressor",
+            },
+            n_estimators=100,
+        ),
+        _both(_RF_GRID),
+        _both(_RF_SPACE),
+        description="Random forest: bagged decision trees; robust first choice.",
+    ),
+]
+
+# %% ../nbs/04_algorithms.ipynb #c2962e16
 _XGB_GRID = {"n_estimators": [100, 300], "max_depth": [3, 6, 9], "learning_rate": [0.03, 0.1],
              "subsample": [0.8, 1.0], "colsample_bytree": [0.8, 1.0]}
 _XGB_SPACE = {
@@ -180,64 +214,8 @@ _LGBM_SPACE = {
     "min_child_samples": {"int": [5, 50]},
     "reg_lambda": {"float": [1e-3, 10.0], "log": True},
 }
-_RF_GRID = {"n_estimators": [100, 300], "max_depth": [None, 10, 20], "min_samples_leaf": [1, 2, 4],
-            "max_features": ["sqrt", 1.0]}
-_RF_SPACE = {
-    "n_estimators": {"int": [50, 500], "log": True},
-    "max_depth": {"int": [2, 32], "log": True},
-    "min_samples_leaf": {"int": [1, 10]},
-    "max_features": ["sqrt", "log2", 0.5, 1.0],
-}
-_GB_GRID = {
-    "n_estimators": [100, 200],
-    "learning_rate": [0.05, 0.1],
-    "max_depth": [2, 3, 5],
-    "subsample": [0.8, 1.0],
-}
-_GB_SPACE = {
-    "n_estimators": {"int": [50, 500], "log": True},
-    "learning_rate": {"float": [0.01, 0.3], "log": True},
-    "max_depth": {"int": [2, 8]},
-    "subsample": {"float": [0.5, 1.0]},
-    "min_samples_leaf": {"int": [1, 20]},
-}
-_KNN_GRID = {"n_neighbors": [3, 5, 7, 11, 15], "weights": ["uniform", "distance"], "p": [1, 2]}
-_KNN_SPACE = {
-    "n_neighbors": {"int": [1, 50], "log": True},
-    "weights": ["uniform", "distance"],
-    "p": [1, 2],
-}
-_ADA_GRID = {"n_estimators": [50, 100, 200], "learning_rate": [0.1, 0.5, 1.0]}
-_ADA_SPACE = {
-    "n_estimators": {"int": [25, 400], "log": True},
-    "learning_rate": {"float": [0.01, 2.0], "log": True},
-}
-_MLP_GRID = {"hidden_layer_sizes": [(50,), (100,), (100, 50)], "alpha": [1e-4, 1e-3, 1e-2],
-             "learning_rate_init": [1e-3, 1e-2]}
-_MLP_SPACE = {
-    "hidden_layer_sizes": [32, 64, 128, 256],
-    "alpha": {"float": [1e-6, 1e-1], "log": True},
-    "learning_rate_init": {"float": [1e-4, 1e-1], "log": True},
-    "activation": ["relu", "tanh"],
-}
-_DT_SPACE = {"max_depth": {"int": [2, 32], "log": True}, "min_samples_split": {"int": [2, 20]},
-             "min_samples_leaf": {"int": [1, 20]}}
 
-_SPECS = [
-    AlgorithmSpec(
-        "random_forest",
-        (_CL, _RG),
-        _lazy(
-            {
-                _CL: _SK + "ensemble.RandomForestClassifier",
-                _RG: _SK + "ensemble.RandomForestRegressor",
-            },
-            n_estimators=100,
-        ),
-        _both(_RF_GRID),
-        _both(_RF_SPACE),
-        description="Random forest: bagged decision trees; robust first choice.",
-    ),
+_SPECS += [
     AlgorithmSpec(
         "xgboost",
         (_CL, _RG),
@@ -268,6 +246,10 @@ _SPECS = [
         early_stopping=True,
         description="LightGBM gradient-boosted trees (leaf-wise).",
     ),
+]
+
+# %% ../nbs/04_algorithms.ipynb #6e7ef983
+_SPECS += [
     AlgorithmSpec(
         "logistic_regression",
         (_CL,),
@@ -297,6 +279,19 @@ _SPECS = [
         description="Support vector classifier (RBF kernel); probabilities by Platt scaling before "
         "scikit-learn 1.9, by `calibration` after.",
     ),
+]
+
+# %% ../nbs/04_algorithms.ipynb #8b9cce25
+_DT_SPACE = {"max_depth": {"int": [2, 32], "log": True}, "min_samples_split": {"int": [2, 20]},
+             "min_samples_leaf": {"int": [1, 20]}}
+_KNN_GRID = {"n_neighbors": [3, 5, 7, 11, 15], "weights": ["uniform", "distance"], "p": [1, 2]}
+_KNN_SPACE = {
+    "n_neighbors": {"int": [1, 50], "log": True},
+    "weights": ["uniform", "distance"],
+    "p": [1, 2],
+}
+
+_SPECS += [
     AlgorithmSpec(
         "decision_tree",
         (_CL, _RG),
@@ -340,6 +335,29 @@ _SPECS = [
         {_CL: {"var_smoothing": {"float": [1e-12, 1e-2], "log": True}}},
         description="Gaussian naive Bayes: a very fast baseline.",
     ),
+]
+
+# %% ../nbs/04_algorithms.ipynb #35e8dfcd
+_GB_GRID = {
+    "n_estimators": [100, 200],
+    "learning_rate": [0.05, 0.1],
+    "max_depth": [2, 3, 5],
+    "subsample": [0.8, 1.0],
+}
+_GB_SPACE = {
+    "n_estimators": {"int": [50, 500], "log": True},
+    "learning_rate": {"float": [0.01, 0.3], "log": True},
+    "max_depth": {"int": [2, 8]},
+    "subsample": {"float": [0.5, 1.0]},
+    "min_samples_leaf": {"int": [1, 20]},
+}
+_ADA_GRID = {"n_estimators": [50, 100, 200], "learning_rate": [0.1, 0.5, 1.0]}
+_ADA_SPACE = {
+    "n_estimators": {"int": [25, 400], "log": True},
+    "learning_rate": {"float": [0.01, 2.0], "log": True},
+}
+
+_SPECS += [
     AlgorithmSpec(
         "gradient_boosting",
         (_CL, _RG),
@@ -362,6 +380,19 @@ _SPECS = [
         _both(_ADA_SPACE),
         description="AdaBoost on shallow trees.",
     ),
+]
+
+# %% ../nbs/04_algorithms.ipynb #8dbd462b
+_MLP_GRID = {"hidden_layer_sizes": [(50,), (100,), (100, 50)], "alpha": [1e-4, 1e-3, 1e-2],
+             "learning_rate_init": [1e-3, 1e-2]}
+_MLP_SPACE = {
+    "hidden_layer_sizes": [32, 64, 128, 256],
+    "alpha": {"float": [1e-6, 1e-1], "log": True},
+    "learning_rate_init": {"float": [1e-4, 1e-1], "log": True},
+    "activation": ["relu", "tanh"],
+}
+
+_SPECS += [
     AlgorithmSpec(
         "mlp",
         (_CL, _RG),
@@ -375,6 +406,10 @@ _SPECS = [
         early_stopping=True,
         description="Multi-layer perceptron (needs scaled features).",
     ),
+]
+
+# %% ../nbs/04_algorithms.ipynb #42b0091e
+_SPECS += [
     AlgorithmSpec(
         "linear_regression",
         (_RG,),
@@ -422,6 +457,10 @@ _SPECS = [
         },
         description="Support vector regression (RBF kernel; needs scaled features).",
     ),
+]
+
+# %% ../nbs/04_algorithms.ipynb #c53b83fc
+_SPECS += [
     AlgorithmSpec(
         "kmeans",
         (_CU,),
@@ -452,6 +491,8 @@ _SPECS = [
         description="Agglomerative (hierarchical) clustering.",
     ),
 ]
+
+# %% ../nbs/04_algorithms.ipynb #0826a5a6
 _CATALOG: dict[str, AlgorithmSpec] = {s.name: s for s in _SPECS}
 
 _DEFAULTS = {_CL: ["logistic_regression", "random_forest", "xgboost", "lightgbm", "decision_tree"],
@@ -584,6 +625,36 @@ def _per_task(d: dict | None, tasks: tuple[str, ...]) -> dict[str, dict]:
         return {t: d[t] for t in tasks if t in d}
     return {t: d for t in tasks}
 
+# %% ../nbs/04_algorithms.ipynb #96808b4f
+def _as_factory(obj) -> Callable[[str], Any]:
+    "A `factory(task)` from an estimator (cloned per call), an estimator class or a factory."
+    if isinstance(obj, type): return lambda task, cls=obj: cls()
+    if hasattr(obj, "get_params") and hasattr(obj, "fit"):
+        def factory(task, est=obj):
+            from sklearn.base import clone
+            return clone(est)
+        return factory
+    if callable(obj): return obj
+    raise ConfigError(
+        f"register_algorithm needs an estimator, an estimator class or a factory(task), "
+        f"got {type(obj).__name__}."
+    )
+
+# %% ../nbs/04_algorithms.ipynb #5cee7b67
+def _check_factory(key: str, factory, tasks: tuple[str, ...], grid: dict, space: dict) -> None:
+    "Build `factory` for each task: an estimator whose parameters the grid and space use."
+    for t in tasks:
+        try:
+            est = factory(t)
+        except Exception as e:
+            raise ConfigError(f"The factory for {key!r} failed for {t}: {e}") from e
+        if not (hasattr(est, "get_params") and hasattr(est, "fit")):
+            raise ConfigError(f"The factory for {key!r} returned {type(est).__name__} for {t}, "
+                              "not an estimator with fit and get_params.")
+        params = est.get_params(deep=True)
+        _check_grid(grid.get(t, {}), params, f"{key}/{t}")
+        _check_space(space.get(t, {}), params, f"{key}/{t}")
+
 # %% ../nbs/04_algorithms.ipynb #aa0ab5e1
 def register_algorithm(
     name: str,
@@ -607,32 +678,9 @@ def register_algorithm(
     tasks = (tasks,) if isinstance(tasks, str) else tuple(tasks)
     if not tasks: raise ConfigError("register_algorithm needs at least one task.")
     for t in tasks: _check_task(t)
-    obj = estimator_or_factory
-    if isinstance(obj, type):
-        factory = lambda task, cls=obj: cls()
-    elif hasattr(obj, "get_params") and hasattr(obj, "fit"):
-        def factory(task, est=obj):
-            from sklearn.base import clone
-            return clone(est)
-    elif callable(obj):
-        factory = obj
-    else:
-        raise ConfigError(
-            f"register_algorithm needs an estimator, an estimator class or a factory(task), "
-            f"got {type(obj).__name__}."
-        )
+    factory = _as_factory(estimator_or_factory)
     grid, space = _per_task(grid, tasks), _per_task(space, tasks)
-    for t in tasks:
-        try:
-            est = factory(t)
-        except Exception as e:
-            raise ConfigError(f"The factory for {key!r} failed for {t}: {e}") from e
-        if not (hasattr(est, "get_params") and hasattr(est, "fit")):
-            raise ConfigError(f"The factory for {key!r} returned {type(est).__name__} for {t}, "
-                              "not an estimator with fit and get_params.")
-        params = est.get_params(deep=True)
-        _check_grid(grid.get(t, {}), params, f"{key}/{t}")
-        _check_space(space.get(t, {}), params, f"{key}/{t}")
+    _check_factory(key, factory, tasks, grid, space)
     spec = AlgorithmSpec(
         key,
         tasks,
@@ -690,8 +738,7 @@ def make_ensemble(kind: str, names: Iterable[str], task: str, params: dict[str, 
 
 # %% ../nbs/04_algorithms.ipynb #dda1d196
 def final_estimator(model):
-    """The innermost estimator of `model`: unwraps Pipelines, fitted searches and
-    `EncodedLabelClassifier`."""
+    "The innermost estimator of `model`: unwraps Pipelines, searches, `EncodedLabelClassifier`."
     for _ in range(20):  # bounded: a wrapper that returns itself cannot loop forever
         if hasattr(model, "steps") and isinstance(model.steps, list) and model.steps:
             model = model.steps[-1][1]

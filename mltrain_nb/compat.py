@@ -22,8 +22,7 @@ __all__ = ['MLTrainingEngine', 'ExperimentTracker']
 
 # %% ../nbs/10c_compat.ipynb #9bf4c130
 class MLTrainingEngine(mengine.MLTrainingEngine):
-    """Spec 000's engine word for word: `load_model` and `predict` return `(success,
-    value_or_message)`."""
+    "Spec 000's engine as written: `load_model`, `predict` return `(success, value_or_message)`."
     def load_model(self, path, model_name: str | None = None) -> tuple[bool, Any]:
         "`(True, model)` after loading `path`, or `(False, message)`."
         try: return True, super().load_model(path, model_name)["model"]
@@ -97,8 +96,7 @@ def _extract_feature_names(self: MLTrainingEngine, X) -> list[str]:
 # %% ../nbs/10c_compat.ipynb #fa835ff1
 @patch
 def _get_feature_importance(self: MLTrainingEngine, model):
-    """The model's importances in feature order (coefficient magnitudes for linear models), or
-    `None`."""
+    "The model's importances in feature order (coefficient sizes for linear models), or `None`."
     import numpy as np
     est = malgo.final_estimator(model)
     if hasattr(est, "feature_importances_"):
@@ -120,8 +118,7 @@ def _algorithm_of(self: MLTrainingEngine, model) -> str | None:
 # %% ../nbs/10c_compat.ipynb #526310b3
 @patch
 def _get_default_param_grid(self: MLTrainingEngine, model) -> dict:
-    """The catalog's grid for `model`'s algorithm (estimator parameter names), `{}` for an unknown
-    estimator."""
+    "The catalog's grid for `model`'s algorithm (estimator parameter names); `{}` if unknown."
     name = self._algorithm_of(model)
     return (
         {}
@@ -132,8 +129,7 @@ def _get_default_param_grid(self: MLTrainingEngine, model) -> dict:
 # %% ../nbs/10c_compat.ipynb #34760ec6
 @patch
 def _compare_metrics(self: MLTrainingEngine, new_metric, current_best) -> bool:
-    """Whether `new_metric` beats `current_best` for the primary metric (higher or lower is better,
-    by metric)."""
+    "Whether `new_metric` beats `current_best` on the primary metric (higher or lower, by metric)."
     if current_best is None: return new_metric is not None
     if new_metric is None: return False
     task = self._task_for()
@@ -145,8 +141,7 @@ def _compare_metrics(self: MLTrainingEngine, new_metric, current_best) -> bool:
 # %% ../nbs/10c_compat.ipynb #3f51232a
 @patch
 def _determine_primary_metric(self: MLTrainingEngine, available_metrics) -> str:
-    """The configured metric when available, else the task's default, else the first known metric
-    present."""
+    "The configured metric if available, else the task's default, else the first known one present."
     task, available = self._task_for(), set(available_metrics)
     for m in (
         self.metric,

@@ -250,8 +250,7 @@ def _hyperparameter_tuning(ht: dict, d: dict) -> None:
 
 # %% ../nbs/02_config.ipynb #f18b8598
 def _normalize(data: dict) -> dict:
-    """TrainConfig keys from spec 004's TRAINING_CONFIG blocks and from `tracking: false`-style
-    switches."""
+    "TrainConfig keys from spec 004's TRAINING_CONFIG blocks and `tracking: false`-style switches."
     d = dict(data)
     for key in ("tracking", "early_stopping"):
         if isinstance(d.get(key), bool): d[key] = {"enabled": d[key]}
@@ -272,9 +271,21 @@ def _normalize(data: dict) -> dict:
     if split: d["split"] = split
     return d
 
-# %% ../nbs/02_config.ipynb #38bbd111
+# %% ../nbs/02_config.ipynb #0e1a2b72
 Task = Literal["classification", "regression", "clustering"]
 
+# %% ../nbs/02_config.ipynb #31755b47
+def _load_yaml(text: str):
+    "Parse YAML `text` (blank is `{}`); a syntax error is a `ConfigError` with line and column."
+    import yaml
+    try: return yaml.safe_load(text) if text and text.strip() else {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", e)
+        raise ConfigError(f"The YAML config is not valid{where}: {problem}.") from None
+
+# %% ../nbs/02_config.ipynb #38bbd111
 class TrainConfig(_Spec):
     "Everything one training needs besides the data."
     task: Task | None = Field(None, description="None: inferred from the target")
@@ -314,15 +325,7 @@ class TrainConfig(_Spec):
     @classmethod
     def from_yaml(cls, text: str) -> "TrainConfig":
         "Build from YAML text (a magic's body, a file's content)."
-        import yaml
-        try: d = yaml.safe_load(text) if text and text.strip() else {}
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise ConfigError(
-                f"The YAML config is not valid{where}: {getattr(e, 'problem', e)}."
-            ) from None
-        return cls.from_dict(d or {})
+        return cls.from_dict(_load_yaml(text) or {})
 
     def updated(self, **changes) -> "TrainConfig":
         "A validated copy with top-level `changes` applied (nested dicts are merged)."

@@ -51,8 +51,7 @@ class ABTestError(RegistryError):
 
 # %% ../nbs/00_errors.ipynb #33ce6554
 class InputSchemaError(DataError):
-    """Prediction input that does not match the model's features; `column` names the offending
-    column."""
+    "Prediction input that does not match the model's features; `column` names the bad column."
     def __init__(self, message: str, column: str | None = None):
         super().__init__(message)
         self.column = column

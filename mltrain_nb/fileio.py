@@ -35,8 +35,7 @@ def _write_durably(path: Path, data: bytes | str | Callable[[Path], object]) -> 
     with open(path, "rb+") as f: os.fsync(f.fileno())
 
 def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], object]) -> Path:
-    """Write `data` (bytes, text, or a function that writes to the path it is given) to `path`
-    atomically."""
+    "Write `data` (bytes, text, or a function writing to the path given) to `path` atomically."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # mkstemp makes files private; keep what was there

@@ -29,8 +29,7 @@ _WRAPPED = (
 )
 
 def final_estimator(model, depth: int = 10):
-    """The innermost fitted estimator of `model`, through pipelines, searches, calibration and
-    wrappers."""
+    "The innermost fitted estimator of `model`, through pipelines, searches, calibration, wrappers."
     for _ in range(depth):
         if hasattr(model, "steps"): model = model.steps[-1][1]; continue
         if getattr(model, "calibrated_classifiers_", None):
@@ -75,8 +74,7 @@ _KINDS = {
 }
 
 class InputSpec:
-    """The columns a model expects, their kinds and known categories; checks frames and dicts
-    against them."""
+    "The columns a model expects, their kinds and categories; checks frames and dicts against them."
     def __init__(
         self,
         columns: list[str],
@@ -91,8 +89,7 @@ class InputSpec:
 
     @classmethod
     def from_model(cls, model, schema: list[dict] | None = None) -> "InputSpec | None":
-        """From a signature schema (as `registry.input_schema` gives it) or the model's
-        `feature_names_in_`."""
+        "From a signature schema (`registry.input_schema`) or the model's `feature_names_in_`."
         schema = schema if schema is not None else getattr(model, "input_schema_", None)
         if schema:
             cols, kinds = (
@@ -273,8 +270,7 @@ class InferenceEngine:
     def __repr__(self): return f"InferenceEngine({type(self.model).__name__}, {self.spec})"
 
     def _frame(self, X):
-        """X as a checked DataFrame in the model's column order (arrays get the expected column
-        names)."""
+        "X as a checked DataFrame in the model's column order (arrays get the expected names)."
         import numpy as np
         import pandas as pd
         if isinstance(X, dict): X = pd.DataFrame([X])
@@ -296,8 +292,7 @@ class InferenceEngine:
 # %% ../nbs/08b_inference.ipynb #298ba7cb
 @patch
 def predict(self: InferenceEngine, X):
-    """Predictions for `X` (a DataFrame, an array with the model's column order, or a dict for one
-    row)."""
+    "Predictions for `X`: a DataFrame, an array in the model's column order, or one row's dict."
     return self.model.predict(self._frame(X))
 
 # %% ../nbs/08b_inference.ipynb #016b24ad
@@ -369,8 +364,7 @@ def predict_batch(
 # %% ../nbs/08b_inference.ipynb #d59a2f14
 @patch
 def get_feature_importance(self: InferenceEngine):
-    """Importance per model input feature (after preprocessing) as a Series, or None when the model
-    has none."""
+    "Importance per input feature (after preprocessing) as a Series; None when the model has none."
     import numpy as np
     import pandas as pd
     est = final_estimator(self.model)

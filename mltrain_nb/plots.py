@@ -320,8 +320,7 @@ def plot_residuals(y_true, y_pred, title: str | None = None, path=None):
 
 # %% ../nbs/04a_plots.ipynb #ffb01ef2
 def plot_predicted_vs_actual(y_true, y_pred, title: str | None = None, path=None):
-    """Predicted against actual values, with the identity line of perfect predictions and R² in the
-    legend."""
+    "Predicted vs actual values, with the identity line (perfect predictions) and R² in the legend."
     from sklearn.metrics import r2_score
     y, p = _regression_arrays(y_true, y_pred)
     idx, note = _sample(len(y))
@@ -431,8 +430,7 @@ def plot_learning_curve(
 
 # %% ../nbs/04a_plots.ipynb #600c3bb6
 def plot_heatmap(table, title: str = "", value_label: str = "", fmt: str = "{:.3f}", path=None):
-    """A heat map of a DataFrame of numbers (rows x columns), each cell annotated; NaN cells stay
-    blank."""
+    "A heat map of a numeric DataFrame (rows x columns), each cell annotated; NaN cells stay blank."
     import numpy as np
     import pandas as pd
     if not isinstance(table, pd.DataFrame) or table.empty:

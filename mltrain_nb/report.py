@@ -285,8 +285,7 @@ def _yscalar(v) -> str:
 
 # %% ../nbs/07_report.ipynb #dd3460c6
 def _yamlish(d: dict, indent: int = 0) -> list[str]:
-    """A nested dict as YAML-like lines (a display format: strings that YAML could misread are
-    quoted)."""
+    "A nested dict as YAML-like lines (a display format: strings YAML could misread are quoted)."
     lines, pad = [], "  " * indent
     for k, v in d.items():
         if isinstance(v, dict) and v: lines += [f"{pad}{_yscalar(k)}:", *_yamlish(v, indent + 1)]

@@ -60,8 +60,7 @@ class ModelSelector:
 
     @property
     def best_model(self):
-        """The fitted pipeline of the last search, else of the last comparison's winner; `None`
-        before either."""
+        "The fitted pipeline of the last search, else of the last comparison's winner; else `None`."
         return None if self._best_name is None else self.engine.models[self._best_name]["model"]
 
     @property
@@ -351,8 +350,7 @@ def plot_history(self: TrainingDashboard, save_path=None):
 # %% ../nbs/10b_sdk.ipynb #293ba796
 @patch
 def get_training_summary(self: TrainingDashboard) -> dict[str, Any]:
-    """Model, time, iterations, best iteration, early stop, train/validation metrics and the CV
-    scores."""
+    "Model, time, iterations, best iteration, early stop, train/validation metrics, CV scores."
     if self.result is None:
         raise MLTrainError("Nothing trained yet: call train_with_monitoring first.")
     r = self.result

@@ -252,8 +252,7 @@ def _new_entry(
     created_by=None,
     extra=None,
 ) -> dict:
-    """The registry entry of a new version, before MLflow numbers it (`version`, `model_uri` still
-    empty)."""
+    "The registry entry of a new version before MLflow numbers it (`version`, `model_uri` empty)."
     features = (
         feature_names if feature_names is not None else getattr(model, "feature_names_in_", [])
     )
@@ -284,8 +283,7 @@ def _new_entry(
 
 # %% ../../nbs/registry/01_deployment.ipynb #72156cdd
 def _version_tags(entry: dict, tags: dict | None) -> dict[str, str]:
-    """The tags a new version is born with: its status, ids, where its entry is, and the facts to
-    search by."""
+    "The tags a new version is born with: status, ids, where its entry is, the facts to search by."
     return {
         STATUS_TAG: "Training",
         ID_TAG: entry["model_id"],
@@ -323,8 +321,7 @@ def _create_version(
     input_example,
     tags: dict | None,
 ):
-    """Save `model` (or find the logged `model_uri`) and create its version, tags and all, in one
-    call."""
+    "Save `model` (or find the logged `model_uri`) and create its version and tags in one call."
     run_id = logged_id = None
     entry["artifacts"] = {"model": None, "entry": str(folder / "registry.json")}
     try:
@@ -349,8 +346,7 @@ def _create_version(
 
 # %% ../../nbs/registry/01_deployment.ipynb #268e43dc
 def _check_registration(model, model_uri, name, version) -> None:
-    """A `RegistryError` unless exactly one of `model` and `model_uri`, a `name`, and a usable
-    `version`."""
+    "A `RegistryError` unless exactly one of `model`/`model_uri`, a `name` and a usable `version`."
     if (model is None) == (model_uri is None):
         raise RegistryError(
             "Give exactly one of `model` (a fitted model) or `model_uri` (an MLflow model URI)."
@@ -380,8 +376,7 @@ def save_model(
     created_by: str | None = None,
     extra: dict | None = None,
 ) -> str:
-    """Register a new version of `name` (status Training): save `model` or register the logged
-    `model_uri`."""
+    "Register a new version of `name` (status Training): save `model` or register `model_uri`."
     _check_registration(model, model_uri, name, version)
     e = _new_entry(
         model,
@@ -553,8 +548,7 @@ def load_model(self: ModelDeployment, model_id, version=None):
 # %% ../../nbs/registry/01_deployment.ipynb #379dd2ff
 @patch
 def _move(self: ModelDeployment, mv, new: str, action: str, **extra) -> dict:
-    """Give version `mv` status `new` (moving aliases first), fix the displaced version's tag,
-    record both."""
+    "Give version `mv` status `new` (aliases first), fix the displaced version's tag, record both."
     name, v = mv.name, str(mv.version)
     with self.locked():
         mv = self.client.get_model_version(name, v)           # re-read under the lock
@@ -623,8 +617,7 @@ def demote(self: ModelDeployment, model_id, version=None) -> dict:
 # %% ../../nbs/registry/01_deployment.ipynb #c3aefc0a
 @patch
 def archive(self: ModelDeployment, model_id, version=None) -> dict:
-    """Archive a version (also the production one, which leaves the name without a production
-    version)."""
+    "Archive a version (even the production one, leaving the name without a production version)."
     mv = self._version(model_id, version)
     self._move(mv, "Archived", "archive")
     return self.entry(None, _mv=self.client.get_model_version(mv.name, mv.version))
@@ -685,8 +678,7 @@ def compare_versions(self: ModelDeployment, name: str, versions: list | None = N
 # %% ../../nbs/registry/01_deployment.ipynb #cfdfdecf
 @patch
 def delete_version(self: ModelDeployment, model_id, version=None) -> dict:
-    """Delete a version that is not in production, and its files under `models_dir`; returns its
-    last entry."""
+    "Delete a version not in production and its files under `models_dir`; returns its last entry."
     with self.locked():
         mv = self._version(model_id, version)
         e = self.entry(None, _mv=mv)
@@ -728,8 +720,7 @@ def setup_ab_test(self: ModelDeployment, model_a_id: str, model_b_id: str, test_
 # %% ../../nbs/registry/01_deployment.ipynb #b81ead4f
 @patch
 def predict_ab_test(self: ModelDeployment, test_name: str, X, user_id) -> tuple:
-    """(predictions, model_id used) for `user_id`'s request `X` in a running test; the call is
-    logged."""
+    "(predictions, model_id used) for `user_id`'s request `X` in a running test; logs the call."
     return self.ab_tests.predict(test_name, X, user_id)
 
 # %% ../../nbs/registry/01_deployment.ipynb #470e5c52
@@ -751,8 +742,7 @@ def ab_test_results(
 def end_ab_test(
     self: ModelDeployment, test_name: str, winner: str | None = None, promote: bool = True
 ) -> dict:
-    """End a running test; promote `winner` ('A', 'B' or one of the two model_ids) when given; the
-    results."""
+    "End a running test; promote `winner` ('A', 'B' or one of the model_ids) if given; the results."
     return self.ab_tests.end(test_name, winner, promote)
 
 # %% ../../nbs/registry/01_deployment.ipynb #5dd7dfc7

@@ -20,8 +20,7 @@ __all__ = ['STATUSES', 'ALIASES', 'parse_ref', 'normalize_status', 'quiet_mlflow
 
 # %% ../../nbs/registry/00_loading.ipynb #670a3959
 def parse_ref(ref: str) -> tuple[str, str | None, str | None]:
-    """Split a model reference into (name or model_id, version, alias): 'm/3', 'm@production',
-    'abc1'."""
+    "Split a model reference into (name or model_id, version, alias): 'm/3', 'm@prod', 'abc1'."
     ref = str(ref).strip()
     if ref.startswith("models:/"): ref = ref[len("models:/"):]
     if "@" in ref:
@@ -38,8 +37,7 @@ ALIASES = {"Production": "production", "Staged": "staged"}   # status -> the ali
 
 # %% ../../nbs/registry/00_loading.ipynb #091f30c4
 def normalize_status(status: str) -> str:
-    """`status` in its canonical spelling ('production' -> 'Production'); a `RegistryError`
-    otherwise."""
+    "`status` spelled canonically ('production' -> 'Production'); a `RegistryError` otherwise."
     for s in STATUSES:
         spellings = (
             s.lower(),
@@ -121,8 +119,7 @@ def load_pyfunc(uri: str | os.PathLike, tracking_uri: str | None = None):
 
 # %% ../../nbs/registry/00_loading.ipynb #600be02e
 def input_schema(uri: str | os.PathLike, tracking_uri: str | None = None) -> list[dict] | None:
-    """The signature's input columns as [{'name', 'type', 'required'}]; None without a column
-    signature."""
+    "The signature's input columns as [{'name', 'type', 'required'}]; None if it has none."
     from mlflow.models import Model
     schema = Model.load(str(local_model_path(uri, tracking_uri) / "MLmodel")).get_input_schema()
     if schema is None or not schema.has_input_names(): return None

@@ -67,8 +67,7 @@ from fastcore.basics import patch
 
 @patch
 def start_run(self: MLflowTracker, run_name: str | None = None, nested: bool = False) -> str | None:
-    """Open a run (name: `run_name`, else the spec's); returns its id, or `None` when tracking is
-    off."""
+    "Open a run (named `run_name`, else the spec's); returns its id, or `None` if tracking is off."
     if not self.enabled: return None
     if self.run_id is not None:
         raise MLTrainError(f"Run {self.run_id} is still open: call end_run() first.")
@@ -195,8 +194,7 @@ def log_workflow_results(
     register_model: bool | None = None,
     model_name: str | None = None,
 ) -> str | None:
-    """Log a workflow's metrics, best params and pipeline (registered when asked or when the spec
-    says so)."""
+    "Log a workflow's metrics, best params and pipeline (registered if asked or the spec says so)."
     if not self._ensure_run(): return None
     metrics = _numbers(
         {k: v for k, v in results.items() if k not in ("tuning_summary", "calibration_summary")}

@@ -86,8 +86,7 @@ def run_ml_workflow(
     mlflow_spec=None,
     sample_rows: int = 100,
 ) -> dict[str, Any]:
-    """Build, tune, validate, calibrate, track and register a spec-driven pipeline; returns the
-    results dict."""
+    "Build, tune, validate, calibrate, track and register a spec-driven pipeline; the results dict."
     X, y, params = _check_inputs(X, y, validation_strategy, validation_params)
     t0 = time.perf_counter()
     tracker = MLflowTracker(mlflow_spec) if mlflow_spec is not None else None

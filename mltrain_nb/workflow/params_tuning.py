@@ -15,10 +15,26 @@ from .specs import GridSearchSpec, RandomizedSearchSpec
 # %% auto #0
 __all__ = ['BaseTuning', 'GridSearch', 'RandomizedSearch', 'create_tuning']
 
+# %% ../../nbs/workflow/03_params_tuning.ipynb #efb1625f
+def _check_search_input(space: dict, pipeline, X, y) -> None:
+    "Refuse a non-estimator, a search key the pipeline lacks, or X and y of different lengths."
+    if not hasattr(pipeline, "get_params") or not hasattr(pipeline, "fit"):
+        raise ConfigError(
+            f"fit needs a scikit-learn estimator or pipeline, got {type(pipeline).__name__}."
+        )
+    valid = list(pipeline.get_params(deep=True))
+    for key in space:
+        root = key.split("__")[0]
+        # spec-driven classifiers take any hyperparameter
+        if key not in valid and not (root in valid and "__" in key):
+            raise ConfigError(
+                f"In the search space: {suggest(key, valid, 'pipeline parameter')}"
+            )
+    if len(X) != len(y): raise DataError(f"X has {len(X)} rows but y has {len(y)}.")
+
 # %% ../../nbs/workflow/03_params_tuning.ipynb #90fb1cdd
 class BaseTuning:
-    """Shared part of the spec-driven searches: checks, fit, best estimator/params/score, results
-    and summary."""
+    "Shared part of the spec-driven searches: checks, fit, best estimator/params/score, summary."
     spec_type: type = object
 
     def __init__(self, tuning_spec):
@@ -33,24 +49,10 @@ class BaseTuning:
     def _space(self) -> dict: raise NotImplementedError
     def _make_search(self, pipeline): raise NotImplementedError
 
-    def _check(self, pipeline, X, y):
-        if not hasattr(pipeline, "get_params") or not hasattr(pipeline, "fit"):
-            raise ConfigError(
-                f"fit needs a scikit-learn estimator or pipeline, got {type(pipeline).__name__}."
-            )
-        valid = list(pipeline.get_params(deep=True))
-        for key in self._space():
-            root = key.split("__")[0]
-            # spec-driven classifiers take any hyperparameter
-            if key not in valid and not (root in valid and "__" in key):
-                raise ConfigError(
-                    f"In the search space: {suggest(key, valid, 'pipeline parameter')}"
-                )
-        if len(X) != len(y): raise DataError(f"X has {len(X)} rows but y has {len(y)}.")
+    def _check(self, pipeline, X, y): _check_search_input(self._space(), pipeline, X, y)
 
     def fit(self, pipeline, X, y) -> "BaseTuning":
-        """Search the space on `pipeline` (cloned per candidate) and refit the best on all of `X`,
-        `y`."""
+        "Search the space on `pipeline` (cloned per candidate); refit the best on all of `X`, `y`."
         self._check(pipeline, X, y)
         self.search_cv = self._make_search(pipeline)
         self.search_cv.fit(X, y)
@@ -69,8 +71,7 @@ class BaseTuning:
     def get_cv_results(self) -> pd.DataFrame: return pd.DataFrame(self._fitted().cv_results_)
 
     def summary(self) -> dict[str, Any]:
-        """Method, best params and score, candidates and folds: what tracking and `run_ml_workflow`
-        report."""
+        "Best params and score, candidates, folds: what tracking and `run_ml_workflow` report."
         s = self._fitted()
         return {
             "method": type(self).__name__,

@@ -201,8 +201,7 @@ class _SearchSpec(_Spec):
 
     @property
     def refit(self):
-        """What `*SearchCV(refit=...)` needs: True for one scorer, else the key that picks the best
-        model."""
+        "What `*SearchCV(refit=...)` needs: True for one scorer, else the key that picks the best."
         return (
             True
             if not isinstance(self.scoring, dict)
