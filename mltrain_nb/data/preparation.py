@@ -131,8 +131,8 @@ def _feature_scores(self: DataPreparation, Xn, yn, method, task, k):
         return np.nan_to_num((fs.f_classif if clf else fs.f_regression)(Xn, yn)[0])
     if method == "tree_importance":
         Model = RandomForestClassifier if clf else RandomForestRegressor
-        return Model(n_estimators=100, random_state=self.random_state, n_jobs=-1).fit(Xn,
-                                                                                      yn).feature_importances_
+        forest = Model(n_estimators=100, random_state=self.random_state, n_jobs=-1)
+        return forest.fit(Xn, yn).feature_importances_
     from sklearn.preprocessing import StandardScaler
     est = LogisticRegression(max_iter=1000) if clf else LinearRegression()
     rfe = fs.RFE(est, n_features_to_select=k).fit(StandardScaler().fit_transform(Xn), yn)
