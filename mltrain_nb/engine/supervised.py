@@ -41,7 +41,7 @@ def _final_fit(job: TrainJob, pipe, fit_pipe, restore: dict) -> Fitted:
     else: final, history, best_it = here()
     if restore: final.set_params(**restore)
     calibration = None
-    if cfg.calibration.method and task == "classification":
+    if cfg.calibration.method and task.classifies:
         final, calibration = _calibrated(job, pipe)
     importance = feature_importance(final)
     # the held-out rows are predicted once, here: for the test metrics, and with the model to its

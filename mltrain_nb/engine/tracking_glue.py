@@ -216,7 +216,7 @@ def _model_sender(engine, run_id, name: str, split) -> Callable | None:
     if run_id is None: return None
     ts = engine.config.tracking
     held_out = bool(ts.log_plots and split.X_test is not None and len(split.X_test)
-                    and engine.task != "clustering")
+                    and engine.task.supervised)
     def send(model, importance, history, best_iteration, scores):
         send.job = engine._log.submit(
             _log_fitted_model, run_id, name, engine.task, model, importance, history,
