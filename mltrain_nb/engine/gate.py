@@ -43,9 +43,9 @@ def _check_rows(n: int, config: TrainConfig, clustering: bool) -> None:
                "rows (and more for a held-out test part). Add rows or lower cv."))
 
 # %% ../../nbs/engine/00_gate.ipynb #78aef4db
-def _check_target(y: pd.Series, task: Task) -> None:
+def _check_target(y: pd.Series, task: Task | str) -> None:
     "A `DataError` when `y` cannot be the target of `task`."
-    if task.classifies:
+    if Task.of(task).classifies:
         n = y.nunique()
         if n < 2:
             raise DataError(f"The target has a single class ({y.iloc[0]!r}); "
@@ -56,7 +56,7 @@ def _check_target(y: pd.Series, task: Task) -> None:
                 f"The classification target holds {n} distinct float values (e.g. {y.iloc[0]!r}); "
                 "that looks like a regression target. Use task='regression', or bin the values "
                 "into classes.")
-    elif task.regresses:
+    elif Task.of(task).regresses:
         if not pd.api.types.is_numeric_dtype(y.dtype) or pd.api.types.is_bool_dtype(y.dtype):
             raise DataError(f"A regression target must be numeric, got dtype {y.dtype} "
                             f"(e.g. {y.iloc[0]!r}). Use task='classification' for labels.")

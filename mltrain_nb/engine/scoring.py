@@ -47,7 +47,7 @@ def _held_out_metrics(job: TrainJob, fitted: Fitted) -> tuple[dict, float | None
     "`(test_metrics, predict_time)` of the fitted model on the held-out rows (empty without them)."
     split, task, final = job.split, job.engine.task, fitted.final
     if not job.held_out: return {}, None
-    if task.supervised:
+    if Task.of(task).supervised:
         y_pred, y_score, predict_time = fitted.scored
         classes = getattr(final, "classes_", None)
         metrics = meval.compute_metrics(task, split.y_test, y_pred, y_score, classes=classes)
