@@ -19,6 +19,7 @@ from typing import Any
 from fastcore.basics import patch
 
 from .errors import ABTestError
+from .task import Task
 from .fileio import current_user, jsonable, utc_now
 from .inference import InferenceEngine
 from .registry.loading import input_schema, load_sklearn
@@ -232,7 +233,7 @@ def setup(self: ABTests, model_a_id: str, model_b_id: str, test_name: str, split
         "model_b": b["model_id"],
         "split_ratio": float(split_ratio),
         "task": task,
-        "metric": metric or ("rmse" if task == "regression" else "accuracy"),
+        "metric": metric or ("rmse" if task == Task.regression else "accuracy"),
         "status": "running",
         "created_at": utc_now("milliseconds"),
         "created_by": current_user(),
@@ -360,7 +361,7 @@ def _significance(
     cfg: dict, arms: dict, pairs: dict, alpha: float
 ) -> tuple[dict, bool, str | None]:
     "(test, significant, better arm) for two arms with enough outcomes."
-    if cfg["task"] == "regression":
+    if cfg["task"] == Task.regression:
         test = bootstrap_diff(*([(float(p) - float(t)) ** 2 for p, t in pairs[a]] for a in "AB"))
         significant = test["ci_low"] > 0 or test["ci_high"] < 0
         return test, significant, ("A" if test["ci_low"] > 0 else "B") if significant else None
@@ -390,7 +391,7 @@ def results(self: ABTests, test_name: str, min_samples: int = 30, alpha: float =
             "predictions": n,
             "users": users,
             "outcomes": len(pairs[arm]),
-            cfg["metric"]: _arm_metric(pairs[arm], cfg["task"] == "regression"),
+            cfg["metric"]: _arm_metric(pairs[arm], cfg["task"] == Task.regression),
         }
     out = {
         "test_name": test_name,

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from .errors import ConfigError, UnknownAlgorithmError, closest, suggest
+from .task import Task
 
 # %% auto #0
 __all__ = ['TASKS', 'ENSEMBLES', 'AlgorithmSpec', 'list_algorithms', 'get_algorithm', 'default_models', 'make_estimator',
            'register_algorithm', 'unregister_algorithm', 'make_ensemble', 'final_estimator', 'EncodedLabelClassifier']
 
 # %% ../nbs/04_algorithms.ipynb #c1858e56
-TASKS = ("classification", "regression", "clustering")
+TASKS = tuple(t.value for t in Task)
 
 @dataclass(frozen=True)
 class AlgorithmSpec:
@@ -37,7 +38,7 @@ class AlgorithmSpec:
 
     def param_prefix(self, task: str) -> str:
         "What to put before a grid/space key to reach it on `make_estimator(name, task)`."
-        return "estimator__" if self.encode_labels and task == "classification" else ""
+        return "estimator__" if self.encode_labels and Task.of(task).classifies else ""
 
 # %% ../nbs/04_algorithms.ipynb #39d508df
 def _fit_encoded(self, X, y, fit_params: dict):
@@ -522,9 +523,9 @@ def _norm(name: str) -> str:
     return n if n in _CATALOG else _ALIASES.get(n, n)
 
 # %% ../nbs/04_algorithms.ipynb #c49d1a1f
-def _check_task(task: str) -> str:
+def _check_task(task: str) -> Task:
     if task not in TASKS: raise ConfigError(suggest(task, TASKS, "task"))
-    return task
+    return Task(task)
 
 # %% ../nbs/04_algorithms.ipynb #6f94b3ee
 def list_algorithms(task: str | None = None) -> list[str] | dict[str, list[str]]:
@@ -572,7 +573,7 @@ def make_estimator(name: str, task: str, params: dict | None = None,
                 suggest(key, est.get_params(deep=False), f"parameter for {spec.name}")
             )
     if params: est.set_params(**params)
-    if spec.encode_labels and task == "classification":
+    if spec.encode_labels and Task.of(task).classifies:
         est = _encoded_label_classifier_class()(estimator=est)
     return est
 
@@ -709,14 +710,15 @@ def make_ensemble(kind: str, names: Iterable[str], task: str, params: dict[str, 
                   random_state: int | None = None, n_jobs: int | None = None):
     "A voting, stacking or bagging ensemble of catalog algorithms `names` for `task`."
     if kind not in ENSEMBLES: raise ConfigError(suggest(kind, ENSEMBLES, "ensemble"))
-    if _check_task(task) == "clustering":
+    task = _check_task(task)
+    if task.clusters:
         raise ConfigError(f"A {kind} ensemble is for classification or regression, not clustering.")
     names = [get_algorithm(n, task).name for n in ([names] if isinstance(names, str) else names)]
     params = params or {}
     members = [
         (n, make_estimator(n, task, params.get(n), random_state=random_state)) for n in names
     ]
-    cls_name = "Classifier" if task == "classification" else "Regressor"
+    cls_name = "Classifier" if task.classifies else "Regressor"
     from sklearn import ensemble
     if kind == "bagging":
         if len(members) != 1:
@@ -731,7 +733,7 @@ def make_ensemble(kind: str, names: Iterable[str], task: str, params: dict[str, 
     if kind == "voting":
         kw = (
             {"voting": "soft" if all(hasattr(m, "predict_proba") for _, m in members) else "hard"}
-            if task == "classification"
+            if task.classifies
             else {}
         )
         return getattr(ensemble, "Voting" + cls_name)(members, n_jobs=n_jobs, **kw)

@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from .errors import ConfigError, suggest
 
 # %% auto #0
-__all__ = ['NJobs', 'Task', 'SplitSpec', 'PreprocessSpec', 'FeatureSelectionSpec', 'EarlyStoppingSpec', 'TuneConfig',
+__all__ = ['NJobs', 'TaskName', 'SplitSpec', 'PreprocessSpec', 'FeatureSelectionSpec', 'EarlyStoppingSpec', 'TuneConfig',
            'TrackingSpec', 'CalibrationSpec', 'TrainConfig', 'as_config']
 
 # %% ../nbs/02_config.ipynb #df6e33b2
@@ -273,7 +273,7 @@ def _normalize(data: dict) -> dict:
     return d
 
 # %% ../nbs/02_config.ipynb #0e1a2b72
-Task = Literal["classification", "regression", "clustering"]
+TaskName = Literal["classification", "regression", "clustering"]   # `task.Task`'s names
 
 # %% ../nbs/02_config.ipynb #31755b47
 def _load_yaml(text: str):
@@ -289,7 +289,7 @@ def _load_yaml(text: str):
 # %% ../nbs/02_config.ipynb #38bbd111
 class TrainConfig(_Spec):
     "Everything one training needs besides the data."
-    task: Task | None = Field(None, description="None: inferred from the target")
+    task: TaskName | None = Field(None, description="None: inferred from the target")
     target: str | None = None
     models: list[str] = Field(default_factory=list, description="empty: the task's default set")
     model_params: dict[str, dict[str, Any]] = Field(default_factory=dict,

@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping
 
 from .errors import ConfigError, DataError
+from .task import Task
 from .fileio import atomic_write
 
 # %% auto #0
@@ -489,7 +490,7 @@ def save_model_plots(
     out, paths = Path(out_dir), {}
     title = lambda base: base if name is None else f"{base}: {name}"
     def put(kind, fig): paths[kind] = save_figure(fig, out / f"{kind}.png")
-    if task == "classification" and y_true is not None:
+    if Task.of(task).classifies and y_true is not None:
         for norm, kind in ((False, "confusion_matrix"), (True, "confusion_matrix_normalized")):
             base = "Confusion matrix (normalized by true class)" if norm else "Confusion matrix"
             put(kind, plot_confusion_matrix(y_true, y_pred, classes, norm, title(base)))
@@ -506,7 +507,7 @@ def save_model_plots(
                     "calibration",
                     plot_calibration(y_true, y_score, sc, title=title("Calibration curve")),
                 )
-    elif task == "regression" and y_true is not None:
+    elif Task.of(task).regresses and y_true is not None:
         put("residuals", plot_residuals(y_true, y_pred, title("Residuals vs predicted")))
         put(
             "predicted_vs_actual",

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 from .config import TrainConfig, as_config
 from .errors import ConfigError, DataError, MLTrainError, suggest
+from .task import Task
 from . import algorithms as malgo
 from . import evaluation as meval
 from .events import FoldDone, IterationDone, ProgressBar, emit
@@ -20,7 +21,7 @@ from .engine import MLTrainingEngine
 __all__ = ['ModelSelector', 'TrainingDashboard']
 
 # %% ../nbs/10b_sdk.ipynb #4639cfeb
-_SUPERVISED = ("classification", "regression")
+_SUPERVISED = tuple(t.value for t in Task if t.supervised)
 
 def _check_task_type(task_type: str) -> str:
     if task_type not in _SUPERVISED: raise ConfigError(suggest(task_type, _SUPERVISED, "task_type"))
@@ -179,7 +180,7 @@ def create_voting_ensemble(self: ModelSelector, models: Sequence[str], voting: s
         "voting", models, self.task_type, params=cfg.model_params, random_state=cfg.random_state
     )
     if voting is not None:
-        if self.task_type != "classification":
+        if not Task.of(self.task_type).classifies:
             raise ConfigError(
                 "voting is for classifiers; a VotingRegressor always averages its members' "
                 "predictions."

@@ -13,6 +13,7 @@ from typing import Callable
 from ..algorithms import final_estimator
 from ..evaluation import greater_is_better, prepare
 from .budget import _Budget, _RoundGuard, _lgb_guard, _xgb_guard_class
+from ..task import Task
 
 # %% auto #0
 __all__ = []
@@ -85,7 +86,7 @@ def _round_metric(metric: str, task: str) -> Callable:
     """`f(y_true, y_pred) -> float`: the study's metric on a booster's eval output (labels 0..k-1;
     probabilities or values)."""
     import numpy as np
-    if task == "classification": return _class_round_metric(metric)
+    if Task.of(task).classifies: return _class_round_metric(metric)
     eps = np.finfo("float64").eps
     fns = {
         "r2": lambda t, p: float(1 - ((t - p) ** 2).sum() / max(((t - t.mean()) ** 2).sum(), eps)),
@@ -194,7 +195,7 @@ def _lgb_native_metric(metric: str, task: str, y, y_val) -> tuple | None:
     to it; else None."""
     import numpy as np
 
-    if task == "regression":
+    if Task.of(task).regresses:
         if metric == "r2":  # l2 is the validation MSE: R^2 = 1 - MSE / var(y_val)
             yv = np.asarray(y_val, dtype="float64")
             var = max(float(np.mean((yv - yv.mean()) ** 2)), np.finfo("float64").eps)
