@@ -8,6 +8,7 @@ import sys
 import time
 import warnings
 
+from ._compat import matplotlib as matplotlib_shim
 from .errors import ConfigError, DataError, MLTrainError, suggest
 from .task import Task
 from .plots import save_figure
@@ -315,7 +316,7 @@ def _pyplot():
     """pyplot; the Agg backend is selected only when no backend was chosen and pyplot was not
     imported yet."""
     import matplotlib
-    chosen = getattr(matplotlib.rcParams, "_get_backend_or_none", lambda: "unknown")()
+    chosen = matplotlib_shim.backend_or_none()
     if "matplotlib.pyplot" not in sys.modules and chosen is None: matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .._compat import sklearn as sklearn_shim
 from ..config import TrainConfig
 from ..errors import ConfigError, DataError
 from ..task import Task
@@ -114,11 +115,9 @@ def prepare_xy(X, y=None, config: TrainConfig | None = None) -> PreparedData:
 # %% ../../nbs/engine/00_gate.ipynb #46a33956
 def _checked_params(est, what: str):
     "`est`, after scikit-learn's own parameter check (where the estimator declares constraints)."
-    from sklearn.utils._param_validation import InvalidParameterError
     for obj in {id(o): o for o in (est, malgo.final_estimator(est))}.values():
-        if not hasattr(type(obj), "_parameter_constraints"): continue
-        try: obj._validate_params()
-        except InvalidParameterError as e: raise ConfigError(f"{what}: {e}") from None
+        problem = sklearn_shim.parameter_problem(obj)
+        if problem is not None: raise ConfigError(f"{what}: {problem}") from None
     return est
 
 # %% ../../nbs/engine/00_gate.ipynb #8568e0b1
