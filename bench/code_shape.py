@@ -3,8 +3,9 @@
     python bench/code_shape.py            # prints the table, writes bench/results/code_shape.json
     python bench/code_shape.py --check    # exits 1 when a limit below is broken (the CI runs this)
 
-Limits: no module over 6,000 AST nodes, no function over 60 lines, no exported notebook cell over 60 lines,
-median exported cell at most 12 lines, no line over 100 characters in the library or the notebooks' code.
+Limits: `@patch` only inside the module that defines the class, no module over 6,000 AST nodes, no function over
+60 lines, no exported notebook cell over 60 lines, median exported cell at most 12 lines, no line over 100 characters
+in the library (but the `__all__` nbdev writes, wrapped at 120 by nbdev itself).
 """
 import ast
 import json
@@ -30,6 +31,25 @@ def _nbdev_all(tree) -> set[int]:
     return set()
 
 
+def _is_patch(d) -> bool:
+    if isinstance(d, ast.Call): d = d.func
+    return isinstance(d, ast.Name) and d.id == "patch"
+
+
+def _patched_elsewhere(tree) -> list[str]:
+    "`@patch` functions whose class (the type of their first argument) this module does not define."
+    classes = {n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+    out = []
+    for n in tree.body:
+        if not isinstance(n, ast.FunctionDef) or not n.args.args: continue
+        if not any(map(_is_patch, n.decorator_list)): continue
+        ann = n.args.args[0].annotation
+        if isinstance(ann, ast.Constant): names = [ann.value]
+        else: names = [x.id for x in ast.walk(ann) if isinstance(x, ast.Name)]
+        out += [f"{n.name} on {c}" for c in names if c not in classes]
+    return out
+
+
 def module_stats():
     "Per module: AST nodes, functions over the limit, long lines, lines, `@patch` uses."
     out = {}
@@ -45,7 +65,8 @@ def module_stats():
             long_lines=sum(len(l) > MAX_LINE for l in lines), max_line=max(map(len, lines), default=0),
             long_written=sum(len(l) > MAX_LINE for l in written), max_written=max(map(len, written), default=0),
             long_functions=[f for f in funcs if f[1] > MAX_FUNC],
-            patches=sum(l.lstrip().startswith("@patch") for l in lines))
+            patches=sum(l.lstrip().startswith("@patch") for l in lines),
+            patched_elsewhere=_patched_elsewhere(tree))
     return out
 
 
@@ -92,13 +113,15 @@ def summary():
         max_line=max(m["max_line"] for m in mods.values()),
         long_written=sum(m["long_written"] for m in mods.values()),
         max_written=max(m["max_written"] for m in mods.values()),
-        patches=sum(m["patches"] for m in mods.values()), **cells)
+        patches=sum(m["patches"] for m in mods.values()),
+        patched_elsewhere=[f"{k}: {x}" for k, v in mods.items() for x in v["patched_elsewhere"]], **cells)
 
 
 def problems(s):
     out = [f"module over {MAX_NODES} AST nodes: {m}" for m in s["over_6k"]]
     out += [f"function over {MAX_FUNC} lines: {f} ({n})" for f, n in s["functions_over_60"]]
     out += [f"exported cell over {MAX_CELL} lines: {c}" for c in s["cells_over_limit"]]
+    out += [f"@patch outside the module that defines the class: {x}" for x in s["patched_elsewhere"]]
     if s["median_cell"] > MEDIAN_CELL: out.append(f"median exported cell {s['median_cell']} > {MEDIAN_CELL} lines")
     if s["max_written"] > MAX_LINE:
         out.append(f"{s['long_written']} library lines over {MAX_LINE} characters (nbdev's `__all__` aside)")

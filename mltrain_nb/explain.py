@@ -8,7 +8,9 @@ import sys
 import time
 import warnings
 
+from ._compat import matplotlib as matplotlib_shim
 from .errors import ConfigError, DataError, MLTrainError, suggest
+from .task import Task
 from .plots import save_figure
 from .algorithms import final_estimator
 
@@ -261,7 +263,7 @@ def _linear_shap(est, Xt, background):
 def _output_fn(step, task):
     "f(features) -> the model output that is explained, (rows[, K]); and its name."
     import numpy as np
-    if task == "regression": return (lambda A: np.asarray(step.predict(A),
+    if Task.of(task).regresses: return (lambda A: np.asarray(step.predict(A),
                                                           dtype=float)), "prediction"
     if hasattr(step, "predict_proba"):
         return (lambda A: np.asarray(step.predict_proba(A), dtype=float)), "probability"
@@ -314,7 +316,7 @@ def _pyplot():
     """pyplot; the Agg backend is selected only when no backend was chosen and pyplot was not
     imported yet."""
     import matplotlib
-    chosen = getattr(matplotlib.rcParams, "_get_backend_or_none", lambda: "unknown")()
+    chosen = matplotlib_shim.backend_or_none()
     if "matplotlib.pyplot" not in sys.modules and chosen is None: matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
@@ -395,11 +397,11 @@ METHODS = ("shap", "permutation")
 
 def _check_args(task, method, max_background, max_rows, n_repeats):
     if method not in METHODS: raise ConfigError(suggest(method, METHODS, "explanation method"))
-    if task == "clustering":
+    if task == Task.clustering:
         raise ConfigError("Explanations are for classification and regression models: a clustering "
                           "model has no prediction to attribute. Profile the clusters instead "
                           "(e.g. column means per cluster).")
-    supervised = ("classification", "regression")
+    supervised = tuple(t.value for t in Task if t.supervised)
     if task not in supervised: raise ConfigError(suggest(task, supervised, "task"))
     for name, v in (("max_background", max_background), ("max_rows", max_rows),
                     ("n_repeats", n_repeats)):
@@ -418,7 +420,7 @@ def _model_input(model, X):
 
 # %% ../nbs/06_explain.ipynb #25966199
 def _output_name(kind, est, task, n_classes) -> str:
-    if task == "regression":
+    if Task.of(task).regresses:
         return "raw prediction (margin)" if kind in ("xgboost", "lightgbm") else "prediction"
     if kind in ("xgboost",
                 "lightgbm"): return "log-odds" if n_classes == 2 else "raw margin (softmax input)"
@@ -539,7 +541,7 @@ def explain_model(model, X, task: str, method: str = "shap", y=None, max_backgro
     steps, step = _split_model(model)
     est = final_estimator(step)
     kind = _model_kind(est)
-    classes = list(getattr(step, "classes_", [])) if task == "classification" else []
+    classes = list(getattr(step, "classes_", [])) if Task.of(task).classifies else []
     rows = _tree_rows(est, kind, rows, rng)
     Xe = X.iloc[rows]
     raw = _transform(steps, Xe)

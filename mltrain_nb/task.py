@@ -19,16 +19,19 @@ class Task(str, Enum):
     regression = "regression"
     clustering = "clustering"
 
-    __str__ = str.__str__         # 'classification', not 'Task.classification', in messages and tags
+    # 'classification', not 'Task.classification', in messages and tags
+    __str__ = str.__str__
     __format__ = str.__format__
 
     @classmethod
     def of(cls, task) -> Task:
-        "`task` (a `Task` or its name, any case) as a `Task`; a `ConfigError` naming the tasks otherwise."
+        """`task` (a `Task` or its name, any case) as a `Task`; a `ConfigError` naming the tasks
+        otherwise."""
         if isinstance(task, cls): return task
         name = str(task).strip().lower() if task is not None else ""
         try: return cls(name)
-        except ValueError: raise ConfigError(suggest(str(task), [t.value for t in cls], "task")) from None
+        except ValueError:
+            raise ConfigError(suggest(str(task), [t.value for t in cls], "task")) from None
 
     @property
     def supervised(self) -> bool:

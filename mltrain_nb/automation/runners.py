@@ -10,6 +10,7 @@ import os
 import threading
 import time
 
+from .._compat import loky as loky_shim
 from .cell import _failed, run_cell
 from .plan import Plan
 from .spec import Cell
@@ -73,12 +74,7 @@ def _cell_executor(n_jobs: int):
     own pools."""
     from joblib.externals.loky import ProcessPoolExecutor
     ex = _EXECUTOR[0] if _EXECUTOR else None
-    if (
-        ex is not None
-        and ex._max_workers == n_jobs
-        and not (ex._flags.shutdown or ex._flags.broken)
-    ):
-        return ex
+    if ex is not None and loky_shim.pool_fits(ex, n_jobs): return ex
     if ex is not None: ex.shutdown(wait=False, kill_workers=True)
     _EXECUTOR[:] = [
         ProcessPoolExecutor(

@@ -10,6 +10,7 @@ from typing import Sequence
 
 from .spec import SPLITS
 from ..errors import ConfigError, suggest
+from ..task import Task
 
 # %% auto #0
 __all__ = ['check_splits']
@@ -20,7 +21,7 @@ _TIMED, _GROUPED = ("temporal", "event_aware"), ("group", "event_aware")
 # %% ../../nbs/automation/02_splits.ipynb #dfaafe9b
 def _default_splits(task: str, time_column, group_column, quick: bool) -> list[str]:
     "Every strategy the columns allow (a quick run: the base one and the most demanding)."
-    base = "stratified" if task == "classification" else "random"
+    base = "stratified" if Task.of(task).classifies else "random"
     allowed = (
         [base]
         + (["temporal"] if time_column else [])
@@ -45,7 +46,7 @@ def check_splits(
             raise ConfigError(
                 f"The {s} split needs a group column: pass --group-column COL (group_column)."
             )
-        if s == "stratified" and task != "classification":
+        if s == "stratified" and not Task.of(task).classifies:
             raise ConfigError(
                 f"The stratified split needs a classification target; this is {task}. Use 'random'."
             )

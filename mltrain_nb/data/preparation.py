@@ -12,6 +12,7 @@ import pandas as pd
 from fastcore.basics import patch
 
 from ..errors import ConfigError, DataError, suggest
+from ..task import Task
 from .frames import column_types, infer_task, require_columns
 from .frames import to_frame, to_series
 from .preprocess import _SCALERS
@@ -120,7 +121,7 @@ def _feature_scores(self: DataPreparation, Xn, yn, method, task, k):
     from sklearn import feature_selection as fs
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
     from sklearn.linear_model import LinearRegression, LogisticRegression
-    clf = task == "classification"
+    clf = Task.of(task).classifies
     if method == "correlation":
         corr = lambda s: abs(np.corrcoef(s, yn)[0, 1]) if s.std() > 0 else 0.0
         return Xn.apply(corr).fillna(0).to_numpy()
@@ -131,8 +132,8 @@ def _feature_scores(self: DataPreparation, Xn, yn, method, task, k):
         return np.nan_to_num((fs.f_classif if clf else fs.f_regression)(Xn, yn)[0])
     if method == "tree_importance":
         Model = RandomForestClassifier if clf else RandomForestRegressor
-        return Model(n_estimators=100, random_state=self.random_state, n_jobs=-1).fit(Xn,
-                                                                                      yn).feature_importances_
+        forest = Model(n_estimators=100, random_state=self.random_state, n_jobs=-1)
+        return forest.fit(Xn, yn).feature_importances_
     from sklearn.preprocessing import StandardScaler
     est = LogisticRegression(max_iter=1000) if clf else LinearRegression()
     rfe = fs.RFE(est, n_features_to_select=k).fit(StandardScaler().fit_transform(Xn), yn)
@@ -160,7 +161,7 @@ def select_features(self: DataPreparation, X: pd.DataFrame, y, method: str = "mu
                                                    f"(the number of columns), got {k}.")
     task = task or infer_task(y)
     Xn = self._numeric_view(X)
-    yn = y.to_numpy() if task == "regression" else pd.factorize(y)[0]
+    yn = y.to_numpy() if Task.of(task).regresses else pd.factorize(y)[0]
     scores = self._feature_scores(Xn, yn, method, task, k)
     self.feature_scores_ = pd.Series(scores, index=X.columns,
                                      dtype=float).sort_values(ascending=False, kind="stable")

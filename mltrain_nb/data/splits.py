@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError, suggest
+from ..task import Task
 from .frames import align_target, infer_task, require_columns, to_frame
 
 # %% auto #0
@@ -44,7 +45,7 @@ _STRATEGIES = ("random", "stratified", "temporal", "group", "event_aware")
 def default_strategy(task: str | None, strategy: str | None = None) -> str:
     """The split strategy to use: the one given, else stratified for classification and random
     otherwise."""
-    if strategy is None: return "stratified" if task == "classification" else "random"
+    if strategy is None: return "stratified" if task == Task.classification else "random"
     if strategy not in _STRATEGIES: raise ConfigError(suggest(strategy, _STRATEGIES,
                                                               "split strategy"))
     return strategy
@@ -226,7 +227,7 @@ def describe_split(strategy: str, train_index, test_index, y=None, times=None, g
                            "overlap_rows": overlap}
     words = [f"{strategy}: {n_tr} train rows, {n_te} test rows ({out['test_fraction']:.0%} held "
              "out)"]
-    if y is not None and (task or infer_task(y)) == "classification":
+    if y is not None and Task.of(task or infer_task(y)).classifies:
         tr, te = _shares(y.loc[train_index]), _shares(y.loc[test_index])
         shift = max(abs(tr.get(k, 0.0) - te.get(k, 0.0)) for k in set(tr) | set(te))
         out["class_balance"] = {"train": tr, "test": te, "max_shift": round(shift, 4)}

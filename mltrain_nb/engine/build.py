@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..task import Task
 from .. import data as mdata
 from .. import algorithms as malgo
 from .boosting import _sklearn_early_stopping
@@ -22,7 +23,7 @@ def _selector(spec, task):
     """The sklearn selector step for a `FeatureSelectionSpec` (fit after preprocessing, inside each
     fold)."""
     from sklearn import feature_selection as fs
-    clf = task == "classification"
+    clf = Task.of(task).classifies
     k = spec.k or "all"
     if spec.method == "mutual_info":
         return fs.SelectKBest(fs.mutual_info_classif if clf else fs.mutual_info_regression, k=k)

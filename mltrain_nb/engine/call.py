@@ -27,7 +27,7 @@ def _callbacks(engine) -> list:
 def _split(engine, prep: PreparedData, X_val=None, y_val=None):
     "Split off the held-out test (and validation) rows once per call."
     sp, cfg = engine.config.split, engine.config
-    if prep.task == "clustering": return mdata.DataSplit(prep.X, None)
+    if prep.task.clusters: return mdata.DataSplit(prep.X, None)
     strategy = mdata.default_strategy(prep.task, sp.strategy)
     val_size = 0.0 if X_val is not None else sp.val_size
     s = mdata.DataPreparation(cfg.random_state).split_data(
@@ -67,13 +67,13 @@ def _begin(engine, X, y, X_val=None, y_val=None, metric: str | None = None, cv: 
     prep = prepare_xy(X, y, cfg)
     if engine.task is not None and engine.models and prep.task != engine.task:
         raise ConfigError(f"This engine holds {engine.task} models; a {prep.task} target needs a "
-                          f"new engine (or task={engine.task!r}).")
+                          f"new engine (or task='{engine.task}').")
     metric = meval.check_metric(metric or cfg.metric, prep.task)
     # spec 004's scoring list: every name a metric
     for m in cfg.scoring: meval.check_metric(m, prep.task)
     if (X_val is None) != (y_val is None): raise DataError("Pass both X_val and y_val, or neither.")
     split = engine._split(prep, X_val, y_val)
-    folds = engine._folds(split, prep.task, cv) if prep.task != "clustering" else []
+    folds = engine._folds(split, prep.task, cv) if prep.task.supervised else []
     engine.task, engine.metric, engine.data = prep.task, metric, prep
     return prep, split, folds
 

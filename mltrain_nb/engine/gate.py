@@ -11,8 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .._compat import sklearn as sklearn_shim
 from ..config import TrainConfig
 from ..errors import ConfigError, DataError
+from ..task import Task
 from .. import data as mdata
 from .. import algorithms as malgo
 
@@ -25,7 +27,7 @@ class PreparedData:
     "Validated features and target, with what was dropped on the way."
     X: pd.DataFrame
     y: pd.Series | None
-    task: str
+    task: Task
     dropped_columns: dict[str, str]
     dropped_rows: int
     groups: pd.Series | None = None
@@ -33,7 +35,7 @@ class PreparedData:
 # %% ../../nbs/engine/00_gate.ipynb #2bf55501
 def _check_rows(n: int, config: TrainConfig, clustering: bool) -> None:
     "Too few rows to train on is said as such, before anything reads the target."
-    need = 2 if clustering or config.task == "clustering" else config.cv
+    need = 2 if clustering or config.task == Task.clustering else config.cv
     if n < need:
         raise DataError(
             f"{n} row{'s' if n != 1 else ''} cannot train a model: "
@@ -42,9 +44,9 @@ def _check_rows(n: int, config: TrainConfig, clustering: bool) -> None:
                "rows (and more for a held-out test part). Add rows or lower cv."))
 
 # %% ../../nbs/engine/00_gate.ipynb #78aef4db
-def _check_target(y: pd.Series, task: str) -> None:
+def _check_target(y: pd.Series, task: Task | str) -> None:
     "A `DataError` when `y` cannot be the target of `task`."
-    if task == "classification":
+    if Task.of(task).classifies:
         n = y.nunique()
         if n < 2:
             raise DataError(f"The target has a single class ({y.iloc[0]!r}); "
@@ -55,7 +57,7 @@ def _check_target(y: pd.Series, task: str) -> None:
                 f"The classification target holds {n} distinct float values (e.g. {y.iloc[0]!r}); "
                 "that looks like a regression target. Use task='regression', or bin the values "
                 "into classes.")
-    elif task == "regression":
+    elif Task.of(task).regresses:
         if not pd.api.types.is_numeric_dtype(y.dtype) or pd.api.types.is_bool_dtype(y.dtype):
             raise DataError(f"A regression target must be numeric, got dtype {y.dtype} "
                             f"(e.g. {y.iloc[0]!r}). Use task='classification' for labels.")
@@ -86,7 +88,7 @@ def prepare_xy(X, y=None, config: TrainConfig | None = None) -> PreparedData:
     # pandas y pairs with pandas X by index labels
     by_index = isinstance(X, (pd.DataFrame, pd.Series))
     X = mdata.to_frame(X)
-    named = y is None and config.target is not None and config.task != "clustering"
+    named = y is None and config.target is not None and config.task != Task.clustering
     if isinstance(y, str) or named:
         target = y if isinstance(y, str) else config.target
         mdata.require_columns(X, [target], "target column")
@@ -95,12 +97,12 @@ def prepare_xy(X, y=None, config: TrainConfig | None = None) -> PreparedData:
     if X.shape[0] == 0:
         raise DataError("The data is empty (0 rows). Pass a DataFrame with rows to train on.")
     _check_rows(len(X), config, clustering=y is None)
-    task = config.task or mdata.infer_task(y)
-    if task != "clustering" and y is None:
+    task = Task.of(config.task or mdata.infer_task(y))
+    if task.supervised and y is None:
         raise DataError(f"A {task} task needs a target: pass y, or name the target column "
                         "(config.target).")
     dropped_rows = 0
-    if y is not None and task != "clustering":
+    if y is not None and task.supervised:
         X, y, dropped_rows = _drop_missing_target(X, y, config, task)
     groups, split = None, config.split
     if split.group_column is not None:
@@ -108,16 +110,14 @@ def prepare_xy(X, y=None, config: TrainConfig | None = None) -> PreparedData:
         groups, X = X[split.group_column], X.drop(columns=[split.group_column])
     if split.time_column is not None: mdata.require_columns(X, [split.time_column], "time column")
     X, dropped = mdata.check_features(X, drop_constant=config.preprocess.drop_constant)
-    return PreparedData(X, y if task != "clustering" else None, task, dropped, dropped_rows, groups)
+    return PreparedData(X, y if task.supervised else None, task, dropped, dropped_rows, groups)
 
 # %% ../../nbs/engine/00_gate.ipynb #46a33956
 def _checked_params(est, what: str):
     "`est`, after scikit-learn's own parameter check (where the estimator declares constraints)."
-    from sklearn.utils._param_validation import InvalidParameterError
     for obj in {id(o): o for o in (est, malgo.final_estimator(est))}.values():
-        if not hasattr(type(obj), "_parameter_constraints"): continue
-        try: obj._validate_params()
-        except InvalidParameterError as e: raise ConfigError(f"{what}: {e}") from None
+        problem = sklearn_shim.parameter_problem(obj)
+        if problem is not None: raise ConfigError(f"{what}: {problem}") from None
     return est
 
 # %% ../../nbs/engine/00_gate.ipynb #8568e0b1

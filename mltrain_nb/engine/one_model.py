@@ -18,6 +18,7 @@ from .job import Fitted, TrainJob
 from .scoring import _configured_params, _cv_summary, _held_out_metrics
 from .supervised import _train_supervised
 from .clustering import _train_clustering
+from ..task import Task
 
 # %% auto #0
 __all__ = []
@@ -34,7 +35,7 @@ def _model_result(job: TrainJob, pipe, fitted: Fitted, t0: float) -> ModelResult
         cv_scores=_cv_summary(fitted.fold_scores), test_metrics=test_metrics, metric=engine.metric,
         training_time=time.perf_counter() - t0, fit_time=float(np.mean(fitted.fit_times)),
         predict_time=predict_time, features=list(X.columns),
-        classes=None if task != "classification" else [_py(c) for c in final.classes_],
+        classes=None if not Task.of(task).classifies else [_py(c) for c in final.classes_],
         feature_importance=fitted.importance, history=fitted.history,
         best_iteration=fitted.best_iteration, calibration=fitted.calibration, n_train=int(len(X)),
         n_test=0 if split.X_test is None else int(len(split.X_test)))
@@ -47,7 +48,7 @@ def _train_one_quiet(job: TrainJob) -> ModelResult:
     pipe = engine._pipeline(job.split.X_train, estimator)
     if job.fits is None: fit_pipe, restore = _capped_threads(pipe, _cores_beside_tracking(engine))
     else: fit_pipe, restore = pipe, {}
-    if engine.task == "clustering": fitted = _train_clustering(job, fit_pipe, restore)
+    if Task.of(engine.task).clusters: fitted = _train_clustering(job, fit_pipe, restore)
     else: fitted = _train_supervised(job, pipe, fit_pipe, restore)
     return _model_result(job, pipe, fitted, t0)
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from ..errors import ConfigError, ModelNotFoundError, ModelIntegrityError
+from ..task import Task
 from ..fileio import (
     check_name, clean_orphans, current_version, file_sha256, jsonable, read_json_object, sign,
     signing_key, verify, write_version)
@@ -116,7 +117,7 @@ def _load_model(engine, path: str | os.PathLike, model_name: str | None = None) 
         raise ConfigError(f"{model_file.name} is a {meta['task']} model; this engine holds "
                           f"{engine.task} models.")
     model = joblib.load(model_file)
-    engine.task = engine.task or meta["task"]
+    engine.task = engine.task or Task.of(meta["task"])
     engine.metric = engine.metric or meval.check_metric(engine.config.metric, engine.task)
     fields = ("algorithm", "task", "params", "test_metrics", "cv_scores", "features", "classes",
               "n_train", "best_iteration")

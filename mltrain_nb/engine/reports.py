@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
+from ..task import Task
 from .. import data as mdata
 from .. import evaluation as meval
 
@@ -60,7 +61,7 @@ def _generate_report(engine, output_file: str | os.PathLike | None = None,
     out = Path(output_file) if output_file else reports / f"report_{time.strftime('%Y%m%d_%H%M%S')}"
     with tempfile.TemporaryDirectory() as d:
         plots = {}
-        if include_plots and name in engine.holdout and task != "clustering":
+        if include_plots and name in engine.holdout and Task.of(task).supervised:
             X_test, y_test = engine.holdout[name]
             plots = meval.ModelEvaluator(res.model, task).save_plots(
                 X_test, y_test, d, importance=res.feature_importance, history=res.history or None,

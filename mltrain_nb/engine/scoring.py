@@ -13,6 +13,7 @@ import pandas as pd
 from .. import algorithms as malgo
 from .. import evaluation as meval
 from .job import Fitted, TrainJob
+from ..task import Task
 
 # %% auto #0
 __all__ = ['feature_importance']
@@ -38,7 +39,7 @@ def _held_out_scores(model, X_test, task: str) -> tuple:
     """`(y_pred, y_score, seconds)`: `evaluation.model_scores` of `model` on the held-out rows,
     timed."""
     t = time.perf_counter()
-    y_pred, y_score = meval.model_scores(model, X_test, proba=task == "classification")
+    y_pred, y_score = meval.model_scores(model, X_test, proba=Task.of(task).classifies)
     return y_pred, y_score, time.perf_counter() - t
 
 # %% ../../nbs/engine/09_scoring.ipynb #beece846
@@ -46,7 +47,7 @@ def _held_out_metrics(job: TrainJob, fitted: Fitted) -> tuple[dict, float | None
     "`(test_metrics, predict_time)` of the fitted model on the held-out rows (empty without them)."
     split, task, final = job.split, job.engine.task, fitted.final
     if not job.held_out: return {}, None
-    if task != "clustering":
+    if Task.of(task).supervised:
         y_pred, y_score, predict_time = fitted.scored
         classes = getattr(final, "classes_", None)
         metrics = meval.compute_metrics(task, split.y_test, y_pred, y_score, classes=classes)

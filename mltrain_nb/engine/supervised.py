@@ -12,6 +12,7 @@ from .cores import _spins_every_core
 from .parallel import _ModelFits
 from .job import Fitted, TrainJob
 from .scoring import _held_out_scores, feature_importance
+from ..task import Task
 
 # %% auto #0
 __all__ = []
@@ -41,7 +42,7 @@ def _final_fit(job: TrainJob, pipe, fit_pipe, restore: dict) -> Fitted:
     else: final, history, best_it = here()
     if restore: final.set_params(**restore)
     calibration = None
-    if cfg.calibration.method and task == "classification":
+    if cfg.calibration.method and Task.of(task).classifies:
         final, calibration = _calibrated(job, pipe)
     importance = feature_importance(final)
     # the held-out rows are predicted once, here: for the test metrics, and with the model to its

@@ -15,6 +15,7 @@ from ..results import ModelResult
 from .. import data as mdata
 from .. import algorithms as malgo
 from .. import evaluation as meval
+from ..task import Task
 
 # %% auto #0
 __all__ = []
@@ -216,7 +217,7 @@ def _model_sender(engine, run_id, name: str, split) -> Callable | None:
     if run_id is None: return None
     ts = engine.config.tracking
     held_out = bool(ts.log_plots and split.X_test is not None and len(split.X_test)
-                    and engine.task != "clustering")
+                    and Task.of(engine.task).supervised)
     def send(model, importance, history, best_iteration, scores):
         send.job = engine._log.submit(
             _log_fitted_model, run_id, name, engine.task, model, importance, history,

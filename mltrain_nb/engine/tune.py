@@ -9,6 +9,7 @@ import time
 
 from ..config import TuneConfig, as_tune_config
 from ..errors import ConfigError, suggest
+from ..task import Task
 from ..results import ModelResult
 from .. import algorithms as malgo
 from ..events import (
@@ -106,7 +107,7 @@ def _tune(engine, X, y=None, model_type: str | None = None, tuning: TuneConfig |
         with engine._working():
             n_folds = cv if cv is not None else tc.cv
             prep, split, folds = engine._begin(X, y, metric=tc.metric, cv=n_folds)
-            if engine.task == "clustering":
+            if Task.of(engine.task).clusters:
                 raise ConfigError("Tuning needs a target: clustering models are compared, "
                                   "not tuned.")
             name, algorithm = engine._resolve(model_type)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError, ModelNotFoundError, suggest
+from ..task import Task
 from ..results import ModelResult
 from .. import data as mdata
 from .. import algorithms as malgo
@@ -128,7 +129,7 @@ def _evaluate_model(engine, model_name: str | None = None, X_test=None, y_test=N
         X_test, y_test = engine.holdout[res.name]
     by_index = isinstance(X_test, (pd.DataFrame, pd.Series))
     X_test = engine._features_for(res, X_test)
-    if res.task != "clustering":
+    if Task.of(res.task).supervised:
         if y_test is None: raise DataError("Pass y_test with X_test.")
         y_test = mdata.align_target(y_test, X_test, by_index, "y_test")
     ev = meval.ModelEvaluator(res.model, res.task).evaluate(X_test, y_test, detailed=detailed)

@@ -63,14 +63,14 @@ def evaluate(self: ModelEvaluator, X, y=None, detailed: bool = False, y_proba=No
         else: proba = None if isinstance(detailed, bool) else detailed
         return self._evaluate_predictions(X, y, proba,
                                           detailed if isinstance(detailed, bool) else False)
-    if self.task != "clustering" and y is None:
+    if self.task.supervised and y is None:
         raise DataError(f"Evaluating a {self.task} model needs y, the true target values.")
     if y is not None and len(y) != len(X): raise DataError(f"X has {len(X)} rows but y has "
                                                            f"{len(y)}.")
     t0 = time.perf_counter()
-    y_pred, y_score = model_scores(self.model, X, proba=self.task == "classification")
+    y_pred, y_score = model_scores(self.model, X, proba=self.task.classifies)
     predict_time = time.perf_counter() - t0
-    Xf = self._features(X) if self.task == "clustering" else None
+    Xf = self._features(X) if self.task.clusters else None
     metrics = compute_metrics(self.task, y, y_pred, y_score, self.classes, X=Xf)
     res = {"metrics": metrics, "predict_time": float(predict_time), "n_rows": int(len(X))}
     if detailed: res.update(self._details(y, y_pred))
@@ -84,7 +84,7 @@ def _evaluate_predictions(self: ModelEvaluator, y_true, y_pred, y_proba=None,
     """Metrics of predictions made elsewhere, as a flat dict (plus the confusion matrix and report
     when `detailed`)."""
     import numpy as np
-    if self.task == "clustering": raise ConfigError("Clustering metrics need the features: use "
+    if self.task.clusters: raise ConfigError("Clustering metrics need the features: use "
                                                     "ModelEvaluator(model, "
                                                     "'clustering').evaluate(X).")
     if y_true is None or y_pred is None: raise DataError("evaluate(y_true, y_pred) needs the true "
@@ -102,7 +102,7 @@ def _evaluate_predictions(self: ModelEvaluator, y_true, y_pred, y_proba=None,
 @patch
 def _details(self: ModelEvaluator, y, y_pred) -> dict:
     import numpy as np
-    if self.task == "classification":
+    if self.task.classifies:
         from sklearn.metrics import classification_report, confusion_matrix
         y, y_pred = np.asarray(y), np.asarray(y_pred)
         # true labels the model never saw still get a row
@@ -112,7 +112,7 @@ def _details(self: ModelEvaluator, y, y_pred) -> dict:
                 "classification_report": classification_report(y, y_pred, labels=labels,
                                                                output_dict=True,
                                                                zero_division=0)}
-    if self.task == "regression":
+    if self.task.regresses:
         r = np.asarray(y, dtype="float64") - np.asarray(y_pred, dtype="float64")
         return {"residuals_summary": {"mean": float(r.mean()), "std": float(r.std()),
                                       "max_abs": float(np.abs(r).max())}}
@@ -158,7 +158,7 @@ def _y(self: ModelEvaluator, X, y, task: str | None, what: str):
     "`y` as an array after checking the task and the row counts."
     import numpy as np
     if task is not None and self.task != task:
-        raise ConfigError(f"{what} is for {task} models; this evaluator's task is {self.task!r}.")
+        raise ConfigError(f"{what} is for {task} models; this evaluator's task is '{self.task}'.")
     if y is None: raise DataError(f"{what} needs y, the true target values.")
     if len(y) != len(X): raise DataError(f"X has {len(X)} rows but y has {len(y)}.")
     return np.asarray(y)
@@ -296,14 +296,14 @@ def error_analysis(self: ModelEvaluator, X, y, n: int = 10):
     when the model has no probabilities; regression: largest absolute error, where
     `error = y_pred - y_true`."""
     import numpy as np, pandas as pd
-    if self.task == "clustering":
+    if self.task.clusters:
         raise ConfigError("Error analysis compares predictions with true targets; a clustering "
                           "model has none.")
     y = self._y(X, y, None, "Error analysis")
     if int(n) < 1: raise ConfigError(f"n must be at least 1; got {n}.")
     if isinstance(X, pd.DataFrame): frame = X
     else: frame = pd.DataFrame(_dense(X), columns=[f"x{i}" for i in range(_dense(X).shape[1])])
-    if self.task == "classification":
+    if self.task.classifies:
         y_pred, proba = model_scores(self.model, X)
         extra = {"y_true": y, "y_pred": np.asarray(y_pred)}
         if proba is not None:
@@ -337,12 +337,12 @@ def plot_inputs(self: ModelEvaluator, X, y, importance: Mapping[str, float] | No
              importance=dict(importance) if importance is not None and len(importance) else None,
              history=history or None, best_iteration=best_iteration,
              name=None if self.model is None else self._name())
-    if self.task == "classification":
+    if self.task.classifies:
         y = self._y(X, y, "classification", "Classification plots")
         y_pred, s, kind = self._scores(X, scores)
         d.update(y_true=y, y_pred=y_pred, y_score=s, score_kind=kind, classes=self.classes,
                  score_classes=self._score_classes())
-    elif self.task == "regression":
+    elif self.task.regresses:
         y = self._y(X, y, "regression", "Regression plots")
         if scores is None: scores = model_scores(self.model, X, proba=False)
         d.update(y_true=y, y_pred=scores[0])

@@ -11,6 +11,7 @@ import warnings
 from typing import Any, Callable
 
 from .scores import compute_metrics, model_scores
+from ..task import Task
 
 # %% auto #0
 __all__ = ['take_rows', 'fit_and_score', 'prepare', 'FoldPreps', 'run_parallel', 'rewarn_once']
@@ -39,7 +40,7 @@ def fit_and_score(pipe, X, y, train, valid, task: str, fit: Callable | None = No
     t = time.perf_counter()
     fitted = fit(Xtr, ytr, Xva, yva) if fit is not None else clone(est).fit(Xtr, ytr)
     fit_time = time.perf_counter() - t
-    y_pred, y_score = model_scores(fitted, Xva, proba=task == "classification")
+    y_pred, y_score = model_scores(fitted, Xva, proba=Task.of(task).classifies)
     scores = compute_metrics(task, yva, y_pred, y_score, classes=getattr(fitted, "classes_", None))
     if prepared is not None and hasattr(pipe, "steps"):
         fitted = _joined(prep, pipe.steps[-1][0], fitted)

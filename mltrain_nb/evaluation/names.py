@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from ..errors import ConfigError, suggest
+from ..task import Task
 
 # %% auto #0
 __all__ = ['METRICS', 'DEFAULT_METRIC', 'EVALUATION_PLOTS', 'MODEL_PLOTS', 'metric_names', 'check_metric', 'greater_is_better',
@@ -24,7 +25,7 @@ DEFAULT_METRIC = {"classification": "accuracy", "regression": "r2", "clustering"
 
 def _check_task(task: str) -> str:
     if task not in METRICS: raise ConfigError(suggest(task, METRICS, "task"))
-    return task
+    return Task(task)
 
 # %% ../../nbs/evaluation/00_names.ipynb #f994e822
 def metric_names(task: str) -> list[str]:

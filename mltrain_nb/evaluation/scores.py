@@ -124,16 +124,16 @@ def compute_metrics(task: str, y_true=None, y_pred=None, y_score=None, classes=N
     classification: `y_score` is `predict_proba` output aligned with `classes` (the estimator's
     `classes_`); regression: `y_true`, `y_pred`; clustering: `X` (the numeric matrix clustered) and
     labels in `y_pred`."""
-    _check_task(task)
+    task = _check_task(task)
     if y_pred is None: raise DataError("compute_metrics needs y_pred (predicted labels or values).")
-    if task == "clustering": return _clustering_metrics(X, y_pred)
+    if task.clusters: return _clustering_metrics(X, y_pred)
     if y_true is None: raise DataError(f"{task.capitalize()} metrics need y_true, the target "
                                        "values.")
     if len(y_true) != len(y_pred): raise DataError(f"y_true has {len(y_true)} rows but y_pred has "
                                                    f"{len(y_pred)}.")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=RuntimeWarning)  # constant targets give 0/0 in r2
-        if task == "classification":
+        if task.classifies:
             return _classification_metrics(y_true, y_pred, y_score, classes)
         return _regression_metrics(y_true, y_pred)
 

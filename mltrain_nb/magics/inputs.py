@@ -10,6 +10,7 @@ import os
 from IPython.core.error import UsageError
 
 from ..errors import closest
+from ..task import Task
 
 # %% auto #0
 __all__ = ['resolve_data', 'describe_task']
@@ -66,9 +67,9 @@ def describe_task(df, config, task: str | None = None) -> str:
     from mltrain_nb.data import infer_task
     if config.target is None: return f"task: {task or config.task or 'clustering'} (no target)"
     y = df[config.target]
-    task, given = task or config.task or infer_task(y), config.task is not None
+    task, given = Task.of(task or config.task or infer_task(y)), config.task is not None
     n = int(y.nunique())
-    what = (f"{n} classes" if task == "classification" else
-            f"numeric, {n} distinct values" if task == "regression" else "ignored")
+    what = (f"{n} classes" if task.classifies else
+            f"numeric, {n} distinct values" if task.regresses else "ignored")
     how = "given;" if given else "inferred from"
     return f"task: {task} ({how} {config.target!r}: {what})"

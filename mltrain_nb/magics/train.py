@@ -14,6 +14,7 @@ from .display import _display_callbacks, _finish_panels, _with_progress
 from .inputs import describe_task, resolve_data
 from .settings import train_config
 from .usage import _check_var, _parse, _user_errors
+from ..task import Task
 
 # %% auto #0
 __all__ = ['train']
@@ -71,7 +72,7 @@ def _train(magics, args, body: str | None):
     _check_var(args.out)
     df, source = resolve_data(shell.user_ns, args.data)
     config = train_config(settings, body, **_train_options(args))
-    if config.target is None and config.task != "clustering":   # the engine would cluster
+    if config.target is None and config.task != Task.clustering:   # the engine would cluster
         raise UsageError(f"%train {args.data}: name the column to predict with --target COL "
                          "(or use --task clustering).")
     announce = _announce(df, source, config)

@@ -13,6 +13,7 @@ from .inputs import resolve_data
 from .settings import train_config
 from .train import _announce
 from .usage import _check_var, _parse, _user_errors
+from ..task import Task
 
 # %% auto #0
 __all__ = ['tune']
@@ -75,7 +76,7 @@ def _tune_target(magics, args):
     if args.data is None:
         raise UsageError(f"%tune {what} needs data: add --data DATA --target COL, or tune the "
                          "best model of a %train result: %tune RESULT.")
-    if args.target is None and args.task != "clustering":
+    if args.target is None and args.task != Task.clustering:
         raise UsageError(f"%tune {what} --data {args.data} needs --target COL, "
                          "the column to predict.")
     df, source = resolve_data(ns, args.data)

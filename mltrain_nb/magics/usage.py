@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
+from .._compat.argparse import option_strings
 from ..errors import MLTrainError, suggest
 
 # %% auto #0
@@ -24,8 +25,8 @@ def _user_errors():
 
 # %% ../../nbs/magics/01_usage.ipynb #aaf6eef1
 def _option_strings(parser) -> list[str]:
-    "Every option string `parser` knows (argparse keeps them in a private mapping)."
-    return list(parser._option_string_actions)
+    "Every option string `parser` knows (argparse keeps them in a private mapping: see `_compat`)."
+    return option_strings(parser)
 
 def _options(parser) -> list[str]:
     "The options worth offering: the long ones and `-o`."

@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 
 from ..errors import DataError
+from ..task import Task
 from .bodies import CleanRequest, SelectFeaturesRequest, SplitRequest
 from .db import MLDataset, MLFeatureStore, ServerSettings, json_safe
 from .platform import Platform, platform
@@ -167,7 +168,7 @@ def split_data(req: SplitRequest, p: Platform = Depends(platform)):
     if req.target_column:
         prep = _prepared(df, req.target_column, req.task_type)
         X, y, task = df.loc[prep.X.index].drop(columns=[req.target_column]), prep.y, prep.task
-    strategy = "stratified" if req.stratify and task == "classification" else "random"
+    strategy = "stratified" if req.stratify and Task.of(task).classifies else "random"
     sp = DataPreparation().split_data(X, y, test_size=req.test_size, val_size=req.validation_size,
                                       strategy=strategy, task=task)
     parts = _split_parts(p, ds, sp, req.target_column)

@@ -17,6 +17,7 @@ from typing import Any, Callable
 from fastcore.basics import patch
 from sqlalchemy import update
 
+from .._compat import loky as loky_shim
 from ..errors import (
     ConfigError, DataError, MLTrainError, ModelNotFoundError, TrainingInterrupted, suggest)
 from .db import (
@@ -254,9 +255,7 @@ def _end_pools() -> None:
     """End joblib's process pool (loky) now, its workers killed. In a job's worker, the pool's own
     shutdown at exit could wait forever for workers that never got its sentinel (seen after a
     finished parallel compare), and the process stayed."""
-    # never imported here just to find nothing
-    loky = sys.modules.get("joblib.externals.loky.reusable_executor")
-    executor = getattr(loky, "_executor", None)
+    executor = loky_shim.reusable_executor()   # never imports loky just to find nothing
     if executor is None: return
     try: executor.shutdown(wait=False, kill_workers=True)
     except Exception: pass   # already broken or shut down: nothing is left to end

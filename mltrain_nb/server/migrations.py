@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .._compat import alembic as alembic_shim
 from .db import Base, make_engine
 
 # %% auto #0
@@ -54,12 +55,12 @@ def _migrate(db, step) -> str | None:
 # %% ../../nbs/server/01_migrations.ipynb #1d0cae9e
 def upgrade(db, revision: str = "head") -> str | None:
     "Upgrade the database `db` (a URL or SQLAlchemy engine) to `revision`; the revision it is at."
-    return _migrate(db, lambda script, rev: script._upgrade_revs(revision, rev))
+    return _migrate(db, lambda script, rev: alembic_shim.upgrade_revs(script, revision, rev))
 
 # %% ../../nbs/server/01_migrations.ipynb #56b7b5eb
 def downgrade(db, revision: str) -> str | None:
     "Downgrade `db` to `revision` (`base` removes every table of the server)."
-    return _migrate(db, lambda script, rev: script._downgrade_revs(revision, rev))
+    return _migrate(db, lambda script, rev: alembic_shim.downgrade_revs(script, revision, rev))
 
 # %% ../../nbs/server/01_migrations.ipynb #37149915
 def schema_differences(db) -> list:

@@ -115,7 +115,8 @@ def add_dataset(self: Platform, df, name: str, target_column: str | None = None,
 
 # %% ../../nbs/server/05_platform.ipynb #a04f43ff
 def _warm_imports():
-    "Import the engine before the first training request needs it (a failure shows on that request)."
+    """Import the engine before the first training request needs it (a failure shows on that
+    request)."""
     try: import mltrain_nb.engine  # noqa: F401
     except Exception: pass
 

@@ -11,6 +11,7 @@ import time
 from fastapi import APIRouter, Depends
 
 from ..errors import DataError
+from ..task import Task
 from .abtests import _ab_name
 from .bodies import PredictRequest
 from .db import json_safe
@@ -89,7 +90,7 @@ def _predict_model(p: Platform, req: PredictRequest):
     from mltrain_nb.evaluation import model_scores
     engine, entry = inference_engine(p, req.model_id)
     X = _frame(engine, req.features)
-    want = req.return_proba and engine.supports_proba and entry.get("task_type") != "regression"
+    want = req.return_proba and engine.supports_proba and entry.get("task_type") != Task.regression
     pred, proba = model_scores(engine.model, X, proba=want)
     return pred, proba, entry["model_id"], entry
 

@@ -14,6 +14,7 @@ from typing import Sequence
 
 from fastcore.basics import patch
 
+from .._compat import mlflow as mlflow_shim
 from .store import _FLUENT, _bound
 from .values import _MAX_PARAM
 
@@ -101,15 +102,12 @@ def _answer_serving_input(model, model_dir: str, serving_input):
     import yaml
     from mlflow.models import Model
     from mlflow.pyfunc import PyFuncModel
-    from mlflow.pyfunc.scoring_server import _parse_json_data
-    from mlflow.pyfunc.utils.environment import _simulate_serving_environment
-    from mlflow.sklearn import _SklearnModelWrapper
     with open(Path(model_dir) / "MLmodel") as f:
         meta = Model.from_dict(yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
-    parsed = _parse_json_data(serving_input, meta, meta.get_input_schema())
-    with _simulate_serving_environment():
-        return PyFuncModel(meta, _SklearnModelWrapper(model)).predict(parsed.data,
-                                                                      params=parsed.params)
+    parsed = mlflow_shim.parse_json_data(serving_input, meta, meta.get_input_schema())
+    with mlflow_shim.simulate_serving_environment():
+        wrapped = mlflow_shim.sklearn_model_wrapper(model)
+        return PyFuncModel(meta, wrapped).predict(parsed.data, params=parsed.params)
 
 # %% ../../nbs/tracking/03_models.ipynb #ed01ace7
 @contextmanager
@@ -119,16 +117,15 @@ def _serving_check(model):
     against the signature, then predicted. MLflow's own check loads the model back from disk
     first, a third of logging a small model. Yields the list that receives the refusal (MLflow
     only logs it; hold `_FLUENT`: the hook is process-wide)."""
-    import mlflow.models.utils as model_utils
-    saved, refused = model_utils._validate_serving_input, []
+    saved, refused = mlflow_shim.serving_input_validator(), []
     def check(model_uri, serving_input):
         try: return _answer_serving_input(model, model_uri, serving_input)
         # an MLflow without these helpers: its own check
         except ImportError: return saved(model_uri, serving_input)
         except Exception as e: refused.append(f"{type(e).__name__}: {e}")
-    model_utils._validate_serving_input = check
+    mlflow_shim.set_serving_input_validator(check)
     try: yield refused
-    finally: model_utils._validate_serving_input = saved
+    finally: mlflow_shim.set_serving_input_validator(saved)
 
 # %% ../../nbs/tracking/03_models.ipynb #e34019b2
 class ModelLogging:

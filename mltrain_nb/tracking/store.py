@@ -14,6 +14,7 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+from .._compat import mlflow as mlflow_shim
 from ..fileio import atomic_write, clean_orphans, pid_alive
 
 # %% auto #0
@@ -74,8 +75,7 @@ def _head_revision() -> str:
     try: known = json.loads(cache.read_text())
     except (OSError, ValueError): known = {}
     if stamp and isinstance(known, dict) and isinstance(known.get(stamp), str): return known[stamp]
-    from mlflow.store.db.utils import _get_latest_schema_revision
-    head = _get_latest_schema_revision()
+    head = mlflow_shim.latest_schema_revision()
     if stamp:
         try: atomic_write(cache, json.dumps({**(known if isinstance(known, dict) else {}),
                                              stamp: head}))
@@ -226,9 +226,9 @@ def _bound(uri: str):
     """MLflow's global tracking URI set to `uri` for one call, under a lock, then restored exactly
     (env var included)."""
     import mlflow
-    import mlflow.tracking._tracking_service.utils as tracking_utils
     with _FLUENT:
-        saved_uri, saved_env = tracking_utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+        saved_uri = mlflow_shim.tracking_uri_setting()
+        saved_env = os.environ.get("MLFLOW_TRACKING_URI")
         mlflow.set_tracking_uri(uri)
         try: yield
         finally:

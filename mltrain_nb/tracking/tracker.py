@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator
 
 from fastcore.basics import patch
 
+from .._compat import mlflow as mlflow_shim
 from ..errors import MLTrainError, TrainingInterrupted
 from .models import ModelLogging
 from .query import RunQueries
@@ -129,9 +130,8 @@ def _know_artifacts(run, tracking_uri: str) -> None:
     fills."""
     try:
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-        from mlflow.tracking._tracking_service import utils
         from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
-        cache = utils._artifact_repos_cache
+        cache = mlflow_shim.artifact_repos_cache()
         uri = add_databricks_profile_info_to_artifact_uri(run.info.artifact_uri, tracking_uri)
         if len(cache) > 1024: cache.popitem(last=False)   # MLflow's own bound
         cache[run.info.run_id] = get_artifact_repository(uri, tracking_uri=tracking_uri)
@@ -377,10 +377,10 @@ def frame_schema(df):
     value in Python (1.2 s for 50,000 rows x 30 columns, against 0.13 s here), in the tracking
     process, beside the training."""
     from mlflow.types.schema import ColSpec, Schema
-    from mlflow.types.utils import _infer_pandas_column, _infer_required
     def required(col) -> bool:
-        return not bool(col.isna().any()) if col.dtype.kind in "biufcmM" else _infer_required(col)
-    return Schema([ColSpec(type=_infer_pandas_column(df[c]), name=c,
+        if col.dtype.kind in "biufcmM": return not bool(col.isna().any())
+        return mlflow_shim.infer_required(col)
+    return Schema([ColSpec(type=mlflow_shim.infer_column_type(df[c]), name=c,
                            required=required(df[c])) for c in df.columns])
 
 # %% ../../nbs/tracking/08_tracker.ipynb #39614180
@@ -414,7 +414,7 @@ def log_dataset(self: ExperimentTracker, X, y=None, name: str = "training",
             try: ds.__dict__["schema"] = frame_schema(df)
             # an MLflow without these helpers infers it itself
             except ImportError: pass
-            entity, digest = ds._to_mlflow_entity(), ds.digest
+            entity, digest = mlflow_shim.dataset_entity(ds), ds.digest
         self._last_dataset = (X, y, name, entity, digest)
     self.client.log_inputs(rid, datasets=[DatasetInput(entity, [InputTag(MLFLOW_DATASET_CONTEXT,
                                                                          context)])])

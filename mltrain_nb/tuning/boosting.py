@@ -14,6 +14,7 @@ from ..algorithms import final_estimator
 from ..evaluation import greater_is_better, prepare
 from ..evaluation.scores import _auc  # one AUC for the package (NaN for one class)
 from .budget import _Budget, _RoundGuard, _lgb_guard, _xgb_guard_class
+from ..task import Task
 
 # %% auto #0
 __all__ = []
@@ -75,7 +76,7 @@ def _round_metric(metric: str, task: str) -> Callable:
     """`f(y_true, y_pred) -> float`: the study's metric on a booster's eval output (labels 0..k-1;
     probabilities or values)."""
     import numpy as np
-    if task == "classification": return _class_round_metric(metric)
+    if Task.of(task).classifies: return _class_round_metric(metric)
     eps = np.finfo("float64").eps
     fns = {
         "r2": lambda t, p: float(1 - ((t - p) ** 2).sum() / max(((t - t.mean()) ** 2).sum(), eps)),
@@ -184,7 +185,7 @@ def _lgb_native_metric(metric: str, task: str, y, y_val) -> tuple | None:
     to it; else None."""
     import numpy as np
 
-    if task == "regression":
+    if Task.of(task).regresses:
         if metric == "r2":  # l2 is the validation MSE: R^2 = 1 - MSE / var(y_val)
             yv = np.asarray(y_val, dtype="float64")
             var = max(float(np.mean((yv - yv.mean()) ** 2)), np.finfo("float64").eps)

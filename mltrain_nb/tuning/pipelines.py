@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import ConfigError, DataError, suggest as _did_you_mean
+from ..task import Task
 from ..algorithms import final_estimator
 from ..evaluation import check_metric
 from .spaces import _inside, parse_space
@@ -72,9 +73,9 @@ class SearchData:
 # %% ../../nbs/tuning/01_pipelines.ipynb #4777ccdb
 def _check_search(task, metric, folds, X, y):
     "(metric, folds) validated for a supervised search."
-    if task not in ("classification", "regression"):
+    if task is None or Task.of(task).clusters:
         raise ConfigError(
-            f"Tuning needs a supervised task (classification or regression), got {task!r}."
+            f"Tuning needs a supervised task (classification or regression), got '{task}'."
         )
     metric = check_metric(metric, task)
     if y is None or len(X) != len(y):
