@@ -27,7 +27,7 @@ __all__ = ['POINTER', 'SIGNING_KEY_ENV', 'atomic_write', 'jsonable', 'utc_now', 
            'safe_name', 'check_name', 'versions', 'current_version', 'write_version', 'file_sha256', 'signing_key',
            'sign', 'verify', 'read_json_object']
 
-# %% ../nbs/00a_fileio.ipynb #6ae4fc16
+# %% ../nbs/00a_fileio.ipynb #856ec2fc
 def _write_durably(path: Path, data: bytes | str | Callable[[Path], object]) -> None:
     """Write `data` to `path` and fsync it, so a rename after this never exposes an empty file after
     a power cut."""
@@ -37,6 +37,7 @@ def _write_durably(path: Path, data: bytes | str | Callable[[Path], object]) -> 
     else: raise TypeError(f"atomic_write takes bytes, str or a writer, not {type(data).__name__}")
     with open(path, "rb+") as f: os.fsync(f.fileno())
 
+# %% ../nbs/00a_fileio.ipynb #89519993
 def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], object]) -> Path:
     "Write `data` (bytes, text, or a function writing to the path given) to `path` atomically."
     path = Path(path)
@@ -84,7 +85,7 @@ def current_user() -> str:
     try: return getpass.getuser()
     except Exception: return os.environ.get("USER", "unknown")
 
-# %% ../nbs/00a_fileio.ipynb #119a4d73
+# %% ../nbs/00a_fileio.ipynb #787a7c64
 # SQLite leaves a -journal beside a store built in a temporary file
 _TMP = re.compile(r"^\..*\.tmp(-journal)?$")
 _TMP_PID = re.compile(r"^\..*\.(\d+)\.[A-Za-z0-9_]+\.tmp(-journal)?$")
@@ -98,6 +99,7 @@ def pid_alive(pid: int) -> bool:
     except OSError: return False
     return True
 
+# %% ../nbs/00a_fileio.ipynb #03f82979
 def clean_orphans(folder: str | os.PathLike, max_age: float = 3600.0) -> list[Path]:
     """Remove temporary files and folders (`.*.tmp`) left in `folder` by killed writers; returns
     what was removed."""
@@ -118,7 +120,7 @@ def clean_orphans(folder: str | os.PathLike, max_age: float = 3600.0) -> list[Pa
         except OSError: pass   # gone already, or not ours to remove
     return removed
 
-# %% ../nbs/00a_fileio.ipynb #f480ac18
+# %% ../nbs/00a_fileio.ipynb #b552313b
 _SAFE = re.compile(r"^\w(?:[\w.\- ]{0,126}[\w\-])?$")
 _RESERVED = {
     "con",
@@ -142,6 +144,7 @@ def safe_name(name, default: str = "model", last_part: bool = False) -> str:
     if s.lower().split(".")[0] in _RESERVED: s = f"_{s}"
     return s if s and _SAFE.match(s) else default
 
+# %% ../nbs/00a_fileio.ipynb #52338700
 def check_name(name, what: str = "model name") -> str:
     """`name` when it is safe as one file or folder name; else a `ConfigError` that says why and
     what would be safe."""
@@ -156,7 +159,7 @@ def check_name(name, what: str = "model name") -> str:
         )
     return name
 
-# %% ../nbs/00a_fileio.ipynb #a4a676a7
+# %% ../nbs/00a_fileio.ipynb #08f965ff
 POINTER = "CURRENT"
 _VERSION = re.compile(r"^v(\d+)$")
 
@@ -167,6 +170,7 @@ def _fsync_dir(folder: Path) -> None:
     except OSError: pass
     finally: os.close(fd)
 
+# %% ../nbs/00a_fileio.ipynb #a0b310d4
 def versions(folder: str | os.PathLike) -> list[Path]:
     "The complete versions `v<N>` in `folder`, oldest first."
     folder = Path(folder)
@@ -178,6 +182,7 @@ def versions(folder: str | os.PathLike) -> list[Path]:
     ]
     return [p for _, p in sorted(found)]
 
+# %% ../nbs/00a_fileio.ipynb #aabd2bde
 def current_version(folder: str | os.PathLike) -> Path | None:
     "The version `folder/CURRENT` points at, or `None` when nothing was saved there."
     folder = Path(folder)
@@ -233,7 +238,7 @@ def write_version(
         raise
     return target
 
-# %% ../nbs/00a_fileio.ipynb #90c07a4e
+# %% ../nbs/00a_fileio.ipynb #eec82a89
 SIGNING_KEY_ENV = "MLTRAIN_SIGNING_KEY"
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -243,11 +248,13 @@ def file_sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
     return h.hexdigest()
 
+# %% ../nbs/00a_fileio.ipynb #e8d3b11c
 def signing_key() -> bytes | None:
     "The signing key from `MLTRAIN_SIGNING_KEY`, or `None` when it is not set."
     key = os.environ.get(SIGNING_KEY_ENV)
     return key.encode("utf-8") if key else None
 
+# %% ../nbs/00a_fileio.ipynb #b2338e12
 def sign(meta: dict, key: bytes) -> str:
     "HMAC-SHA256 (hex) of `meta` without its `signature` entry, as canonical JSON."
     body = json.dumps(
@@ -258,6 +265,7 @@ def sign(meta: dict, key: bytes) -> str:
     )
     return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
 
+# %% ../nbs/00a_fileio.ipynb #fefff04c
 def verify(meta: dict, key: bytes, what: str = "this model") -> None:
     "Raise `ModelIntegrityError` unless `meta` carries a valid signature made with `key`."
     sig = meta.get("signature")

@@ -23,11 +23,12 @@ def _user_errors():
     try: yield
     except MLTrainError as e: raise UsageError(str(e)) from None
 
-# %% ../../nbs/magics/01_usage.ipynb #aaf6eef1
+# %% ../../nbs/magics/01_usage.ipynb #35839c6f
 def _option_strings(parser) -> list[str]:
     "Every option string `parser` knows (argparse keeps them in a private mapping: see `_compat`)."
     return option_strings(parser)
 
+# %% ../../nbs/magics/01_usage.ipynb #e7c63537
 def _options(parser) -> list[str]:
     "The options worth offering: the long ones and `-o`."
     return [o for o in _option_strings(parser) if o.startswith("--") or o == "-o"]
@@ -48,7 +49,7 @@ def _parse_error(parser, argv: list[str], error: Exception, known: list[str] | N
         if bad is not None: msg = suggest(bad, opts if known is None else known, "option")
     return msg.rstrip(".")
 
-# %% ../../nbs/magics/01_usage.ipynb #0820bbd0
+# %% ../../nbs/magics/01_usage.ipynb #82944b35
 def _split(line: str, name: str) -> list[str]:
     "`line` split as a POSIX shell would; unbalanced quotes are a `UsageError`."
     from IPython.utils.process import arg_split
@@ -56,6 +57,7 @@ def _split(line: str, name: str) -> list[str]:
     except ValueError as e:
         raise UsageError(f"%{name}: cannot split the line ({e}); check the quotes.") from None
 
+# %% ../../nbs/magics/01_usage.ipynb #19eccb49
 def _parse(func, line: str, name: str):
     "Parse `line` with `func`'s magic_arguments parser; every error is one `UsageError` line."
     parser, argv = func.parser, _split(line, name)
