@@ -328,7 +328,7 @@ def _save_shap_plot(draw, path, title) -> str:
     before = set(plt.get_fignums())
     try:
         plt.figure()
-        draw()
+        with matplotlib_shim.session_kept(): draw()
         fig = plt.gcf()
         if fig.axes: fig.axes[0].set_title(title, fontsize=10)
         return save_figure(fig, path)

@@ -35,7 +35,9 @@ def test_argparse_private_names():
 
 
 def test_matplotlib_private_names():
-    assert matplotlib.check() == ["matplotlib.RcParams._get_backend_or_none"]
+    assert matplotlib.check() == ["matplotlib.RcParams._get_backend_or_none", "matplotlib.pyplot._REPL_DISPLAYHOOK",
+                                  "matplotlib.pyplot._ReplDisplayHook.IPYTHON",
+                                  "matplotlib.pyplot._draw_all_if_interactive"]
 
 
 def test_every_shim_is_checked_here():

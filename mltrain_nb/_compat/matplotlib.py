@@ -5,13 +5,18 @@
 # %% ../../nbs/shims/06_matplotlib.ipynb #cfc159c4
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from .symbols import check_symbols
 
 # %% auto #0
-__all__ = ['SYMBOLS', 'check', 'backend_or_none']
+__all__ = ['SYMBOLS', 'check', 'backend_or_none', 'hook_on_this_shell', 'session_kept']
 
 # %% ../../nbs/shims/06_matplotlib.ipynb #160f0d74
-SYMBOLS = [("matplotlib", "RcParams._get_backend_or_none")]
+SYMBOLS = [("matplotlib", "RcParams._get_backend_or_none"),
+           ("matplotlib.pyplot", "_REPL_DISPLAYHOOK"),
+           ("matplotlib.pyplot", "_ReplDisplayHook.IPYTHON"),
+           ("matplotlib.pyplot", "_draw_all_if_interactive")]
 
 # %% ../../nbs/shims/06_matplotlib.ipynb #11ad0c08
 def check() -> list[str]:
@@ -23,3 +28,25 @@ def backend_or_none():
     "The backend chosen so far (`None`: none yet; `'unknown'`: this matplotlib cannot tell)."
     import matplotlib
     return getattr(matplotlib.rcParams, "_get_backend_or_none", lambda: "unknown")()
+
+# %% ../../nbs/shims/06_matplotlib.ipynb #3b36add7
+def hook_on_this_shell() -> None:
+    "Register pyplot's display hook on the current IPython shell if pyplot put it on another."
+    import sys
+    plt, ipython = sys.modules.get("matplotlib.pyplot"), sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython else None
+    if plt is None or shell is None: return
+    if plt._REPL_DISPLAYHOOK is not plt._ReplDisplayHook.IPYTHON: return
+    if plt._draw_all_if_interactive not in shell.events.callbacks["post_execute"]:
+        shell.events.register("post_execute", plt._draw_all_if_interactive)
+
+# %% ../../nbs/shims/06_matplotlib.ipynb #651b9075
+@contextmanager
+def session_kept():
+    "Draw with pyplot's hook on this shell; pyplot's interactive mode is as it was afterwards."
+    hook_on_this_shell()
+    import matplotlib.pyplot as plt
+    interactive = plt.isinteractive()
+    try: yield
+    finally:
+        if interactive and not plt.isinteractive(): plt.ion()
