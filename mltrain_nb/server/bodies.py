@@ -5,21 +5,67 @@
 # %% ../../nbs/server/06_bodies.ipynb #483cb405
 from __future__ import annotations
 
-from typing import Any, Literal
+import json
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Request
+from fastapi.routing import APIRoute
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+
+from ..config import load_yaml
+from ..errors import ConfigError
+from ..fileio import check_name
 
 # %% auto #0
-__all__ = ['TaskType', 'Body', 'CleanRequest', 'SelectFeaturesRequest', 'SplitRequest', 'FeatureSelection', 'TrainRequest',
-           'CompareRequest', 'TuneRequest', 'DeployRequest', 'ABTestRequest', 'PredictRequest']
+__all__ = ['TaskType', 'Label', 'TestName', 'ModelName', 'Body', 'check_label', 'CleanRequest', 'SelectFeaturesRequest',
+           'SplitRequest', 'FeatureSelection', 'TrainRequest', 'CompareRequest', 'TuneRequest', 'DeployRequest',
+           'ABTestRequest', 'EndABTestRequest', 'PredictRequest', 'BodyError', 'BodyRoute']
 
 # %% ../../nbs/server/06_bodies.ipynb #c28e8a9e
 class Body(BaseModel):
-    "Base of request bodies: unknown fields are a 422 naming them."
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    "Base of request bodies: unknown fields are a 422 naming them; numbers are finite."
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
 # %% ../../nbs/server/06_bodies.ipynb #063a4761
 TaskType = Literal["classification", "regression"]
+
+# %% ../../nbs/server/06_bodies.ipynb #064e4e8d
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+def check_label(value: str | None, what: str = "name", limit: int = 255) -> str | None:
+    "`value` (None passes) if it is printable, non-blank text of at most `limit` characters."
+    if value is None: return None
+    if not value.strip(): raise ConfigError(f"The {what} is blank: give a non-empty text.")
+    if _CONTROL.search(value):
+        raise ConfigError(f"The {what} {value[:40]!r} holds a control character (a newline, tab, "
+                          "...): use printable text only.")
+    if len(value) > limit:
+        raise ConfigError(f"The {what} is {len(value)} characters long; at most {limit} are "
+                          "allowed.")
+    return value
+
+# %% ../../nbs/server/06_bodies.ipynb #ec690009
+def _validated(check, *args) -> AfterValidator:
+    "A pydantic validator from a check that raises `ConfigError` (a 422 with its message)."
+    def validate(v):
+        try: return check(v, *args)
+        except ConfigError as e: raise ValueError(str(e)) from None
+    return AfterValidator(validate)
+
+# %% ../../nbs/server/06_bodies.ipynb #3028ccc1
+_TEXT = r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]"
+_LABEL = {"pattern": rf"^{_TEXT}*[^\s\x00-\x1f\x7f-\x9f\u2028\u2029]{_TEXT}*$"}
+_NAME = {"pattern": r"^\w(?:[\w.\- ]{0,126}[\w\-])?$"}     # what `check_name` takes
+
+Label = Annotated[str, Field(max_length=255, json_schema_extra=_LABEL),
+                  _validated(check_label, "name")]
+TestName = Annotated[str, Field(max_length=128, json_schema_extra=_LABEL),
+                     _validated(check_label, "A/B test name", 128)]
+ModelName = Annotated[str, Field(max_length=128, json_schema_extra=_NAME),
+                      _validated(check_label, "model name", 128),
+                      _validated(check_name, "model name")]
 
 # %% ../../nbs/server/06_bodies.ipynb #d9cc0f35
 class CleanRequest(Body):
@@ -30,7 +76,7 @@ class CleanRequest(Body):
     outlier_threshold: float | None = Field(
         None, gt=0, description="IQR multiplier (default 1.5) or z-score (default 3)")
     columns: list[str] | None = Field(None, description="columns to clean (default: all)")
-    name: str | None = Field(
+    name: Label | None = Field(
         None, description="name of the cleaned dataset (default: '<name> (cleaned)')")
 
 # %% ../../nbs/server/06_bodies.ipynb #f02eea5f
@@ -93,11 +139,11 @@ class TuneRequest(_JobBody):
 # %% ../../nbs/server/06_bodies.ipynb #43a0f64f
 class DeployRequest(Body):
     training_job_id: str
-    model_name: str
-    version: str | None = Field(
+    model_name: ModelName
+    version: Label | None = Field(
         None, description="your label, e.g. 1.0.0 (default: the next N.0.0)")
-    description: str | None = None
-    tags: list[str] = Field(default_factory=list)
+    description: str | None = Field(None, max_length=5000)
+    tags: list[Label] = Field(default_factory=list)
     promote_to_production: bool = False
     model: str | None = Field(
         None, description="for a comparison job: which of its models (default: the best)")
@@ -106,9 +152,15 @@ class DeployRequest(Body):
 class ABTestRequest(Body):
     model_a_id: str
     model_b_id: str
-    test_name: str
+    test_name: TestName
     split_ratio: float = Field(0.5, gt=0.0, lt=1.0)
     metric: str | None = None
+
+# %% ../../nbs/server/06_bodies.ipynb #ceeed8ad
+class EndABTestRequest(Body):
+    winner: str | None = Field(
+        None, description="'A', 'B' or one of the two model ids: promoted to production")
+    promote: bool = Field(True, description="promote the winner (false: only record it)")
 
 # %% ../../nbs/server/06_bodies.ipynb #5e563198
 class PredictRequest(Body):
@@ -119,3 +171,50 @@ class PredictRequest(Body):
     user_id: str | None = Field(
         None, description="routes the request in an A/B test (sticky per user)")
     return_proba: bool = True
+
+# %% ../../nbs/server/06_bodies.ipynb #f51e6664
+class BodyError(HTTPException):
+    "A request body that cannot be read: a 422 that says why."
+    def __init__(self, detail: str): super().__init__(422, detail)
+
+# %% ../../nbs/server/06_bodies.ipynb #8d76b39b
+_YAML_TYPES = (b"application/yaml", b"application/x-yaml", b"text/yaml", b"text/x-yaml")
+
+def _as_json(scope: dict) -> dict:
+    "`scope` with a YAML content type shown as JSON's, and marked to be read as YAML."
+    headers = scope.get("headers") or []
+    ctype = next((v for k, v in headers if k == b"content-type"), b"")
+    if ctype.split(b";")[0].strip().lower() not in _YAML_TYPES: return scope
+    return {**scope, "mltrain.yaml": True,
+            "headers": [(k, b"application/json" if k == b"content-type" else v)
+                        for k, v in headers]}
+
+# %% ../../nbs/server/06_bodies.ipynb #788237d3
+def _read(raw: bytes, yaml: bool):
+    "The data in a request body; `BodyError` when it cannot be read."
+    try:
+        if yaml: return load_yaml(raw.decode("utf-8"), "request body")
+        return json.loads(raw)
+    except RecursionError:
+        raise BodyError("The request body is nested too deeply to read; objects and lists nested "
+                        "a few levels are all the API takes.") from None
+    except UnicodeDecodeError:
+        raise BodyError("The request body is not UTF-8 text.") from None
+    except ConfigError as e: raise BodyError(str(e)) from None
+
+# %% ../../nbs/server/06_bodies.ipynb #6f931776
+class _Request(Request):
+    "A request whose `json()` is `_read`: YAML or JSON, a `BodyError` when it cannot be read."
+    async def json(self):
+        if not hasattr(self, "_json"):
+            self._json = _read(await self.body(), bool(self.scope.get("mltrain.yaml")))
+        return self._json
+
+# %% ../../nbs/server/06_bodies.ipynb #5e0c1fa9
+class BodyRoute(APIRoute):
+    "The route class of every router: JSON or YAML bodies; one that cannot be read is a 422."
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+        async def route(request: Request):
+            return await handler(_Request(_as_json(request.scope), request.receive))
+        return route

@@ -11,7 +11,8 @@ import time
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
-from .bodies import Body, CompareRequest, TrainRequest, TuneRequest
+from .bodies import (
+    Body, BodyRoute, CompareRequest, TrainRequest, TuneRequest)
 from .db import MLTrainingJob
 from .jobs import check_request
 from .platform import Platform, platform
@@ -20,7 +21,7 @@ from .platform import Platform, platform
 __all__ = ['router', 'job_response', 'train', 'job_status', 'cancel_job', 'list_jobs', 'compare', 'tune']
 
 # %% ../../nbs/server/11_training.ipynb #742e8f02
-router = APIRouter()
+router = APIRouter(route_class=BodyRoute)
 
 # %% ../../nbs/server/11_training.ipynb #c61981cb
 def job_response(job: MLTrainingJob, results: bool = True) -> dict:
