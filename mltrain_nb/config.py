@@ -66,18 +66,57 @@ class _Spec(BaseModel):
         try: super().__init__(**data)
         except ValidationError as e: raise ConfigError(_describe(type(self), e)) from None
 
+# %% ../nbs/02_config.ipynb #8d255643
+_YAML_MAX_VALUES = 10_000   # values one YAML text may expand to once its aliases are expanded
+
+def _expanded_size(node, limit: int) -> int:
+    """How many values the YAML `node` graph expands to, an alias counted each time it is used;
+    `limit + 1` as soon as it passes `limit` or for an alias that contains itself. Iterative:
+    no recursion limit, and it never builds the expansion."""
+    sizes: dict[int, int] = {}
+    open_, stack = set(), [(node, False)]
+    while stack:
+        n, done = stack.pop()
+        kids = n.value if isinstance(n.value, list) else []
+        kids = [k for kid in kids for k in (kid if isinstance(kid, tuple) else (kid,))]
+        if done:
+            sizes[id(n)] = 1 + sum(sizes[id(k)] for k in kids)
+            if sizes[id(n)] > limit: return limit + 1
+            continue
+        if id(n) in sizes: continue
+        if id(n) in open_: return limit + 1   # inside its own expansion: `&a [*a]`
+        open_.add(id(n))
+        stack.append((n, True))
+        stack.extend((k, False) for k in kids if id(k) not in sizes)
+    return sizes[id(node)]
+
 # %% ../nbs/02_config.ipynb #7eeb3920
 def load_yaml(text: str | None, what: str = "config") -> Any:
     """The data in YAML `text` (None for empty text); broken YAML is a one-line `ConfigError`:
-    'The YAML `what` is not valid at line L, column C: problem.'"""
+    'The YAML `what` is not valid at line L, column C: problem.' So is a text whose aliases
+    expand to more than `_YAML_MAX_VALUES` values (an alias bomb), refused before it is built,
+    and one nested deeper than Python can parse. The one YAML reader of the package: magics
+    bodies, config files and the REST server all come here."""
     import yaml
     if not text or not text.strip(): return None
-    try: return yaml.safe_load(text)
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None: return None
+        if "*" in text and _expanded_size(node, _YAML_MAX_VALUES) > _YAML_MAX_VALUES:
+            raise ConfigError(
+                f"The YAML {what} expands its aliases (*name) to more than {_YAML_MAX_VALUES:,} "
+                "values; write the values out or use fewer nested aliases.")
+        return loader.construct_document(node)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", e)
+        problem = getattr(e, "problem", None) or e
         raise ConfigError(f"The YAML {what} is not valid{at}: {problem}.") from None
+    except RecursionError:
+        raise ConfigError(f"The YAML {what} is nested too deeply to read; "
+                          "flatten it to a few levels.") from None
+    finally: loader.dispose()
 
 # %% ../nbs/02_config.ipynb #6ecfb362
 def _cores(n: int) -> int:

@@ -392,3 +392,25 @@ def test_10_runs_of_a_killed_process_are_ended_failed(tmp_path, quiet):
     assert p.returncode == -signal.SIGKILL
     run = ExperimentTracker(tmp_path, "k").client.get_run(p.stdout.strip())
     assert run.info.status == "FAILED" and "ended without ending the run" in run.data.tags["mltrain.failure"]
+
+
+# --- issue 31: inputs-config ---
+
+BOMB = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 8))
+
+
+def test_31_14_alias_bomb_in_config_body_and_file(tmp_path, ip):
+    "A YAML alias bomb is refused at once by `config.load_yaml`, wherever the YAML comes from."
+    from mltrain_nb.automation import pipeline_config
+    from mltrain_nb.config import TrainConfig, as_config
+    for make in (lambda: TrainConfig.from_yaml(BOMB), lambda: as_config(BOMB)):
+        with pytest.raises(ConfigError, match="more than 10,000 values"): make()
+    p = tmp_path / "bomb.yaml"
+    p.write_text(BOMB)
+    with pytest.raises(ConfigError, match="more than 10,000 values"):
+        pipeline_config(str(p))
+    ip.user_ns["df31"] = pd.DataFrame({"a": range(20), "y": [0, 1] * 10})
+    for magic, line in (("train", "df31 --target y"), ("tune", "random_forest --data df31 --target y")):
+        with pytest.raises(UsageError) as e: ip.run_cell_magic(magic, line, BOMB)
+        assert type(e.value) is UsageError and "more than 10,000 values" in str(e.value)
