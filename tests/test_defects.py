@@ -414,3 +414,25 @@ def test_31_14_alias_bomb_in_config_body_and_file(tmp_path, ip):
     for magic, line in (("train", "df31 --target y"), ("tune", "random_forest --data df31 --target y")):
         with pytest.raises(UsageError) as e: ip.run_cell_magic(magic, line, BOMB)
         assert type(e.value) is UsageError and "more than 10,000 values" in str(e.value)
+
+
+def test_31_9_stage_labels_atomic_metrics_and_model_save_path(tmp_path, quiet):
+    "Spec 000's `step` as a stage label, all-or-nothing metric writes, and `log_model(path=...)`."
+    import mlflow.pyfunc
+    from sklearn.linear_model import LogisticRegression
+    from mltrain_nb.compat import ExperimentTracker
+    X, y = small()
+    t = ExperimentTracker(str(tmp_path / "exp"), "stages")
+    t.start_experiment({"C": 1.0}, {"algorithm": "logistic_regression"})
+    t.log_metrics({"accuracy": 0.9}, step="validation")
+    with pytest.raises(ConfigError, match="'auc' must be a number"):
+        t.log_metrics({"f1": 0.5, "auc": "high"})
+    t.log_metrics({"accuracy": 0.8}, step="test")
+    model = LogisticRegression().fit(X, y)
+    t.log_model(model, "lr", path=str(tmp_path / "models" / "x"))
+    record = t.end_experiment()
+    run = t.client.get_run(record["record_path"].rsplit("experiment_", 1)[1][:-5])
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics == {"validation/accuracy": 0.9, "test/accuracy": 0.8}
+    loaded = mlflow.pyfunc.load_model(str(tmp_path / "models" / "x"))
+    assert list(loaded.predict(X.head(4))) == list(model.predict(X.head(4)))
