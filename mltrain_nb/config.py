@@ -299,7 +299,10 @@ def _cross_validation(cv: dict, d: dict, split: dict) -> None:
     if "n_folds" in cv: _put(d, "cv", cv["n_folds"], "cross_validation.n_folds")
     if "shuffle" in cv: split["shuffle"] = cv["shuffle"]
     if "scoring" in cv:
-        scoring = [cv["scoring"]] if isinstance(cv["scoring"], str) else list(cv["scoring"])
+        scoring = [cv["scoring"]] if isinstance(cv["scoring"], str) else cv["scoring"]
+        if not isinstance(scoring, list) or not all(isinstance(s, str) for s in scoring):
+            raise ConfigError("cross_validation.scoring must be a metric name or a list of them, "
+                              f"got {str(cv['scoring'])[:40]!r}.")
         if not scoring:
             raise ConfigError(
                 "cross_validation.scoring is empty: name at least one metric, e.g. [accuracy]."
@@ -370,7 +373,8 @@ class TrainConfig(_Spec):
     tuning: TuneConfig = Field(default_factory=TuneConfig)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     calibration: CalibrationSpec = Field(default_factory=CalibrationSpec)
-    random_state: int | None = 42
+    random_state: int | None = Field(42, ge=0, le=2**32 - 1,
+        description="seed of every split, fold and estimator; None draws a new one each run")
     n_jobs: NJobs = Field(-1, description="cores each model may use; -1 uses every core")
 
     def __init__(self, **data: Any): super().__init__(**_normalize(data))
@@ -383,6 +387,10 @@ class TrainConfig(_Spec):
             raise ConfigError(
                 f"A config must be a mapping of keys to values, got {type(d).__name__}."
             )
+        bad = next((k for k in d if not isinstance(k, str)), None)
+        if bad is not None:
+            raise ConfigError(f"Config keys are names, got {bad!r} ({type(bad).__name__}); "
+                              f"valid: {', '.join(cls.model_fields)}.")
         return cls(**d)
 
     @classmethod
