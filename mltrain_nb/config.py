@@ -66,18 +66,57 @@ class _Spec(BaseModel):
         try: super().__init__(**data)
         except ValidationError as e: raise ConfigError(_describe(type(self), e)) from None
 
+# %% ../nbs/02_config.ipynb #8d255643
+_YAML_MAX_VALUES = 10_000   # values one YAML text may expand to once its aliases are expanded
+
+def _expanded_size(node, limit: int) -> int:
+    """How many values the YAML `node` graph expands to, an alias counted each time it is used;
+    `limit + 1` as soon as it passes `limit` or for an alias that contains itself. Iterative:
+    no recursion limit, and it never builds the expansion."""
+    sizes: dict[int, int] = {}
+    open_, stack = set(), [(node, False)]
+    while stack:
+        n, done = stack.pop()
+        kids = n.value if isinstance(n.value, list) else []
+        kids = [k for kid in kids for k in (kid if isinstance(kid, tuple) else (kid,))]
+        if done:
+            sizes[id(n)] = 1 + sum(sizes[id(k)] for k in kids)
+            if sizes[id(n)] > limit: return limit + 1
+            continue
+        if id(n) in sizes: continue
+        if id(n) in open_: return limit + 1   # inside its own expansion: `&a [*a]`
+        open_.add(id(n))
+        stack.append((n, True))
+        stack.extend((k, False) for k in kids if id(k) not in sizes)
+    return sizes[id(node)]
+
 # %% ../nbs/02_config.ipynb #7eeb3920
 def load_yaml(text: str | None, what: str = "config") -> Any:
     """The data in YAML `text` (None for empty text); broken YAML is a one-line `ConfigError`:
-    'The YAML `what` is not valid at line L, column C: problem.'"""
+    'The YAML `what` is not valid at line L, column C: problem.' So is a text whose aliases
+    expand to more than `_YAML_MAX_VALUES` values (an alias bomb), refused before it is built,
+    and one nested deeper than Python can parse. The one YAML reader of the package: magics
+    bodies, config files and the REST server all come here."""
     import yaml
     if not text or not text.strip(): return None
-    try: return yaml.safe_load(text)
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None: return None
+        if "*" in text and _expanded_size(node, _YAML_MAX_VALUES) > _YAML_MAX_VALUES:
+            raise ConfigError(
+                f"The YAML {what} expands its aliases (*name) to more than {_YAML_MAX_VALUES:,} "
+                "values; write the values out or use fewer nested aliases.")
+        return loader.construct_document(node)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", e)
+        problem = getattr(e, "problem", None) or e
         raise ConfigError(f"The YAML {what} is not valid{at}: {problem}.") from None
+    except RecursionError:
+        raise ConfigError(f"The YAML {what} is nested too deeply to read; "
+                          "flatten it to a few levels.") from None
+    finally: loader.dispose()
 
 # %% ../nbs/02_config.ipynb #6ecfb362
 def _cores(n: int) -> int:
@@ -260,7 +299,10 @@ def _cross_validation(cv: dict, d: dict, split: dict) -> None:
     if "n_folds" in cv: _put(d, "cv", cv["n_folds"], "cross_validation.n_folds")
     if "shuffle" in cv: split["shuffle"] = cv["shuffle"]
     if "scoring" in cv:
-        scoring = [cv["scoring"]] if isinstance(cv["scoring"], str) else list(cv["scoring"])
+        scoring = [cv["scoring"]] if isinstance(cv["scoring"], str) else cv["scoring"]
+        if not isinstance(scoring, list) or not all(isinstance(s, str) for s in scoring):
+            raise ConfigError("cross_validation.scoring must be a metric name or a list of them, "
+                              f"got {str(cv['scoring'])[:40]!r}.")
         if not scoring:
             raise ConfigError(
                 "cross_validation.scoring is empty: name at least one metric, e.g. [accuracy]."
@@ -331,7 +373,8 @@ class TrainConfig(_Spec):
     tuning: TuneConfig = Field(default_factory=TuneConfig)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     calibration: CalibrationSpec = Field(default_factory=CalibrationSpec)
-    random_state: int | None = 42
+    random_state: int | None = Field(42, ge=0, le=2**32 - 1,
+        description="seed of every split, fold and estimator; None draws a new one each run")
     n_jobs: NJobs = Field(-1, description="cores each model may use; -1 uses every core")
 
     def __init__(self, **data: Any): super().__init__(**_normalize(data))
@@ -344,6 +387,10 @@ class TrainConfig(_Spec):
             raise ConfigError(
                 f"A config must be a mapping of keys to values, got {type(d).__name__}."
             )
+        bad = next((k for k in d if not isinstance(k, str)), None)
+        if bad is not None:
+            raise ConfigError(f"Config keys are names, got {bad!r} ({type(bad).__name__}); "
+                              f"valid: {', '.join(cls.model_fields)}.")
         return cls(**d)
 
     @classmethod

@@ -392,3 +392,158 @@ def test_10_runs_of_a_killed_process_are_ended_failed(tmp_path, quiet):
     assert p.returncode == -signal.SIGKILL
     run = ExperimentTracker(tmp_path, "k").client.get_run(p.stdout.strip())
     assert run.info.status == "FAILED" and "ended without ending the run" in run.data.tags["mltrain.failure"]
+
+
+# --- issue 31: inputs-config ---
+
+BOMB = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 8))
+
+
+def test_31_14_alias_bomb_in_config_body_and_file(tmp_path, ip):
+    "A YAML alias bomb is refused at once by `config.load_yaml`, wherever the YAML comes from."
+    from mltrain_nb.automation import pipeline_config
+    from mltrain_nb.config import TrainConfig, as_config
+    for make in (lambda: TrainConfig.from_yaml(BOMB), lambda: as_config(BOMB)):
+        with pytest.raises(ConfigError, match="more than 10,000 values"): make()
+    p = tmp_path / "bomb.yaml"
+    p.write_text(BOMB)
+    with pytest.raises(ConfigError, match="more than 10,000 values"):
+        pipeline_config(str(p))
+    ip.user_ns["df31"] = pd.DataFrame({"a": range(20), "y": [0, 1] * 10})
+    for magic, line in (("train", "df31 --target y"), ("tune", "random_forest --data df31 --target y")):
+        with pytest.raises(UsageError) as e: ip.run_cell_magic(magic, line, BOMB)
+        assert type(e.value) is UsageError and "more than 10,000 values" in str(e.value)
+
+
+def test_31_9_stage_labels_atomic_metrics_and_model_save_path(tmp_path, quiet):
+    "Spec 000's `step` as a stage label, all-or-nothing metric writes, and `log_model(path=...)`."
+    import mlflow.pyfunc
+    from sklearn.linear_model import LogisticRegression
+    from mltrain_nb.compat import ExperimentTracker
+    X, y = small()
+    t = ExperimentTracker(str(tmp_path / "exp"), "stages")
+    t.start_experiment({"C": 1.0}, {"algorithm": "logistic_regression"})
+    t.log_metrics({"accuracy": 0.9}, step="validation")
+    with pytest.raises(ConfigError, match="'auc' must be a number"):
+        t.log_metrics({"f1": 0.5, "auc": "high"})
+    t.log_metrics({"accuracy": 0.8}, step="test")
+    model = LogisticRegression().fit(X, y)
+    t.log_model(model, "lr", path=str(tmp_path / "models" / "x"))
+    record = t.end_experiment()
+    run = t.client.get_run(record["record_path"].rsplit("experiment_", 1)[1][:-5])
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics == {"validation/accuracy": 0.9, "test/accuracy": 0.8}
+    loaded = mlflow.pyfunc.load_model(str(tmp_path / "models" / "x"))
+    assert list(loaded.predict(X.head(4))) == list(model.predict(X.head(4)))
+
+
+@pytest.mark.parametrize("make, error, says", [
+    (lambda: engine(model_params={"xgb": {"max_depth": 2}}).train_model(*small(), "xgboost"),
+     ConfigError, "Did you mean 'xgboost'?"),
+    (lambda: engine(model_params={"random_forrest": {}}).compare(*small(), ["random_forest"]),
+     ConfigError, "Did you mean 'random_forest'?"),
+    (lambda: engine(early_stopping=True).train_model(*small(), "random_forest"),
+     ConfigError, "random_forest trains in one go"),
+    (lambda: engine(early_stopping=True).compare(*small(), ["logistic_regression", "random_forest"]),
+     ConfigError, "Early stopping cannot apply"),
+], ids=["xgb", "random_forrest", "es_rf", "es_lr_rf"])
+def test_31_10_settings_that_would_not_apply_are_errors(make, error, says, quiet):
+    with pytest.raises(error, match=says): make()
+
+
+def test_31_10_unused_settings_warn_and_k_none_keeps_half():
+    X, y = small()
+    X = X.assign(**{f"n{i}": np.random.default_rng(i).normal(size=len(X)) for i in range(4)})
+    with pytest.warns(UserWarning, match="model_params for 'svm' are not applied"):
+        engine(model_params={"svm": {"C": 2.0}}).train_model(X, y, "logistic_regression")
+    res = engine(feature_selection={"method": "statistical"}).train_model(X, y, "logistic_regression")
+    assert res.model.named_steps["select"].get_support().sum() == 3   # half of 6 columns
+
+
+def test_31_10_ab_metric_outcomes_and_chunk_size(tmp_path, quiet):
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from mltrain_nb.errors import ABTestError
+    from mltrain_nb.inference import InferenceEngine
+    from mltrain_nb.registry import ModelDeployment
+    X, y = small()
+    dep = ModelDeployment(str(tmp_path / "models"), tracking_uri=f"sqlite:///{tmp_path}/m.db")
+    a = dep.save_model(LogisticRegression().fit(X, y), "clf", feature_names=["a", "b"])
+    b = dep.save_model(LogisticRegression(C=0.1).fit(X, y), "clf", feature_names=["a", "b"])
+    with pytest.raises(ABTestError, match="compares accuracy"):
+        dep.setup_ab_test(a, b, "t", 0.5, metric="rmse")
+    r1 = dep.save_model(LinearRegression().fit(X, X.a), "reg", task_type="regression", feature_names=["a", "b"])
+    r2 = dep.save_model(LinearRegression().fit(X, X.b), "reg", task_type="regression", feature_names=["a", "b"])
+    dep.setup_ab_test(r1, r2, "r", 0.5)
+    dep.predict_ab_test("r", X.head(1), user_id="u")
+    with pytest.raises(ABTestError, match="finite number"): dep.record_outcome("r", "u", "abc")
+    assert "Not enough data yet" in dep.ab_test_results("r", min_samples=0)["message"]
+    ie = InferenceEngine(LogisticRegression().fit(X, y))
+    for bad in (0, "abc", 2.5):
+        with pytest.raises(ConfigError, match="chunk_size"): ie.predict_batch(X, chunk_size=bad)
+
+
+def test_31_10_pipeline_n_jobs_0_is_one_line(tmp_path, capsys):
+    from mltrain_nb.cli import main
+    X, y = small()
+    X.assign(t=y).to_csv(tmp_path / "d.csv", index=False)
+    code = main(["pipeline", "--data", str(tmp_path / "d.csv"), "--target", "t", "--n-jobs", "0",
+                 "--output", str(tmp_path / "reports")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "0 cores" in err, err
+
+
+BAD_ROWS = {
+    "inf": ({"a": float("inf"), "b": 0.0}, "infinite"),
+    "list": ({"a": [1, 2], "b": 0.0}, "holds a list value"),
+    "dict": ({"a": {"k": 1}, "b": 0.0}, "holds a dict value"),
+    "text": ({"a": "abc", "b": 0.0}, "must be numeric"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_ROWS))
+def test_31_15_bad_prediction_values_are_input_schema_errors(name, quiet):
+    from mltrain_nb.errors import InputSchemaError
+    from mltrain_nb.inference import InferenceEngine
+    X, y = small()
+    eng = engine()
+    eng.train_model(X, y, "logistic_regression")
+    ie = InferenceEngine(eng.models["logistic_regression"].model)
+    row, says = BAD_ROWS[name]
+    for call in (lambda: ie.predict_single(row), lambda: ie.predict(pd.DataFrame([row] * 2))):
+        with pytest.raises(InputSchemaError, match=says) as e: call()
+        assert e.value.column == "a" and "\n" not in str(e.value)
+
+
+def test_31_15_batches_and_training_inputs_are_typed_errors(quiet):
+    from mltrain_nb.inference import InferenceEngine
+    X, y = small()
+    eng = engine()
+    eng.train_model(X, y, "logistic_regression")
+    ie = InferenceEngine(eng.models["logistic_regression"].model)
+    with pytest.raises(DataError, match="no rows"): ie.predict_batch(X.head(0))
+    with pytest.raises(DataError, match="3 dimensions"): ie.predict_batch(np.zeros((2, 3, 3)))
+    with pytest.raises(DataError, match="complex numbers") as e:
+        engine().train_model(X.assign(z=X.a + 1j), y, "logistic_regression")
+    assert "\n" not in str(e.value) and len(str(e.value)) < 200   # no rows of the data
+    with pytest.raises(DataError, match="mixes value types"):
+        engine().train_model(X, pd.Series([1, "one"] * 30), "logistic_regression")
+    with pytest.raises(DataError, match="at least two groups"):
+        engine(split={"strategy": "group", "group_column": "g"}).train_model(X.assign(g=1), y, "logistic_regression")
+    with pytest.raises(ConfigError, match="random_state"):
+        engine(random_state=-1).train_model(X, y, "random_forest")
+
+
+@pytest.mark.parametrize("body, says", [
+    ("cross_validation: {scoring: 5}", "cross_validation.scoring must be"),
+    ("tuning: x", "'tuning'"),
+    ("split: [1, 2]", "'split'"),
+    ("1: 2", "Config keys are names"),
+    ("random_state: -1", "random_state"),
+    ("model_params: {xgb: {max_depth: 2}}", "Did you mean 'xgboost'"),
+])
+def test_31_15_wrong_config_values_in_train_bodies_are_plain_usage_errors(body, says, ip):
+    ip.user_ns["df31"] = pd.DataFrame({"a": np.arange(30.0), "y": [0, 1] * 15})
+    with pytest.raises(UsageError) as e:
+        ip.run_cell_magic("train", "df31 --target y --models xgboost --cv 2", body)
+    assert type(e.value) is UsageError and says in str(e.value) and "\n" not in str(e.value)

@@ -15,7 +15,7 @@ from .. import algorithms as malgo
 from .. import evaluation as meval
 from ..events import (
     emit, TrainingStarted, ModelDone, ModelFailed, TrainingFinished, TrainingFailed)
-from .gate import _checked_params, _refused_params
+from .gate import _checked_params, _refused_params, check_settings
 from .cores import _fit_workers
 from .parallel import _FitStream
 from .results import TrainResult, leaderboard
@@ -79,6 +79,7 @@ def _train_model(engine, X, y=None, model_type: str | None = None, custom_model=
     with engine._working():
         prep, split, folds = engine._begin(X, y, X_val, y_val)
         name, algorithm = engine._resolve(model_type, custom_model, model_name)
+        check_settings(engine.config, [algorithm], engine.task)
         params = None
         if param_grid:
             params = engine._grid_search(algorithm, custom_model, split, folds, param_grid)
@@ -157,7 +158,8 @@ def _compare(engine, X, y=None, models: Sequence[str] | None = None) -> TrainRes
         prep, split, folds = engine._begin(X, y)
         task, failures = engine.task, {}
         names = list(models or engine.config.models or malgo.default_models(task))
-        for n in names: malgo.get_algorithm(n, task)
+        check_settings(engine.config, [n if n in malgo.ENSEMBLES else
+                                       malgo.get_algorithm(n, task).name for n in names], task)
         rows, features = prep.X.shape
         emit(cbs, TrainingStarted(task, rows, features, tuple(names), max(len(folds), 1)))
         tags = {"mltrain.task": task, "mltrain.rows": rows, "mltrain.features": features,

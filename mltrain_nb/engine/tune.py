@@ -15,6 +15,7 @@ from .. import algorithms as malgo
 from ..events import (
     emit, TrainingStarted, ModelDone, TrainingFinished, TrainingFailed, TrialDone)
 from .cores import _beside_tracking
+from .gate import check_settings
 from .parallel import _KnownFolds
 from .results import TuneResult
 from .job import TrainJob
@@ -113,7 +114,8 @@ def _tune(engine, X, y=None, model_type: str | None = None, tuning: TuneConfig |
             name, algorithm = engine._resolve(model_type)
             if algorithm in malgo.ENSEMBLES:
                 raise ConfigError(f"Tune the members of a {algorithm} ensemble, not the ensemble.")
-            malgo.get_algorithm(algorithm, engine.task)
+            check_settings(engine.config, [malgo.get_algorithm(algorithm, engine.task).name],
+                           engine.task)
             tuned_name = model_name or f"{name}_tuned"
             inputs = _search_inputs(engine, tc, algorithm, split, tuned_name, cbs)
             emit(cbs, TrainingStarted(engine.task, len(prep.X), prep.X.shape[1], (tuned_name,),
