@@ -547,3 +547,160 @@ def test_31_15_wrong_config_values_in_train_bodies_are_plain_usage_errors(body, 
     with pytest.raises(UsageError) as e:
         ip.run_cell_magic("train", "df31 --target y --models xgboost --cv 2", body)
     assert type(e.value) is UsageError and says in str(e.value) and "\n" not in str(e.value)
+
+
+# --- issue 31: rest-server ---
+# Item 18 (the REST server, whichever way it is started) and item 8's newline; the Schemathesis run of item 19 is
+# tests/test_server.py::test_api_follows_its_openapi_document.
+
+@pytest.fixture(scope="module")
+def rest(tmp_path_factory):
+    "The app in process on a fresh store, with two versions of a model registered the Python way (no job needed)."
+    from fastapi.testclient import TestClient
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from mltrain_nb.server.app import create_app
+    from mltrain_nb.server.db import ServerSettings
+    home = tmp_path_factory.mktemp("rest")
+    app = create_app(ServerSettings(output_dir=str(home / "experiments"), workers=1, max_upload_mb=0.5))
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        dep = app.state.platform.registry
+        ids = [dep.save_model(make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=500)).fit(X, y), "iris",
+                              task_type="classification", algorithm="logistic_regression", input_example=X.head(3))
+               for C in (1.0, 0.1)]
+        c.ids, c.row, c.home = ids, X.iloc[0].to_dict(), home
+        yield c
+
+
+def test_31_rest_replies_end_with_a_newline_and_never_name_a_server_path(rest, monkeypatch):
+    r = rest.post("/api/ml/datasets/upload", files={"file": ("/tmp/secret/dir/iris.csv", b"a,b\n1,2\n3,4\n")})
+    assert r.status_code == 200 and r.text.endswith("}\n") and r.json()["name"] == "iris.csv", r.text
+    for reply in (rest.get("/api/ml/datasets"), rest.get("/api/ml/jobs/x"), rest.get("/api/ml/models/train/nope")):
+        assert reply.text.endswith("\n"), reply.text
+    from mltrain_nb.server.platform import Platform
+    home = str(rest.home)
+    def broken(self, dataset_id): raise OSError(36, "File name too long", f"{home}/experiments/models/{'x' * 300}")
+    monkeypatch.setattr(Platform, "dataset", broken)
+    r = rest.get("/api/ml/datasets/d1")
+    assert r.status_code == 500 and "OSError" in r.json()["detail"], r.text
+    assert home not in r.text and "/experiments/" not in r.text and "Traceback" not in r.text, r.text
+
+
+def test_31_rest_bad_names_bodies_and_sizes_are_4xx_that_say_why(rest):
+    m1 = rest.ids[0]
+    cases = [
+        (rest.post("/api/ml/models/deploy", json={"training_job_id": "j", "model_name": "evil\n"}), 422, "control character"),
+        (rest.post("/api/ml/models/deploy", json={"training_job_id": "j", "model_name": "m" * 300}), 422, "at most 128"),
+        (rest.post("/api/ml/models/deploy", json={"training_job_id": "j", "model_name": "a/b"}), 422, "file name"),
+        (rest.post("/api/ml/datasets/upload", files={"file": ("x.csv", b"a,b\n1,2\n")}, data={"name": "evil\n"}), 422,
+         "control character"),
+        (rest.post("/api/ml/models/ab-test", json={"model_a_id": m1, "model_b_id": rest.ids[1], "test_name": "t\r"}), 422,
+         "control character"),
+        (rest.post("/api/ml/models/ab-test", content=b'{"model_a_id": "a", "model_b_id": "b", "test_name": "t", '
+                                                     b'"split_ratio": NaN}', headers={"content-type": "application/json"}),
+         422, "finite number"),
+        (rest.post("/api/ml/data/clean", content=b'{"dataset_id": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                   headers={"content-type": "application/json"}), 422, "nested too deeply"),
+        (rest.post("/api/ml/datasets/upload", content=(b"a,b\n1,2\n" * 1000 for _ in range(100)),
+                   headers={"content-type": "multipart/form-data; boundary=x"}), 413, "MLTRAIN_MAX_UPLOAD_MB"),
+        (rest.post("/api/ml/models/ab-test/nope/end", json={"winner": "A"}), 404, "No A/B test 'nope'"),
+        (rest.put("/api/ml/models/train/j1"), 405, "Method Not Allowed"),
+    ]
+    for r, code, text in cases:
+        assert r.status_code == code and text in r.text and r.text.endswith("\n"), (r.request.url, r.status_code, r.text)
+    assert rest.put("/api/ml/models/train/j1").headers["allow"] == "GET, DELETE"
+
+
+def test_31_rest_yaml_bodies_are_read_by_config_load_yaml(rest):
+    import time
+    ds = rest.post("/api/ml/datasets/upload", files={"file": ("t.csv", b"a,b\n1,\n3,4\n5,6\n")}).json()["dataset_id"]
+    r = rest.post("/api/ml/data/clean", content=f"dataset_id: {ds}\nmissing_strategy: median\noutlier_method: none\n",
+                  headers={"content-type": "application/yaml"})
+    assert r.status_code == 200 and r.json()["missing_values"] == {"a": 0, "b": 0}, r.text
+    bomb = "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
+        f"{k}: &{k} [{', '.join([f'*{p}'] * 10)}]\n" for p, k in zip("abcdef", "bcdefg"))
+    t0 = time.perf_counter()
+    r = rest.post("/api/ml/data/clean", content=bomb, headers={"content-type": "application/x-yaml"})
+    assert r.status_code == 422 and "aliases" in r.json()["detail"], r.text
+    print(f"alias bomb of {len(bomb)} bytes refused in {time.perf_counter() - t0:.2f} s")
+
+
+def test_31_rest_predict_row_missing_a_feature_is_a_422_naming_it(rest):
+    m1, row = rest.ids[0], rest.row
+    short = {k: v for k, v in row.items() if k != "petal width (cm)"}
+    r = rest.post("/api/ml/models/predict", json={"model_id": m1, "features": [row, short]})
+    assert r.status_code == 422 and "Row 2 of 2" in r.text and "petal width (cm)" in r.text, r.text
+    r = rest.post("/api/ml/models/predict", json={"model_id": m1, "features": {**row, "sepal length (cm)": [1, 2]}})
+    assert r.status_code == 422 and "sepal length (cm)" in r.text, r.text
+    r = rest.post("/api/ml/models/predict", json={"model_id": m1, "features": [row, row]})
+    assert r.status_code == 200 and len(r.json()["prediction"]) == 2, r.text
+
+
+def test_31_rest_does_what_python_and_the_magics_do_to_a_shipped_model(rest):
+    m1, m2 = rest.ids
+    assert rest.post(f"/api/ml/models/{m1}/promote").json()["model_id"] == m1
+    r = rest.post(f"/api/ml/models/{m1}/demote").json()
+    assert (r["message"], r["model_status"]) == ("Model demoted", "staged"), r
+    assert rest.get("/api/ml/models/deployed", params={"status": "production"}).json()["models"] == []
+    r = rest.post(f"/api/ml/models/{m2}/archive").json()
+    assert (r["message"], r["model_status"]) == ("Model archived", "archived"), r
+    assert rest.post("/api/ml/models/ab-test", json={"model_a_id": m1, "model_b_id": m2, "test_name": "ab"}).status_code == 200
+    assert [t["name"] for t in rest.get("/api/ml/models/ab-test").json()["tests"]] == ["ab"]
+    r = rest.post("/api/ml/models/ab-test/ab/end", json={"winner": "B"})
+    assert r.status_code == 200 and r.json()["results"]["status"] == "ended", r.text
+    prod = rest.get("/api/ml/models/deployed", params={"status": "production"}).json()["models"]
+    assert [m["model_id"] for m in prod] == [m2]
+    assert rest.post("/api/ml/models/ab-test/ab/end").status_code == 422        # already ended: says so
+
+
+def test_31_rest_app_refuses_other_machines_without_a_token_under_plain_uvicorn(tmp_path):
+    import socket
+    import time
+    import httpx
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1)); own = s.getsockname()[0]     # this machine's address on its network
+        except OSError: own = None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLTRAIN_OUTPUT_DIR": str(tmp_path / "experiments"), "MLTRAIN_API_TOKEN": ""}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "mltrain_nb.server.app:app", "--host", "0.0.0.0",
+                             "--port", str(port)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 60
+        while True:
+            try:
+                local = httpx.get(f"http://127.0.0.1:{port}/api/ml/datasets", timeout=10); break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < end, "uvicorn did not start"
+                time.sleep(0.2)
+        assert local.status_code == 200 and local.text == "[]\n", local.text
+        if own and not own.startswith("127."):
+            r = httpx.get(f"http://{own}:{port}/api/ml/datasets", timeout=10)
+            assert r.status_code == 403 and "MLTRAIN_API_TOKEN" in r.json()["detail"], r.text
+        else:
+            print("no address other than loopback on this machine: only the in-process rule was checked")
+    finally:
+        proc.terminate(); proc.wait(30)
+    from mltrain_nb.server.guard import _local
+    assert not _local({"server": ("127.0.0.1", port), "client": ("203.0.113.7", 1)})   # behind a local proxy
+    assert not _local({"server": ("10.0.0.5", port), "client": ("10.0.0.9", 1)}) and _local({"server": ("::1", 1), "client": ("::1", 2)})
+
+
+def test_31_mltrain_server_bad_port_and_host_are_one_line(monkeypatch, tmp_path):
+    import socket
+    from mltrain_nb.server.guard import check_bind
+    for args in (["--port", "99999"], ["--host", "127.attacker.example"]):
+        p = subprocess.run([sys.executable, "-c", "import sys; from mltrain_nb.cli import main; sys.exit(main())", "server",
+                            *args], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                           env={**os.environ, "PYTHONPATH": str(ROOT), "MLTRAIN_API_TOKEN": ""})
+        assert p.returncode == 2 and p.stderr.count("\n") == 1 and p.stderr.startswith("mltrain: error:"), (args, p.stderr)
+    public = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("203.0.113.7", 0))]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: public)   # a name that begins with 127. but is not
+    with pytest.raises(ConfigError, match="203.0.113.7"):
+        check_bind("127.attacker.example", None)
+    check_bind("127.attacker.example", "a-token")

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Request
 from fastapi.routing import APIRoute
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from ..config import load_yaml
@@ -19,14 +19,15 @@ from ..errors import ConfigError
 from ..fileio import check_name
 
 # %% auto #0
-__all__ = ['TaskType', 'Label', 'TestName', 'ModelName', 'Body', 'check_label', 'CleanRequest', 'SelectFeaturesRequest',
+__all__ = ['TaskType', 'Label', 'TestName', 'ModelName', 'Int', 'Body', 'check_label', 'CleanRequest', 'SelectFeaturesRequest',
            'SplitRequest', 'FeatureSelection', 'TrainRequest', 'CompareRequest', 'TuneRequest', 'DeployRequest',
            'ABTestRequest', 'EndABTestRequest', 'PredictRequest', 'BodyError', 'BodyRoute']
 
 # %% ../../nbs/server/06_bodies.ipynb #c28e8a9e
 class Body(BaseModel):
-    "Base of request bodies: unknown fields are a 422 naming them; numbers are finite."
-    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
+    "Base of request bodies: unknown fields are a 422 naming them; types strict; numbers finite."
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False,
+                              strict=True)
 
 # %% ../../nbs/server/06_bodies.ipynb #063a4761
 TaskType = Literal["classification", "regression"]
@@ -67,6 +68,13 @@ ModelName = Annotated[str, Field(max_length=128, json_schema_extra=_NAME),
                       _validated(check_label, "model name", 128),
                       _validated(check_name, "model name")]
 
+# %% ../../nbs/server/06_bodies.ipynb #f498eb35
+def _whole(v):
+    "A float that is a whole number as an int (JSON's `2.0` is the integer 2); anything else as is."
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+Int = Annotated[int, BeforeValidator(_whole)]
+
 # %% ../../nbs/server/06_bodies.ipynb #d9cc0f35
 class CleanRequest(Body):
     dataset_id: str
@@ -85,8 +93,8 @@ class SelectFeaturesRequest(Body):
     target_column: str
     method: Literal["correlation", "mutual_info", "rfe", "tree_importance",
                     "statistical"] = "tree_importance"
-    n_features: int | None = Field(
-        None, ge=1, description="features to keep (default: half of them)")
+    n_features: Annotated[int, Field(ge=1), BeforeValidator(_whole)] | None = Field(
+        None, description="features to keep (default: half of them)")
     task_type: TaskType | None = None
 
 # %% ../../nbs/server/06_bodies.ipynb #26b9841b
@@ -102,17 +110,17 @@ class SplitRequest(Body):
 class FeatureSelection(Body):
     method: Literal["correlation", "mutual_info", "rfe", "tree_importance",
                     "statistical"] | None = None
-    n_features: int | None = Field(None, ge=1)
+    n_features: Annotated[int, Field(ge=1), BeforeValidator(_whole)] | None = None
 
 # %% ../../nbs/server/06_bodies.ipynb #8d59b32b
 class _JobBody(Body):
     dataset_id: str
     target_column: str
     task_type: TaskType | None = None
-    cv: int = Field(5, ge=2, le=20)
+    cv: Int = Field(5, ge=2, le=20)
     metric: str | None = None
     test_size: float = Field(0.2, ge=0.0, lt=1.0)
-    random_state: int | None = 42
+    random_state: Int | None = 42
 
 # %% ../../nbs/server/06_bodies.ipynb #fef8c38c
 class TrainRequest(_JobBody):
@@ -122,7 +130,7 @@ class TrainRequest(_JobBody):
     scaling_method: Literal["standard", "minmax", "robust", "none"] = "standard"
     feature_selection: FeatureSelection | None = None
     early_stopping: bool = False
-    early_stopping_patience: int = Field(10, ge=1)
+    early_stopping_patience: Int = Field(10, ge=1)
 
 # %% ../../nbs/server/06_bodies.ipynb #3667143b
 class CompareRequest(_JobBody):
@@ -133,7 +141,7 @@ class CompareRequest(_JobBody):
 class TuneRequest(_JobBody):
     algorithm: str = "random_forest"
     tuning_method: Literal["optuna", "grid_search", "random_search"] = "optuna"
-    n_trials: int = Field(50, ge=1, le=100_000)
+    n_trials: Int = Field(50, ge=1, le=100_000)
     timeout: float | None = Field(None, gt=0, description="seconds for the search")
 
 # %% ../../nbs/server/06_bodies.ipynb #43a0f64f

@@ -72,6 +72,7 @@ class ErrorReply(BaseModel):
 
 # %% ../../nbs/server/03_handlers.ipynb #027e2c6c
 ERROR_RESPONSES = {
+    400: {"model": ErrorReply, "description": "A body that cannot be parsed (a broken form)"},
     401: {"model": ErrorReply, "description": "Missing or wrong token (MLTRAIN_API_TOKEN is set)"},
     403: {"model": ErrorReply,
           "description": "A request from another machine to a server without a token"},
@@ -114,7 +115,26 @@ async def _invalid_request(request: Request, e: RequestValidationError):
     return JSONReply({"detail": [_field_error(x) for x in e.errors()],
                       "error": "RequestValidationError"}, status_code=422)
 
+# %% ../../nbs/server/03_handlers.ipynb #6d9c4362
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_PARAM = re.compile(r"\{[^}]+\}")
+
+def _allowed(request: Request) -> str:
+    """The methods the OpenAPI document lists for the request's path (`Allow` of a 405); of the
+    paths that match, those with the most literal text win (`/datasets/upload` over
+    `/datasets/{dataset_id}`)."""
+    path, best, allow = request.scope.get("path", ""), -1, set()
+    for template, ops in request.app.openapi().get("paths", {}).items():
+        parts = _PARAM.split(template)
+        if not re.fullmatch("[^/]+".join(map(re.escape, parts)), path): continue
+        literal = len("".join(parts))
+        if literal > best: best, allow = literal, set()
+        if literal == best: allow |= {m.upper() for m in ops}
+    return ", ".join(m for m in _METHODS if m in allow)
+
 # %% ../../nbs/server/03_handlers.ipynb #3fed7480
 async def _http_error(request: Request, e: HTTPException):
+    headers = getattr(e, "headers", None)
+    if e.status_code == 405: headers = {**(headers or {}), "Allow": _allowed(request)}
     return JSONReply({"detail": e.detail, "error": getattr(e, "error", type(e).__name__)},
-                     status_code=e.status_code, headers=getattr(e, "headers", None))
+                     status_code=e.status_code, headers=headers)
