@@ -666,7 +666,8 @@ def test_31_rest_app_refuses_other_machines_without_a_token_under_plain_uvicorn(
         except OSError: own = None
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLTRAIN_OUTPUT_DIR": str(tmp_path / "experiments"), "MLTRAIN_API_TOKEN": ""}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLTRAIN_OUTPUT_DIR": str(tmp_path / "experiments"), "MLTRAIN_API_TOKEN": "",
+           "MLTRAIN_MAX_UPLOAD_MB": "1"}
     env.pop("MLFLOW_TRACKING_URI", None)
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "mltrain_nb.server.app:app", "--host", "0.0.0.0",
                              "--port", str(port)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -679,6 +680,13 @@ def test_31_rest_app_refuses_other_machines_without_a_token_under_plain_uvicorn(
                 assert proc.poll() is None and time.monotonic() < end, "uvicorn did not start"
                 time.sleep(0.2)
         assert local.status_code == 200 and local.text == "[]\n", local.text
+        def chunks():      # no Content-Length: the limit is enforced while the body streams in
+            yield b'--x\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n\r\na,b\n'
+            for _ in range(200): yield b"1,2\n" * 2000
+            yield b"\r\n--x--\r\n"
+        r = httpx.post(f"http://127.0.0.1:{port}/api/ml/datasets/upload", content=chunks(), timeout=60,
+                       headers={"content-type": "multipart/form-data; boundary=x"})
+        assert r.status_code == 413 and "MLTRAIN_MAX_UPLOAD_MB" in r.text, r.text
         if own and not own.startswith("127."):
             r = httpx.get(f"http://{own}:{port}/api/ml/datasets", timeout=10)
             assert r.status_code == 403 and "MLTRAIN_API_TOKEN" in r.json()["detail"], r.text
