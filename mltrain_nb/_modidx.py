@@ -2096,6 +2096,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                             'mltrain_nb/tracking/tracker.py'),
                                              'mltrain_nb.tracking.tracker._metric_name': ( 'tracking/tracker.html#_metric_name',
                                                                                            'mltrain_nb/tracking/tracker.py'),
+                                             'mltrain_nb.tracking.tracker._sigint_held': ( 'tracking/tracker.html#_sigint_held',
+                                                                                           'mltrain_nb/tracking/tracker.py'),
                                              'mltrain_nb.tracking.tracker.frame_schema': ( 'tracking/tracker.html#frame_schema',
                                                                                            'mltrain_nb/tracking/tracker.py')},
             'mltrain_nb.tracking.values': { 'mltrain_nb.tracking.values._flatten': ( 'tracking/values.html#_flatten',

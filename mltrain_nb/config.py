@@ -171,7 +171,8 @@ class FeatureSelectionSpec(_Spec):
     method: (
         Literal["correlation", "mutual_info", "rfe", "tree_importance", "statistical"] | None
     ) = None
-    k: int | None = Field(None, ge=1, description="features to keep; None keeps half")
+    k: Annotated[int, Field(ge=1)] | Literal["all"] | None = Field(
+        None, description="features to keep; None keeps half, 'all' every one (scored only)")
 
 # %% ../nbs/02_config.ipynb #2c320888
 class EarlyStoppingSpec(_Spec):

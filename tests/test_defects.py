@@ -547,3 +547,45 @@ def test_31_15_wrong_config_values_in_train_bodies_are_plain_usage_errors(body, 
     with pytest.raises(UsageError) as e:
         ip.run_cell_magic("train", "df31 --target y --models xgboost --cv 2", body)
     assert type(e.value) is UsageError and says in str(e.value) and "\n" not in str(e.value)
+
+
+def test_31_16_ctrl_c_of_a_parallel_pipeline_ends_every_run(tmp_path):
+    "Ctrl-C from a terminal (SIGINT to the whole process group) of `mltrain pipeline --n-jobs 2`."
+    import time
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([sys.executable, "-c", "from mltrain_nb.cli import entry; entry()", "pipeline",
+                             "--quick_run", "--models", "logistic_regression", "decision_tree", "lightgbm",
+                             "--splits", "stratified", "temporal", "--n-jobs", "2", "--cv", "5"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    results = tmp_path / "reports" / "experiment_results"
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(results.glob("*.json")) and proc.poll() is None: time.sleep(0.02)
+    assert proc.poll() is None, proc.communicate()
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (out, err)
+    con = sqlite3.connect(tmp_path / "experiments" / "mlflow.db")   # read as left: opening a tracker repairs
+    runs = con.execute("SELECT name, status FROM runs").fetchall()
+    con.close()
+    assert runs and "RUNNING" not in {status for _, status in runs}, runs
+
+
+def test_31_17_skip_training_rebuilds_the_matrix_written_and_features_by_input_column(tmp_path, quiet):
+    from mltrain_nb.automation import run_experiments
+    kw = dict(quick_run=True, models=["logistic_regression", "decision_tree"], splits=["stratified"],
+              n_jobs=1, output=str(tmp_path / "r"), tracking_uri=f"sqlite:///{tmp_path}/m.db")
+    run_experiments(**{**kw, "models": ["random_forest", "decision_tree"]})   # an older matrix
+    res = run_experiments(**kw)   # decision_tree's cell resumed, random_forest's not in this matrix
+    matrix = tmp_path / "r" / "experiment_results" / "matrix.csv"
+    written = matrix.read_text()
+    matrix.unlink()
+    rebuilt = run_experiments(skip_training=True, output=kw["output"], tracking_uri=kw["tracking_uri"])
+    assert matrix.read_text() == written
+    pd.testing.assert_frame_equal(rebuilt.matrix, res.matrix)
+    feat = pd.read_csv(tmp_path / "r" / "feature_data" / "logistic_regression__stratified.csv", index_col="feature")
+    used = feat.dropna(subset=["importance"])
+    assert len(used) and used["selection_score"].notna().all() and used.index.is_unique
+    assert not any(n.startswith(("num__", "cat__")) for n in feat.index)
