@@ -589,3 +589,12 @@ def test_31_17_skip_training_rebuilds_the_matrix_written_and_features_by_input_c
     used = feat.dropna(subset=["importance"])
     assert len(used) and used["selection_score"].notna().all() and used.index.is_unique
     assert not any(n.startswith(("num__", "cat__")) for n in feat.index)
+
+
+def test_31_15_pipeline_on_a_broken_xlsx_is_one_line(tmp_path, capsys):
+    from mltrain_nb.cli import main
+    (tmp_path / "bad.xlsx").write_bytes(b"not a zip")
+    assert main(["pipeline", "--data", str(tmp_path / "bad.xlsx"), "--target", "y",
+                 "--output", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Cannot read 'bad.xlsx' as an Excel workbook" in err, err
