@@ -223,6 +223,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'mltrain_nb.config._expanded_size': ('config.html#_expanded_size', 'mltrain_nb/config.py'),
                                    'mltrain_nb.config._hyperparameter_tuning': ( 'config.html#_hyperparameter_tuning',
                                                                                  'mltrain_nb/config.py'),
+                                   'mltrain_nb.config._mapping': ('config.html#_mapping', 'mltrain_nb/config.py'),
                                    'mltrain_nb.config._normalize': ('config.html#_normalize', 'mltrain_nb/config.py'),
                                    'mltrain_nb.config._put': ('config.html#_put', 'mltrain_nb/config.py'),
                                    'mltrain_nb.config._ratio': ('config.html#_ratio', 'mltrain_nb/config.py'),
