@@ -596,6 +596,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                   'mltrain_nb/engine/training.py'),
                                             'mltrain_nb.engine.training._grid_search': ( 'engine/training.html#_grid_search',
                                                                                          'mltrain_nb/engine/training.py'),
+                                            'mltrain_nb.engine.training._said': ( 'engine/training.html#_said',
+                                                                                  'mltrain_nb/engine/training.py'),
                                             'mltrain_nb.engine.training._train_model': ( 'engine/training.html#_train_model',
                                                                                          'mltrain_nb/engine/training.py')},
             'mltrain_nb.engine.tune': { 'mltrain_nb.engine.tune._refit_best': ('engine/tune.html#_refit_best', 'mltrain_nb/engine/tune.py'),
