@@ -598,3 +598,14 @@ def test_31_15_pipeline_on_a_broken_xlsx_is_one_line(tmp_path, capsys):
                  "--output", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "Cannot read 'bad.xlsx' as an Excel workbook" in err, err
+
+
+def test_31_16_a_matrix_where_no_cell_finished_still_reports(tmp_path, quiet):
+    "What Ctrl-C before the first good cell leaves (or every cell failing): the failures reported, no error."
+    from mltrain_nb.automation import run_experiments
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=40), "g": np.repeat(["p", "q"], 20), "y": np.tile([0, 1], 20)})
+    res = run_experiments(df, target="y", group_column="g", models=["decision_tree"], splits=["group"], cv=3,
+                          n_jobs=1, output=str(tmp_path / "r"), tracking_uri=f"sqlite:///{tmp_path}/m.db")
+    assert list(res.failed) == ["decision_tree__group"]
+    assert "Cell decision_tree\\_\\_group failed" in res.reports["markdown"].read_text()
