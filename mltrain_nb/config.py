@@ -171,7 +171,8 @@ class FeatureSelectionSpec(_Spec):
     method: (
         Literal["correlation", "mutual_info", "rfe", "tree_importance", "statistical"] | None
     ) = None
-    k: int | None = Field(None, ge=1, description="features to keep; None keeps half")
+    k: Annotated[int, Field(ge=1)] | Literal["all"] | None = Field(
+        None, description="features to keep; None keeps half, 'all' every one (scored only)")
 
 # %% ../nbs/02_config.ipynb #2c320888
 class EarlyStoppingSpec(_Spec):
@@ -243,6 +244,15 @@ class CalibrationSpec(_Spec):
     method: Literal["sigmoid", "isotonic"] | None = None
     cv: int = Field(3, ge=2)
 
+# %% ../nbs/02_config.ipynb #c36c836d
+def _mapping(value, name: str) -> dict:
+    "`value` (None: empty) as the mapping `name` must be; a one-line `ConfigError` otherwise."
+    if value is None: return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name!r} must be a mapping of its keys, got {type(value).__name__} "
+                          f"{str(value)[:40]!r}.")
+    return value
+
 # %% ../nbs/02_config.ipynb #825b060a
 _SPEC004 = ("data_split", "cross_validation", "hyperparameter_tuning")
 _TUNING_METHODS = {"grid_search": "grid", "random_search": "random", "bayesian": "optuna",
@@ -313,7 +323,7 @@ def _cross_validation(cv: dict, d: dict, split: dict) -> None:
 # %% ../nbs/02_config.ipynb #e0dc569e
 def _hyperparameter_tuning(ht: dict, d: dict) -> None:
     ht = _block(ht, "hyperparameter_tuning", ("method", "cv", "n_iter", *TuneConfig.model_fields))
-    tuning = dict(d.get("tuning") or {})
+    tuning = dict(_mapping(d.get("tuning"), "tuning"))
     if "method" in ht:
         m = ht.pop("method")
         if m not in _TUNING_METHODS:
@@ -336,7 +346,7 @@ def _normalize(data: dict) -> dict:
         isinstance(es, dict) and "restore_best_weights" in es
     )
     if not spec004: return d
-    split = dict(d.get("split") or {})
+    split = dict(_mapping(d.get("split"), "split"))
     if "data_split" in d: _data_split(d.pop("data_split"), d, split)
     if "cross_validation" in d: _cross_validation(d.pop("cross_validation"), d, split)
     if "hyperparameter_tuning" in d: _hyperparameter_tuning(d.pop("hyperparameter_tuning"), d)
@@ -387,9 +397,9 @@ class TrainConfig(_Spec):
             raise ConfigError(
                 f"A config must be a mapping of keys to values, got {type(d).__name__}."
             )
-        bad = next((k for k in d if not isinstance(k, str)), None)
-        if bad is not None:
-            raise ConfigError(f"Config keys are names, got {bad!r} ({type(bad).__name__}); "
+        bad = [k for k in d if not isinstance(k, str)]
+        if bad:
+            raise ConfigError(f"Config keys are names, got {bad[0]!r} ({type(bad[0]).__name__}); "
                               f"valid: {', '.join(cls.model_fields)}.")
         return cls(**d)
 

@@ -712,3 +712,63 @@ def test_31_mltrain_server_bad_port_and_host_are_one_line(monkeypatch, tmp_path)
     with pytest.raises(ConfigError, match="203.0.113.7"):
         check_bind("127.attacker.example", None)
     check_bind("127.attacker.example", "a-token")
+def test_31_16_ctrl_c_of_a_parallel_pipeline_ends_every_run(tmp_path):
+    "Ctrl-C from a terminal (SIGINT to the whole process group) of `mltrain pipeline --n-jobs 2`."
+    import time
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([sys.executable, "-c", "from mltrain_nb.cli import entry; entry()", "pipeline",
+                             "--quick_run", "--models", "logistic_regression", "decision_tree", "lightgbm",
+                             "--splits", "stratified", "temporal", "--n-jobs", "2", "--cv", "5"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    results = tmp_path / "reports" / "experiment_results"
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(results.glob("*.json")) and proc.poll() is None: time.sleep(0.02)
+    assert proc.poll() is None, proc.communicate()
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (out, err)
+    con = sqlite3.connect(tmp_path / "experiments" / "mlflow.db")   # read as left: opening a tracker repairs
+    runs = con.execute("SELECT name, status FROM runs").fetchall()
+    con.close()
+    assert runs and "RUNNING" not in {status for _, status in runs}, runs
+
+
+def test_31_17_skip_training_rebuilds_the_matrix_written_and_features_by_input_column(tmp_path, quiet):
+    from mltrain_nb.automation import run_experiments
+    kw = dict(quick_run=True, models=["logistic_regression", "decision_tree"], splits=["stratified"],
+              n_jobs=1, output=str(tmp_path / "r"), tracking_uri=f"sqlite:///{tmp_path}/m.db")
+    run_experiments(**{**kw, "models": ["random_forest", "decision_tree"]})   # an older matrix
+    res = run_experiments(**kw)   # decision_tree's cell resumed, random_forest's not in this matrix
+    matrix = tmp_path / "r" / "experiment_results" / "matrix.csv"
+    written = matrix.read_text()
+    matrix.unlink()
+    rebuilt = run_experiments(skip_training=True, output=kw["output"], tracking_uri=kw["tracking_uri"])
+    assert matrix.read_text() == written
+    pd.testing.assert_frame_equal(rebuilt.matrix, res.matrix)
+    feat = pd.read_csv(tmp_path / "r" / "feature_data" / "logistic_regression__stratified.csv", index_col="feature")
+    used = feat.dropna(subset=["importance"])
+    assert len(used) and used["selection_score"].notna().all() and used.index.is_unique
+    assert not any(n.startswith(("num__", "cat__")) for n in feat.index)
+
+
+def test_31_15_pipeline_on_a_broken_xlsx_is_one_line(tmp_path, capsys):
+    from mltrain_nb.cli import main
+    (tmp_path / "bad.xlsx").write_bytes(b"not a zip")
+    assert main(["pipeline", "--data", str(tmp_path / "bad.xlsx"), "--target", "y",
+                 "--output", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Cannot read 'bad.xlsx' as an Excel workbook" in err, err
+
+
+def test_31_16_a_matrix_where_no_cell_finished_still_reports(tmp_path, quiet):
+    "What Ctrl-C before the first good cell leaves (or every cell failing): the failures reported, no error."
+    from mltrain_nb.automation import run_experiments
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=40), "g": np.repeat(["p", "q"], 20), "y": np.tile([0, 1], 20)})
+    res = run_experiments(df, target="y", group_column="g", models=["decision_tree"], splits=["group"], cv=3,
+                          n_jobs=1, output=str(tmp_path / "r"), tracking_uri=f"sqlite:///{tmp_path}/m.db")
+    assert list(res.failed) == ["decision_tree__group"]
+    assert "Cell decision_tree\\_\\_group failed" in res.reports["markdown"].read_text()

@@ -14,7 +14,7 @@ from .._compat import loky as loky_shim
 from .cell import _failed, run_cell
 from .plan import Plan
 from .spec import Cell
-from ..errors import TrainingInterrupted
+from ..errors import ConfigError, TrainingInterrupted
 
 # %% auto #0
 __all__ = ['execute_cells']
@@ -148,7 +148,11 @@ def _start_dask(plan: Plan, cells: list[Cell], address):
     cancel)."""
     from distributed import Client, as_completed
     own = not isinstance(address, Client)
-    client = Client(address, set_as_default=False) if own else address
+    try: client = Client(address, set_as_default=False, timeout="15s") if own else address
+    except (OSError, TimeoutError) as e:
+        raise ConfigError(f"Cannot reach the Dask scheduler at {address!r} ({str(e)[:120]}). "
+                          "Start it (`dask scheduler`) or leave dask_address out to run the cells "
+                          "in local processes.") from None
     try: futures = _submit_dask(client, plan, cells)
     except BaseException:
         if own: client.close()

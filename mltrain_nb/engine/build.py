@@ -22,7 +22,8 @@ __all__ = []
 def _selector(spec, task):
     """The sklearn selector step for a `FeatureSelectionSpec` (fit after preprocessing, inside each
     fold). `k=None` keeps half of the columns the step sees: the top 50 percent of the scores, half
-    of them for RFE, those at or above the median importance for tree_importance."""
+    of them for RFE, those at or above the median importance for tree_importance; `k="all"` keeps
+    every column (the step only scores them)."""
     from sklearn import feature_selection as fs
     clf = Task.of(task).classifies
     def best(score):
@@ -38,10 +39,11 @@ def _selector(spec, task):
     from sklearn.linear_model import LogisticRegression, Ridge
     if spec.method == "rfe":
         return fs.RFE(LogisticRegression(max_iter=1000) if clf else Ridge(),
-                      n_features_to_select=spec.k or 0.5)
+                      n_features_to_select={None: 0.5, "all": 1.0}.get(spec.k, spec.k))
     forest = RandomForestClassifier if clf else RandomForestRegressor
     model = forest(n_estimators=50, random_state=0)
     if spec.k is None: return fs.SelectFromModel(model, threshold="median")
+    if spec.k == "all": return fs.SelectFromModel(model, threshold=-np.inf)
     return fs.SelectFromModel(model, max_features=spec.k, threshold=-np.inf)
 
 # %% ../../nbs/engine/05_build.ipynb #96abb132

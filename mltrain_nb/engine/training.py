@@ -103,6 +103,14 @@ def _train_model(engine, X, y=None, model_type: str | None = None, custom_model=
         emit(cbs, TrainingFinished((name,), name, time.perf_counter() - t0))
     return res
 
+# %% ../../nbs/engine/14_training.ipynb #adf10f25
+def _said(e: BaseException, limit: int = 300) -> str:
+    """`Type: message` of `e` in one line: the first line of its message, cut at `limit`. A
+    library's message may go on with the rows it choked on (scikit-learn prints the array); those
+    stay out."""
+    first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "")
+    return f"{type(e).__name__}: {first[:limit]}{'...' if len(first) > limit else ''}"
+
 # %% ../../nbs/engine/14_training.ipynb #060a0bf2
 def _compare_one(engine, name: str, split, folds, cbs, stream, preps,
                  failures: dict) -> ModelResult | None:
@@ -119,7 +127,7 @@ def _compare_one(engine, name: str, split, folds, cbs, stream, preps,
         return res
     except (TrainingInterrupted, KeyboardInterrupt, MLTrainError): raise
     except Exception as e:
-        failures[name] = f"{type(e).__name__}: {e}"
+        failures[name] = _said(e)
         warnings.warn(f"{name} failed and was skipped: {failures[name]}", RuntimeWarning,
                       stacklevel=5)
         emit(cbs, ModelFailed(name, failures[name]))

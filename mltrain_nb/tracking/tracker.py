@@ -159,6 +159,23 @@ def _start_run(self: ExperimentTracker, name: str | None, tags: dict | None,
                          "tags": dict(tags or {}), "artifacts": [], "started": time.time()}
     return rid
 
+# %% ../../nbs/tracking/08_tracker.ipynb #3207dbd4
+@contextmanager
+def _sigint_held():
+    """Ctrl-C held back while a run is created or ended, then delivered: an interrupt between
+    MLflow's `create_run` and the tracker knowing the run's id would leave it RUNNING for good.
+    Only the main thread receives signals; elsewhere this does nothing."""
+    import signal
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    got = []
+    try: previous = signal.signal(signal.SIGINT, lambda sig, frame: got.append(frame))
+    except ValueError: yield; return   # an embedded interpreter without signals
+    try: yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if got and callable(previous): previous(signal.SIGINT, got[0])
+        elif got and previous == signal.SIG_DFL: raise KeyboardInterrupt
+
 # %% ../../nbs/tracking/08_tracker.ipynb #d3b559b9
 @patch
 @contextmanager
@@ -166,20 +183,22 @@ def run(self: ExperimentTracker, name: str | None = None, tags: dict | None = No
         params: dict | None = None, nested: bool = False,
         background: bool = False) -> Iterator[str]:
     """Open a run (a child of this thread's open run, if any); yields its id; always ends it with
-    the right status. `background`: the tracker's worker ends it, after the jobs deferred before
-    (see below)."""
-    rid = self._start_run(name, tags)
-    status = "FAILED"
+    the right status, a Ctrl-C while it is created or ended included (`_sigint_held`).
+    `background`: the tracker's worker ends it, after the jobs deferred before (see below)."""
+    rid, status = None, "FAILED"
     try:
+        with _sigint_held(): rid = self._start_run(name, tags)
         if params: self.log_params(params, run_id=rid)
         yield rid
         status = "FINISHED"
     except (KeyboardInterrupt, TrainingInterrupted):
         status = "KILLED"; raise
     finally:
-        if rid in self._stack: self._stack.remove(rid)
-        if background: self.defer(lambda: self._end_run(rid, status))
-        else: self._end_run(rid, status)
+        if rid is not None:
+            if rid in self._stack: self._stack.remove(rid)
+            if background: self.defer(lambda: self._end_run(rid, status))
+            else:
+                with _sigint_held(): self._end_run(rid, status)
 
 # %% ../../nbs/tracking/08_tracker.ipynb #7760a8e1
 @patch
