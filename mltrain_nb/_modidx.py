@@ -1015,6 +1015,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                          'mltrain_nb.magics.usage._parse_error': ( 'magics/usage.html#_parse_error',
                                                                                    'mltrain_nb/magics/usage.py'),
                                          'mltrain_nb.magics.usage._split': ('magics/usage.html#_split', 'mltrain_nb/magics/usage.py'),
+                                         'mltrain_nb.magics.usage._strip_comment': ( 'magics/usage.html#_strip_comment',
+                                                                                     'mltrain_nb/magics/usage.py'),
                                          'mltrain_nb.magics.usage._usage_line': ( 'magics/usage.html#_usage_line',
                                                                                   'mltrain_nb/magics/usage.py'),
                                          'mltrain_nb.magics.usage._user_errors': ( 'magics/usage.html#_user_errors',

@@ -49,11 +49,24 @@ def _parse_error(parser, argv: list[str], error: Exception, known: list[str] | N
         if bad is not None: msg = suggest(bad, opts if known is None else known, "option")
     return msg.rstrip(".")
 
+# %% ../../nbs/magics/01_usage.ipynb #1a980d09
+def _strip_comment(line: str) -> str:
+    "`line` without its trailing `# comment`: a `#` that starts a word outside quotes, as in a shell."
+    quote, escaped = None, False
+    for i, ch in enumerate(line):
+        if escaped: escaped = False
+        elif ch == "\\" and quote != "'": escaped = True
+        elif quote: quote = None if ch == quote else quote
+        elif ch in "'\"": quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1].isspace()): return line[:i].rstrip()
+    return line
+
 # %% ../../nbs/magics/01_usage.ipynb #82944b35
 def _split(line: str, name: str) -> list[str]:
-    "`line` split as a POSIX shell would; unbalanced quotes are a `UsageError`."
+    """`line` split as a POSIX shell would, its trailing `# comment` dropped; unbalanced quotes are
+    a `UsageError`."""
     from IPython.utils.process import arg_split
-    try: return arg_split(line, posix=True)
+    try: return arg_split(_strip_comment(line), posix=True)
     except ValueError as e:
         raise UsageError(f"%{name}: cannot split the line ({e}); check the quotes.") from None
 
