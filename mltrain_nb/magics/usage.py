@@ -52,13 +52,16 @@ def _parse_error(parser, argv: list[str], error: Exception, known: list[str] | N
 # %% ../../nbs/magics/01_usage.ipynb #1a980d09
 def _strip_comment(line: str) -> str:
     "`line` without its trailing `# comment`: a `#` that starts a word outside quotes, as in a shell."
-    quote, escaped = None, False
+    quote, escaped, start = None, False, True   # start: the next character begins a word
     for i, ch in enumerate(line):
+        space = False
         if escaped: escaped = False
         elif ch == "\\" and quote != "'": escaped = True
         elif quote: quote = None if ch == quote else quote
         elif ch in "'\"": quote = ch
-        elif ch == "#" and (i == 0 or line[i - 1].isspace()): return line[:i].rstrip()
+        elif ch == "#" and start: return line[:i].rstrip()
+        else: space = ch.isspace()
+        start = space
     return line
 
 # %% ../../nbs/magics/01_usage.ipynb #82944b35
