@@ -11,17 +11,20 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
 from .._compat.argparse import option_strings
-from ..errors import MLTrainError, suggest
+from ..errors import MLTrainError, face_hint, suggest
 
 # %% auto #0
 __all__ = []
 
 # %% ../../nbs/magics/01_usage.ipynb #62ae008f
+_MAGIC_OPTIONS = {"to_version": "--to", "cv": "--cv", "task": "--task", "test_size": "--test-size",
+                  "sampler": "--sampler", "metric": "--metric"}
+
 @contextmanager
 def _user_errors():
-    "Turn `MLTrainError`s raised inside into one-line `UsageError`s."
+    "Turn `MLTrainError`s raised inside into one-line `UsageError`s, hints in the magics' options."
     try: yield
-    except MLTrainError as e: raise UsageError(str(e)) from None
+    except MLTrainError as e: raise UsageError(face_hint(str(e), _MAGIC_OPTIONS)) from None
 
 # %% ../../nbs/magics/01_usage.ipynb #35839c6f
 def _option_strings(parser) -> list[str]:
