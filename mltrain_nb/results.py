@@ -198,7 +198,8 @@ class Explanation(dict):
 
     def __repr__(self) -> str:
         imp = self.get("importance") or {}
-        by = f" by {self['explainer']}" if self.get("explainer") else ""
+        how = self.get("explainer")
+        by = f" by {how}" if how and how != self.get("method") else ""
         lines = [f"Explanation({self.get('method')}{by}, {self.get('rows')} rows, "
                  f"{len(imp)} features)"]
         width = max((len(str(k)) for k, _ in self.top()), default=0)

@@ -54,7 +54,7 @@ def _parse_error(parser, argv: list[str], error: Exception, known: list[str] | N
 
 # %% ../../nbs/magics/01_usage.ipynb #1a980d09
 def _strip_comment(line: str) -> str:
-    "`line` without its trailing `# comment`: a `#` that starts a word outside quotes, as in a shell."
+    "`line` without its trailing `# comment`: a `#` starting a word outside quotes, as in a shell."
     quote, escaped, start = None, False, True   # start: the next character begins a word
     for i, ch in enumerate(line):
         space = False
