@@ -119,7 +119,8 @@ def notebook(tmp_path):
         assert err is None, f"README cell failed: {type(err).__name__}: {err}\n{code}"
         return r.result
     yield shell, run
-    if "mltrain_nb.magics" in shell.extension_manager.loaded: shell.run_line_magic("unload_ext", "mltrain_nb")
+    if "mltrain_nb" in shell.extension_manager.loaded: shell.run_line_magic("unload_ext", "mltrain_nb")
+    shell.config.pop("MLTrain", None)
     shell.reset(new_session=False)
 
 
