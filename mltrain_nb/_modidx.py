@@ -2193,6 +2193,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                               'mltrain_nb/tuning/dask_trials.py'),
                                                'mltrain_nb.tuning.dask_trials._dask_trial': ( 'tuning/dask_trials.html#_dask_trial',
                                                                                               'mltrain_nb/tuning/dask_trials.py'),
+                                               'mltrain_nb.tuning.dask_trials._distributed': ( 'tuning/dask_trials.html#_distributed',
+                                                                                               'mltrain_nb/tuning/dask_trials.py'),
                                                'mltrain_nb.tuning.dask_trials._drive_dask': ( 'tuning/dask_trials.html#_drive_dask',
                                                                                               'mltrain_nb/tuning/dask_trials.py'),
                                                'mltrain_nb.tuning.dask_trials._finished_numbers': ( 'tuning/dask_trials.html#_finished_numbers',

@@ -547,3 +547,23 @@ def test_31_5_plot_and_explain_show_once_in_a_kernel_and_return(tmp_path):
     summary = out[4][-1]["data"]["text/plain"]
     assert summary.startswith("Explanation(permutation") and len(summary.splitlines()) <= 8, summary
     assert "'petal" in out[5][-1]["data"]["text/plain"]
+
+
+def test_31_4_a_dask_address_without_dask_is_one_clear_error(tmp_path):
+    "Item 4: `dask[distributed]` is a test dependency; without it a Dask address was a ModuleNotFoundError."
+    p = python("""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("dask", "distributed"): raise ImportError(f"no {name}")
+        sys.meta_path.insert(0, Block())
+        import warnings; warnings.simplefilter("ignore")
+        from sklearn.datasets import load_iris
+        from mltrain_nb.engine import MLTrainingEngine
+        from mltrain_nb.errors import ConfigError
+        df = load_iris(as_frame=True).frame
+        try: MLTrainingEngine(cv=2, progress=False, tracking={"enabled": False}).tune(
+            df, "target", "logistic_regression", n_trials=2, dask_address="tcp://127.0.0.1:9")
+        except ConfigError as e: print("CONFIG-ERROR", e)
+    """, cwd=tmp_path, timeout=300)
+    assert "CONFIG-ERROR" in p.stdout and "pip install 'dask[distributed]'" in p.stdout, p.stdout + p.stderr[-3000:]
