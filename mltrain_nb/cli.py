@@ -301,13 +301,22 @@ def _run(args: argparse.Namespace) -> int:
             return 130
     return 0
 
+# %% ../nbs/11_cli.ipynb #629924e1
+_CLI_OPTIONS = {"cv": "--cv", "task": "--task", "test_size": "--test-size", "metric": "--metric",
+                "to_version": "--to"}
+
+def _error_line(e: Exception) -> str:
+    "`e`'s message on one line, its hints in the command's options (`errors.face_hint`)."
+    from mltrain_nb.errors import face_hint
+    return face_hint(" ".join(str(e).split()), _CLI_OPTIONS)
+
 # %% ../nbs/11_cli.ipynb #bdaec01c
 def main(argv: list[str] | None = None) -> int:
     "Run the `mltrain` command; returns the exit status."
     args = _parser().parse_args(argv)
     try: return _run(args)
     except MLTrainError as e:
-        print(f"mltrain: error: {' '.join(str(e).split())}", file=sys.stderr)   # one line, always
+        print(f"mltrain: error: {_error_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mltrain: interrupted", file=sys.stderr)

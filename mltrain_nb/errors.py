@@ -11,7 +11,7 @@ from typing import Iterable
 
 # %% auto #0
 __all__ = ['MLTrainError', 'ConfigError', 'DataError', 'UnknownAlgorithmError', 'ModelNotFoundError', 'ModelIntegrityError',
-           'TrainingInterrupted', 'RegistryError', 'ABTestError', 'InputSchemaError', 'closest', 'suggest']
+           'TrainingInterrupted', 'RegistryError', 'ABTestError', 'InputSchemaError', 'closest', 'suggest', 'face_hint']
 
 # %% ../nbs/00_errors.ipynb #59c5042d
 class MLTrainError(Exception):
@@ -70,3 +70,17 @@ def suggest(name: str, options: Iterable[str], what: str = "value") -> str:
     hint = closest(name, options)
     did_you_mean = f" Did you mean {hint!r}?" if hint else ""
     return f"Unknown {what} {name!r}.{did_you_mean} Valid: {', '.join(options)}."
+
+# %% ../nbs/00_errors.ipynb #11eb001a
+_KEYWORD = r"""(?<![\w.])([A-Za-z_]\w*)=(?:'([^'\s]*)'|"([^"\s]*)"|([\w.\-]*\w))?"""
+
+def face_hint(message: str, options: dict[str, str]) -> str:
+    """`message` with each Python keyword hint (`cv=3`, `task='regression'`, `to_version=`) written
+    as the option `options` maps the keyword to (`--cv 3`, `--task regression`, `--to`)."""
+    import re
+    def swap(m):
+        option = options.get(m.group(1))
+        if option is None: return m.group(0)
+        value = next((g for g in m.groups()[1:] if g is not None), "")
+        return f"{option} {value}" if value else option
+    return re.sub(_KEYWORD, swap, message)

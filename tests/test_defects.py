@@ -772,3 +772,176 @@ def test_31_16_a_matrix_where_no_cell_finished_still_reports(tmp_path, quiet):
                           n_jobs=1, output=str(tmp_path / "r"), tracking_uri=f"sqlite:///{tmp_path}/m.db")
     assert list(res.failed) == ["decision_tree__group"]
     assert "Cell decision_tree\\_\\_group failed" in res.reports["markdown"].read_text()
+# --- issue 31: first-hour ---
+
+@pytest.fixture
+def shell31(iris_df, quiet):
+    "A real IPython shell with the extension loaded, untracked and without progress output; `iris` in its namespace."
+    from IPython.testing.globalipapp import get_ipython
+    shell = get_ipython()
+    shell.run_line_magic("load_ext", "mltrain_nb")
+    shell.run_line_magic("config", "MLTrain.progress = False")
+    shell.run_line_magic("config", "MLTrain.tracking = False")
+    shell.user_ns["iris"] = iris_df
+    yield shell
+    shell.run_line_magic("unload_ext", "mltrain_nb")
+    shell.config.pop("MLTrain", None)
+    for k in ("iris", "r", "t"): shell.user_ns.pop(k, None)
+
+
+def test_31_1_a_comment_after_a_magic_is_a_comment(shell31):
+    "Item 1: `%tune r --trials 3  # ...` stopped with 'unrecognized arguments'."
+    r = shell31.run_line_magic("train", "iris --target species --models logistic_regression --cv 2 -o r  # a comment")
+    assert type(r).__name__ == "TrainResult" and shell31.user_ns["r"] is r
+    t = shell31.run_line_magic("tune", "r --trials 2 --no-panel -o t   # tunes r's best algorithm")
+    assert type(t).__name__ == "TuneResult" and len(t.trials) == 2
+    board = shell31.run_line_magic("mltrain", "leaderboard r   # ranked")
+    assert "logistic_regression" in board.index
+    r2 = shell31.run_cell_magic("train", "iris --target species --models decision_tree --cv 2  # first line",
+                                "split: {test_size: 0.25}\n")
+    assert list(r2.results) == ["decision_tree"]
+    with pytest.raises(UsageError, match="check the quotes"):   # a # inside quotes is kept: the quote stays open
+        shell31.run_line_magic("train", "iris --target 'species # x")
+
+
+def test_31_3_hints_name_the_option_of_the_face(shell31, tmp_path, iris_df, capsys):
+    "Item 3: `%mltrain rollback` on a name with one production version said `give to_version=`."
+    shell31.run_line_magic("config", "MLTrain.tracking = True")
+    shell31.run_line_magic("config", f"MLTrain.output_dir = {str(tmp_path / 'store')!r}")
+    shell31.run_line_magic("train", "iris --target species --models logistic_regression --cv 2 -o r")
+    shell31.run_line_magic("mltrain", "register r --name flowers --promote")
+    with pytest.raises(UsageError) as e: shell31.run_line_magic("mltrain", "rollback flowers")
+    assert type(e.value) is UsageError and "--to" in str(e.value) and "to_version" not in str(e.value)
+    from mltrain_nb.cli import main    # the command's hints are its options too
+    iris_df.to_csv(tmp_path / "iris.csv", index=False)
+    capsys.readouterr()
+    assert main(["train", str(tmp_path / "iris.csv"), "--target", "species", "--models", "logistic_regression",
+                 "--test-size", "0.01", "--no-tracking", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "(e.g. --test-size 0.2)" in err and "test_size=" not in err, err
+
+
+DEV_ONLY = ["pytest", "nbdev", "ipykernel", "nbclient", "nbformat", "dask", "distributed", "jupyterlab",
+            "playwright", "ruff", "hypothesis", "schemathesis"]
+
+
+def test_31_4_the_main_job_magics_and_panels_need_no_dev_package(tmp_path):
+    """Item 4: `pip install -e .` must be enough. With every dev-only package made unimportable, the CLI, a training
+    with tuning, the magics in an IPython shell and the panels all run."""
+    p = python(f"""
+        import sys
+        BLOCKED = {DEV_ONLY!r}
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in BLOCKED: raise ImportError(f"dev-only package imported: {{name}}")
+        sys.meta_path.insert(0, Block())
+        import warnings; warnings.simplefilter("ignore")
+        from sklearn.datasets import load_iris
+        import mltrain_nb.cli
+        from mltrain_nb.engine import MLTrainingEngine
+        df = load_iris(as_frame=True).frame
+        e = MLTrainingEngine(cv=2, tracking={{"enabled": False}})
+        e.compare(df, "target", models=["logistic_regression"]); e.tune(df, "target", "logistic_regression", n_trials=2)
+        from IPython.core.interactiveshell import InteractiveShell
+        ip = InteractiveShell.instance(); ip.user_ns["df"] = df
+        ip.run_line_magic("load_ext", "mltrain_nb")
+        ip.run_line_magic("config", "MLTrain.tracking = False")
+        r = ip.run_line_magic("train", "df --target target --models decision_tree --cv 2")
+        from mltrain_nb.panels import TrainingPanel, ResultsPanel
+        TrainingPanel(); ResultsPanel(r)
+        print("ALL-RAN", [m for m in BLOCKED if m in sys.modules])
+    """, cwd=tmp_path, timeout=300)
+    assert "ALL-RAN []" in p.stdout, p.stdout[-2000:] + p.stderr[-3000:]
+
+
+def test_31_4_every_import_of_the_package_is_a_requirement():
+    """Item 4: each third-party module the package imports (inside functions too) comes from settings.ini's
+    requirements or what they install, except `distributed`, which only `dask_address` uses."""
+    import ast
+    import configparser
+    import importlib.metadata as md
+    import re
+    norm = lambda n: re.sub(r"[-_.]+", "-", n).lower()
+    cfg = configparser.ConfigParser(); cfg.read(ROOT / "settings.ini")
+    todo = [norm(re.split(r"[<>=\[ ;]", r)[0]) for r in cfg["DEFAULT"]["requirements"].split()]
+    installed = set()
+    while todo:
+        d = todo.pop()
+        if d in installed: continue
+        installed.add(d)
+        try: reqs = md.requires(d) or []
+        except md.PackageNotFoundError: continue
+        todo += [norm(re.match(r"[\w.\-]+", r).group(0)) for r in reqs if "extra ==" not in r]
+    owners = md.packages_distributions()
+    missing = {}
+    for f in (ROOT / "mltrain_nb").rglob("*.py"):
+        for n in ast.walk(ast.parse(f.read_text())):
+            names = [a.name for a in n.names] if isinstance(n, ast.Import) else (
+                [n.module] if isinstance(n, ast.ImportFrom) and n.level == 0 and n.module else [])
+            for top in {m.split(".")[0] for m in names} - set(sys.stdlib_module_names) - {"mltrain_nb", "distributed"}:
+                if not any(norm(d) in installed for d in owners.get(top, [])):
+                    missing.setdefault(top, []).append(f"{f.relative_to(ROOT)}:{n.lineno}")
+    assert not missing, missing
+
+
+def test_31_5_tune_shows_trial_progress_outside_a_panel(capsys, quiet):
+    "Item 5: a search showed nothing outside a panel (compare showed its folds)."
+    X, y = small(80)
+    e = MLTrainingEngine(cv=2, tracking=OFF)                       # progress on: the default
+    e.tune(X, y, "logistic_regression", n_trials=3, timeout=60)
+    err = capsys.readouterr().err
+    assert "Tuning logistic_regression_tuned" in err and "3/3" in err and "best " in err and "s left" in err
+    seen = []
+    e2 = MLTrainingEngine(cv=2, tracking=OFF, callbacks=[seen.append])   # a panel's callbacks: no bar
+    e2.tune(X, y, "logistic_regression", n_trials=2)
+    engine().tune(X, y, "logistic_regression", n_trials=2)        # progress=False: quiet
+    assert "Tuning" not in capsys.readouterr().err
+    started = [ev for ev in seen if type(ev).__name__ == "TrainingStarted"]
+    assert started[0].n_trials == 2
+
+
+def test_31_5_plot_and_explain_show_once_in_a_kernel_and_return(tmp_path):
+    """Item 5: `result.plot(...)` showed nothing unless it was the cell's value; `result.explain()` returned a dict
+    that printed hundreds of lines. In a real Jupyter kernel each shows its figure once, and returns it."""
+    import nbformat
+    from nbclient import NotebookClient
+    cells = ["import warnings; warnings.simplefilter('ignore')\n"
+             "from sklearn.datasets import load_iris\nfrom mltrain_nb.engine import MLTrainingEngine\n"
+             "df = load_iris(as_frame=True).frame\n"
+             "result = MLTrainingEngine(cv=2, tracking={'enabled': False}, progress=False).compare(\n"
+             "    df, 'target', models=['logistic_regression'])",
+             "result.plot('roc')",                                         # shown once, not again as the value
+             "fig = result.plot('confusion_matrix'); type(fig).__name__",  # shown, and returned
+             "fig",                                                        # a later cell shows it again
+             "ex = result.explain(method='permutation')\nex",
+             "ex['importance'], ex['method']"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    out = [c.outputs for c in nb.cells]
+    pngs = [sum("image/png" in o.get("data", {}) for o in outs) for outs in out]
+    assert pngs == [0, 1, 1, 1, 1, 0], pngs
+    assert not [o for outs in out for o in outs if o.output_type == "error"]
+    assert out[2][-1]["data"]["text/plain"] == "'Figure'"
+    summary = out[4][-1]["data"]["text/plain"]
+    assert summary.startswith("Explanation(permutation") and len(summary.splitlines()) <= 8, summary
+    assert "'petal" in out[5][-1]["data"]["text/plain"]
+
+
+def test_31_4_a_dask_address_without_dask_is_one_clear_error(tmp_path):
+    "Item 4: `dask[distributed]` is a test dependency; without it a Dask address was a ModuleNotFoundError."
+    p = python("""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("dask", "distributed"): raise ImportError(f"no {name}")
+        sys.meta_path.insert(0, Block())
+        import warnings; warnings.simplefilter("ignore")
+        from sklearn.datasets import load_iris
+        from mltrain_nb.engine import MLTrainingEngine
+        from mltrain_nb.errors import ConfigError
+        df = load_iris(as_frame=True).frame
+        try: MLTrainingEngine(cv=2, progress=False, tracking={"enabled": False}).tune(
+            df, "target", "logistic_regression", n_trials=2, dask_address="tcp://127.0.0.1:9")
+        except ConfigError as e: print("CONFIG-ERROR", e)
+    """, cwd=tmp_path, timeout=300)
+    assert "CONFIG-ERROR" in p.stdout and "pip install 'dask[distributed]'" in p.stdout, p.stdout + p.stderr[-3000:]

@@ -146,7 +146,8 @@ def _submit_dask(client, plan: Plan, cells: list[Cell]) -> dict:
 def _start_dask(plan: Plan, cells: list[Cell], address):
     """Start `cells` on the Dask scheduler at `address` (or a `Client`); (records as they come,
     cancel)."""
-    from distributed import Client, as_completed
+    from mltrain_nb.tuning.dask_trials import _distributed
+    Client, as_completed = _distributed().Client, _distributed().as_completed
     own = not isinstance(address, Client)
     try: client = Client(address, set_as_default=False, timeout="15s") if own else address
     except (OSError, TimeoutError) as e:

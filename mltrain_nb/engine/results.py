@@ -12,7 +12,7 @@ import pandas as pd
 from fastcore.basics import patch
 
 from ..config import TrainConfig
-from ..results import ModelResult, viewer_for
+from ..results import ModelResult, show_inline, viewer_for
 from .. import evaluation as meval
 
 # %% auto #0
@@ -87,17 +87,33 @@ def evaluate(self: TrainResult, model: str | None = None, X_test=None, y_test=No
 
 # %% ../../nbs/engine/04_results.ipynb #3c3d8128
 @patch
-def plot(self: TrainResult, kind: str = "confusion_matrix", model: str | None = None, path=None):
-    """One evaluation plot of the best model (or `model`) on the held-out rows; see
-    `MLTrainingEngine.plot`."""
-    return self.engine.plot(kind, model or self.best_model_name, path=path)
+def plot(self: TrainResult, kind: str = "confusion_matrix", model: str | None = None, path=None,
+         show: bool = True):
+    """One evaluation plot (a matplotlib Figure) of the best model (or `model`) on the held-out
+    rows, shown in a Jupyter notebook unless `show=False`; see `MLTrainingEngine.plot`."""
+    fig = self.engine.plot(kind, model or self.best_model_name, path=path)
+    if show: show_inline(fig)   # once: not again as the cell's value
+    return fig
 
 # %% ../../nbs/engine/04_results.ipynb #af9fd6ad
+class _PNGFile:
+    "A PNG file as IPython shows an image."
+    def __init__(self, path): self.path = str(path)
+    def _repr_png_(self) -> bytes:
+        from pathlib import Path
+        return Path(self.path).read_bytes()
+    def __repr__(self) -> str: return f"<plot {self.path}>"
+
 @patch
-def explain(self: TrainResult, model: str | None = None, method: str = "shap", **kwargs):
-    "SHAP or permutation importance of the best model (or `model`), by input column."
+def explain(self: TrainResult, model: str | None = None, method: str = "shap", show: bool = True,
+            **kwargs):
+    """SHAP or permutation importance of the best model (or `model`), by input column: an
+    `Explanation` (a dict printed as a short summary); its plot shown in a notebook unless
+    `show=False`."""
     name = model or self.best_model_name
-    return self.engine.generate_explainability(name, method=method, **kwargs)
+    ex = self.engine.generate_explainability(name, method=method, **kwargs)
+    if show and ex.get("plot_path"): show_inline(_PNGFile(ex["plot_path"]))
+    return ex
 
 # %% ../../nbs/engine/04_results.ipynb #ea87340b
 @patch

@@ -118,8 +118,9 @@ def _tune(engine, X, y=None, model_type: str | None = None, tuning: TuneConfig |
                            engine.task)
             tuned_name = model_name or f"{name}_tuned"
             inputs = _search_inputs(engine, tc, algorithm, split, tuned_name, cbs)
+            trials = tc.n_trials if tc.method == "optuna" else None   # optuna reports each trial
             emit(cbs, TrainingStarted(engine.task, len(prep.X), prep.X.shape[1], (tuned_name,),
-                                      max(len(folds), 1)))
+                                      max(len(folds), 1), n_trials=trials, timeout=tc.timeout))
             outcome, res, parent_id = _search_and_refit(engine, tc, name, algorithm, tuned_name,
                                                         split, folds, cbs, inputs, t0)
             engine._keep(res, split)

@@ -106,7 +106,7 @@ def _explain(magics, args):
     _check_var(args.out)
     r = _result(magics, args.result)
     name = _model(r, args.model)
-    ex = r.explain(name, method=args.method)
+    ex = r.explain(name, method=args.method, show=False)   # every plot shows below
     for kind, path in ex.get("plots", {}).items():
         _show_png(magics.shell, path=path, name=f"{name}_{args.method}_{kind}")
     if args.out: magics.shell.user_ns[args.out] = ex
