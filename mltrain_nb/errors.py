@@ -87,5 +87,6 @@ def suggest_option(bad: str, options: Iterable[str]) -> str:
     key = str(bad).split("=")[0]
     hint = OPTION_SYNONYMS.get(key.lower()) or OPTION_SYNONYMS.get(key.lower().replace("_", "-"))
     if hint in options:
-        return f"Unknown option {key!r}. Did you mean {hint!r}? Valid: {', '.join(sorted(options))}."
+        valid = ", ".join(sorted(options))
+        return f"Unknown option {key!r}. Did you mean {hint!r}? Valid: {valid}."
     return suggest(key, options, "option")
