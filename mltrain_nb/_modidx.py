@@ -224,6 +224,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'mltrain_nb.config._cross_validation': ('config.html#_cross_validation', 'mltrain_nb/config.py'),
                                    'mltrain_nb.config._data_split': ('config.html#_data_split', 'mltrain_nb/config.py'),
                                    'mltrain_nb.config._describe': ('config.html#_describe', 'mltrain_nb/config.py'),
+                                   'mltrain_nb.config._experiment_name': ('config.html#_experiment_name', 'mltrain_nb/config.py'),
                                    'mltrain_nb.config._hyperparameter_tuning': ( 'config.html#_hyperparameter_tuning',
                                                                                  'mltrain_nb/config.py'),
                                    'mltrain_nb.config._normalize': ('config.html#_normalize', 'mltrain_nb/config.py'),
