@@ -447,35 +447,27 @@ def test_31_5_register_and_moves_show_one_line(tmp_path, iris_df, ip):
     assert moved == "demoted iris/1 (version 1.0.0): now Staged"
 
 
-def _cli(*argv, cwd, timeout=300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.run([sys.executable, "-c", "import sys; from mltrain_nb.cli import main; sys.exit(main())",
-                           *argv], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env)
-
-
-def test_31_6_7_train_register_serve_from_the_shell(tmp_path, iris_df):
+def test_31_6_7_train_register_serve_from_the_shell(tmp_path, iris_df, capsys, quiet):
     "mltrain train -> mltrain register RUN -> mltrain serve NAME, no Python; Ctrl-C (SIGINT) stops the scoring server too."
+    from mltrain_nb.cli import main
     from test_registry import serve_and_stop
-    iris_df.to_csv(tmp_path / "iris.csv", index=False)
-    train = _cli("train", "iris.csv", "--target", "species", "--models", "logistic_regression,decision_tree",
-                 "--cv", "2", "--no-progress", "--save", "saved", cwd=tmp_path)
-    assert train.returncode == 0, train.stderr
-    hint = next(l for l in train.stdout.splitlines() if l.startswith("ship the best"))
+    iris_df.to_csv(tmp_path / "iris.csv", index=False)   # the tests run in tmp_path: ./experiments is the default store
+    assert main(["train", "iris.csv", "--target", "species", "--models", "logistic_regression,decision_tree",
+                 "--cv", "2", "--no-progress", "--save", "saved"]) == 0
+    hint = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("ship the best"))
     best = hint.split("(")[1].split(")")[0]
     run_id = hint.split("mltrain register ")[1].split()[0]
-    reg = _cli("register", run_id, "--name", "iris", "--promote", cwd=tmp_path)
-    assert reg.returncode == 0, reg.stderr
-    assert reg.stdout.splitlines() == [f"registered iris/1 (version 1.0.0, Production, from {best})",
-                                       "serve it: mltrain serve iris"]
+    assert main(["register", run_id, "--name", "iris", "--promote"]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"registered iris/1 (version 1.0.0, Production, from {best})",
+                                                    "serve it: mltrain serve iris"]
     # the folder --save wrote registers too (checked by its hash before it is unpickled)
-    again = _cli("register", "saved", "--name", "iris", cwd=tmp_path)
-    assert again.returncode == 0 and again.stdout.startswith(f"registered iris/2 (version 2.0.0, Training, from {best})")
-    uri = f"sqlite:///{tmp_path / 'experiments' / 'mlflow.db'}"
-    code, out = serve_and_stop("iris", uri, signal.SIGINT, cwd=tmp_path)
+    assert main(["register", "saved", "--name", "iris"]) == 0
+    assert capsys.readouterr().out.startswith(f"registered iris/2 (version 2.0.0, Training, from {best})")
+    assert main(["register", "0" * 32, "--name", "iris"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mltrain: error: No MLflow run") and err.count("\n") == 1
+    code, out = serve_and_stop("iris", f"sqlite:///{tmp_path / 'experiments' / 'mlflow.db'}", signal.SIGINT, cwd=tmp_path)
     assert code == 128 + signal.SIGINT, out
-    bad = _cli("register", "0" * 32, "--name", "iris", cwd=tmp_path)
-    assert bad.returncode == 2 and bad.stderr.startswith("mltrain: error: No MLflow run") and bad.stderr.count("\n") == 1
 
 
 def test_31_8_unknown_registered_names_and_options_are_suggested(tmp_path, iris_df, ip, capsys):

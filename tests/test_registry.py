@@ -293,9 +293,13 @@ def _alive(pid: int) -> bool:
 
 
 def _port_free(port: int) -> bool:
+    "Nothing listens on the port: a connection is refused, and a server could bind it (as servers do, past TIME_WAIT)."
     import socket
+    with socket.socket() as c:
+        if c.connect_ex(("127.0.0.1", port)) == 0: return False
     with socket.socket() as s:
-        try: s.bind(("127.0.0.1", port)); return True
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try: s.bind(("127.0.0.1", port)); s.listen(); return True
         except OSError: return False
 
 

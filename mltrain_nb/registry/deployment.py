@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -509,6 +510,10 @@ def _save_local(self: ModelDeployment, model, path: Path, input_example=None) ->
         ]
         # loadable where mltrain_nb is not installed
         for m in by_value: cloudpickle.register_pickle_by_value(m)
+        # MLflow logs its caution about cloudpickle (a choice made on purpose) on every save
+        log = logging.getLogger("mlflow.sklearn")
+        level = log.level
+        log.setLevel(logging.ERROR)
         try:
             mlflow.sklearn.save_model(
                 model,
@@ -519,6 +524,7 @@ def _save_local(self: ModelDeployment, model, path: Path, input_example=None) ->
                 serialization_format="cloudpickle",
             )
         finally:
+            log.setLevel(level)
             for m in by_value:
                 cloudpickle.unregister_pickle_by_value(m)
     return path
