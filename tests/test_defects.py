@@ -433,20 +433,6 @@ def test_31_2_the_tuned_model_is_the_best_model_everywhere(tmp_path, iris_df, ip
     assert (r.predict(X, model=other) == r.engine.predict(X, other)).all() and capsys.readouterr().out == ""
 
 
-def test_31_5_register_and_moves_show_one_line(tmp_path, iris_df, ip):
-    from IPython.core.formatters import PlainTextFormatter
-    ip.user_ns["iris"] = iris_df
-    ip.run_line_magic("config", f"MLTrain.output_dir = {str(tmp_path / 'exp')!r}")
-    ip.run_line_magic("config", "MLTrain.tracking = True")
-    r = ip.run_line_magic("train", f"iris --target species {IRIS_MODELS} -o r")
-    e = ip.run_line_magic("mltrain", "register r --name iris --promote")
-    shown = PlainTextFormatter()(e)
-    assert shown == f"registered iris/1 (version 1.0.0, Production, from {r.best_model_name})"
-    assert e["model_id"] and len(e) > 10       # every field is still there
-    moved = PlainTextFormatter()(ip.run_line_magic("mltrain", "demote iris 1"))
-    assert moved == "demoted iris/1 (version 1.0.0): now Staged"
-
-
 def test_31_6_7_train_register_serve_from_the_shell(tmp_path, iris_df, capsys, quiet):
     "mltrain train -> mltrain register RUN -> mltrain serve NAME, no Python; Ctrl-C (SIGINT) stops the scoring server too."
     from mltrain_nb.cli import main
@@ -470,15 +456,22 @@ def test_31_6_7_train_register_serve_from_the_shell(tmp_path, iris_df, capsys, q
     assert code == 128 + signal.SIGINT, out
 
 
-def test_31_8_unknown_registered_names_and_options_are_suggested(tmp_path, iris_df, ip, capsys):
+def test_31_5_8_one_line_entries_and_suggested_names_and_options(tmp_path, iris_df, ip, capsys):
+    "%mltrain register/demote show one line; unknown registered names, --folds and unknown CLI options get a did-you-mean."
+    from IPython.core.formatters import PlainTextFormatter
     from mltrain_nb.cli import main
     ip.user_ns.update(iris=iris_df, X=iris_df.drop(columns="species"))
     ip.run_line_magic("config", f"MLTrain.output_dir = {str(tmp_path / 'exp')!r}")
     ip.run_line_magic("config", "MLTrain.tracking = True")
     empty = _one_line_usage_error(lambda: ip.run_line_magic("mltrain", "predict iris X"))
     assert "the registry is empty" in empty and "Valid: ." not in empty
-    ip.run_line_magic("train", f"iris --target species {IRIS_MODELS} -o r")
-    ip.run_line_magic("mltrain", "register r --name iris --promote")
+    r = ip.run_line_magic("train", f"iris --target species {IRIS_MODELS} -o r")
+    e = ip.run_line_magic("mltrain", "register r --name iris --promote")
+    assert PlainTextFormatter()(e) == f"registered iris/1 (version 1.0.0, Production, from {r.best_model_name})"
+    assert e["model_id"] and len(e) > 10       # every field is still there
+    ip.run_line_magic("mltrain", "register r --name iris")
+    moved = PlainTextFormatter()(ip.run_line_magic("mltrain", "promote iris 2"))
+    assert moved == "promoted iris/2 (version 2.0.0): now Production"
     for line in ("predict irsi X", "predict irsi@production X", "predict irsi/1 X", "rollback irsi", "models --name irsi"):
         msg = _one_line_usage_error(lambda: ip.run_line_magic("mltrain", line))
         assert "Did you mean 'iris'?" in msg, (line, msg)
