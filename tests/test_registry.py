@@ -162,7 +162,8 @@ def _free_port() -> int:
 
 
 def test_serve_answers_like_the_inference_engine(tmp_path):
-    "`mltrain serve NAME` starts MLflow's scoring server on 127.0.0.1; a real HTTP request gets the InferenceEngine's predictions; SIGTERM stops it all."
+    """`mltrain serve NAME` starts MLflow's scoring server on 127.0.0.1; a real HTTP request gets the
+    InferenceEngine's predictions; SIGTERM stops it all."""
     import urllib.request
     from mltrain_nb.inference import InferenceEngine, ModelLoader
     dep = _deployment(tmp_path)
@@ -304,7 +305,8 @@ def _port_free(port: int) -> bool:
 
 
 def serve_and_stop(ref: str, tracking_uri: str, sig: int, cwd=None, while_up=None) -> tuple[int, str]:
-    "Start `mltrain serve ref` as a user would, wait for /ping, send `sig` to it; (exit status, output). Asserts nothing it started is left."
+    """Start `mltrain serve ref` as a user would, wait for /ping, send `sig` to it; (exit status, output).
+    Asserts nothing it started is left."""
     import time
     import urllib.request
     port = _free_port()
