@@ -14,8 +14,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from .errors import ConfigError, suggest
 
 # %% auto #0
-__all__ = ['NJobs', 'TaskName', 'load_yaml', 'SplitSpec', 'PreprocessSpec', 'FeatureSelectionSpec', 'EarlyStoppingSpec',
-           'TuneConfig', 'as_tune_config', 'TrackingSpec', 'CalibrationSpec', 'TrainConfig', 'as_config']
+__all__ = ['NJobs', 'ExperimentName', 'TaskName', 'load_yaml', 'SplitSpec', 'PreprocessSpec', 'FeatureSelectionSpec',
+           'EarlyStoppingSpec', 'TuneConfig', 'as_tune_config', 'TrackingSpec', 'CalibrationSpec', 'TrainConfig',
+           'as_config']
 
 # %% ../nbs/02_config.ipynb #df6e33b2
 def _spec_at(cls: type[BaseModel], loc: tuple) -> type[BaseModel]:
@@ -221,11 +222,23 @@ def as_tune_config(value=None, base: TuneConfig | None = None, what: str = "conf
         raise ConfigError(suggest(d["method"], _TUNE_METHODS, "tuning method"))
     return TuneConfig(**d)
 
+# %% ../nbs/02_config.ipynb #c34e3b07
+_MLFLOW_NAME_MAX = 500   # MLflow's limit on an experiment name (mlflow.utils.validation)
+
+def _experiment_name(v: str | None) -> str | None:
+    "An experiment name MLflow takes: not blank, printable, at most 500 characters."
+    if v is None or (v.strip() and v.isprintable() and len(v) <= _MLFLOW_NAME_MAX): return v
+    shown = repr(v) if len(v) <= 60 else f"{v[:40]!r}... ({len(v)} characters)"
+    raise ConfigError(f"The experiment name {shown} cannot be used: MLflow takes a name of 1 to "
+                      f"{_MLFLOW_NAME_MAX} printable characters.")
+
+ExperimentName = Annotated[str | None, AfterValidator(_experiment_name)]
+
 # %% ../nbs/02_config.ipynb #e46711eb
 class TrackingSpec(_Spec):
     "Where runs are tracked."
     enabled: bool = True
-    experiment: str | None = None
+    experiment: ExperimentName = None
     tracking_uri: str | None = Field(
         None, description="None: MLFLOW_TRACKING_URI, else SQLite in output_dir"
     )

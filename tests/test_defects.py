@@ -945,3 +945,232 @@ def test_31_4_a_dask_address_without_dask_is_one_clear_error(tmp_path):
         except ConfigError as e: print("CONFIG-ERROR", e)
     """, cwd=tmp_path, timeout=300)
     assert "CONFIG-ERROR" in p.stdout and "pip install 'dask[distributed]'" in p.stdout, p.stdout + p.stderr[-3000:]
+# --- issue 31: ship-model ---
+
+IRIS_MODELS = "--models logistic_regression,decision_tree --cv 2 --no-panel"
+
+
+def _one_line_usage_error(f) -> str:
+    with pytest.raises(UsageError) as e: f()
+    assert type(e.value) is UsageError and "\n" not in str(e.value), str(e.value)
+    return str(e.value)
+
+
+def test_31_2_the_tuned_model_is_the_best_model_everywhere(tmp_path, iris_df, ip, capsys):
+    "After %tune r, r's leaderboard holds the tuned model, and register, predict, explain and save take its first row and say so."
+    ip.user_ns["iris"] = iris_df
+    X = iris_df.drop(columns="species")
+    r = ip.run_line_magic("train", f"iris --target species {IRIS_MODELS} -o r")
+    ip.run_line_magic("tune", "r --trials 3 --no-panel")
+    tuned = f"{r.results[r.best_model_name].algorithm}_tuned" if r.best_model_name.endswith("_tuned") else None
+    assert any(n.endswith("_tuned") for n in r.leaderboard.index), list(r.leaderboard.index)
+    best = r.leaderboard.index[0]
+    assert r.best_model_name == best and (tuned is None or tuned == best)
+    said = capsys.readouterr().out
+    assert f"best model is now {best}" in said
+    assert list(ip.run_line_magic("mltrain", "leaderboard r").index) == list(r.leaderboard.index)
+    # register, predict, explain and save: the same model, each saying which
+    ip.run_line_magic("config", f"MLTrain.output_dir = {str(tmp_path / 'exp')!r}")
+    e = ip.run_line_magic("mltrain", "register r --name iris")
+    assert e["trained_as"] == best and repr(e).count("\n") == 0 and best in repr(e)
+    assert (r.predict(X) == r.engine.predict(X, best)).all()
+    assert Path(r.save(tmp_path / "saved")).parent.parent.name == best
+    r.explain(method="permutation", max_rows=50)
+    out = capsys.readouterr().out
+    for action in ("predicting with", "saving", "explaining"):
+        assert f"{action} {best} (the best model of this result" in out, out
+    # a model the result does not lead with is taken when named, silently
+    other = next(n for n in r.results if n != best)
+    assert (r.predict(X, model=other) == r.engine.predict(X, other)).all() and capsys.readouterr().out == ""
+
+
+def test_31_6_7_train_register_serve_from_the_shell(tmp_path, iris_df, capsys, quiet):
+    "mltrain train -> mltrain register RUN -> mltrain serve NAME, no Python; Ctrl-C (SIGINT) stops the scoring server too."
+    from mltrain_nb.cli import main
+    from test_registry import serve_and_stop
+    iris_df.to_csv(tmp_path / "iris.csv", index=False)   # the tests run in tmp_path: ./experiments is the default store
+    assert main(["train", "iris.csv", "--target", "species", "--models", "logistic_regression,decision_tree",
+                 "--cv", "2", "--no-progress", "--save", "saved"]) == 0
+    hint = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("ship the best"))
+    best = hint.split("(")[1].split(")")[0]
+    run_id = hint.split("mltrain register ")[1].split()[0]
+    assert main(["register", run_id, "--name", "iris", "--promote"]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"registered iris/1 (version 1.0.0, Production, from {best})",
+                                                    "serve it: mltrain serve iris"]
+    # the folder --save wrote registers too (checked by its hash before it is unpickled)
+    assert main(["register", "saved", "--name", "iris"]) == 0
+    assert capsys.readouterr().out.startswith(f"registered iris/2 (version 2.0.0, Training, from {best})")
+    assert main(["register", "0" * 32, "--name", "iris"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mltrain: error: No MLflow run") and err.count("\n") == 1
+    code, out = serve_and_stop("iris", f"sqlite:///{tmp_path / 'experiments' / 'mlflow.db'}", signal.SIGINT, cwd=tmp_path)
+    assert code == 128 + signal.SIGINT, out
+
+
+def test_31_5_8_one_line_entries_and_suggested_names_and_options(tmp_path, iris_df, ip, capsys):
+    "%mltrain register/demote show one line; unknown registered names, --folds and unknown CLI options get a did-you-mean."
+    from IPython.core.formatters import PlainTextFormatter
+    from mltrain_nb.cli import main
+    ip.user_ns.update(iris=iris_df, X=iris_df.drop(columns="species"))
+    ip.run_line_magic("config", f"MLTrain.output_dir = {str(tmp_path / 'exp')!r}")
+    ip.run_line_magic("config", "MLTrain.tracking = True")
+    empty = _one_line_usage_error(lambda: ip.run_line_magic("mltrain", "predict iris X"))
+    assert "the registry is empty" in empty and "Valid: ." not in empty
+    r = ip.run_line_magic("train", f"iris --target species {IRIS_MODELS} -o r")
+    e = ip.run_line_magic("mltrain", "register r --name iris --promote")
+    assert PlainTextFormatter()(e) == f"registered iris/1 (version 1.0.0, Production, from {r.best_model_name})"
+    assert e["model_id"] and len(e) > 10       # every field is still there
+    ip.run_line_magic("mltrain", "register r --name iris")
+    moved = PlainTextFormatter()(ip.run_line_magic("mltrain", "promote iris 2"))
+    assert moved == "promoted iris/2 (version 2.0.0): now Production"
+    for line in ("predict irsi X", "predict irsi@production X", "predict irsi/1 X", "rollback irsi", "models --name irsi"):
+        msg = _one_line_usage_error(lambda: ip.run_line_magic("mltrain", line))
+        assert "Did you mean 'iris'?" in msg, (line, msg)
+    assert "Did you mean '--cv'?" in _one_line_usage_error(lambda: ip.run_line_magic("train", "iris --target species --folds 3"))
+    uri = f"sqlite:///{tmp_path / 'exp' / 'mlflow.db'}"
+    capsys.readouterr()
+    assert main(["serve", "irsi", "--tracking-uri", uri]) == 2
+    err = capsys.readouterr().err
+    assert "Did you mean 'iris'?" in err and err.count("\n") == 1
+    with pytest.raises(SystemExit) as e: main(["train", "x.csv", "--folds", "3"])
+    assert e.value.code == 2 and "Unknown option '--folds'. Did you mean '--cv'?" in capsys.readouterr().err
+    with pytest.raises(SystemExit): main(["register", "abc", "--nmae", "x"])
+    assert "Did you mean '--name'?" in capsys.readouterr().err
+
+
+def test_31_11_a_second_model_of_one_algorithm_is_kept_beside_the_first(tmp_path, quiet):
+    X, y = small()
+    eng = engine()
+    first = eng.train_model(X, y, "logistic_regression")
+    with pytest.warns(UserWarning, match="kept beside it as 'logistic_regression_2'"):
+        second = eng.train_model(X, y, "logistic_regression")
+    assert second.name == "logistic_regression_2" and eng.models["logistic_regression"] is first
+    with pytest.warns(UserWarning, match=r"versioned folder.*my_model/v<N>/model.joblib"):
+        path = Path(eng.save_model("logistic_regression", tmp_path / "models" / "my_model.pkl"))
+    assert path == tmp_path / "models" / "my_model" / "v1" / "model.joblib"
+    assert engine().load_model(tmp_path / "models" / "my_model.pkl").name == "logistic_regression"
+
+
+def test_31_12_names_are_refused_before_anything_is_written(tmp_path, quiet):
+    from mltrain_nb.fileio import check_name
+    for bad in ["abc\n", "abc ", " abc", "a..b", "a\tb", "x" * 300]:
+        with pytest.raises(ConfigError) as e: check_name(bad)
+        assert "\n" not in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        MLTrainingEngine(tracking={"experiment": "x" * 600})
+    assert "\n" not in str(e.value) and "500" in str(e.value) and len(str(e.value)) < 300
+
+
+def test_31_13_a_signed_model_is_bound_to_its_name_and_version(tmp_path, monkeypatch, quiet):
+    import hashlib
+    import shutil
+    monkeypatch.setenv("MLTRAIN_SIGNING_KEY", "s3cret")
+    X, y = small()
+    eng = engine()
+    eng.train_model(X, y, "random_forest")
+    eng.train_model(X, y, "logistic_regression")
+    rf = Path(eng.save_model("random_forest", tmp_path))
+    lr = Path(eng.save_model("logistic_regression", tmp_path))
+    engine().load_model(tmp_path / "logistic_regression")
+    for f in ("model.joblib", "model.json"): shutil.copy(rf.parent / f, lr.parent / f)   # a valid signed model, elsewhere
+    with pytest.raises(ModelIntegrityError, match="signed as random_forest/v1"):
+        engine().load_model(tmp_path / "logistic_regression")
+    v2 = Path(eng.save_model("random_forest", tmp_path)).parent
+    shutil.copy(rf, v2 / "model.joblib"); shutil.copy(rf.with_suffix(".json"), v2 / "model.json")   # an old version as the new
+    with pytest.raises(ModelIntegrityError, match="signed as random_forest/v1 but lies in random_forest/v2"):
+        engine().load_model(tmp_path / "random_forest")
+    monkeypatch.delenv("MLTRAIN_SIGNING_KEY")
+    path = Path(eng.save_model("random_forest", tmp_path / "plain"))
+    path.write_bytes(b"")                                  # emptied, and its hash updated to match
+    meta = json.loads(path.with_suffix(".json").read_text())
+    meta["sha256"] = hashlib.sha256(b"").hexdigest()
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(ModelIntegrityError, match="empty"):
+        engine().load_model(path)
+
+
+def test_31_16_an_untracked_model_registers_with_a_signature(tmp_path, quiet):
+    from mltrain_nb.errors import InputSchemaError
+    from mltrain_nb.inference import InferenceEngine, ModelLoader
+    X, y = small()
+    eng = MLTrainingEngine(cv=3, progress=False, tracking={"enabled": False, "output_dir": str(tmp_path / "exp")})
+    eng.train_model(X, y, "logistic_regression")
+    e = eng.register(name="small")
+    assert [c["name"] for c in e["signature"]] == ["a", "b"]
+    model = ModelLoader(f"sqlite:///{tmp_path / 'exp' / 'mlflow.db'}").load_from_registry("small", version=1)
+    with pytest.raises(InputSchemaError):
+        InferenceEngine(model).predict(pd.DataFrame({"a": [1.0], "c": [2.0]}))
+
+
+# property tests of the name checks: every name is either refused with one line or safe as one folder
+from hypothesis import HealthCheck, given, settings, strategies as st   # noqa: E402
+
+_NAMES = st.one_of(st.text(max_size=140), st.text(st.characters(codec="ascii"), max_size=12),
+                   st.sampled_from(["a..b", "abc\n", " x", "x ", ".x", "con", "a/b", "ok", "model v2.1", "x" * 129]))
+_PROPS = settings(max_examples=150, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _is_safe(name: str) -> bool:
+    return (0 < len(name) <= 128 and name.isprintable() and name == name.strip() and ".." not in name
+            and not name.startswith(".") and "/" not in name and "\\" not in name)
+
+
+@_PROPS
+@given(name=_NAMES)
+def test_31_19_check_name_accepts_only_safe_names(tmp_path, name):
+    from mltrain_nb.fileio import check_name
+    try: ok = check_name(name) == name
+    except ConfigError as e:
+        assert "\n" not in str(e) and len(str(e)) < 400
+        return
+    assert ok and _is_safe(name), repr(name)
+    (tmp_path / name).mkdir(exist_ok=True)
+    assert [p.name for p in tmp_path.iterdir() if p.name == name] == [name]
+
+
+@_PROPS
+@given(name=_NAMES)
+def test_31_19_registered_names_are_checked_before_mlflow(name):
+    from mltrain_nb.errors import RegistryError
+    from mltrain_nb.registry.deployment import _check_registration
+    try: _check_registration(object.__new__(type("M", (), {"predict": lambda self, X: X})), None, name, None)
+    except RegistryError as e:
+        assert "\n" not in str(e)
+        return
+    assert _is_safe(name) and name.isascii() and name[0].isalnum(), repr(name)
+
+
+@settings(max_examples=40, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=_NAMES)
+def test_31_19_save_model_writes_inside_its_folder_or_refuses(tmp_path, fitted_for_names, name):
+    import dataclasses
+    eng, res = fitted_for_names
+    eng.models[name] = dataclasses.replace(res, name=name)
+    before = sorted(tmp_path.rglob("*"))
+    try:
+        try: path = Path(eng.save_model(name, tmp_path / "out"))
+        except ConfigError as e:
+            assert "\n" not in str(e) and sorted(tmp_path.rglob("*")) == before   # nothing written
+            return
+        assert _is_safe(name) and path.parent.parent == tmp_path / "out" / name, (repr(name), path)
+    finally:
+        eng.models.pop(name, None)
+
+
+@settings(max_examples=60, deadline=None, print_blob=True)
+@given(name=st.one_of(st.none(), st.text(max_size=12), st.text(min_size=495, max_size=510)))
+def test_31_19_experiment_names(name):
+    from mltrain_nb.config import TrackingSpec
+    try: TrackingSpec(experiment=name)
+    except ConfigError as e:
+        assert name is not None and not (name.strip() and name.isprintable() and len(name) <= 500) and "\n" not in str(e)
+        return
+    assert name is None or (name.strip() and name.isprintable() and len(name) <= 500)
+
+
+@pytest.fixture(scope="module")
+def fitted_for_names():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        eng = engine()
+        return eng, eng.train_model(*small(), "decision_tree")

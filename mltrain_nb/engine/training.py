@@ -22,6 +22,7 @@ from .results import TrainResult, leaderboard
 from .job import TrainJob
 from .one_model import _train_one
 from .tracking_glue import _log_comparison
+from .call import _fresh_name
 
 # %% auto #0
 __all__ = []
@@ -80,6 +81,7 @@ def _train_model(engine, X, y=None, model_type: str | None = None, custom_model=
         prep, split, folds = engine._begin(X, y, X_val, y_val)
         name, algorithm = engine._resolve(model_type, custom_model, model_name)
         check_settings(engine.config, [algorithm], engine.task)
+        name = _fresh_name(engine, name, model_name is not None)
         params = None
         if param_grid:
             params = engine._grid_search(algorithm, custom_model, split, folds, param_grid)
@@ -158,6 +160,15 @@ def _compare_models(engine, names: list, split, folds, cbs, failures: dict,
         if stream is not None: stream.close()
     return done, False
 
+# %% ../../nbs/engine/14_training.ipynb #745af034
+def _warn_replaced(engine, names: Sequence[str]) -> None:
+    "Warn, once per call, that a comparison replaces the engine's models of the same names."
+    again = [n for n in names if n in engine.models]
+    if again:
+        warnings.warn(f"This comparison replaces the models this engine already holds as "
+                      f"{', '.join(again)}; compare on a new MLTrainingEngine to keep both.",
+                      UserWarning, stacklevel=5)
+
 # %% ../../nbs/engine/14_training.ipynb #8ef0c634
 def _compare(engine, X, y=None, models: Sequence[str] | None = None) -> TrainResult:
     "Train each of `models` (default: the config's, else the task's default set) and rank them."
@@ -168,6 +179,7 @@ def _compare(engine, X, y=None, models: Sequence[str] | None = None) -> TrainRes
         names = list(models or engine.config.models or malgo.default_models(task))
         check_settings(engine.config, [n if n in malgo.ENSEMBLES else
                                        malgo.get_algorithm(n, task).name for n in names], task)
+        _warn_replaced(engine, names)
         rows, features = prep.X.shape
         emit(cbs, TrainingStarted(task, rows, features, tuple(names), max(len(folds), 1)))
         tags = {"mltrain.task": task, "mltrain.rows": rows, "mltrain.features": features,

@@ -21,6 +21,7 @@ from .results import TuneResult
 from .job import TrainJob
 from .one_model import _train_one
 from .tracking_glue import _log_search
+from .call import _fresh_name
 
 # %% auto #0
 __all__ = []
@@ -116,7 +117,7 @@ def _tune(engine, X, y=None, model_type: str | None = None, tuning: TuneConfig |
                 raise ConfigError(f"Tune the members of a {algorithm} ensemble, not the ensemble.")
             check_settings(engine.config, [malgo.get_algorithm(algorithm, engine.task).name],
                            engine.task)
-            tuned_name = model_name or f"{name}_tuned"
+            tuned_name = model_name or _fresh_name(engine, f"{name}_tuned", stacklevel=6)
             inputs = _search_inputs(engine, tc, algorithm, split, tuned_name, cbs)
             trials = tc.n_trials if tc.method == "optuna" else None   # optuna reports each trial
             emit(cbs, TrainingStarted(engine.task, len(prep.X), prep.X.shape[1], (tuned_name,),

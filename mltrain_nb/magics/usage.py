@@ -11,7 +11,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
 from .._compat.argparse import option_strings
-from ..errors import MLTrainError, face_hint, suggest
+from ..errors import MLTrainError, face_hint, suggest, suggest_option
 
 # %% auto #0
 __all__ = []
@@ -49,7 +49,7 @@ def _parse_error(parser, argv: list[str], error: Exception, known: list[str] | N
         opts = _option_strings(parser)
         bad = next((a.split("=")[0] for a in argv
                     if a.startswith("-") and a.split("=")[0] not in opts), None)
-        if bad is not None: msg = suggest(bad, opts if known is None else known, "option")
+        if bad is not None: msg = suggest_option(bad, opts if known is None else known)
     return msg.rstrip(".")
 
 # %% ../../nbs/magics/01_usage.ipynb #1a980d09
