@@ -14,7 +14,7 @@ from mltrain_nb.engine.boosting import (
     _fit_with_history)
 from .cores import (
     _SMALL_TABLE, _THREAD_PARAMS, _cores, _cores_beside_tracking, _beside_tracking, _thread_params,
-    _capped_threads, _spins_every_core, _fit_workers)
+    _capped_threads, _spins_every_core, _fit_workers, fit_threads, _fit_cap, _sized_threads)
 from .parallel import (
     _dumps, _NOT_HERE, _loads, _fold_job, _final_job, _ModelFits, _FitStream, _KnownFolds)
 from .results import leaderboard, TrainResult, TuneResult
