@@ -29,8 +29,11 @@ from mltrain_nb.engine.tracking_glue import (
 from .use import _model_type, _flat_evaluation
 from .persistence import (
     _MODEL_FILE, _META_FILE, _REQUIRED_META, _saved_files, _checked_meta)
-from .core import MLTrainingEngine
+from .automl_space import Learner, automl_learners, parse_budget
+from .automl_ensemble import EnsembleSelection, caruana
+from .automl_call import AutoMLResult
+from .core import MLTrainingEngine, automl
 
 # %% ../../nbs/engine/90_package.ipynb #aaff5c06
 __all__ = ["MLTrainingEngine", "TrainResult", "TuneResult", "PreparedData", "prepare_xy",
-           "feature_importance", "leaderboard"]
+           "feature_importance", "leaderboard", "AutoMLResult", "automl", "EnsembleSelection"]
