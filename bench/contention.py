@@ -56,8 +56,8 @@ def one(kind: str, budget: float, seed: int) -> dict:
     else:
         r = eng.automl(X, y, time_budget=budget)
         wall = time.perf_counter() - t
-        hist = getattr(r, "history", None)
-        out = {"wall_s": wall, "trials": None if hist is None else len(hist), "score": getattr(r, "best_score", None)}
+        out = {"wall_s": wall, "trials": len(r.history), "complete": int((r.history.state == "COMPLETE").sum()),
+               "score": r._cv(), "members": len(r.ensemble)}
     eng.shutdown()
     return out
 

@@ -42,6 +42,12 @@ def _search_inputs(engine, tc: TuneConfig, algorithm: str, split, tuned_name: st
     def on_trial(info): emit(cbs, TrialDone(tuned_name, **{k: info.get(k) for k in keys}))
     return build, on_trial, valid
 
+# %% ../../nbs/engine/15_tune.ipynb #35bf77a6
+def _tracking_reserve(engine, timeout: float) -> float:
+    "Seconds a tracked call's budget leaves for logging its search and model and ending its runs."
+    tracked = engine.config.tracking.enabled and not engine._tracking_off
+    return min(0.25 * timeout, 1.5 + 0.02 * timeout) if tracked else 0.0
+
 # %% ../../nbs/engine/15_tune.ipynb #64528be0
 def _search(engine, tc: TuneConfig, spec, split, folds, build, on_trial, valid, t0: float):
     "The `tuning.SearchOutcome` of `tc`'s search over the call's folds."
@@ -54,7 +60,8 @@ def _search(engine, tc: TuneConfig, spec, split, folds, build, on_trial, valid, 
             mtuning.SearchData(build, split.X_train, split.y_train, folds, task),
             mtuning.SearchRun(random_state=seed, on_trial=on_trial, stop=engine._stop.is_set,
                               # the refit of the best trial reuses its folds (fold_results)
-                              deadline=t0 + tc.timeout if tc.timeout else None,
+                              deadline=t0 + tc.timeout - _tracking_reserve(engine, tc.timeout)
+                              if tc.timeout else None,
                               reserve=1.25 / max(1, len(folds) - 1)))
     grid = tc.search_space or spec.grid.get(task, {})
     return mtuning.run_search(build, split.X_train, split.y_train, folds, task, metric,

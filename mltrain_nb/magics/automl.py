@@ -61,7 +61,7 @@ def run_automl(magics, args, body: str | None, budget):
     if config.target is None:
         raise UsageError(f"%automl {args.data}: name the column to predict with --target COL.")
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
-    callbacks = _display_callbacks(shell, False, "train")   # the live panel comes with issue 32
+    callbacks = _display_callbacks(shell, settings.panel, "automl")   # panels.AutoMLPanel
     shown = _with_progress(callbacks, settings.progress, _announce_automl(df, source, config))
     engine = MLTrainingEngine(config, callbacks=shown)
     result = engine.automl(df, config.target, time_budget=budget, models=models,
