@@ -135,6 +135,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'mltrain_nb.cli._ui_hint': ('cli.html#_ui_hint', 'mltrain_nb/cli.py'),
                                 'mltrain_nb.cli.entry': ('cli.html#entry', 'mltrain_nb/cli.py'),
                                 'mltrain_nb.cli.main': ('cli.html#main', 'mltrain_nb/cli.py'),
+                                'mltrain_nb.cli.run_automl': ('cli.html#run_automl', 'mltrain_nb/cli.py'),
                                 'mltrain_nb.cli.run_demo': ('cli.html#run_demo', 'mltrain_nb/cli.py'),
                                 'mltrain_nb.cli.run_models': ('cli.html#run_models', 'mltrain_nb/cli.py'),
                                 'mltrain_nb.cli.run_pipeline': ('cli.html#run_pipeline', 'mltrain_nb/cli.py'),
