@@ -12,7 +12,7 @@ import time
 from .errors import MLTrainError
 
 # %% auto #0
-__all__ = ['run_demo', 'run_train', 'run_pipeline', 'run_models', 'run_serve', 'run_register', 'main']
+__all__ = ['run_demo', 'run_train', 'run_automl', 'run_pipeline', 'run_models', 'run_serve', 'run_register', 'main']
 
 # %% ../nbs/11_cli.ipynb #d5f16ddb
 def _demo_parser(sub) -> None:
@@ -36,6 +36,9 @@ def _train_parser(sub) -> None:
                    help="primary metric for ranking (default: accuracy / r2 / silhouette)")
     t.add_argument("--test-size", type=float, default=0.2, help="held-out fraction (default 0.2)")
     t.add_argument("--save", metavar="DIR", help="save the best model into DIR")
+    t.add_argument("--budget", metavar="SECONDS",
+                   help="search for the best model in this wall-clock budget (60, 60s, 2m) "
+                        "instead of comparing: AutoML across learners, ensembled")
     t.add_argument("--experiment", help="MLflow experiment name (default: mltrain)")
     t.add_argument("--no-tracking", action="store_true", help="do not track runs in MLflow")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -195,6 +198,29 @@ def run_train(path: str, target: str | None, models: str | None = None, task: st
     if result.run_id and result.best_model_name:
         print(f"ship the best ({result.best_model_name}): mltrain register {result.run_id} "
               "--name NAME --promote", file=out)
+    _ui_hint(result, out)
+    return result
+
+# %% ../nbs/11_cli.ipynb #9739229b
+def run_automl(path: str, target: str | None, budget, models: str | None = None,
+               metric: str | None = None, test_size: float = 0.2, save: str | None = None,
+               progress: bool = True, tracking: bool = True, experiment: str | None = None,
+               out=None):
+    """Search for the best model of a CSV/Parquet file in `budget` seconds, print it; optionally
+    save it."""
+    from mltrain_nb.data import load_table
+    from mltrain_nb.engine import MLTrainingEngine
+    out = out or sys.stdout
+    df = load_table(path)
+    cfg = {"metric": metric, "target": target, "split": {"test_size": test_size},
+           "tracking": _tracking(tracking, experiment)}
+    engine = MLTrainingEngine(cfg, progress=progress)
+    result = engine.automl(df, target, time_budget=budget, models=models)
+    title = f"{path}: target {target!r}, budget {result.time_budget:g}s"
+    print(f"\n== {title} ==\n{result!r}", file=out)
+    if result.run_id: print(f"tracked: run {result.run_id} in {result.tracking_uri}", file=out)
+    if save:
+        print(f"saved the model to {engine.save_model(result.best_model_name, save)}", file=out)
     _ui_hint(result, out)
     return result
 
@@ -369,6 +395,14 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "server":
         from mltrain_nb.server.app import serve
         serve(args.host, args.port, db=args.db, workers=args.workers, data_dir=args.data_dir)
+    elif getattr(args, "budget", None) is not None:
+        result = run_automl(args.data, args.target, args.budget, args.models, args.metric,
+                            args.test_size, args.save, progress=not args.no_progress,
+                            tracking=not args.no_tracking, experiment=args.experiment)
+        if result.interrupted:
+            print("mltrain: interrupted; the model above is the best found before the signal",
+                  file=sys.stderr)
+            return 130
     else:
         result = run_train(args.data, args.target, args.models, args.task, args.cv, args.metric,
                            args.test_size, args.save, progress=not args.no_progress,

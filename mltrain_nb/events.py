@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable
 
 # %% auto #0
 __all__ = ['Callback', 'Event', 'TrainingStarted', 'FoldDone', 'IterationDone', 'ModelDone', 'ModelFailed', 'TrialDone',
-           'TrainingFinished', 'TrainingFailed', 'emit', 'ProgressBar']
+           'TrainingFinished', 'TrainingFailed', 'AutoMLStarted', 'AutoMLTrial', 'EnsembleBuilt', 'emit', 'ProgressBar']
 
 # %% ../nbs/09_events.ipynb #aaaa7282
 @dataclass(frozen=True)
@@ -103,6 +103,47 @@ class TrainingFailed(Event):
     elapsed: float
     time: float = field(default_factory=time.time)
 
+# %% ../nbs/09_events.ipynb #ab577a12
+@dataclass(frozen=True)
+class AutoMLStarted(Event):
+    """An AutoML search began: its learners in first-pass order, those skipped (name -> why), its
+    budget."""
+    task: str
+    n_rows: int
+    n_features: int
+    learners: tuple[str, ...]
+    skipped: dict[str, str]
+    metric: str
+    time_budget: float          # seconds, for the whole call
+    n_folds: int                # 1: one held-out fold
+    time: float = field(default_factory=time.time)
+
+# %% ../nbs/09_events.ipynb #e20e1c9f
+@dataclass(frozen=True)
+class AutoMLTrial(Event):
+    "One AutoML trial ended (COMPLETE, PRUNED or FAIL); `best_*`: the best complete trial so far."
+    learner: str
+    number: int
+    state: str
+    score: float | None
+    params: dict[str, Any]
+    duration: float
+    rows: int                   # training rows per fold it was fitted on
+    best_score: float | None
+    best_learner: str | None
+    time_left: float            # seconds of the budget left
+    time: float = field(default_factory=time.time)
+
+# %% ../nbs/09_events.ipynb #bbb03552
+@dataclass(frozen=True)
+class EnsembleBuilt(Event):
+    """The AutoML search's final model: its members (`learner:trial` -> weight) and out-of-fold
+    score."""
+    members: dict[str, float]
+    score: float
+    metric: str
+    time: float = field(default_factory=time.time)
+
 # %% ../nbs/09_events.ipynb #1151ca21
 Callback = Callable[[Event], Any]
 
@@ -134,7 +175,17 @@ class ProgressBar:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, TrainingStarted): self._start(event)
+        elif isinstance(event, AutoMLStarted):
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=round(event.time_budget), desc=f"AutoML {event.task}", unit="s",
+                            **self.kwargs)
         elif self.bar is None: return
+        elif isinstance(event, AutoMLTrial):
+            best = "" if event.best_score is None else f" best {event.best_score:.4g}"
+            self.bar.set_postfix_str(f"{event.learner} #{event.number}{best}", refresh=False)
+            self.bar.update(max(0, min(self.bar.total, round(self.bar.total - event.time_left))
+                                - self.bar.n))
+        elif isinstance(event, FoldDone) and self.bar.unit == "s": return
         elif isinstance(event, TrialDone):
             self.bar.set_postfix_str(_trial_note(event, self.deadline), refresh=False)
             self.bar.update(1)

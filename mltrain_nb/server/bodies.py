@@ -20,8 +20,8 @@ from ..fileio import check_name
 
 # %% auto #0
 __all__ = ['TaskType', 'Label', 'TestName', 'ModelName', 'Int', 'Body', 'check_label', 'CleanRequest', 'SelectFeaturesRequest',
-           'SplitRequest', 'FeatureSelection', 'TrainRequest', 'CompareRequest', 'TuneRequest', 'DeployRequest',
-           'ABTestRequest', 'EndABTestRequest', 'PredictRequest', 'BodyError', 'BodyRoute']
+           'SplitRequest', 'FeatureSelection', 'TrainRequest', 'CompareRequest', 'TuneRequest', 'AutoMLRequest',
+           'DeployRequest', 'ABTestRequest', 'EndABTestRequest', 'PredictRequest', 'BodyError', 'BodyRoute']
 
 # %% ../../nbs/server/06_bodies.ipynb #c28e8a9e
 class Body(BaseModel):
@@ -143,6 +143,14 @@ class TuneRequest(_JobBody):
     tuning_method: Literal["optuna", "grid_search", "random_search"] = "optuna"
     n_trials: Int = Field(50, ge=1, le=100_000)
     timeout: float | None = Field(None, gt=0, description="seconds for the search")
+
+# %% ../../nbs/server/06_bodies.ipynb #7a6ee7b8
+class AutoMLRequest(_JobBody):
+    time_budget: float = Field(60.0, gt=0, le=86_400,
+                               description="seconds for the whole search, ensemble and refit")
+    models: list[str] | None = Field(
+        None, description="learners to search (default: those of the catalog that suit the table)")
+    ensemble: bool = Field(True, description="ensemble the best configurations (else the best one)")
 
 # %% ../../nbs/server/06_bodies.ipynb #43a0f64f
 class DeployRequest(Body):
