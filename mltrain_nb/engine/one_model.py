@@ -18,6 +18,7 @@ from .job import Fitted, TrainJob
 from .scoring import _configured_params, _cv_summary, _held_out_metrics
 from .supervised import _train_supervised
 from .clustering import _train_clustering
+from .resources import _rounded, measured
 from ..task import Task
 
 # %% auto #0
@@ -48,9 +49,12 @@ def _train_one_quiet(job: TrainJob) -> ModelResult:
     pipe = engine._pipeline(job.split.X_train, estimator)
     if job.fits is None: fit_pipe, restore = _capped_threads(pipe, _cores_beside_tracking(engine))
     else: fit_pipe, restore = pipe, {}
-    if Task.of(engine.task).clusters: fitted = _train_clustering(job, fit_pipe, restore)
-    else: fitted = _train_supervised(job, pipe, fit_pipe, restore)
-    return _model_result(job, pipe, fitted, t0)
+    with measured() as used:   # this process's share; the workers' comes with their fits
+        if Task.of(engine.task).clusters: fitted = _train_clustering(job, fit_pipe, restore)
+        else: fitted = _train_supervised(job, pipe, fit_pipe, restore)
+    res = _model_result(job, pipe, fitted, t0)
+    res.cpu_time, res.peak_memory_mb = _rounded(used + getattr(job.fits, "usage", None))
+    return res
 
 # %% ../../nbs/engine/12_one_model.ipynb #2db2b96c
 def _train_one(job: TrainJob, stacklevel: int = 4) -> ModelResult:
