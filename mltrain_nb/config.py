@@ -199,8 +199,8 @@ class TrackingSpec(_Spec):
     )
     system_metrics: float | None = Field(
         1.0, gt=0,
-        description="seconds between samples of the machine's CPU, memory (and GPU) logged into each "
-        "training call's run as MLflow system metrics; None: off",
+        description="seconds between samples of the machine's CPU, memory (and GPU) logged into "
+        "each training call's run as MLflow system metrics; None: off",
     )
 
 # %% ../nbs/02_config.ipynb #ecb9819e
