@@ -12,7 +12,7 @@ import time
 from .errors import MLTrainError
 
 # %% auto #0
-__all__ = ['run_demo', 'run_train', 'run_pipeline', 'run_models', 'run_serve', 'main']
+__all__ = ['run_demo', 'run_train', 'run_pipeline', 'run_models', 'run_serve', 'run_monitor', 'main']
 
 # %% ../nbs/11_cli.ipynb #d5f16ddb
 def _demo_parser(sub) -> None:
@@ -71,6 +71,20 @@ def _server_parser(sub) -> None:
     srv.add_argument("--data-dir",
                      help="folder of the uploaded datasets (default experiments/datasets)")
 
+# %% ../nbs/11_cli.ipynb #f8a00a8d
+def _monitor_parser(sub) -> None:
+    "The options of `mltrain monitor`."
+    m = sub.add_parser("monitor", help="drift and performance of a deployed model over windows of its "
+                       "logged predictions; exit status 1 when the latest window drifts")
+    m.add_argument("name", help="a registered model (its production version, else its latest)")
+    m.add_argument("--since", metavar="DATE", help="only predictions logged since then")
+    m.add_argument("--window", default="1D", metavar="1D|N",
+                   help="a length of time (1D, 6h) or a number of predictions (default 1D)")
+    m.add_argument("--version", metavar="N", help="watch this version of NAME instead")
+    m.add_argument("--html", metavar="PATH", help="write the report as one self-contained HTML page")
+    m.add_argument("--json", action="store_true", help="print the report as JSON instead")
+    m.add_argument("--tracking-uri", help=_STORE_HELP)
+
 # %% ../nbs/11_cli.ipynb #37646406
 def _pipeline_parser(sub) -> None:
     "The options of `mltrain pipeline`."
@@ -118,7 +132,8 @@ def _parser() -> argparse.ArgumentParser:
                                 description="Train, compare and ship tabular models.")
     p.add_argument("--version", action="version", version=f"mltrain_nb {v}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_demo_parser, _train_parser, _registry_parsers, _server_parser, _pipeline_parser):
+    for add in (_demo_parser, _train_parser, _registry_parsers, _server_parser, _pipeline_parser,
+                _monitor_parser):
         add(sub)
     return p
 
@@ -272,6 +287,26 @@ def run_serve(ref: str, port: int = 5001, tracking_uri: str | None = None, out=N
           file=out or sys.stdout, flush=True)
     return subprocess.call(cmd, env=env)
 
+# %% ../nbs/11_cli.ipynb #f8a89937
+def run_monitor(name: str, since=None, window="1D", version=None, html=None, as_json: bool = False,
+                tracking_uri: str | None = None, out=None) -> int:
+    """Monitor the deployed model `name`, print the verdict (or the JSON report), write `html`; the
+    exit status: 1 when the latest window drifts, else 0."""
+    import json
+    out = out or sys.stdout
+    window = int(window) if str(window).strip().isdigit() else window
+    report = _registry(tracking_uri).monitor(name, since=since, window=window, version=version)
+    if html: report.to_html(html)
+    if as_json: print(json.dumps(report.to_dict()), file=out)
+    else:
+        cols = [c for c in ("label", "rows", "drift_share", "prediction_psi", "realised", "estimated",
+                            "status") if c in report.windows]
+        print(repr(report), report.windows[cols].round(4).to_string(index=False),
+              "worst columns of the latest window:",
+              report.worst_columns(5).round(4).to_string(index=False), sep="\n", file=out)
+        if html: print(f"report written to {html}", file=out)
+    return 1 if report.status == "drift" else 0
+
 # %% ../nbs/11_cli.ipynb #e7c3277d
 def _run(args: argparse.Namespace) -> int:
     "Run the parsed command; its exit status."
@@ -288,6 +323,9 @@ def _run(args: argparse.Namespace) -> int:
         if res.records and len(res.failed) == len(res.records): return 1
     elif args.command == "models": run_models(args.name, args.status, args.tracking_uri)
     elif args.command == "serve": return run_serve(args.model, args.port, args.tracking_uri)
+    elif args.command == "monitor":
+        return run_monitor(args.name, args.since, args.window, args.version, args.html, args.json,
+                           args.tracking_uri)
     elif args.command == "server":
         from mltrain_nb.server.app import serve
         serve(args.host, args.port, db=args.db, workers=args.workers, data_dir=args.data_dir)
@@ -326,4 +364,4 @@ def entry() -> None:
 
 # %% ../nbs/11_cli.ipynb #744d8469
 __all__ = ["DEMO_CLASSIFIERS", "DEMO_REGRESSORS", "run_demo", "run_train", "run_pipeline",
-           "run_models", "serve_command", "run_serve", "main", "entry"]
+           "run_models", "serve_command", "run_serve", "run_monitor", "main", "entry"]
