@@ -1822,6 +1822,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                       'mltrain_nb/server/predict.py'),
                                            'mltrain_nb.server.predict._predict_model': ( 'server/predict.html#_predict_model',
                                                                                          'mltrain_nb/server/predict.py'),
+                                           'mltrain_nb.server.predict._recorder': ( 'server/predict.html#_recorder',
+                                                                                    'mltrain_nb/server/predict.py'),
                                            'mltrain_nb.server.predict.inference_engine': ( 'server/predict.html#inference_engine',
                                                                                            'mltrain_nb/server/predict.py'),
                                            'mltrain_nb.server.predict.predict': ( 'server/predict.html#predict',

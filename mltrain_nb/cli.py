@@ -51,7 +51,8 @@ def _registry_parsers(sub) -> None:
                    help="only versions with this status (Training, Staged, Production, Archived)")
     m.add_argument("--tracking-uri", help=_STORE_HELP)
     s = sub.add_parser("serve",
-                       help="serve a registered model with MLflow's scoring server on 127.0.0.1")
+                       help="serve a registered model on 127.0.0.1 with MLflow's scoring "
+                       "protocol, each prediction logged with an id")
     s.add_argument("model", help="NAME (its production version), NAME@alias or NAME/version")
     s.add_argument("--port", type=int, default=5001, help="port (default 5001)")
     s.add_argument("--tracking-uri", help=_STORE_HELP)
@@ -74,14 +75,15 @@ def _server_parser(sub) -> None:
 # %% ../nbs/11_cli.ipynb #f8a00a8d
 def _monitor_parser(sub) -> None:
     "The options of `mltrain monitor`."
-    m = sub.add_parser("monitor", help="drift and performance of a deployed model over windows of its "
-                       "logged predictions; exit status 1 when the latest window drifts")
+    m = sub.add_parser("monitor", help="drift and performance of a deployed model over windows of "
+                       "its logged predictions; exit status 1 when the latest window drifts")
     m.add_argument("name", help="a registered model (its production version, else its latest)")
     m.add_argument("--since", metavar="DATE", help="only predictions logged since then")
     m.add_argument("--window", default="1D", metavar="1D|N",
                    help="a length of time (1D, 6h) or a number of predictions (default 1D)")
     m.add_argument("--version", metavar="N", help="watch this version of NAME instead")
-    m.add_argument("--html", metavar="PATH", help="write the report as one self-contained HTML page")
+    m.add_argument("--html", metavar="PATH",
+                   help="write the report as one self-contained HTML page")
     m.add_argument("--json", action="store_true", help="print the report as JSON instead")
     m.add_argument("--tracking-uri", help=_STORE_HELP)
 
@@ -280,12 +282,15 @@ def serve_command(ref: str, port: int = 5001,
 
 # %% ../nbs/11_cli.ipynb #f7259d62
 def run_serve(ref: str, port: int = 5001, tracking_uri: str | None = None, out=None) -> int:
-    "Serve `ref` in the foreground until interrupted; returns the server's exit status."
-    import subprocess
-    cmd, env = serve_command(ref, port, tracking_uri)
+    """Serve `ref` on 127.0.0.1 in the foreground until interrupted (MLflow's scoring protocol, each
+    call logged for monitoring and answered with its `prediction_id`: `server.scoring`); 0."""
+    import uvicorn
+    from mltrain_nb.server.scoring import scoring_app
+    app = scoring_app(ref, tracking_uri)
     print(f"serving {ref} at http://127.0.0.1:{port}/invocations (Ctrl-C stops)",
           file=out or sys.stdout, flush=True)
-    return subprocess.call(cmd, env=env)
+    uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning")
+    return 0
 
 # %% ../nbs/11_cli.ipynb #f8a89937
 def run_monitor(name: str, since=None, window="1D", version=None, html=None, as_json: bool = False,
@@ -299,8 +304,8 @@ def run_monitor(name: str, since=None, window="1D", version=None, html=None, as_
     if html: report.to_html(html)
     if as_json: print(json.dumps(report.to_dict()), file=out)
     else:
-        cols = [c for c in ("label", "rows", "drift_share", "prediction_psi", "realised", "estimated",
-                            "status") if c in report.windows]
+        cols = [c for c in ("label", "rows", "drift_share", "prediction_psi", "realised",
+                            "estimated", "status") if c in report.windows]
         print(repr(report), report.windows[cols].round(4).to_string(index=False),
               "worst columns of the latest window:",
               report.worst_columns(5).round(4).to_string(index=False), sep="\n", file=out)

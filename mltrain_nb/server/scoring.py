@@ -38,7 +38,8 @@ def _answer(logged, input_schema, body: bytes, content_type: str | None):
     from mltrain_nb.errors import MLTrainError
     logged._ids.value = None
     try: res = ss.invocations(body, content_type or "application/json", logged, input_schema)
-    except MlflowException as e: return e.serialize_as_json(), e.get_http_status_code(), "application/json"
+    except MlflowException as e:
+        return e.serialize_as_json(), e.get_http_status_code(), "application/json"
     except MLTrainError as e:
         return json.dumps({"error_code": "BAD_REQUEST", "message": str(e)}), 400, "application/json"
     content, pid = res.response, logged.last_id
@@ -59,7 +60,8 @@ def scoring_app(ref: str, tracking_uri: str | None = None):
     pyfunc = load_model(str(local_model_path(uri, tracking_uri)))   # refuses an unknown model first
     logged = _Logged(pyfunc, ModelDeployment(tracking_uri=tracking_uri).inference_engine(ref))
     app, schema = ss.init(pyfunc), pyfunc.metadata.get_input_schema()
-    app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", "") != "/invocations"]
+    routes = app.router.routes
+    routes[:] = [r for r in routes if getattr(r, "path", "") != "/invocations"]
 
     async def invocations(request):   # a plain Starlette route: the request as it came
         body, ctype = await request.body(), request.headers.get("content-type")
