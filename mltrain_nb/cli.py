@@ -283,9 +283,9 @@ def serve_command(ref: str, port: int = 5001,
 # %% ../nbs/11_cli.ipynb #f7259d62
 def run_serve(ref: str, port: int = 5001, tracking_uri: str | None = None, out=None) -> int:
     """Serve `ref` on 127.0.0.1 in the foreground until interrupted (MLflow's scoring protocol, each
-    call logged for monitoring and answered with its `prediction_id`: `server.scoring`); 0."""
+    call logged for monitoring and answered with its `prediction_id`: `registry.serving`); 0."""
     import uvicorn
-    from mltrain_nb.server.scoring import scoring_app
+    from mltrain_nb.registry.serving import scoring_app
     app = scoring_app(ref, tracking_uri)
     print(f"serving {ref} at http://127.0.0.1:{port}/invocations (Ctrl-C stops)",
           file=out or sys.stdout, flush=True)
