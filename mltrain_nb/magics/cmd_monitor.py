@@ -61,11 +61,20 @@ register_subcommand("monitor", _monitor, subcommand_parser(
 
 # %% ../../nbs/magics/11a_cmd_monitor.ipynb #3dff7357
 def _y_true(text: str):
-    "`Y_TRUE` as YAML: `1`, `yes`, `3.5`, `'A'`, or `[0, 1, 1]` for a call of several rows."
-    from mltrain_nb.config import load_yaml
-    from mltrain_nb.errors import ConfigError
-    try: return load_yaml(text, "Y_TRUE")
-    except ConfigError as e: raise UsageError(str(e)) from None
+    """`Y_TRUE` as YAML: `1`, `3.5`, `yes`, `'A'`, or `[0, 1, 1]` for a call of several rows. As in
+    YAML 1.2, only `true`/`false` are booleans: `yes` and `no` are class names, not True and False."""
+    import re
+    import yaml
+    class Loader(yaml.SafeLoader): pass
+    bool_tag = "tag:yaml.org,2002:bool"
+    Loader.yaml_implicit_resolvers = {k: [r for r in v if r[0] != bool_tag]
+                                      for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    Loader.add_implicit_resolver(bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                 list("tTfF"))
+    try: return yaml.load(text, Loader=Loader)
+    except yaml.YAMLError as e:
+        raise UsageError(f"Y_TRUE must be a value or a list in YAML, such as 1, yes or [0, 1]: "
+                         f"{' '.join(str(e).split())}") from None
 
 # %% ../../nbs/magics/11a_cmd_monitor.ipynb #113b56df
 def _outcome(magics, args):
