@@ -61,8 +61,8 @@ register_subcommand("monitor", _monitor, subcommand_parser(
 
 # %% ../../nbs/magics/11a_cmd_monitor.ipynb #3dff7357
 def _y_true(text: str):
-    """`Y_TRUE` as YAML: `1`, `3.5`, `yes`, `'A'`, or `[0, 1, 1]` for a call of several rows. As in
-    YAML 1.2, only `true`/`false` are booleans: `yes` and `no` are class names, not True and False."""
+    """`Y_TRUE` as YAML: `1`, `3.5`, `yes`, `'A'`, or `[0, 1, 1]` for a call of several rows. As
+    in YAML 1.2, only `true`/`false` are booleans: `yes` and `no` are class names."""
     import re
     import yaml
     class Loader(yaml.SafeLoader): pass
