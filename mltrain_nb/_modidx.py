@@ -1225,6 +1225,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                'mltrain_nb/monitoring/windows.py'),
                                                'mltrain_nb.monitoring.windows._targets': ( 'monitoring/windows.html#_targets',
                                                                                            'mltrain_nb/monitoring/windows.py'),
+                                               'mltrain_nb.monitoring.windows.all_column_stats': ( 'monitoring/windows.html#all_column_stats',
+                                                                                                   'mltrain_nb/monitoring/windows.py'),
                                                'mltrain_nb.monitoring.windows.as_config': ( 'monitoring/windows.html#as_config',
                                                                                             'mltrain_nb/monitoring/windows.py'),
                                                'mltrain_nb.monitoring.windows.bin_labels': ( 'monitoring/windows.html#bin_labels',

@@ -293,14 +293,17 @@ def setup(self: ABTests, model_a_id: str, model_b_id: str, test_name: str, split
 # %% ../nbs/08c_abtest.ipynb #9a46289f
 @patch
 def engine(self: ABTests, model_id: str) -> InferenceEngine:
-    "The `InferenceEngine` of version `model_id`, loaded once per process."
+    """The `InferenceEngine` of version `model_id`, loaded once per process; with a recorder when
+    the version has a reference profile, so A/B calls are monitored like any other."""
     if model_id not in self._engines:
-        uri, tracking_uri = (
-            self.deployment.entry(model_id)["model_uri"],
-            self.deployment.tracking_uri,
-        )
-        self._engines[model_id] = InferenceEngine(load_sklearn(uri, tracking_uri),
-                                                  schema=input_schema(uri, tracking_uri))
+        from mltrain_nb.monitoring.deployed import read_profile
+        from mltrain_nb.monitoring.log import MonitoringError, Recorder
+        entry, tracking_uri = self.deployment.entry(model_id), self.deployment.tracking_uri
+        model = load_sklearn(entry["model_uri"], tracking_uri)
+        try: recorder = Recorder(self.log, model_id, read_profile(self.deployment, entry), model)
+        except MonitoringError: recorder = None   # a version without a profile: logged as before
+        self._engines[model_id] = InferenceEngine(
+            model, schema=input_schema(entry["model_uri"], tracking_uri), recorder=recorder)
     return self._engines[model_id]
 
 # %% ../nbs/08c_abtest.ipynb #8a87b1cc
@@ -315,19 +318,15 @@ def predict(self: ABTests, test_name: str, X, user_id) -> tuple[Any, str]:
     arm = route(test_name, user_id, cfg["split_ratio"])
     model_id = cfg["model_a"] if arm == "A" else cfg["model_b"]
     engine = self.engine(model_id)
+    fields = dict(test=test_name, arm=arm, user_id=user_id, input_hash=input_hash(X))
+    if engine.recorder is not None:   # one insert: the A/B fields and the rows for monitoring
+        row = X if isinstance(X, dict) else None
+        frame = engine._row_frame(X) if row is not None else engine._frame(X)
+        return engine.recorder.predict(engine.model, frame, row=row, **fields)[0], model_id
     t0 = time.perf_counter()
     pred = engine.predict(X)
     latency = (time.perf_counter() - t0) * 1000
-    self.log.append(
-        model_id,
-        pred[:1000],
-        test=test_name,
-        arm=arm,
-        user_id=user_id,
-        latency_ms=latency,
-        input_hash=input_hash(X),
-        n_rows=len(pred),
-    )
+    self.log.append(model_id, pred[:1000], latency_ms=latency, n_rows=len(pred), **fields)
     return pred, model_id
 
 # %% ../nbs/08c_abtest.ipynb #01173f9b

@@ -309,7 +309,7 @@ def predict(self: InferenceEngine, X, entity_id=None, return_id: bool = False):
     the id `ModelDeployment.record_outcome` takes later (or name the call by your `entity_id`)."""
     X = self._frame(X)
     if self.recorder is None: pred, pid = self.model.predict(X), None
-    else: pred, pid = self.recorder.predict(self.model, X, entity_id=entity_id)
+    else: pred, pid, _ = self.recorder.predict(self.model, X, entity_id=entity_id)
     return (pred, pid) if return_id else pred
 
 # %% ../nbs/08b_inference.ipynb #016b24ad
@@ -369,10 +369,11 @@ def _logged_single(self: InferenceEngine, X, sample: dict, return_proba: bool, e
     "(prediction or {'prediction', 'probability'}, prediction_id) of one row, logged."
     if return_proba and not self.supports_proba:
         raise DataError(f"{type(self.model).__name__} gives no probabilities.")
-    pred, pid = self.recorder.predict(self.model, X, row=sample, entity_id=entity_id)
+    pred, pid, score = self.recorder.predict(self.model, X, row=sample, entity_id=entity_id)
     if not return_proba: return _scalar(pred[0]), pid
-    return {"prediction": _scalar(pred[0]),
-            "probability": float(self.model.predict_proba(X)[0].max())}, pid
+    if score is None or score[0] != score[0]:   # no confidence logged (SVC, tuned thresholds)
+        score = [self.model.predict_proba(X)[0].max()]
+    return {"prediction": _scalar(pred[0]), "probability": float(score[0])}, pid
 
 # %% ../nbs/08b_inference.ipynb #0b5f7a96
 @patch

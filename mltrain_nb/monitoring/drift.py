@@ -47,10 +47,11 @@ def numeric_counts(values, windows, n_windows: int, col: dict):
     import numpy as np
 
     knots = np.asarray(col["knots"])
-    miss = np.isnan(values)
-    slot = np.searchsorted(knots, values, side="left")
     slots = len(knots) + 1
-    counts = np.bincount(windows[~miss] * slots + slot[~miss], minlength=n_windows * slots)
+    key = windows * slots + np.searchsorted(knots, values, side="left")
+    miss = np.isnan(values)
+    if miss.any(): key = key[~miss]  # NaN sorts last: left out here, counted as missing below
+    counts = np.bincount(key, minlength=n_windows * slots)
     return counts.reshape(n_windows, slots), np.bincount(windows[miss], minlength=n_windows)
 
 # %% ../../nbs/monitoring/02_drift.ipynb #c4f8ee8f
@@ -67,7 +68,8 @@ def ks_test(counts, col: dict, n_ref: int):
         else np.zeros(len(n))
     )
     en = np.round(n * n_ref / np.maximum(n + n_ref, 1))
-    p = np.array([kstwo.sf(di, int(e)) if e > 0 else np.nan for di, e in zip(d, en)])
+    p = np.full(len(d), np.nan)
+    p[en > 0] = kstwo.sf(d[en > 0], en[en > 0])  # scipy's asymptotic two-sample p-value
     return d, p
 
 # %% ../../nbs/monitoring/02_drift.ipynb #2f0cfbc9
@@ -96,15 +98,17 @@ def category_counts(codes, windows, n_windows: int, col: dict):
 
 # %% ../../nbs/monitoring/02_drift.ipynb #38092c67
 def chi2_test(counts, ref_shares):
-    "(chi-square statistic, p-value) per window: the counts against the reference shares."
+    """(chi-square statistic, p-value) per window: the counts against the reference shares, over
+    the categories seen on either side (a category new in a window counts, at a share of 1e-4)."""
     import numpy as np
     from scipy.stats import chi2
 
-    r = np.clip(np.asarray(ref_shares, float), EPS, None)
-    r = r / r.sum()
-    n = counts.sum(axis=1, keepdims=True)
-    stat = ((counts - n * r) ** 2 / np.maximum(n * r, 1e-12)).sum(axis=1)
-    return stat, chi2.sf(stat, max(len(r) - 1, 1))
+    r = np.asarray(ref_shares, float)[None, :]
+    seen = (r > 0) | (counts > 0)
+    r = np.where(seen, np.clip(r, EPS, None), 0.0)
+    expected = counts.sum(axis=1, keepdims=True) * r / r.sum(axis=1, keepdims=True)
+    stat = np.where(seen, (counts - expected) ** 2 / np.maximum(expected, 1e-12), 0.0).sum(axis=1)
+    return stat, chi2.sf(stat, np.maximum(seen.sum(axis=1) - 1, 1))
 
 # %% ../../nbs/monitoring/02_drift.ipynb #8a7dcd78
 def js_distance(ref, cur):

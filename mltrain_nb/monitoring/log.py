@@ -90,9 +90,9 @@ def pack(self: Recorder, x, yhat, score) -> bytes:
 # %% ../../nbs/monitoring/01_log.ipynb #36dbad5d
 @patch
 def predict(self: Recorder, model, X, row: dict | None = None, entity_id=None, **fields):
-    """(predictions, prediction_id) for the frame `X` (`row`: the same one row as a dict, encoded
-    faster); the call is logged with `fields` (test, arm, user_id). A log that cannot be written
-    is a warning and a `None` id, never a lost prediction."""
+    """(predictions, prediction_id, confidence) for the frame `X` (`row`: the same one row as a
+    dict, encoded faster); the call is logged with `fields` (test, arm, user_id). A log that
+    cannot be written is a warning and a `None` id, never a lost prediction."""
     t0 = time.perf_counter()
     pred, yhat, score = self._predict(model, X)
     latency = (time.perf_counter() - t0) * 1000
@@ -114,7 +114,7 @@ def predict(self: Recorder, model, X, row: dict | None = None, entity_id=None, *
             stacklevel=3,
         )
         pid = None
-    return pred, pid
+    return pred, pid, score
 
 # %% ../../nbs/monitoring/01_log.ipynb #a0b32001
 def read_rows(log, model_id: str, profile: ReferenceProfile, since: str | None = None) -> dict:

@@ -21,9 +21,9 @@ from mltrain_nb.monitoring.windows import (
     MonitorConfig,
     _performance,
     _targets,
+    all_column_stats,
     as_config,
     bin_labels,
-    column_stats,
     corrected,
     status_of,
     window_index,
@@ -142,13 +142,14 @@ def analyse(
         )
     w, start, end = window_index(rows["ts"], window)
     k = len(start)
-    stats = [column_stats(v, w, k, c, profile.n_rows) for v, c in _targets(rows, profile)]
+    targets = _targets(rows, profile)
+    stats = all_column_stats(targets, w, k, profile.n_rows)
     feature_status = _statuses(stats, config)
     perf = _performance(rows, w, k, profile)
     model = {**(model or {}), "task": profile.task, "metric": perf["metric"], "window": str(window)}
     hist = {
         s["column"]: {"bins": bin_labels(c), "reference": s["ref_shares"], "shares": s["shares"]}
-        for s, (_, c) in zip(stats, _targets(rows, profile))
+        for s, (_, c) in zip(stats, targets)
     }
     return MonitorReport(
         model,

@@ -29,7 +29,7 @@ from .profile import MonitoringError, ReferenceProfile
 
 # %% auto #0
 __all__ = ['STATUSES', 'PREDICTION', 'SCORE', 'MonitorConfig', 'as_config', 'window_index', 'column_stats', 'corrected',
-           'status_of', 'bin_labels']
+           'status_of', 'bin_labels', 'all_column_stats']
 
 # %% ../../nbs/monitoring/04_windows.ipynb #d8d5df3d
 class MonitorConfig(BaseModel):
@@ -175,11 +175,23 @@ PREDICTION, SCORE = "(prediction)", "(score)"
 # %% ../../nbs/monitoring/04_windows.ipynb #e07e50c4
 def _targets(rows: dict, profile: ReferenceProfile) -> list[tuple]:
     "(values, profile column) of each column the monitor compares: inputs, prediction, score."
-    out = [(rows["x"][:, j], c) for j, c in enumerate(profile.columns)]
+    import numpy as np
+
+    xt = np.ascontiguousarray(rows["x"].T)  # one copy: each column contiguous for searchsorted
+    out = [(xt[j], c) for j, c in enumerate(profile.columns)]
     out.append((rows["yhat"], {**profile.prediction, "name": PREDICTION}))
     if profile.score is not None:
         out.append((rows["score"], {**profile.score, "name": SCORE}))
     return out
+
+# %% ../../nbs/monitoring/04_windows.ipynb #117d6cd3
+def all_column_stats(targets: list, w, k: int, n_ref: int) -> list[dict]:
+    "`column_stats` of every (values, column), in threads: NumPy's binning releases the GIL."
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1))) as pool:
+        return list(pool.map(lambda t: column_stats(t[0], w, k, t[1], n_ref), targets))
 
 # %% ../../nbs/monitoring/04_windows.ipynb #614bca56
 def _performance(rows: dict, w, k: int, profile: ReferenceProfile) -> dict:
