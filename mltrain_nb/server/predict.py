@@ -105,7 +105,7 @@ def _predict_model(p: Platform, req: PredictRequest):
     if engine.recorder is None:
         return (*model_scores(engine.model, X, proba=want), entry["model_id"], entry, None)
     with p.predictions._lock:   # the log's one connection, shared with the writer's thread
-        pred, pid = engine.recorder.predict(engine.model, X)
+        pred, pid, _ = engine.recorder.predict(engine.model, X)
     return pred, engine.model.predict_proba(X) if want else None, entry["model_id"], entry, pid
 
 # %% ../../nbs/server/14_predict.ipynb #68fe3d12
