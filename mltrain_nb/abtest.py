@@ -25,7 +25,7 @@ from .inference import InferenceEngine
 from .registry.loading import input_schema, load_sklearn
 
 # %% auto #0
-__all__ = ['route', 'input_hash', 'PredictionLog', 'ABTests', 'two_proportion_ztest', 'bootstrap_diff']
+__all__ = ['route', 'input_hash', 'migrate', 'PredictionLog', 'ABTests', 'two_proportion_ztest', 'bootstrap_diff']
 
 # %% ../nbs/08c_abtest.ipynb #c230e530
 def route(test_name: str, user_id, split_ratio: float) -> str:
@@ -64,6 +64,32 @@ CREATE TABLE IF NOT EXISTS ab_tests (name TEXT PRIMARY KEY, model_a TEXT, model_
     ended_at TEXT, winner TEXT);
 """
 
+# version 2 (issue 33): every deployed model's predictions, not only A/B arms, with the rows the
+# monitor reads (`data`, packed by `monitoring.log`), an entity id and the outcome of the call
+_V2_COLUMNS = {"entity_id": "TEXT", "data": "BLOB", "outcome": "BLOB", "outcome_at": "TEXT"}
+_V2_INDEXES = """
+CREATE INDEX IF NOT EXISTS predictions_model ON predictions (model_id, id);
+CREATE INDEX IF NOT EXISTS predictions_entity ON predictions (entity_id);
+"""
+
+# %% ../nbs/08c_abtest.ipynb #caa01f2a
+def migrate(conn) -> int:
+    """Bring a prediction log of any earlier version to the current one, in one transaction: new
+    columns are added (old rows keep NULL there), nothing is rewritten. Returns the version."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] >= 2: return 2
+    conn.execute("BEGIN IMMEDIATE")   # one process migrates; the others wait, then see version 2
+    try:
+        have = {r[1] for r in conn.execute("PRAGMA table_info(predictions)")}
+        for col, kind in _V2_COLUMNS.items():
+            if col not in have: conn.execute(f"ALTER TABLE predictions ADD COLUMN {col} {kind}")
+        for stmt in filter(str.strip, _V2_INDEXES.split(";")): conn.execute(stmt)
+        conn.execute("PRAGMA user_version = 2")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return 2
+
 # %% ../nbs/08c_abtest.ipynb #521ff0b5
 class PredictionLog:
     "Predictions (and A/B configs and outcomes) in one SQLite file that processes can append to."
@@ -82,6 +108,7 @@ class PredictionLog:
             c.execute("PRAGMA journal_mode=WAL")
             c.execute("PRAGMA synchronous=NORMAL")
             c.executescript(_SCHEMA)
+            migrate(c)
             c.row_factory = sqlite3.Row
             self._conn, self._pid = c, os.getpid()
         return self._conn
@@ -101,8 +128,11 @@ def append(
     latency_ms: float | None = None,
     input_hash: str | None = None,
     n_rows: int | None = None,
+    entity_id=None,
+    data: bytes | None = None,
 ) -> int:
-    "Log one prediction call; returns its id."
+    """Log one prediction call; returns its id. `data` holds the call's rows for monitoring
+    (`monitoring.log`), `entity_id` the caller's own key for later outcomes."""
     row = (
         utc_now("milliseconds"),
         test,
@@ -113,10 +143,12 @@ def append(
         input_hash,
         n_rows,
         json.dumps(jsonable(prediction), default=str),
+        None if entity_id is None else str(entity_id),
+        data,
     )
     cur = self.conn.execute(
         "INSERT INTO predictions (time, test, model_id, arm, user_id, latency_ms, input_hash, "
-        "n_rows, prediction) VALUES (?,?,?,?,?,?,?,?,?)",
+        "n_rows, prediction, entity_id, data) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         row,
     )
     return cur.lastrowid
@@ -141,7 +173,10 @@ def read(self: PredictionLog, test: str | None = None, model_id: str | None = No
         + " ORDER BY id"
     )
     rows = [dict(r) for r in self.conn.execute(sql, args)]
-    for r in rows: r["prediction"] = json.loads(r["prediction"])
+    for r in rows:
+        r["prediction"] = json.loads(r["prediction"])
+        # the packed rows and outcomes are the monitor's (`monitoring.log` reads them)
+        r.pop("data", None); r["has_outcome"] = r.pop("outcome", None) is not None
     return rows[-limit:] if limit else rows
 
 # %% ../nbs/08c_abtest.ipynb #7b6c9675
@@ -262,14 +297,17 @@ def setup(self: ABTests, model_a_id: str, model_b_id: str, test_name: str, split
 # %% ../nbs/08c_abtest.ipynb #9a46289f
 @patch
 def engine(self: ABTests, model_id: str) -> InferenceEngine:
-    "The `InferenceEngine` of version `model_id`, loaded once per process."
+    """The `InferenceEngine` of version `model_id`, loaded once per process; with a recorder when
+    the version has a reference profile, so A/B calls are monitored like any other."""
     if model_id not in self._engines:
-        uri, tracking_uri = (
-            self.deployment.entry(model_id)["model_uri"],
-            self.deployment.tracking_uri,
-        )
-        self._engines[model_id] = InferenceEngine(load_sklearn(uri, tracking_uri),
-                                                  schema=input_schema(uri, tracking_uri))
+        from mltrain_nb.monitoring.deployed import read_profile
+        from mltrain_nb.monitoring.log import MonitoringError, Recorder
+        entry, tracking_uri = self.deployment.entry(model_id), self.deployment.tracking_uri
+        model = load_sklearn(entry["model_uri"], tracking_uri)
+        try: recorder = Recorder(self.log, model_id, read_profile(self.deployment, entry), model)
+        except MonitoringError: recorder = None   # a version without a profile: logged as before
+        self._engines[model_id] = InferenceEngine(
+            model, schema=input_schema(entry["model_uri"], tracking_uri), recorder=recorder)
     return self._engines[model_id]
 
 # %% ../nbs/08c_abtest.ipynb #8a87b1cc
@@ -284,19 +322,15 @@ def predict(self: ABTests, test_name: str, X, user_id) -> tuple[Any, str]:
     arm = route(test_name, user_id, cfg["split_ratio"])
     model_id = cfg["model_a"] if arm == "A" else cfg["model_b"]
     engine = self.engine(model_id)
+    fields = dict(test=test_name, arm=arm, user_id=user_id, input_hash=input_hash(X))
+    if engine.recorder is not None:   # one insert: the A/B fields and the rows for monitoring
+        row = X if isinstance(X, dict) else None
+        frame = engine._row_frame(X) if row is not None else engine._frame(X)
+        return engine.recorder.predict(engine.model, frame, row=row, **fields)[0], model_id
     t0 = time.perf_counter()
     pred = engine.predict(X)
     latency = (time.perf_counter() - t0) * 1000
-    self.log.append(
-        model_id,
-        pred[:1000],
-        test=test_name,
-        arm=arm,
-        user_id=user_id,
-        latency_ms=latency,
-        input_hash=input_hash(X),
-        n_rows=len(pred),
-    )
+    self.log.append(model_id, pred[:1000], latency_ms=latency, n_rows=len(pred), **fields)
     return pred, model_id
 
 # %% ../nbs/08c_abtest.ipynb #67aa0e5f

@@ -12,7 +12,8 @@ import time
 from .errors import MLTrainError
 
 # %% auto #0
-__all__ = ['run_demo', 'run_train', 'run_automl', 'run_pipeline', 'run_models', 'run_serve', 'run_register', 'main']
+__all__ = ['run_demo', 'run_train', 'run_automl', 'run_pipeline', 'run_models', 'run_serve', 'run_monitor', 'run_register',
+           'main']
 
 # %% ../nbs/11_cli.ipynb #d5f16ddb
 def _demo_parser(sub) -> None:
@@ -61,7 +62,8 @@ def _registry_parsers(sub) -> None:
                    help="only versions with this status (Training, Staged, Production, Archived)")
     m.add_argument("--tracking-uri", help=_STORE_HELP)
     s = sub.add_parser("serve",
-                       help="serve a registered model with MLflow's scoring server on 127.0.0.1")
+                       help="serve a registered model on 127.0.0.1 with MLflow's scoring "
+                       "protocol, each prediction logged with an id")
     s.add_argument("model", help="NAME (its production version), NAME@alias or NAME/version")
     s.add_argument("--port", type=int, default=5001, help="port (default 5001)")
     s.add_argument("--tracking-uri", help=_STORE_HELP)
@@ -80,6 +82,21 @@ def _server_parser(sub) -> None:
                      help="training jobs that run at once, one process each (default 2)")
     srv.add_argument("--data-dir",
                      help="folder of the uploaded datasets (default experiments/datasets)")
+
+# %% ../nbs/11_cli.ipynb #f8a00a8d
+def _monitor_parser(sub) -> None:
+    "The options of `mltrain monitor`."
+    m = sub.add_parser("monitor", help="drift and performance of a deployed model over windows of "
+                       "its logged predictions; exit status 1 when the latest window drifts")
+    m.add_argument("name", help="a registered model (its production version, else its latest)")
+    m.add_argument("--since", metavar="DATE", help="only predictions logged since then")
+    m.add_argument("--window", default="1D", metavar="1D|N",
+                   help="a length of time (1D, 6h) or a number of predictions (default 1D)")
+    m.add_argument("--version", metavar="N", help="watch this version of NAME instead")
+    m.add_argument("--html", metavar="PATH",
+                   help="write the report as one self-contained HTML page")
+    m.add_argument("--json", action="store_true", help="print the report as JSON instead")
+    m.add_argument("--tracking-uri", help=_STORE_HELP)
 
 # %% ../nbs/11_cli.ipynb #37646406
 def _pipeline_parser(sub) -> None:
@@ -128,7 +145,8 @@ def _parser() -> argparse.ArgumentParser:
                                 description="Train, compare and ship tabular models.")
     p.add_argument("--version", action="version", version=f"mltrain_nb {v}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_demo_parser, _train_parser, _registry_parsers, _server_parser, _pipeline_parser):
+    for add in (_demo_parser, _train_parser, _registry_parsers, _server_parser, _pipeline_parser,
+                _monitor_parser):
         add(sub)
     p.set_defaults(_commands=sub.choices)   # each command's parser, for its unknown options
     return p
@@ -334,13 +352,35 @@ def _wait_stopping(proc, grace: float = 10.0) -> int:
 
 # %% ../nbs/11_cli.ipynb #f7259d62
 def run_serve(ref: str, port: int = 5001, tracking_uri: str | None = None, out=None) -> int:
-    "Serve `ref` in the foreground until interrupted; returns the server's exit status."
-    import subprocess
-    cmd, env = serve_command(ref, port, tracking_uri)
+    """Serve `ref` on 127.0.0.1 in the foreground until interrupted (MLflow's scoring protocol, each
+    call logged for monitoring and answered with its `prediction_id`: `registry.serving`); 0."""
+    import uvicorn
+    from mltrain_nb.registry.serving import scoring_app
+    app = scoring_app(ref, tracking_uri)
     print(f"serving {ref} at http://127.0.0.1:{port}/invocations (Ctrl-C stops)",
           file=out or sys.stdout, flush=True)
-    # its own process group: a stop ends the scoring server and every worker it started
-    return _wait_stopping(subprocess.Popen(cmd, env=env, start_new_session=True))
+    uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning")
+    return 0
+
+# %% ../nbs/11_cli.ipynb #f8a89937
+def run_monitor(name: str, since=None, window="1D", version=None, html=None, as_json: bool = False,
+                tracking_uri: str | None = None, out=None) -> int:
+    """Monitor the deployed model `name`, print the verdict (or the JSON report), write `html`; the
+    exit status: 1 when the latest window drifts, else 0."""
+    import json
+    out = out or sys.stdout
+    window = int(window) if str(window).strip().isdigit() else window
+    report = _registry(tracking_uri).monitor(name, since=since, window=window, version=version)
+    if html: report.to_html(html)
+    if as_json: print(json.dumps(report.to_dict()), file=out)
+    else:
+        cols = [c for c in ("label", "rows", "drift_share", "prediction_psi", "realised",
+                            "estimated", "status") if c in report.windows]
+        print(repr(report), report.windows[cols].round(4).to_string(index=False),
+              "worst columns of the latest window:",
+              report.worst_columns(5).round(4).to_string(index=False), sep="\n", file=out)
+        if html: print(f"report written to {html}", file=out)
+    return 1 if report.status == "drift" else 0
 
 # %% ../nbs/11_cli.ipynb #9070ea25
 def _saved_model(path: str):
@@ -392,6 +432,9 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "register":
         run_register(args.source, args.name, args.promote, args.version, args.tracking_uri)
     elif args.command == "serve": return run_serve(args.model, args.port, args.tracking_uri)
+    elif args.command == "monitor":
+        return run_monitor(args.name, args.since, args.window, args.version, args.html, args.json,
+                           args.tracking_uri)
     elif args.command == "server":
         from mltrain_nb.server.app import serve
         serve(args.host, args.port, db=args.db, workers=args.workers, data_dir=args.data_dir)
@@ -460,4 +503,5 @@ def entry() -> None:
 
 # %% ../nbs/11_cli.ipynb #744d8469
 __all__ = ["DEMO_CLASSIFIERS", "DEMO_REGRESSORS", "run_demo", "run_train", "run_pipeline",
-           "run_register", "run_models", "serve_command", "run_serve", "main", "entry"]
+           "run_register", "run_models", "serve_command", "run_serve", "run_monitor",
+           "main", "entry"]

@@ -250,6 +250,11 @@ class TrackingSpec(_Spec):
         description="log runs, models and plots in a tracking process (a thread if it cannot "
         "start), off the training's critical path",
     )
+    system_metrics: float | None = Field(
+        1.0, gt=0,
+        description="seconds between samples of the machine's CPU, memory (and GPU) logged into "
+        "each training call's run as MLflow system metrics; None: off",
+    )
 
 # %% ../nbs/02_config.ipynb #ecb9819e
 class CalibrationSpec(_Spec):

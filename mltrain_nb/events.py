@@ -63,6 +63,14 @@ class ModelDone(Event):
     test_scores: dict[str, float]
     training_time: float
     time: float = field(default_factory=time.time)
+    cpu_time: float | None = None           # CPU seconds of its fits, every process
+    peak_memory_mb: float | None = None     # the most memory its fits added
+
+    @classmethod
+    def of(cls, name: str, res) -> ModelDone:
+        "The event of a trained `ModelResult` `res`."
+        return cls(name, res.cv_means, res.test_metrics, res.training_time,
+                   cpu_time=res.cpu_time, peak_memory_mb=res.peak_memory_mb)
 
 # %% ../nbs/09_events.ipynb #af2c249f
 @dataclass(frozen=True)

@@ -324,6 +324,7 @@ class InferenceEngine:
         schema: list[dict] | None = None,
         check_categories: bool = True,
         chunk_size: int = 100_000,
+        recorder=None,
     ):
         if not hasattr(model, "predict"):
             raise DataError(
@@ -334,6 +335,8 @@ class InferenceEngine:
         self.spec = InputSpec.from_model(model, schema)
         if self.spec is not None and not check_categories: self.spec.categories = {}
         self.chunk_size = int(chunk_size)
+        # `monitoring.log.Recorder` of a deployed version: each call is logged, with an id
+        self.recorder = recorder
 
     def __repr__(self): return f"InferenceEngine({type(self.model).__name__}, {self.spec})"
 
@@ -368,9 +371,14 @@ class InferenceEngine:
 
 # %% ../nbs/08b_inference.ipynb #298ba7cb
 @patch
-def predict(self: InferenceEngine, X):
-    "Predictions for `X`: a DataFrame, an array in the model's column order, or one row's dict."
-    return self.model.predict(self._frame(X))
+def predict(self: InferenceEngine, X, entity_id=None, return_id: bool = False):
+    """Predictions for `X`: a DataFrame, an array in the model's column order, or one row's dict.
+    An engine with a recorder logs the call: `return_id=True` gives (predictions, prediction_id),
+    the id `ModelDeployment.record_outcome` takes later (or name the call by your `entity_id`)."""
+    X = self._frame(X)
+    if self.recorder is None: pred, pid = self.model.predict(X), None
+    else: pred, pid, _ = self.recorder.predict(self.model, X, entity_id=entity_id)
+    return (pred, pid) if return_id else pred
 
 # %% ../nbs/08b_inference.ipynb #016b24ad
 @patch
@@ -402,10 +410,15 @@ def _scalar(v): return v.item() if hasattr(v, "item") else v
 
 # %% ../nbs/08b_inference.ipynb #90f5f697
 @patch
-def predict_single(self: InferenceEngine, sample: dict, return_proba: bool = False):
+def predict_single(self: InferenceEngine, sample: dict, return_proba: bool = False,
+                   entity_id=None, return_id: bool = False):
     """The prediction for one sample (a dict); with `return_proba`, {'prediction', 'probability'}
-    (the predicted class's)."""
+    (the predicted class's). Logged with a recorder; `return_id=True`: (that, prediction_id)."""
     X = self._row_frame(sample)
+    if self.recorder is not None:
+        out = self._logged_single(X, sample, return_proba, entity_id)
+        return out if return_id else out[0]
+    if return_id: return self.predict_single(sample, return_proba), None
     if not return_proba: return _scalar(self.model.predict(X)[0])
     if not self.supports_proba:
         raise DataError(
@@ -417,6 +430,18 @@ def predict_single(self: InferenceEngine, sample: dict, return_proba: bool = Fal
     i = int(proba.argmax())
     label = classes[i] if classes is not None else i
     return {"prediction": _scalar(label), "probability": float(proba[i])}
+
+# %% ../nbs/08b_inference.ipynb #2f975274
+@patch
+def _logged_single(self: InferenceEngine, X, sample: dict, return_proba: bool, entity_id):
+    "(prediction or {'prediction', 'probability'}, prediction_id) of one row, logged."
+    if return_proba and not self.supports_proba:
+        raise DataError(f"{type(self.model).__name__} gives no probabilities.")
+    pred, pid, score = self.recorder.predict(self.model, X, row=sample, entity_id=entity_id)
+    if not return_proba: return _scalar(pred[0]), pid
+    if score is None or score[0] != score[0]:   # no confidence logged (SVC, tuned thresholds)
+        score = [self.model.predict_proba(X)[0].max()]
+    return {"prediction": _scalar(pred[0]), "probability": float(score[0])}, pid
 
 # %% ../nbs/08b_inference.ipynb #0b5f7a96
 @patch
@@ -434,6 +459,8 @@ def predict_batch(
     if return_proba and not self.supports_proba:
         raise DataError(f"{type(self.model).__name__} gives no probabilities.")
     fn = self.model.predict_proba if return_proba else self.model.predict
+    if self.recorder is not None and not return_proba:   # logged chunk by chunk
+        fn = lambda part: self.recorder.predict(self.model, part)[0]  # noqa: E731
     out = None
     for start in range(0, n, step):
         part = fn(X.iloc[start:start + step])

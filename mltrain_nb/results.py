@@ -47,6 +47,9 @@ class ModelResult(Mapping):
     # how a tuned model's parameters were found
     tuning: dict | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    # what training it cost, in every process that fitted it (see `engine.resources`)
+    cpu_time: float | None = None                                        # CPU seconds
+    peak_memory_mb: float | None = None                                  # added at its peak
 
     # the Mapping over the seed's keys (see below)
     def __getitem__(self, key: str): return _getitem(self, key)

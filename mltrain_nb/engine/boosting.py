@@ -19,12 +19,15 @@ __all__ = []
 
 # %% ../../nbs/engine/01_boosting.ipynb #24e1de80
 class _IterationRelay:
-    "Turns a booster's per-round evaluations into `IterationDone` events; a deep copy is itself."
-    def __init__(self, model_name, callbacks):
-        self.model_name, self.callbacks, self.history = model_name, callbacks, []
+    """Turns a booster's per-round evaluations into `IterationDone` events; a deep copy is itself.
+    `rate(round)`: the learning rate of each round, when the booster follows a schedule."""
+    def __init__(self, model_name, callbacks, rate=None):
+        self.model_name, self.callbacks, self.history, self.rate = model_name, callbacks, [], rate
     def __deepcopy__(self, memo): return self
     def record(self, iteration, train, valid, metric):
-        self.history.append({"iteration": iteration, "train_loss": train, "valid_loss": valid})
+        h = {"iteration": iteration, "train_loss": train, "valid_loss": valid}
+        if self.rate is not None: h["learning_rate"] = float(self.rate(iteration))
+        self.history.append(h)
         emit(self.callbacks, IterationDone(self.model_name, iteration, train, valid, metric))
 
 # %% ../../nbs/engine/01_boosting.ipynb #178738bb
@@ -67,6 +70,41 @@ def _sklearn_early_stopping(algorithm: str, es) -> dict:
                 "validation_fraction": es.validation_fraction, "tol": tol}
     return {}
 
+# %% ../../nbs/engine/01_boosting.ipynb #3b0fc65b
+def _adaptive_rates(est, lr: float) -> list[float]:
+    "The rate of each epoch of an MLP fitted with `learning_rate='adaptive'`, from `lr` on."
+    val = est.validation_scores_ if est.early_stopping else None
+    rates, count, best = [], 0, -np.inf if val is not None else np.inf
+    for k, loss in enumerate(est.loss_curve_):
+        rates.append(lr)
+        if val is not None: worse, best = val[k] < best + est.tol, max(best, val[k])
+        else: worse, best = loss > best - est.tol, min(best, loss)
+        count = count + 1 if worse else 0
+        if count > est.n_iter_no_change:    # scikit-learn's trigger_stopping: stop, or rate / 5
+            if lr <= 1e-6: break
+            lr, count = lr / 5.0, 0
+    return rates
+
+# %% ../../nbs/engine/01_boosting.ipynb #bfe5c18e
+def _mlp_rates(est) -> list[float] | None:
+    """The learning rate each epoch of a fitted MLP trained with, when it follows a schedule (solver
+    'sgd', learning_rate 'adaptive' or 'invscaling'); None otherwise."""
+    if getattr(est, "solver", None) != "sgd" or est.learning_rate == "constant": return None
+    lr, n = float(est.learning_rate_init), len(est.loss_curve_)
+    if est.learning_rate == "adaptive": return _adaptive_rates(est, lr)
+    per_epoch = est.t_ // max(est.n_iter_, 1)     # the samples of one epoch
+    return [lr if k == 0 else lr / (k * per_epoch + 1) ** est.power_t for k in range(n)]
+
+# %% ../../nbs/engine/01_boosting.ipynb #0173e927
+def _xgb_rates(booster, callbacks):
+    "`rate(round)` of an xgboost model whose `callbacks` hold a `LearningRateScheduler`, else None."
+    import xgboost as xgb
+    found = [c for c in callbacks if isinstance(c, xgb.callback.LearningRateScheduler)]
+    if not found: return None
+    f, lr0 = found[-1].learning_rates, booster.get_params().get("learning_rate")
+    lr0 = 0.3 if lr0 is None else float(lr0)
+    return lambda k: lr0 if k == 0 else f(k - 1)
+
 # %% ../../nbs/engine/01_boosting.ipynb #433aaae0
 def _sklearn_history(est) -> tuple[list, int | None]:
     """(history, best_iteration) from a fitted GradientBoosting* or MLP* estimator, when it records
@@ -84,6 +122,7 @@ def _sklearn_history(est) -> tuple[list, int | None]:
         hist = [{"iteration": i, "train_loss": float(v),
                  "valid_loss": None if val is None else float(1 - val[i])}
                 for i, v in enumerate(est.loss_curve_)]
+        for h, rate in zip(hist, _mlp_rates(est) or []): h["learning_rate"] = rate
         best = int(np.argmax(val)) if val is not None and len(val) else None
         return hist, best
     return [], None
@@ -113,7 +152,9 @@ def _eval_set_fit(inner, kind: str, Xt, y, Xv, y_val, relay, es) -> None:
     booster = getattr(inner, "estimator", inner)
     if kind == "xgboost":
         import xgboost as xgb
-        cbs = [_xgb_callback(relay)]
+        user = list(booster.get_params().get("callbacks") or [])   # a schedule, say
+        relay.rate = _xgb_rates(booster, user)
+        cbs = [*user, _xgb_callback(relay)]
         if es: cbs.append(xgb.callback.EarlyStopping(rounds=es.patience, min_delta=es.min_delta,
                                                      save_best=False))
         booster.set_params(callbacks=cbs, early_stopping_rounds=None)
@@ -131,8 +172,8 @@ def _eval_set_fit(inner, kind: str, Xt, y, Xv, y_val, relay, es) -> None:
             inner.fit(Xt, y, **fit_kw)
     finally:
         if kind == "xgboost":   # keep no reference to the engine inside the saved model
-            booster.set_params(callbacks=None)
-            malgo.final_estimator(inner).set_params(callbacks=None)
+            booster.set_params(callbacks=user or None)
+            malgo.final_estimator(inner).set_params(callbacks=user or None)
 
 # %% ../../nbs/engine/01_boosting.ipynb #4f18e483
 def _best_round(fitted, kind: str, es) -> int | None:

@@ -19,6 +19,7 @@ from .job import Fitted, TrainJob
 from .scoring import _configured_params, _cv_summary, _held_out_metrics
 from .supervised import _train_supervised
 from .clustering import _train_clustering
+from .resources import _rounded, measured
 from ..task import Task
 
 # %% auto #0
@@ -50,9 +51,12 @@ def _train_one_quiet(job: TrainJob) -> ModelResult:
     if job.fits is None or isinstance(job.fits, _KnownFolds):   # the final fit runs here
         fit_pipe, restore = _capped_threads(pipe, _fit_cap(engine, pipe, job.split.X_train.size))
     else: fit_pipe, restore = pipe, {}
-    if Task.of(engine.task).clusters: fitted = _train_clustering(job, fit_pipe, restore)
-    else: fitted = _train_supervised(job, pipe, fit_pipe, restore)
-    return _model_result(job, pipe, fitted, t0)
+    with measured() as used:   # this process's share; the workers' comes with their fits
+        if Task.of(engine.task).clusters: fitted = _train_clustering(job, fit_pipe, restore)
+        else: fitted = _train_supervised(job, pipe, fit_pipe, restore)
+    res = _model_result(job, pipe, fitted, t0)
+    res.cpu_time, res.peak_memory_mb = _rounded(used + getattr(job.fits, "usage", None))
+    return res
 
 # %% ../../nbs/engine/12_one_model.ipynb #2db2b96c
 def _train_one(job: TrainJob, stacklevel: int = 4) -> ModelResult:

@@ -11,6 +11,7 @@ from typing import Callable
 from .. import evaluation as meval
 from .boosting import _IterationRelay, _fit_with_history
 from .cores import _thread_params
+from .resources import Usage, measured
 
 # %% auto #0
 __all__ = []
@@ -41,17 +42,21 @@ def _loads(blob: bytes):
 
 # %% ../../nbs/engine/03_parallel.ipynb #74853c0d
 def _fold_job(blob: bytes, X, y, tr, va, task):
-    "`(None, scores, fit seconds)` of one fold, or `_NOT_HERE`."
+    "`((None, scores, fit seconds), usage)` of one fold, or `(_NOT_HERE, None)`."
     pipe = _loads(blob)
-    if pipe is None: return _NOT_HERE
-    _, scores, fit_time = meval.fit_and_score(pipe, X, y, tr, va, task)
-    return None, scores, fit_time          # the fold's model is not needed: do not ship it back
+    if pipe is None: return _NOT_HERE, None
+    with measured() as used:
+        _, scores, fit_time = meval.fit_and_score(pipe, X, y, tr, va, task)
+    return (None, scores, fit_time), used  # the fold's model is not needed: do not ship it back
 
 # %% ../../nbs/engine/03_parallel.ipynb #dc22c683
 def _final_job(blob: bytes, *args):
-    "`_fit_with_history` of the pipeline in `blob` on every training row, or `_NOT_HERE`."
+    """`(_fit_with_history(...), usage)` of the pipeline in `blob` on every training row, or
+    `(_NOT_HERE, None)`."""
     pipe = _loads(blob)
-    return _NOT_HERE if pipe is None else _fit_with_history(pipe, *args)
+    if pipe is None: return _NOT_HERE, None
+    with measured() as used: out = _fit_with_history(pipe, *args)
+    return out, used
 
 # %% ../../nbs/engine/03_parallel.ipynb #cba30894
 class _ModelFits:
@@ -59,12 +64,15 @@ class _ModelFits:
     `final(callbacks)`."""
     def __init__(self, stream, name, n_folds, restore):
         self.stream, self.name, self.left, self.restore = stream, name, n_folds + 1, restore
+        self.usage = Usage()   # what the workers' fits of this model cost
 
     def _next(self):
         value, err, caught = next(self.stream.results)
         self.left -= 1
         for cat, msg in caught: warnings.warn(msg, cat)
         if err is not None: raise err
+        value, used = value
+        self.usage = self.usage + used
         return value
 
     def fold(self, here: Callable):

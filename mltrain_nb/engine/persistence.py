@@ -183,6 +183,16 @@ def _load_model(engine, path: str | os.PathLike, model_name: str | None = None) 
     engine.models[res.name] = res
     return res
 
+# %% ../../nbs/engine/17_persistence.ipynb #e2f1f8ab
+def _reference_profile(engine, res):
+    """The monitoring profile of a model about to be registered: its held-out rows and labels
+    (`monitoring.profile`); None for clustering or a model without held-out rows."""
+    held = engine.holdout.get(res.name)
+    if held is None or not Task.of(res.task).supervised: return None
+    from mltrain_nb.monitoring.profile import MonitoringError, build_profile
+    try: return build_profile(res.model, held[0], held[1], task=str(res.task))
+    except MonitoringError: return None   # e.g. rows that are not a DataFrame: no profile
+
 # %% ../../nbs/engine/17_persistence.ipynb #82ac49c7
 def _input_example(engine, res: ModelResult):
     """A few rows `res` was trained on (its held-out rows, else the call's data), as the model
@@ -206,7 +216,8 @@ def _register(engine, model_name: str | None = None, name: str | None = None, pr
     facts = dict(name=name or res.name, version=version, task_type=res.task,
                  algorithm=res.algorithm, metrics=res.metrics, hyperparameters=res.params,
                  feature_names=res.features, target_name=engine.config.target,
-                 training_samples=res.n_train, description=description, extra=extra)
+                 training_samples=res.n_train, description=description, extra=extra,
+                 reference=_reference_profile(engine, res))
     if res.model_uri: model_id = dep.save_model(model_uri=res.model_uri, **facts)
     else: model_id = dep.save_model(res.model, input_example=_input_example(engine, res), **facts)
     if promote: dep.promote_to_production(model_id)

@@ -20,14 +20,15 @@ __all__ = ['leaderboard', 'TrainResult', 'TuneResult']
 
 # %% ../../nbs/engine/04_results.ipynb #b663c0f6
 def leaderboard(results: dict[str, ModelResult], metric: str, task: str) -> pd.DataFrame:
-    """One row per model: CV mean and std per metric, held-out metrics, fit and predict time; best
-    first."""
+    """One row per model: CV mean and std per metric, held-out metrics, fit and predict time, CPU
+    seconds and peak memory added (MB) of its fits; best first."""
     rows = {}
     for name, r in results.items():
         row = {"algorithm": r.algorithm}
         for m, v in r.cv_scores.items(): row[f"cv_{m}"], row[f"cv_{m}_std"] = v["mean"], v["std"]
         for m, v in r.test_metrics.items(): row[f"test_{m}"] = v
-        row.update(fit_time=r.fit_time, predict_time=r.predict_time, training_time=r.training_time)
+        row.update(fit_time=r.fit_time, predict_time=r.predict_time, training_time=r.training_time,
+                   cpu_time=r.cpu_time, peak_memory_mb=r.peak_memory_mb)
         rows[name] = row
     board = pd.DataFrame.from_dict(rows, orient="index")
     board.index.name = "model"
@@ -195,7 +196,8 @@ def summary(self: TrainResult) -> pd.DataFrame:
     if b.empty: return b
     cols = [c for c in b if c.startswith("cv_") and not c.endswith("_std")]
     cols.insert(1 if cols and cols[0] == f"cv_{self.metric}" else 0, f"cv_{self.metric}_std")
-    cols += [c for c in (f"test_{self.metric}", "fit_time", "predict_time") if c in b]
+    cols += [c for c in (f"test_{self.metric}", "fit_time", "predict_time", "cpu_time",
+                         "peak_memory_mb") if c in b]
     return b[[c for c in dict.fromkeys(cols) if c in b]]
 
 # %% ../../nbs/engine/04_results.ipynb #cebd4ee2

@@ -121,6 +121,8 @@ def _run(engine, name: str, nested: bool = False, **kw):
     log = engine._tracker_or_none()
     if log is None:
         yield None; return
+    # the call's own run spans all its models: the machine's CPU and memory are sampled into it
+    if not nested: kw.setdefault("system_metrics", engine.config.tracking.system_metrics)
     ctx = (log.background_run if log.background else log.run)(name, nested=nested, **kw)
     try: rid = ctx.__enter__()
     except Exception as e:

@@ -101,7 +101,7 @@ def _train_model(engine, X, y=None, model_type: str | None = None, custom_model=
                 raise ConfigError(f"{algorithm} refused its parameters: {why}") from None
             raise
         engine._keep(res, split)
-        emit(cbs, ModelDone(name, res.cv_means, res.test_metrics, res.training_time))
+        emit(cbs, ModelDone.of(name, res))
         emit(cbs, TrainingFinished((name,), name, time.perf_counter() - t0))
     return res
 
@@ -152,7 +152,7 @@ def _compare_models(engine, names: list, split, folds, cbs, failures: dict,
             if res is None: continue
             engine._keep(res, split)
             done.append(name)
-            emit(cbs, ModelDone(name, res.cv_means, res.test_metrics, res.training_time))
+            emit(cbs, ModelDone.of(name, res))
     except TrainingInterrupted:
         if parent_id: engine._log.set_status(parent_id, "KILLED")
         return done, True

@@ -148,7 +148,7 @@ def _tune(engine, X, y=None, model_type: str | None = None, tuning: TuneConfig |
             outcome, res, parent_id = _search_and_refit(engine, tc, name, algorithm, tuned_name,
                                                         split, folds, cbs, inputs, t0)
             engine._keep(res, split)
-            emit(cbs, ModelDone(tuned_name, res.cv_means, res.test_metrics, res.training_time))
+            emit(cbs, ModelDone.of(tuned_name, res))
             emit(cbs, TrainingFinished((tuned_name,), tuned_name, time.perf_counter() - t0,
                                        outcome.interrupted))
     except BaseException as e:

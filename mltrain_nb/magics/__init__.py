@@ -26,6 +26,7 @@ from .cmd_pipeline import _pipeline
 from mltrain_nb.magics.cmd_registry import (
     _AB_ARGS, _VERSION_ARGS, _ab_test, _deployment, _models, _moved, _predict, _register, _rollback,
     _status_command, _trained)
+from .cmd_monitor import _monitor, _outcome
 from .mltrain_magics import MLTrainMagics
 from .complete import (
     _COMPLETE_KEYS, _algorithms, _columns, _complete, _data_names, _metrics, _model_names, _options,

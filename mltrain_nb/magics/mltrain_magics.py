@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 
-from . import cmd_results, cmd_ui, cmd_pipeline, cmd_registry  # noqa: F401
+from . import (  # noqa: F401
+    cmd_results, cmd_ui, cmd_pipeline, cmd_registry, cmd_monitor)
 from .dispatch import _HELP_HOLDERS, _mltrain_help, mltrain as _mltrain_magic
 from .settings import MLTrain
 from .automl import automl as _automl_magic

@@ -15,10 +15,12 @@ from .results import ResultsPanel, show_results
 from .form import TrainForm, data_frames, train_form
 from .pipeline import PipelinePanel
 from .registry import RegistryPanel, registry_panel
+from .monitor import MonitorPanel, monitor_panel
 from .choose import finish_panels, panel_callbacks
 
 # %% ../../nbs/panels/90_package.ipynb #1b2021c5
 __all__ = ["in_notebook", "param_importances", "TuningPanel", "plot_kinds", "key_plot_kinds",
            "plot_png", "TrainingPanel", "ResultsPanel", "show_results", "data_frames", "TrainForm",
            "train_form", "PipelinePanel", "RegistryPanel", "registry_panel", "panel_callbacks",
-           "finish_panels", "AutoMLPanel"]
+           "finish_panels", "AutoMLPanel", "MonitorPanel",
+           "monitor_panel"]

@@ -44,6 +44,30 @@ from .tuning import TuningPanel
 # %% auto #0
 __all__ = ['TrainingPanel']
 
+# %% ../../nbs/panels/06_training.ipynb #c3fb2e8d
+class _ResourceGauge:
+    "CPU (% of one core, since the last reading) and memory of this process and its children."
+    every = 1.0   # seconds between readings
+    def __init__(self): self._procs, self._t, self.text = {}, -math.inf, ""
+
+    def read(self, now: float) -> str:
+        if now - self._t < self.every: return self.text
+        import psutil
+        me = psutil.Process()
+        try: procs = [me, *me.children(recursive=True)]
+        except psutil.Error: procs = [me]
+        # the same Process objects each time: cpu_percent counts from the previous reading
+        self._procs = {p.pid: self._procs.get(p.pid, p) for p in procs}
+        cpu = rss = 0.0
+        for p in self._procs.values():
+            try: cpu, rss = cpu + p.cpu_percent(None), rss + p.memory_info().rss
+            except psutil.Error: pass
+        self._t = now
+        n = len(self._procs)
+        self.text = (f"now: CPU {cpu:.0f}% · memory {rss / 2**20:,.0f} MB "
+                     f"({n} process{'es' if n != 1 else ''})")
+        return self.text
+
 # %% ../../nbs/panels/06_training.ipynb #8900471c
 class TrainingPanel(_LivePanel):
     """A live view of one training, fed the engine's events; `finish(result)` adds the best model's
@@ -65,6 +89,7 @@ class TrainingPanel(_LivePanel):
         self.capture_warnings, self.history_cap = capture_warnings, history_cap
         self.log: deque = deque(maxlen=max_log)
         self._showwarning = None
+        self._gauge = _ResourceGauge()
         self._reset()
 
 # %% ../../nbs/panels/06_training.ipynb #2cdb52f5
@@ -186,7 +211,8 @@ def _model_event(self: TrainingPanel, e: FoldDone | ModelDone | ModelFailed, m: 
     elif isinstance(e, ModelDone):
         self.steps_done += max(0, m["n_folds"] - m["fold"])  # folds a model skipped count as done
         m.update(status="done", fold=m["n_folds"], cv=dict(e.cv_scores), test=dict(e.test_scores),
-                 time=e.training_time)
+                 time=e.training_time, cpu=getattr(e, "cpu_time", None),
+                 memory=getattr(e, "peak_memory_mb", None))
     else:
         self.steps_done += max(0, m["n_folds"] - m["fold"])
         m.update(status="failed", error=e.error)
@@ -310,11 +336,15 @@ def _metric_columns(self: TrainingPanel) -> list[str]:
     rest = [k for k in seen if k != self.metric]
     return ([self.metric] if self.metric in seen or not seen else []) + rest[:4]
 
+# %% ../../nbs/panels/06_training.ipynb #291c8f5a
+def _seconds(v) -> str: return "–" if v is None else f"{v:.1f} s"
+def _megabytes(v) -> str: return "–" if v is None else f"{v:,.0f} MB"
+
 # %% ../../nbs/panels/06_training.ipynb #cdadd738
 @patch
 def table_html(self: TrainingPanel) -> str:
-    """Every model: status, CV metrics (primary first), held-out primary metric, time; the best
-    highlighted."""
+    """Every model: status, CV metrics (primary first), held-out primary metric, time, CPU seconds
+    and the peak memory its fits added; the best highlighted."""
     if self.result is not None and not self.result.leaderboard.empty:
         return _frame_html(self.result.summary(), self.result.best_model_name)
     cols = self._metric_columns()
@@ -332,12 +362,13 @@ def table_html(self: TrainingPanel) -> str:
         if st == "running" and m.get("fold_n"):
             vals[0] = f"<i>{_num(m['fold_sum'] / m['fold_n'])}</i>"
         rows.append([_esc(n), status, *vals, _num((m.get("test") or {}).get(self.metric)),
-                     _dur(m.get("time")) if m.get("time") is not None else "–"])
+                     _dur(m.get("time")) if m.get("time") is not None else "–",
+                     _seconds(m.get("cpu")), _megabytes(m.get("memory"))])
         styles.append(_BEST if n == best else "color:#c62828" if st == "failed" else "")
     header = (
         ["model", "status"]
         + [f"cv {_esc(c)}" for c in cols]
-        + [f"test {_esc(self.metric)}", "time"]
+        + [f"test {_esc(self.metric)}", "time", "CPU", "peak memory"]
     )
     return _html_table(header, rows, styles)
 
@@ -364,6 +395,7 @@ def _build(self: TrainingPanel):
     self._header = W.HTML()
     self._bar = W.IntProgress(min=0, max=1, value=0, bar_style="info", layout=W.Layout(width="35%"))
     self._status = W.HTML()
+    self._usage = W.HTML(layout=W.Layout(display="none"))
     self._table = W.HTML()
     self._extra = W.VBox([self.tuning.widget] if self.tuning is not None else [])
     self._chart = W.Image(format="png", layout=W.Layout(max_width="640px", display="none"))
@@ -375,6 +407,7 @@ def _build(self: TrainingPanel):
         [
             self._header,
             W.HBox([self._bar, self._status]),
+            self._usage,
             self._table,
             self._extra,
             self._chart,
@@ -434,6 +467,9 @@ def _draw(self: TrainingPanel, now: float, final: bool) -> None:
     self._set(self._bar, min(self.steps_done, max(self.total_steps, 1)))
     self._show_state()
     self._set(self._status, self.status_text(now))
+    running = self.state == "running"
+    if running: self._set(self._usage, f'<span style="color:#666">{self._gauge.read(now)}</span>')
+    self._show_widget(self._usage, running)
     self._set(self._table, self.table_html())
     if (
         self._chart_dirty

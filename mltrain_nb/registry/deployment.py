@@ -401,6 +401,17 @@ def _check_registration(model, model_uri, name, version) -> None:
     if version is not None and not str(version).strip():
         raise RegistryError("`version` must be a non-empty string such as '1.0.0'.")
 
+# %% ../../nbs/registry/01_deployment.ipynb #6c7484c7
+@patch
+def _profile_for(self: ModelDeployment, model, model_uri, reference, task_type):
+    "The reference profile of a version being registered (None without `reference`)."
+    if reference is None: return None
+    from mltrain_nb.monitoring.profile import ReferenceProfile, build_profile
+    if isinstance(reference, ReferenceProfile): return reference
+    X, y = reference if isinstance(reference, tuple) else (reference, None)
+    if model is None: model = load_sklearn(str(model_uri), self.tracking_uri)
+    return build_profile(model, X, y, task=task_type)
+
 # %% ../../nbs/registry/01_deployment.ipynb #22088094
 @patch
 def save_model(
@@ -421,9 +432,13 @@ def save_model(
     model_uri: str | None = None,
     created_by: str | None = None,
     extra: dict | None = None,
+    reference=None,
 ) -> str:
-    "Register a new version of `name` (status Training): save `model` or register `model_uri`."
+    """Register a new version of `name` (status Training): save `model` or register `model_uri`.
+    `reference` (rows X, (X, y) with held-out labels, or a `ReferenceProfile`) is profiled and kept
+    with the version for monitoring (`monitoring.profile`)."""
     _check_registration(model, model_uri, name, version)
+    profile = self._profile_for(model, model_uri, reference, task_type)   # bad rows: nothing made
     e = _new_entry(
         model,
         name,
@@ -447,17 +462,11 @@ def save_model(
         e.update(self._run_facts(e["run_id"], e["metrics"], hyperparameters))
         try: e["signature"] = input_schema(e["artifacts"]["model"], self.tracking_uri)
         except Exception: e["signature"] = None
+        if profile is not None: atomic_write(folder / "reference_profile.json", profile.to_json())
         atomic_write(folder / "registry.json", json.dumps(e, indent=2, default=str))
         (folder / _MARKER).unlink(missing_ok=True)
-        self._record(
-            "register",
-            name,
-            mv.version,
-            None,
-            "Training",
-            model_id=e["model_id"],
-            semver=e["version"],
-        )
+        self._record("register", name, mv.version, None, "Training", model_id=e["model_id"],
+                     semver=e["version"])
     return e["model_id"]
 
 # %% ../../nbs/registry/01_deployment.ipynb #a86ddeb1
@@ -777,9 +786,52 @@ def predict_ab_test(self: ModelDeployment, test_name: str, X, user_id) -> tuple:
 
 # %% ../../nbs/registry/01_deployment.ipynb #470e5c52
 @patch
-def record_outcome(self: ModelDeployment, test_name: str, user_id, y_true) -> None:
-    "Record the true outcome for `user_id` in `test_name` (the user must have had a prediction)."
-    self.ab_tests.record_outcome(test_name, user_id, y_true)
+def record_outcome(self: ModelDeployment, prediction_id=None, y_true=None, *ab, entity_id=None,
+                   model=None, test_name=None, user_id=None):
+    """Record the true outcome of a served prediction: `record_outcome(prediction_id, y_true)`
+    (the id a logged predict call returned), `record_outcome("order-7", y_true)` or
+    `entity_id=` (the caller's key; `model=` narrows it to a name or version). The A/B form
+    `record_outcome(test_name, user_id, y_true)` is kept."""
+    if ab or test_name is not None or user_id is not None:
+        if ab: test_name, user_id, y_true = prediction_id, y_true, ab[0]
+        return self.ab_tests.record_outcome(test_name, user_id, y_true)
+    from mltrain_nb.monitoring.deployed import record_outcome
+    if isinstance(prediction_id, str) and entity_id is None:   # record_outcome("order-7", y)
+        prediction_id, entity_id = None, prediction_id
+    return record_outcome(self, prediction_id, y_true, entity_id, model)
+
+# %% ../../nbs/registry/01_deployment.ipynb #bdc8b0e5
+@patch
+def write_profile(self: ModelDeployment, model_id, X, y=None, version=None, model=None):
+    """Profile a version on rows `X` (held-out labels `y` let CBPE calibrate) and keep the profile
+    with the version; returns the `ReferenceProfile`."""
+    from mltrain_nb.monitoring.deployed import write_profile
+    return write_profile(self, model_id, X, y, model, version)
+
+# %% ../../nbs/registry/01_deployment.ipynb #fd4d184b
+@patch
+def reference_profile(self: ModelDeployment, model_id, version=None):
+    "The `ReferenceProfile` kept with a version (a `MonitoringError` when it has none)."
+    from mltrain_nb.monitoring.deployed import read_profile
+    return read_profile(self, self.entry(model_id, version))
+
+# %% ../../nbs/registry/01_deployment.ipynb #51ae52c0
+@patch
+def inference_engine(self: ModelDeployment, model_id, version=None, log: bool = True):
+    """An `InferenceEngine` for a version (a name: its production version) that logs each call
+    for monitoring; `predict(X, return_id=True)` gives the id `record_outcome` takes."""
+    from mltrain_nb.monitoring.deployed import inference_engine
+    return inference_engine(self, model_id, version, log)
+
+# %% ../../nbs/registry/01_deployment.ipynb #eaf2ecfb
+@patch
+def monitor(self: ModelDeployment, name, since=None, window="1D", version=None, config=None,
+            alert: bool = True):
+    """A `monitoring.MonitorReport` of the version `name` watches (its production version, else
+    its latest; or `name/3`, a model_id): drift per column and window, prediction drift, realised
+    and estimated performance, statuses; a status change is announced (history, webhook)."""
+    from mltrain_nb.monitoring.deployed import monitor
+    return monitor(self, name, since, window, version, config, alert)
 
 # %% ../../nbs/registry/01_deployment.ipynb #99ae6419
 @patch

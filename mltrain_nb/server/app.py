@@ -45,12 +45,13 @@ from .training import (
 from . import abtests as _abtests
 from . import datasets as _datasets
 from . import deployment as _deployment
+from . import monitoring as _monitoring
 from . import predict as _predict
 from . import training as _training
 
 # %% ../../nbs/server/20_app.ipynb #ffc3cc56
 ROUTERS = (_datasets.router, _training.router, _deployment.router, _abtests.router,
-           _predict.router)
+           _predict.router, _monitoring.router)
 
 # %% ../../nbs/server/20_app.ipynb #171d460e
 router = APIRouter(prefix="/api/ml", responses=ERROR_RESPONSES)

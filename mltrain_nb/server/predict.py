@@ -35,6 +35,15 @@ def single_threaded(model):
 _ENGINES: dict[str, tuple] = {}
 _ENGINES_LOCK = threading.Lock()
 
+# %% ../../nbs/server/14_predict.ipynb #6944bfc4
+def _recorder(p: Platform, entry: dict, model):
+    "The monitoring `Recorder` of a version, or None when it has no reference profile."
+    from mltrain_nb.monitoring import MonitoringError, Recorder
+    from mltrain_nb.monitoring.deployed import read_profile
+    try: profile = read_profile(p.registry, entry)
+    except MonitoringError: return None
+    return Recorder(p.registry.prediction_log, entry["model_id"], profile, model)
+
 # %% ../../nbs/server/14_predict.ipynb #c136c28c
 def inference_engine(p: Platform, model_id: str):
     "(InferenceEngine, registry entry) for a model id or reference; model ids are cached."
@@ -49,8 +58,9 @@ def inference_engine(p: Platform, model_id: str):
             cached = _ENGINES.get(e["model_id"])
             if cached is None:
                 uri, store = e["model_uri"], p.registry.tracking_uri
-                engine = InferenceEngine(single_threaded(load_sklearn(uri, store)),
-                                         schema=input_schema(uri, store))
+                model = single_threaded(load_sklearn(uri, store))
+                engine = InferenceEngine(model, schema=input_schema(uri, store),
+                                         recorder=_recorder(p, e, model))
                 cached = _ENGINES[e["model_id"]] = (engine, e)
     # a 'name@alias' reference can move: resolve it every time
     if model_id == e["model_id"]: _ENGINES[model_id] = cached
@@ -111,13 +121,17 @@ def _predict_ab(p: Platform, req: PredictRequest):
 
 # %% ../../nbs/server/14_predict.ipynb #d815939d
 def _predict_model(p: Platform, req: PredictRequest):
-    "(prediction, probabilities, model id, entry) for a request to one model."
+    """(prediction, probabilities, model id, entry, prediction id) for a request to one model; the
+    id is None for a version that is not monitored."""
     from mltrain_nb.evaluation import model_scores
     engine, entry = inference_engine(p, req.model_id)
     X = _frame(engine, req.features)
     want = req.return_proba and engine.supports_proba and entry.get("task_type") != Task.regression
-    pred, proba = model_scores(engine.model, X, proba=want)
-    return pred, proba, entry["model_id"], entry
+    if engine.recorder is None:
+        return (*model_scores(engine.model, X, proba=want), entry["model_id"], entry, None)
+    with p.predictions._lock:   # the log's one connection, shared with the writer's thread
+        pred, pid, _ = engine.recorder.predict(engine.model, X)
+    return pred, engine.model.predict_proba(X) if want else None, entry["model_id"], entry, pid
 
 # %% ../../nbs/server/14_predict.ipynb #68fe3d12
 @router.post("/models/predict", tags=["deployment"])
@@ -128,8 +142,9 @@ def predict(req: PredictRequest, p: Platform = Depends(platform)):
         raise DataError("Give exactly one of model_id (a deployed model) or ab_test_name "
                         "(with user_id).")
     t0 = time.perf_counter()
+    pid = None
     if req.ab_test_name is not None: pred, proba, model_id, entry, arm = _predict_ab(p, req)
-    else: (pred, proba, model_id, entry), arm = _predict_model(p, req), None
+    else: (pred, proba, model_id, entry, pid), arm = _predict_model(p, req), None
     latency = (time.perf_counter() - t0) * 1000
     prediction = json_safe(pred)
     p.predictions.add(model_id=model_id, prediction=prediction, features=req.features,
@@ -138,4 +153,5 @@ def predict(req: PredictRequest, p: Platform = Depends(platform)):
     out = {"status": "success", "model_id": model_id, "prediction": prediction,
            "prediction_proba": None if proba is None else json_safe(proba)}
     if arm: out.update(ab_test_name=req.ab_test_name, variant=arm)
+    if pid is not None: out["prediction_id"] = pid   # for POST /models/{id}/outcomes
     return out

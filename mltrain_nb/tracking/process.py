@@ -265,13 +265,14 @@ class ProcessTracker:
 @patch
 @contextmanager
 def run(self: ProcessTracker, name: str | None = None, tags: dict | None = None,
-        params: dict | None = None, nested: bool = False):
+        params: dict | None = None, nested: bool = False, system_metrics: float | None = None):
     """Open a run (a child of this thread's open run, if any) and yield its `RunRef`; always end it
-    with the right status."""
+    with the right status. `system_metrics`: the tracking process samples CPU, memory (and GPU) into
+    it every that many seconds until it ends."""
     p = self.process
     ref = p.expect(RunRef(p.key()))
     parent = self._stack[-1].key if self._stack else None
-    p.send("open", self.spec, ref.key, name, tags, params, parent)
+    p.send("open", self.spec, ref.key, name, tags, params, parent, system_metrics)
     self._stack.append(ref)
     status = "FAILED"
     try:
@@ -388,10 +389,11 @@ def tracker(self: _Served, spec: tuple) -> ExperimentTracker | None:
 
 # %% ../../nbs/tracking/09_process.ipynb #e4677a67
 @patch
-def on_open(self: _Served, spec, key, name, tags, params, parent):
+def on_open(self: _Served, spec, key, name, tags, params, parent, system_metrics=None):
     t = self.tracker(spec)
     if t is None: return
-    rid = t._start_run(name, tags, parent=self.run_id(parent) if parent else None, push=False)
+    rid = t._start_run(name, tags, parent=self.run_id(parent) if parent else None, push=False,
+                       system_metrics=system_metrics)
     self.runs[key] = (t, rid)
     self.open.add(key)
     if params: t.log_params(params, run_id=rid)

@@ -84,21 +84,24 @@ def log_fitted_model(self: ResultLogging, run_id: str, name: str, model, X_train
 @patch
 def log_scores(self: ResultLogging, result, run_id: str) -> None:
     """What a model's run records once its folds are scored: the estimator's parameters, the CV
-    metrics (mean, std, each fold as a step), the held-out metrics, the training times and the
-    loss per round. `result.model` is not read."""
+    metrics (mean, std, each fold as a step), the held-out metrics, the training times, the CPU
+    seconds and peak memory of its fits, and the loss (and learning rate, where it has a schedule)
+    per round. `result.model` is not read."""
     r = result
     with _model_kept(self, r.name, run_id):
         metrics = {"training_time": r.training_time, "fit_time": r.fit_time,
-                   "predict_time": r.predict_time}
+                   "predict_time": r.predict_time, "cpu_time": getattr(r, "cpu_time", None),
+                   "peak_memory_mb": getattr(r, "peak_memory_mb", None)}
         for m, v in r.cv_scores.items():
             metrics.update({f"cv_{m}": v["mean"], f"cv_{m}_std": v["std"]})
             for i, f in enumerate(v["folds"], 1): self.log_metrics({f"cv_{m}_fold": f}, step=i,
                                                                    run_id=run_id)
         metrics.update({f"test_{m}": v for m, v in r.test_metrics.items()})
         self.log_metrics(metrics, run_id=run_id)
-        for h in r.history:
-            self.log_metrics({"train_loss": h["train_loss"], "valid_loss": h["valid_loss"]},
-                             step=h["iteration"], run_id=run_id)
+        for h in r.history:   # buffered: one write with the rest
+            per_round = {"train_loss": h["train_loss"], "valid_loss": h["valid_loss"],
+                         "learning_rate": h.get("learning_rate")}
+            self.log_metrics(per_round, step=h["iteration"], run_id=run_id)
         # with the metrics: one write, none left for the run's end
         self.log_batch({"model": jsonable(r.params)}, run_id=run_id)
 

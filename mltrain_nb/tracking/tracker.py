@@ -37,6 +37,7 @@ from mltrain_nb.tracking.store import (
 )
 from ..fileio import jsonable
 from .values import _BATCH, _MAX_PARAM, _flatten, _quiet_mlflow
+from .system import start_system_metrics, stop_system_metrics
 from .worker import _WORKERS, Job, _Worker
 
 # %% auto #0
@@ -63,6 +64,7 @@ class ExperimentTracker(RunQueries, ResultLogging, ModelLogging,
         self.run_id: str | None = None                # the seed API's current run
         self._local = threading.local()               # this thread's open runs, innermost last
         self._connecting = threading.Lock()
+        self._monitors: dict[str, Any] = {}           # run id -> its system-metrics monitor
         if connect: self._connect()
 
     # only called for attributes not set yet: a tracker made with connect=False
@@ -144,9 +146,11 @@ def _know_artifacts(run, tracking_uri: str) -> None:
 # %% ../../nbs/tracking/08_tracker.ipynb #426c055f
 @patch
 def _start_run(self: ExperimentTracker, name: str | None, tags: dict | None,
-               parent: str | None = None, push: bool = True) -> str:
+               parent: str | None = None, push: bool = True,
+               system_metrics: float | None = None) -> str:
     """Create a run (a child of `parent`, else of this thread's open run, if any), push it on this
-    thread's stack (unless `push` is false) and start its record; its id."""
+    thread's stack (unless `push` is false) and start its record; its id. `system_metrics`: sample
+    CPU, memory (and GPU) into it every that many seconds until it ends (`tracking.system`)."""
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
     parent = parent or (self._stack[-1] if self._stack else None)
     all_tags = {**process_tags(), **{k: str(v) for k, v in (tags or {}).items()}}
@@ -157,6 +161,8 @@ def _start_run(self: ExperimentTracker, name: str | None, tags: dict | None,
     if push: self._stack.append(rid)
     self.records[rid] = {"run_id": rid, "run_name": name, "params": {}, "metrics": {},
                          "tags": dict(tags or {}), "artifacts": [], "started": time.time()}
+    if system_metrics:
+        self._monitors[rid] = start_system_metrics(rid, self.tracking_uri, system_metrics)
     return rid
 
 # %% ../../nbs/tracking/08_tracker.ipynb #3207dbd4
@@ -181,13 +187,14 @@ def _sigint_held():
 @contextmanager
 def run(self: ExperimentTracker, name: str | None = None, tags: dict | None = None,
         params: dict | None = None, nested: bool = False,
-        background: bool = False) -> Iterator[str]:
+        background: bool = False, system_metrics: float | None = None) -> Iterator[str]:
     """Open a run (a child of this thread's open run, if any); yields its id; always ends it with
     the right status, a Ctrl-C while it is created or ended included (`_sigint_held`).
-    `background`: the tracker's worker ends it, after the jobs deferred before (see below)."""
+    `background`: the tracker's worker ends it, after the jobs deferred before (see below).
+    `system_metrics`: see `_start_run`."""
     rid, status = None, "FAILED"
     try:
-        with _sigint_held(): rid = self._start_run(name, tags)
+        with _sigint_held(): rid = self._start_run(name, tags, system_metrics=system_metrics)
         if params: self.log_params(params, run_id=rid)
         yield rid
         status = "FINISHED"
@@ -206,6 +213,7 @@ def _end_run(self: ExperimentTracker, run_id: str, status: str) -> None:
     # a set_status made before the end (a graceful stop, a failed log; in the background, by a job
     # queued before this one) still decides a finished run
     status = self._status.pop(run_id, status) if status == "FINISHED" else status
+    stop_system_metrics(self._monitors.pop(run_id, None))
     try: self.flush(run_id)
     finally:
         self.records[run_id].update(status=status, ended=time.time())
@@ -276,10 +284,11 @@ def resolve(self: ExperimentTracker, run_id: str | None) -> str | None:
 # %% ../../nbs/tracking/08_tracker.ipynb #81049819
 @patch
 def background_run(self: ExperimentTracker, name: str | None = None, tags: dict | None = None,
-                   params: dict | None = None, nested: bool = False):
+                   params: dict | None = None, nested: bool = False,
+                   system_metrics: float | None = None):
     """A run like `run`'s, ended by the worker after its deferred jobs with the status this block
     decides."""
-    return self.run(name, tags, params, nested, background=True)
+    return self.run(name, tags, params, nested, background=True, system_metrics=system_metrics)
 
 # %% ../../nbs/tracking/08_tracker.ipynb #395078a5
 @patch
