@@ -262,13 +262,17 @@ def setup(self: ABTests, model_a_id: str, model_b_id: str, test_name: str, split
     a, b = dep.entry(model_a_id), dep.entry(model_b_id)
     _check_pair(a, b)
     task = a.get("task_type") or b.get("task_type")
+    computed = "rmse" if task == Task.regression else "accuracy"   # what `results` measures
+    if metric not in (None, computed):
+        raise ABTestError(f"metric={metric!r} is not measured by a {task} A/B test: it compares "
+                          f"{computed}. Leave metric out or use metric={computed!r}.")
     cfg = {
         "name": test_name,
         "model_a": a["model_id"],
         "model_b": b["model_id"],
         "split_ratio": float(split_ratio),
         "task": task,
-        "metric": metric or ("rmse" if task == Task.regression else "accuracy"),
+        "metric": computed,
         "status": "running",
         "created_at": utc_now("milliseconds"),
         "created_by": current_user(),
@@ -329,11 +333,23 @@ def predict(self: ABTests, test_name: str, X, user_id) -> tuple[Any, str]:
     self.log.append(model_id, pred[:1000], latency_ms=latency, n_rows=len(pred), **fields)
     return pred, model_id
 
+# %% ../nbs/08c_abtest.ipynb #67aa0e5f
+def _number_outcome(y_true) -> float:
+    "A regression outcome as a float; `ABTestError` for text, containers, booleans and inf/NaN."
+    v = y_true[0] if isinstance(y_true, (list, tuple)) and len(y_true) == 1 else y_true
+    try: number = float(v) if not isinstance(v, (bool, str, bytes)) else math.nan
+    except (TypeError, ValueError): number = math.nan
+    if not math.isfinite(number):
+        raise ABTestError(f"A regression A/B test's outcome must be a finite number, not "
+                          f"{str(y_true)[:40]!r}.")
+    return number
+
 # %% ../nbs/08c_abtest.ipynb #01173f9b
 @patch
 def record_outcome(self: ABTests, test_name: str, user_id, y_true) -> None:
-    "Record the true outcome for `user_id` in `test_name` (the user must have had a prediction)."
-    self.config(test_name)
+    """Record the true outcome for `user_id` in `test_name` (the user must have had a prediction); a
+    regression test's outcome must be a finite number."""
+    if self.config(test_name)["task"] == Task.regression: _number_outcome(y_true)
     served = self.log.conn.execute(
         "SELECT 1 FROM predictions WHERE test = ? AND user_id = ? LIMIT 1",
         (test_name, str(user_id)),
@@ -408,6 +424,9 @@ def _significance(
 @patch
 def results(self: ABTests, test_name: str, min_samples: int = 30, alpha: float = 0.05) -> dict:
     "Per-arm counts and metric, and a significance test (or 'not enough data yet')."
+    if isinstance(min_samples, bool) or not isinstance(min_samples, int) or min_samples < 0:
+        raise ABTestError(f"min_samples must be a whole number of outcomes per arm, not "
+                          f"{min_samples!r}.")
     cfg = self.config(test_name)
     counts = {
         r[0]: (r[1], r[2])
@@ -438,10 +457,12 @@ def results(self: ABTests, test_name: str, min_samples: int = 30, alpha: float =
         "significant": None,
         "better": None,
     }
-    short = [a for a in "AB" if arms[a]["outcomes"] < min_samples]
+    # a test needs at least one outcome per arm, whatever min_samples says
+    short = [a for a in "AB" if arms[a]["outcomes"] < max(min_samples, 1)]
     if short:
         have = ", ".join(f"arm {a} has {arms[a]['outcomes']} outcomes" for a in short)
-        return {**out, "message": f"Not enough data yet: {have}; need {min_samples} per arm."}
+        need = max(min_samples, 1)
+        return {**out, "message": f"Not enough data yet: {have}; need {need} per arm."}
     test, significant, better = _significance(cfg, arms, pairs, alpha)
     message = (
         f"Model {better} is better ({cfg['metric']}), p = {test['p_value']:.3g}."

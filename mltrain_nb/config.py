@@ -14,8 +14,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from .errors import ConfigError, suggest
 
 # %% auto #0
-__all__ = ['NJobs', 'TaskName', 'load_yaml', 'SplitSpec', 'PreprocessSpec', 'FeatureSelectionSpec', 'EarlyStoppingSpec',
-           'TuneConfig', 'as_tune_config', 'TrackingSpec', 'CalibrationSpec', 'TrainConfig', 'as_config']
+__all__ = ['NJobs', 'ExperimentName', 'TaskName', 'load_yaml', 'SplitSpec', 'PreprocessSpec', 'FeatureSelectionSpec',
+           'EarlyStoppingSpec', 'TuneConfig', 'as_tune_config', 'TrackingSpec', 'CalibrationSpec', 'TrainConfig',
+           'as_config']
 
 # %% ../nbs/02_config.ipynb #df6e33b2
 def _spec_at(cls: type[BaseModel], loc: tuple) -> type[BaseModel]:
@@ -66,18 +67,57 @@ class _Spec(BaseModel):
         try: super().__init__(**data)
         except ValidationError as e: raise ConfigError(_describe(type(self), e)) from None
 
+# %% ../nbs/02_config.ipynb #8d255643
+_YAML_MAX_VALUES = 10_000   # values one YAML text may expand to once its aliases are expanded
+
+def _expanded_size(node, limit: int) -> int:
+    """How many values the YAML `node` graph expands to, an alias counted each time it is used;
+    `limit + 1` as soon as it passes `limit` or for an alias that contains itself. Iterative:
+    no recursion limit, and it never builds the expansion."""
+    sizes: dict[int, int] = {}
+    open_, stack = set(), [(node, False)]
+    while stack:
+        n, done = stack.pop()
+        kids = n.value if isinstance(n.value, list) else []
+        kids = [k for kid in kids for k in (kid if isinstance(kid, tuple) else (kid,))]
+        if done:
+            sizes[id(n)] = 1 + sum(sizes[id(k)] for k in kids)
+            if sizes[id(n)] > limit: return limit + 1
+            continue
+        if id(n) in sizes: continue
+        if id(n) in open_: return limit + 1   # inside its own expansion: `&a [*a]`
+        open_.add(id(n))
+        stack.append((n, True))
+        stack.extend((k, False) for k in kids if id(k) not in sizes)
+    return sizes[id(node)]
+
 # %% ../nbs/02_config.ipynb #7eeb3920
 def load_yaml(text: str | None, what: str = "config") -> Any:
     """The data in YAML `text` (None for empty text); broken YAML is a one-line `ConfigError`:
-    'The YAML `what` is not valid at line L, column C: problem.'"""
+    'The YAML `what` is not valid at line L, column C: problem.' So is a text whose aliases
+    expand to more than `_YAML_MAX_VALUES` values (an alias bomb), refused before it is built,
+    and one nested deeper than Python can parse. The one YAML reader of the package: magics
+    bodies, config files and the REST server all come here."""
     import yaml
     if not text or not text.strip(): return None
-    try: return yaml.safe_load(text)
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None: return None
+        if "*" in text and _expanded_size(node, _YAML_MAX_VALUES) > _YAML_MAX_VALUES:
+            raise ConfigError(
+                f"The YAML {what} expands its aliases (*name) to more than {_YAML_MAX_VALUES:,} "
+                "values; write the values out or use fewer nested aliases.")
+        return loader.construct_document(node)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", e)
+        problem = getattr(e, "problem", None) or e
         raise ConfigError(f"The YAML {what} is not valid{at}: {problem}.") from None
+    except RecursionError:
+        raise ConfigError(f"The YAML {what} is nested too deeply to read; "
+                          "flatten it to a few levels.") from None
+    finally: loader.dispose()
 
 # %% ../nbs/02_config.ipynb #6ecfb362
 def _cores(n: int) -> int:
@@ -132,7 +172,8 @@ class FeatureSelectionSpec(_Spec):
     method: (
         Literal["correlation", "mutual_info", "rfe", "tree_importance", "statistical"] | None
     ) = None
-    k: int | None = Field(None, ge=1, description="features to keep; None keeps half")
+    k: Annotated[int, Field(ge=1)] | Literal["all"] | None = Field(
+        None, description="features to keep; None keeps half, 'all' every one (scored only)")
 
 # %% ../nbs/02_config.ipynb #2c320888
 class EarlyStoppingSpec(_Spec):
@@ -181,11 +222,23 @@ def as_tune_config(value=None, base: TuneConfig | None = None, what: str = "conf
         raise ConfigError(suggest(d["method"], _TUNE_METHODS, "tuning method"))
     return TuneConfig(**d)
 
+# %% ../nbs/02_config.ipynb #c34e3b07
+_MLFLOW_NAME_MAX = 500   # MLflow's limit on an experiment name (mlflow.utils.validation)
+
+def _experiment_name(v: str | None) -> str | None:
+    "An experiment name MLflow takes: not blank, printable, at most 500 characters."
+    if v is None or (v.strip() and v.isprintable() and len(v) <= _MLFLOW_NAME_MAX): return v
+    shown = repr(v) if len(v) <= 60 else f"{v[:40]!r}... ({len(v)} characters)"
+    raise ConfigError(f"The experiment name {shown} cannot be used: MLflow takes a name of 1 to "
+                      f"{_MLFLOW_NAME_MAX} printable characters.")
+
+ExperimentName = Annotated[str | None, AfterValidator(_experiment_name)]
+
 # %% ../nbs/02_config.ipynb #e46711eb
 class TrackingSpec(_Spec):
     "Where runs are tracked."
     enabled: bool = True
-    experiment: str | None = None
+    experiment: ExperimentName = None
     tracking_uri: str | None = Field(
         None, description="None: MLFLOW_TRACKING_URI, else SQLite in output_dir"
     )
@@ -203,6 +256,15 @@ class CalibrationSpec(_Spec):
     "Probability calibration of classifiers."
     method: Literal["sigmoid", "isotonic"] | None = None
     cv: int = Field(3, ge=2)
+
+# %% ../nbs/02_config.ipynb #c36c836d
+def _mapping(value, name: str) -> dict:
+    "`value` (None: empty) as the mapping `name` must be; a one-line `ConfigError` otherwise."
+    if value is None: return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name!r} must be a mapping of its keys, got {type(value).__name__} "
+                          f"{str(value)[:40]!r}.")
+    return value
 
 # %% ../nbs/02_config.ipynb #825b060a
 _SPEC004 = ("data_split", "cross_validation", "hyperparameter_tuning")
@@ -260,7 +322,10 @@ def _cross_validation(cv: dict, d: dict, split: dict) -> None:
     if "n_folds" in cv: _put(d, "cv", cv["n_folds"], "cross_validation.n_folds")
     if "shuffle" in cv: split["shuffle"] = cv["shuffle"]
     if "scoring" in cv:
-        scoring = [cv["scoring"]] if isinstance(cv["scoring"], str) else list(cv["scoring"])
+        scoring = [cv["scoring"]] if isinstance(cv["scoring"], str) else cv["scoring"]
+        if not isinstance(scoring, list) or not all(isinstance(s, str) for s in scoring):
+            raise ConfigError("cross_validation.scoring must be a metric name or a list of them, "
+                              f"got {str(cv['scoring'])[:40]!r}.")
         if not scoring:
             raise ConfigError(
                 "cross_validation.scoring is empty: name at least one metric, e.g. [accuracy]."
@@ -271,7 +336,7 @@ def _cross_validation(cv: dict, d: dict, split: dict) -> None:
 # %% ../nbs/02_config.ipynb #e0dc569e
 def _hyperparameter_tuning(ht: dict, d: dict) -> None:
     ht = _block(ht, "hyperparameter_tuning", ("method", "cv", "n_iter", *TuneConfig.model_fields))
-    tuning = dict(d.get("tuning") or {})
+    tuning = dict(_mapping(d.get("tuning"), "tuning"))
     if "method" in ht:
         m = ht.pop("method")
         if m not in _TUNING_METHODS:
@@ -294,7 +359,7 @@ def _normalize(data: dict) -> dict:
         isinstance(es, dict) and "restore_best_weights" in es
     )
     if not spec004: return d
-    split = dict(d.get("split") or {})
+    split = dict(_mapping(d.get("split"), "split"))
     if "data_split" in d: _data_split(d.pop("data_split"), d, split)
     if "cross_validation" in d: _cross_validation(d.pop("cross_validation"), d, split)
     if "hyperparameter_tuning" in d: _hyperparameter_tuning(d.pop("hyperparameter_tuning"), d)
@@ -331,7 +396,8 @@ class TrainConfig(_Spec):
     tuning: TuneConfig = Field(default_factory=TuneConfig)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     calibration: CalibrationSpec = Field(default_factory=CalibrationSpec)
-    random_state: int | None = 42
+    random_state: int | None = Field(42, ge=0, le=2**32 - 1,
+        description="seed of every split, fold and estimator; None draws a new one each run")
     n_jobs: NJobs = Field(-1, description="cores each model may use; -1 uses every core")
 
     def __init__(self, **data: Any): super().__init__(**_normalize(data))
@@ -344,6 +410,10 @@ class TrainConfig(_Spec):
             raise ConfigError(
                 f"A config must be a mapping of keys to values, got {type(d).__name__}."
             )
+        bad = [k for k in d if not isinstance(k, str)]
+        if bad:
+            raise ConfigError(f"Config keys are names, got {bad[0]!r} ({type(bad[0]).__name__}); "
+                              f"valid: {', '.join(cls.model_fields)}.")
         return cls(**d)
 
     @classmethod

@@ -10,8 +10,9 @@ import difflib
 from typing import Iterable
 
 # %% auto #0
-__all__ = ['MLTrainError', 'ConfigError', 'DataError', 'UnknownAlgorithmError', 'ModelNotFoundError', 'ModelIntegrityError',
-           'TrainingInterrupted', 'RegistryError', 'ABTestError', 'InputSchemaError', 'closest', 'suggest']
+__all__ = ['OPTION_SYNONYMS', 'MLTrainError', 'ConfigError', 'DataError', 'UnknownAlgorithmError', 'ModelNotFoundError',
+           'ModelIntegrityError', 'TrainingInterrupted', 'RegistryError', 'ABTestError', 'InputSchemaError', 'closest',
+           'suggest', 'suggest_option', 'face_hint']
 
 # %% ../nbs/00_errors.ipynb #59c5042d
 class MLTrainError(Exception):
@@ -67,6 +68,39 @@ def closest(name: str, options: Iterable[str]) -> str | None:
 def suggest(name: str, options: Iterable[str], what: str = "value") -> str:
     "A one-line message: `name` is not a valid `what`, the closest match, and the valid ones."
     options = sorted(str(o) for o in options)
+    if not options: return f"Unknown {what} {name!r}: there is no {what} yet."
     hint = closest(name, options)
     did_you_mean = f" Did you mean {hint!r}?" if hint else ""
     return f"Unknown {what} {name!r}.{did_you_mean} Valid: {', '.join(options)}."
+
+# %% ../nbs/00_errors.ipynb #d1a24217
+# what people type from other tools -> the option it means here (offered only where it exists)
+OPTION_SYNONYMS = {"--folds": "--cv", "--n-folds": "--cv", "--n_folds": "--cv", "--kfold": "--cv",
+                   "--k-folds": "--cv", "--cv-folds": "--cv", "--target-column": "--target",
+                   "--label": "--target", "--y": "--target", "--model": "--models",
+                   "--algorithms": "--models", "--n-trials": "--trials", "--n_trials": "--trials",
+                   "--scoring": "--metric", "--out": "-o", "--output": "-o"}
+
+def suggest_option(bad: str, options: Iterable[str]) -> str:
+    "One line for the unknown option `bad`: its synonym or closest spelling, and the valid options."
+    options = [str(o) for o in options]
+    key = str(bad).split("=")[0]
+    hint = OPTION_SYNONYMS.get(key.lower()) or OPTION_SYNONYMS.get(key.lower().replace("_", "-"))
+    if hint in options:
+        valid = ", ".join(sorted(options))
+        return f"Unknown option {key!r}. Did you mean {hint!r}? Valid: {valid}."
+    return suggest(key, options, "option")
+
+# %% ../nbs/00_errors.ipynb #11eb001a
+_KEYWORD = r"""(?<![\w.])([A-Za-z_]\w*)=(?:'([^'\s]*)'|"([^"\s]*)"|([\w.\-]*\w))?"""
+
+def face_hint(message: str, options: dict[str, str]) -> str:
+    """`message` with each Python keyword hint (`cv=3`, `task='regression'`, `to_version=`) written
+    as the option `options` maps the keyword to (`--cv 3`, `--task regression`, `--to`)."""
+    import re
+    def swap(m):
+        option = options.get(m.group(1))
+        if option is None: return m.group(0)
+        value = next((g for g in m.groups()[1:] if g is not None), "")
+        return f"{option} {value}" if value else option
+    return re.sub(_KEYWORD, swap, message)

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable
 
 # %% auto #0
 __all__ = ['Callback', 'Event', 'TrainingStarted', 'FoldDone', 'IterationDone', 'ModelDone', 'ModelFailed', 'TrialDone',
-           'TrainingFinished', 'TrainingFailed', 'emit', 'ProgressBar']
+           'TrainingFinished', 'TrainingFailed', 'AutoMLStarted', 'AutoMLTrial', 'EnsembleBuilt', 'emit', 'ProgressBar']
 
 # %% ../nbs/09_events.ipynb #aaaa7282
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ class TrainingStarted(Event):
     models: tuple[str, ...]
     n_folds: int
     time: float = field(default_factory=time.time)
+    n_trials: int | None = None     # a search: at most this many trials (None: a training)
+    timeout: float | None = None    # a search: its time budget in seconds
     @property
     def total_steps(self) -> int: return len(self.models) * max(self.n_folds, 1)
 
@@ -101,6 +103,47 @@ class TrainingFailed(Event):
     elapsed: float
     time: float = field(default_factory=time.time)
 
+# %% ../nbs/09_events.ipynb #ab577a12
+@dataclass(frozen=True)
+class AutoMLStarted(Event):
+    """An AutoML search began: its learners in first-pass order, those skipped (name -> why), its
+    budget."""
+    task: str
+    n_rows: int
+    n_features: int
+    learners: tuple[str, ...]
+    skipped: dict[str, str]
+    metric: str
+    time_budget: float          # seconds, for the whole call
+    n_folds: int                # 1: one held-out fold
+    time: float = field(default_factory=time.time)
+
+# %% ../nbs/09_events.ipynb #e20e1c9f
+@dataclass(frozen=True)
+class AutoMLTrial(Event):
+    "One AutoML trial ended (COMPLETE, PRUNED or FAIL); `best_*`: the best complete trial so far."
+    learner: str
+    number: int
+    state: str
+    score: float | None
+    params: dict[str, Any]
+    duration: float
+    rows: int                   # training rows per fold it was fitted on
+    best_score: float | None
+    best_learner: str | None
+    time_left: float            # seconds of the budget left
+    time: float = field(default_factory=time.time)
+
+# %% ../nbs/09_events.ipynb #bbb03552
+@dataclass(frozen=True)
+class EnsembleBuilt(Event):
+    """The AutoML search's final model: its members (`learner:trial` -> weight) and out-of-fold
+    score."""
+    members: dict[str, float]
+    score: float
+    metric: str
+    time: float = field(default_factory=time.time)
+
 # %% ../nbs/09_events.ipynb #1151ca21
 Callback = Callable[[Event], Any]
 
@@ -118,17 +161,35 @@ def emit(callbacks: Iterable[Callback], event: Event) -> None:
 
 # %% ../nbs/09_events.ipynb #25777a4d
 class ProgressBar:
-    "A `tqdm.auto` progress bar driven by training events."
-    def __init__(self, **tqdm_kwargs): self.bar, self.kwargs = None, tqdm_kwargs
+    """A `tqdm.auto` progress bar driven by training events: the folds of a training, the trials
+    of a search (n of N, best so far, time left)."""
+    def __init__(self, **tqdm_kwargs): self.bar, self.kwargs, self.search = None, tqdm_kwargs, False
+
+    def _start(self, event: TrainingStarted) -> None:
+        from tqdm.auto import tqdm
+        self.search = event.n_trials is not None
+        self.deadline = time.monotonic() + event.timeout if event.timeout else None
+        what = (f"Tuning {event.models[0]}", event.n_trials, "trial") if self.search else (
+            f"Training {event.task}", event.total_steps, "fold")
+        self.bar = tqdm(desc=what[0], total=what[1], unit=what[2], **self.kwargs)
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, TrainingStarted):
+        if isinstance(event, TrainingStarted): self._start(event)
+        elif isinstance(event, AutoMLStarted):
             from tqdm.auto import tqdm
-            self.bar = tqdm(
-                total=event.total_steps, desc=f"Training {event.task}", unit="fold", **self.kwargs
-            )
+            self.bar = tqdm(total=round(event.time_budget), desc=f"AutoML {event.task}", unit="s",
+                            **self.kwargs)
         elif self.bar is None: return
-        elif isinstance(event, FoldDone):
+        elif isinstance(event, AutoMLTrial):
+            best = "" if event.best_score is None else f" best {event.best_score:.4g}"
+            self.bar.set_postfix_str(f"{event.learner} #{event.number}{best}", refresh=False)
+            self.bar.update(max(0, min(self.bar.total, round(self.bar.total - event.time_left))
+                                - self.bar.n))
+        elif isinstance(event, FoldDone) and self.bar.unit == "s": return
+        elif isinstance(event, TrialDone):
+            self.bar.set_postfix_str(_trial_note(event, self.deadline), refresh=False)
+            self.bar.update(1)
+        elif isinstance(event, FoldDone) and not self.search:   # a search's refit is no trial
             self.bar.set_postfix_str(
                 f"{event.model} fold {event.fold}/{event.n_folds}", refresh=False
             )
@@ -137,4 +198,15 @@ class ProgressBar:
             # keep the count honest when a model stopped early
             self.bar.n = min(self.bar.total, self.bar.n)
         elif isinstance(event, (TrainingFinished, TrainingFailed)):
+            # a search that ends before n_trials (time budget, interrupt) is finished, not short
+            if self.search and isinstance(event, TrainingFinished): self.bar.total = self.bar.n
             self.bar.close(); self.bar = None
+
+# %% ../nbs/09_events.ipynb #40d8aea6
+def _trial_note(event: TrialDone, deadline: float | None) -> str:
+    "The bar's note after a trial: the best score so far, pruned and failed trials, time left."
+    note = ["best " + ("–" if event.best_score is None else f"{event.best_score:.4g}")]
+    if event.n_pruned: note.append(f"{event.n_pruned} pruned")
+    if event.n_failed: note.append(f"{event.n_failed} failed")
+    if deadline is not None: note.append(f"{max(0.0, deadline - time.monotonic()):.0f} s left")
+    return ", ".join(note)

@@ -142,7 +142,19 @@ def safe_name(name, default: str = "model", last_part: bool = False) -> str:
         .rstrip(" .")
     )
     if s.lower().split(".")[0] in _RESERVED: s = f"_{s}"
-    return s if s and _SAFE.match(s) else default
+    return s if s and _SAFE.fullmatch(s) else default
+
+# %% ../nbs/00a_fileio.ipynb #d0332d52
+def _unsafe_because(name: str) -> str | None:
+    "Why `name` is not safe as one file or folder name, or `None` when it is."
+    if len(name) > 128: return f"it is {len(name)} characters long"
+    if any(not c.isprintable() for c in name): return "it holds a control character"
+    if name != name.strip(): return "it starts or ends with whitespace"
+    if ".." in name: return "it holds '..'"
+    if name.lower().split(".")[0] in _RESERVED: return "Windows reserves it"
+    # fullmatch: `$` would also match before a final newline
+    if not _SAFE.fullmatch(name): return "it holds a character that is not allowed"
+    return None
 
 # %% ../nbs/00a_fileio.ipynb #52338700
 def check_name(name, what: str = "model name") -> str:
@@ -150,12 +162,13 @@ def check_name(name, what: str = "model name") -> str:
     what would be safe."""
     if not isinstance(name, str) or not name:
         raise ConfigError(f"The {what} must be a non-empty string, got {name!r}.")
-    if not _SAFE.match(name) or name.lower().split(".")[0] in _RESERVED:
+    why = _unsafe_because(name)
+    if why:
+        shown = repr(name) if len(name) <= 60 else f"{name[:40]!r}... ({len(name)} characters)"
         raise ConfigError(
-            f"The {what} {name!r} cannot be used as a file name: use letters, digits, '_', '-', "
-            "'.' and "
-            "spaces (at most 128, no '/', '\\' or '..', not starting with '.'), e.g. "
-            f"{safe_name(name)!r}."
+            f"The {what} {shown} cannot be used as a file name: {why}. Use letters, digits, '_', "
+            "'-', '.' and inner spaces (at most 128, no '/', '\\' or '..', not starting with '.'), "
+            f"e.g. {safe_name(name if len(name) <= 60 else name[:40])!r}."
         )
     return name
 
@@ -201,10 +214,12 @@ def current_version(folder: str | os.PathLike) -> Path | None:
 
 # %% ../nbs/00a_fileio.ipynb #7a501672
 def write_version(
-    folder: str | os.PathLike, files: dict[str, bytes | str | Callable[[Path], object]]
+    folder: str | os.PathLike, files: dict[str, bytes | str | Callable[[Path], object]],
+    number: int | None = None,
 ) -> Path:
     """Write `files` (name -> bytes, text or a writer) as the next version `folder/v<N>` and point
-    `folder/CURRENT` at it."""
+    `folder/CURRENT` at it. `number`: exactly `v<number>` (files that name their own version), a
+    `FileExistsError` when another writer took it first."""
     folder = Path(folder)
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
@@ -220,10 +235,11 @@ def write_version(
         _fsync_dir(staging)
         # another process may take the same number; the rename then fails and we take the next
         while target is None:
-            n = max((int(p.name[1:]) for p in versions(folder)), default=0) + 1
+            n = number or max((int(p.name[1:]) for p in versions(folder)), default=0) + 1
             try: os.rename(staging, folder / f"v{n}"); target = folder / f"v{n}"
             except OSError:
                 if not (folder / f"v{n}").exists(): raise
+                if number: raise FileExistsError(f"{folder / f'v{n}'} was saved meanwhile")
         _fsync_dir(folder)
         atomic_write(folder / POINTER, f"{target.name}\n")
         _fsync_dir(folder)

@@ -7,16 +7,17 @@ pipelines), with input checked against the model's signature."""
 # %% ../nbs/08b_inference.ipynb #aeaa7e2d
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, Iterable
 
 from fastcore.basics import patch
 
-from .errors import DataError, InputSchemaError, ModelNotFoundError
+from .errors import ConfigError, DataError, InputSchemaError, ModelNotFoundError
 from .registry.loading import ALIASES, input_schema, load_sklearn, normalize_status
 
 # %% auto #0
-__all__ = ['final_estimator', 'known_categories', 'InputSpec', 'ModelLoader', 'InferenceEngine']
+__all__ = ['final_estimator', 'known_categories', 'numeric_inputs', 'InputSpec', 'ModelLoader', 'InferenceEngine']
 
 # %% ../nbs/08b_inference.ipynb #fa7d34be
 _WRAPPED = (
@@ -70,6 +71,26 @@ def known_categories(model) -> dict[str, set]:
     visit(model)
     return out
 
+# %% ../nbs/08b_inference.ipynb #56042e81
+def numeric_inputs(model) -> list[str]:
+    """The input columns the fitted preprocessing of `model` imputes and scales as numbers (its
+    `ColumnTransformer`'s "num" part), through pipelines, wrappers and calibration."""
+    out, seen = [], set()
+    def visit(obj, depth=0):
+        if obj is None or id(obj) in seen or depth > 20: return
+        seen.add(id(obj))
+        if hasattr(obj, "transformers_"):
+            out.extend(str(c) for name, _, cols in obj.transformers_
+                       if name == "num" and not isinstance(cols, slice) for c in cols)
+            return
+        for _, step in getattr(obj, "steps", None) or []: visit(step, depth + 1)
+        for cc in getattr(obj, "calibrated_classifiers_", None) or []:
+            visit(cc.estimator, depth + 1)
+        for a in ("estimator_", "best_estimator_"):
+            if hasattr(obj, a): visit(getattr(obj, a), depth + 1)
+    visit(model)
+    return list(dict.fromkeys(out))
+
 # %% ../nbs/08b_inference.ipynb #440e96ee
 _KINDS = {
     "double": "number",
@@ -106,7 +127,8 @@ class InputSpec:
                 {s["name"]: _KINDS.get(s["type"]) for s in schema},
             )
         elif hasattr(model, "feature_names_in_"):
-            cols, kinds = list(model.feature_names_in_), {}
+            cols = list(model.feature_names_in_)
+            kinds = {c: "number" for c in numeric_inputs(model)}
         else:
             return None
         return cls(cols, kinds, known_categories(model))
@@ -152,6 +174,38 @@ def _unseen(col: str, value, known: set) -> InputSchemaError:
         column=col,
     )
 
+# %% ../nbs/08b_inference.ipynb #40d8a0db
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+def _one_value(c: str, v) -> None:
+    "`InputSchemaError` when the cell value `v` of column `c` is a container or an array."
+    if isinstance(v, _CONTAINERS) or getattr(v, "ndim", 0):
+        raise InputSchemaError(f"Column {c!r} holds a {type(v).__name__} value; each cell must be "
+                               "one number, text or missing value.", column=c)
+
+def _cells_checked(X) -> None:
+    """`InputSchemaError` naming the column for values no model takes: containers in a cell,
+    complex numbers, infinite numbers (NaN is fine: it is imputed)."""
+    import numpy as np
+    import pandas as pd
+    for c in X.columns:
+        s = X[c]
+        if pd.api.types.is_complex_dtype(s.dtype):
+            raise InputSchemaError(f"Column {c!r} holds complex numbers; pass real numbers.",
+                                   column=str(c))
+        if pd.api.types.is_float_dtype(s.dtype):
+            inf = np.isinf(s.to_numpy(dtype=float, na_value=np.nan))
+            if inf.any():
+                raise InputSchemaError(
+                    f"Column {c!r} holds an infinite value (row {int(inf.argmax())}); pass finite "
+                    "numbers, or NaN for missing (it is imputed).", column=str(c))
+        elif s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("mixed", "complex"):
+            for v in s.tolist():
+                _one_value(str(c), v)
+                if isinstance(v, complex):
+                    raise InputSchemaError(f"Column {c!r} holds complex numbers; pass real "
+                                           "numbers.", column=str(c))
+
 # %% ../nbs/08b_inference.ipynb #cb628cc0
 @patch
 def check_frame(self: InputSpec, X):
@@ -161,6 +215,7 @@ def check_frame(self: InputSpec, X):
     from pandas.api import types as pt
     self.check_columns(X.columns)
     if list(X.columns) != self.columns: X = X[self.columns]
+    _cells_checked(X)
     for c in self.numbers:
         s = X[c]
         if not (pt.is_numeric_dtype(s.dtype) or pt.is_bool_dtype(s.dtype)):
@@ -172,6 +227,7 @@ def check_frame(self: InputSpec, X):
                     column=c,
                 )
             X = X.assign(**{c: pd.to_numeric(s)})
+            _cells_checked(X[[c]])   # '1e999' is a number too
     small = len(X) <= 64   # a few rows: plain Python on the values beats pandas' per-call overhead
     for c, known in self.categories.items():
         s = X[c]
@@ -194,15 +250,18 @@ def check_row(self: InputSpec, row: dict) -> dict:
             f"predict_single takes a dict of column -> value, not {type(row).__name__}."
         )
     self.check_columns(row.keys())
+    for c, v in row.items(): _one_value(str(c), v)
     for c in self.numbers:
         v = row[c]
-        if v is not None and not isinstance(v, (int, float)) and not hasattr(v, "dtype"):
-            try:
-                float(v)
-            except (TypeError, ValueError):
-                raise InputSchemaError(
-                    f"Column {c!r} must be numeric; it has {v!r} ({type(v).__name__}).", column=c
-                ) from None
+        if v is None or isinstance(v, bool): continue
+        try: number = float(v)
+        except (TypeError, ValueError):
+            raise InputSchemaError(
+                f"Column {c!r} must be numeric; it has {str(v)[:40]!r} ({type(v).__name__}).",
+                column=c) from None
+        if math.isinf(number):
+            raise InputSchemaError(f"Column {c!r} is infinite; pass a finite number, or None for "
+                                   "missing (it is imputed).", column=c)
     for c, known in self.categories.items():
         v = row[c]
         if v is not None and v == v and v not in known: raise _unseen(c, v, known)
@@ -287,8 +346,14 @@ class InferenceEngine:
         import pandas as pd
         if isinstance(X, dict): X = pd.DataFrame([X])
         elif not isinstance(X, pd.DataFrame):
-            X = np.asarray(X)
+            try: X = np.asarray(X)
+            except ValueError:
+                raise InputSchemaError("The input rows have different lengths; pass a table "
+                                       "(rows x columns).") from None
             if X.ndim == 1: X = X.reshape(1, -1)
+            if X.ndim != 2:
+                raise InputSchemaError(f"The input has {X.ndim} dimensions {X.shape}; pass a "
+                                       "table (rows x columns) or one row.")
             cols = self.spec.columns if self.spec is not None else None
             if cols is not None and X.shape[1] != len(cols):
                 raise InputSchemaError(
@@ -299,6 +364,9 @@ class InferenceEngine:
             # arrays of objects: numbers become numbers
             if self.spec is not None and self.spec.numbers:
                 X = X.infer_objects()
+        if len(X) == 0:
+            raise DataError("The input has no rows; pass at least one row to predict on.")
+        if self.spec is None: _cells_checked(X)
         return X if self.spec is None else self.spec.check_frame(X)
 
 # %% ../nbs/08b_inference.ipynb #298ba7cb
@@ -382,9 +450,12 @@ def predict_batch(
 ):
     "Predictions (or probabilities) for a large `X`, `chunk_size` rows at a time."
     import numpy as np
+    import numbers
+    step = self.chunk_size if chunk_size is None else chunk_size
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 1:
+        raise ConfigError(f"chunk_size must be a whole number of rows, at least 1; got {step!r}.")
     X = self._frame(X)
-    n, step = len(X), int(chunk_size or self.chunk_size)
-    if step < 1: raise DataError(f"chunk_size must be at least 1, not {step}.")
+    n, step = len(X), int(step)
     if return_proba and not self.supports_proba:
         raise DataError(f"{type(self.model).__name__} gives no probabilities.")
     fn = self.model.predict_proba if return_proba else self.model.predict

@@ -13,7 +13,7 @@ from typing import Any
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['ModelResult', 'register_viewer', 'viewer_for']
+__all__ = ['ModelResult', 'register_viewer', 'viewer_for', 'kernel_shell', 'show_inline', 'Explanation']
 
 # %% ../nbs/02a_results.ipynb #ccafdb1f
 @dataclass(eq=False)
@@ -156,3 +156,56 @@ def viewer_for(result):
     return next(
         (_VIEWERS[c.__name__] for c in type(result).__mro__ if c.__name__ in _VIEWERS), None
     )
+
+# %% ../nbs/02a_results.ipynb #129f651e
+def kernel_shell():
+    """The IPython shell of the Jupyter kernel this code runs in, else None. IPython is never
+    imported here: a kernel has imported it already."""
+    import sys
+    get = getattr(sys.modules.get("IPython"), "get_ipython", None)
+    shell = get() if get is not None else None
+    return shell if getattr(shell, "kernel", None) is not None else None
+
+# %% ../nbs/02a_results.ipynb #e41aaa70
+def _not_again_this_cell(obj, shell) -> None:
+    "Let IPython skip `obj` when the cell that just showed it returns it as its value."
+    count = shell.execution_count
+    def display_again():
+        if shell.execution_count == count: return     # shown by this very cell
+        del obj._ipython_display_
+        show_inline(obj, shell)
+    try: obj._ipython_display_ = display_again
+    except AttributeError: pass                        # an object without a __dict__: shown twice
+
+# %% ../nbs/02a_results.ipynb #b54d66ec
+def show_inline(obj, shell=None) -> bool:
+    """Show `obj` as an output of the current cell of the Jupyter kernel (or `shell`), once; False
+    (nothing shown) outside a kernel."""
+    shell = shell or kernel_shell()
+    if shell is None: return False
+    data, metadata = shell.display_formatter.format(obj)
+    shell.display_pub.publish(data, metadata=metadata)
+    _not_again_this_cell(obj, shell)
+    return True
+
+# %% ../nbs/02a_results.ipynb #e0a773a1
+class Explanation(dict):
+    """What `explain` returns: the dict of `explain.explain_model` (`importance`, `values`,
+    `plots`, ...), printed as a short summary."""
+    def top(self, n: int = 5) -> list[tuple[str, float]]:
+        "The `n` most important input columns with their importance, largest first."
+        return list((self.get("importance") or {}).items())[:n]
+
+    def __repr__(self) -> str:
+        imp = self.get("importance") or {}
+        how = self.get("explainer")
+        by = f" by {how}" if how and how != self.get("method") else ""
+        lines = [f"Explanation({self.get('method')}{by}, {self.get('rows')} rows, "
+                 f"{len(imp)} features)"]
+        width = max((len(str(k)) for k, _ in self.top()), default=0)
+        lines += [f"  {k:<{width}}  {v:.4g}" for k, v in self.top()]
+        if len(imp) > 5: lines.append(f"  ... {len(imp) - 5} more in ['importance']")
+        if self.get("plot_path"): lines.append(f"  plot: {self['plot_path']}")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p, cycle): p.text(repr(self))

@@ -287,8 +287,14 @@ def train_with_monitoring(self: TrainingDashboard, model, X_train, y_train, X_va
     # state changes only once training succeeded: a bad call leaves the last run's history
     events = []
     callbacks = [lambda e: events.append(e) if isinstance(e, (FoldDone, IterationDone)) else None]
+    config = self.config
+    if isinstance(model, str) and model in malgo.list_algorithms(self.task_type) and \
+            not malgo.get_algorithm(model, self.task_type).early_stopping:
+        # a model that trains in one go is monitored only (early stopping is for those that can)
+        config = as_config(config, early_stopping={**config.early_stopping.model_dump(),
+                                                   "enabled": False})
     engine = MLTrainingEngine(
-        self.config, callbacks=callbacks + ([ProgressBar()] if self.progress else [])
+        config, callbacks=callbacks + ([ProgressBar()] if self.progress else [])
     )
     if isinstance(model, str):
         res = engine.train_model(

@@ -1,6 +1,7 @@
 """A real browser: JupyterLab served on 127.0.0.1, headless Debian Chromium driven by Playwright, runs the magics
 tutorial (plus a cell that shows a TrainingPanel and a ResultsPanel) and checks that the panels rendered as widgets,
-with no "Error displaying widget". A screenshot is kept in bench/results/browser_panel.png.
+with no "Error displaying widget". The screenshot goes to the test's temporary folder (a test run leaves the clone as
+it was); `python bench/browser_panel.py` runs this test to keep one in bench/results/browser_panel.png.
 
 Chromium comes from apt (`apt-get install -y chromium`); Playwright's own browser download does not work here, so the
 `playwright` package is pointed at /usr/bin/chromium.
@@ -20,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL = ROOT / "nbs" / "tutorials" / "magics.ipynb"
-SCREENSHOT = ROOT / "bench" / "results" / "browser_panel.png"
+SCREENSHOT_COPY = "MLTRAIN_BROWSER_SCREENSHOT"   # set (by bench/browser_panel.py): also copy the screenshot there
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -136,8 +137,9 @@ STILL_RUNNING = """() => {
 }"""
 
 
-def test_panels_render_in_jupyterlab(lab):
+def test_panels_render_in_jupyterlab(lab, tmp_path):
     chromium = _chromium()
+    screenshot = tmp_path / "browser_panel.png"
     from playwright.sync_api import sync_playwright
     url, root, lab_log = lab
     name, source = _notebook(root)
@@ -160,8 +162,7 @@ def test_panels_render_in_jupyterlab(lab):
             text = page.inner_text(".jp-NotebookPanel")
             panel = page.locator(".mltrain-training-panel").first
             if panel.count(): panel.scroll_into_view_if_needed()
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT))
+            page.screenshot(path=str(screenshot))
             counts = {sel: page.locator(sel).count() for sel in
                       (".jupyter-widgets", ".widget-image", ".widget-html", ".widget-tab",
                        ".mltrain-training-panel", ".mltrain-results-panel", ".mltrain-summary")}
@@ -174,4 +175,5 @@ def test_panels_render_in_jupyterlab(lab):
     assert counts[".jupyter-widgets"] > 0 and counts[".widget-image"] > 0, counts
     assert counts[".mltrain-training-panel"] >= 1 and counts[".mltrain-results-panel"] >= 1, counts
     assert counts[".mltrain-summary"] >= 1, counts                    # the static record renders too
-    assert SCREENSHOT.stat().st_size > 10_000
+    assert screenshot.stat().st_size > 10_000
+    if os.environ.get(SCREENSHOT_COPY): shutil.copyfile(screenshot, os.environ[SCREENSHOT_COPY])

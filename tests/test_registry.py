@@ -162,35 +162,23 @@ def _free_port() -> int:
 
 
 def test_serve_answers_like_the_inference_engine(tmp_path):
-    "`mltrain serve NAME` starts MLflow's scoring server on 127.0.0.1; a real HTTP request gets the InferenceEngine's predictions."
-    import time
+    """`mltrain serve NAME` starts MLflow's scoring server on 127.0.0.1; a real HTTP request gets the
+    InferenceEngine's predictions; SIGTERM stops it all."""
     import urllib.request
     from mltrain_nb.inference import InferenceEngine, ModelLoader
     dep = _deployment(tmp_path)
     (mid,) = _register(dep, 1)
     dep.promote_to_production(mid)
-    port = _free_port()
-    cmd = [sys.executable, "-c", "import sys; from mltrain_nb.cli import main; sys.exit(main())",
-           "serve", "m", "--port", str(port), "--tracking-uri", dep.tracking_uri]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            env={**os.environ, "PYTHONPATH": ROOT})
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
-                    if r.status == 200: break
-            except OSError: pass
-            assert proc.poll() is None and time.time() < deadline, "the server did not come up"
-            time.sleep(0.5)
-        X, _ = _data()
+    X, _ = _data()
+    served = []
+    def ask(port):
         body = json.dumps({"dataframe_split": {"columns": list(X.columns), "data": X.head(20).to_numpy().tolist()}}).encode()
         req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", body, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r: served = json.loads(r.read())["predictions"]
-        engine = InferenceEngine(ModelLoader(dep.tracking_uri).load_from_registry("m", alias="production"))
-        assert served == engine.predict(X.head(20)).tolist()
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+        with urllib.request.urlopen(req, timeout=30) as r: served.extend(json.loads(r.read())["predictions"])
+    code, out = serve_and_stop("m", dep.tracking_uri, signal.SIGTERM, while_up=ask)
+    engine = InferenceEngine(ModelLoader(dep.tracking_uri).load_from_registry("m", alias="production"))
+    assert served == engine.predict(X.head(20)).tolist()
+    assert code == 128 + signal.SIGTERM, out
 
 
 def test_cli_models_and_bad_serve(tmp_path, capsys):
@@ -279,3 +267,117 @@ def test_magics_ship_a_model(tmp_path, iris_df, quiet, capsys):
         ip.run_line_magic("unload_ext", "mltrain_nb")
         ip.config.pop("MLTrain", None)
         for k in ("iris", "X", "r", "one"): ip.user_ns.pop(k, None)
+
+
+# ---- issue 31 (ship-model): serve stops its server, a killed registration leaves no folder, register from the shell
+
+def _descendants(pid: int) -> set[int]:
+    "Every live process below `pid` (from /proc)."
+    kids, found = {}, set()
+    for d in os.listdir("/proc"):
+        if not d.isdigit(): continue
+        try:
+            with open(f"/proc/{d}/stat") as f: ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError): continue
+        kids.setdefault(ppid, []).append(int(d))
+    todo = [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            if k not in found: found.add(k); todo.append(k)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f: return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError: return False
+
+
+def _port_free(port: int) -> bool:
+    "Nothing listens on the port: a connection is refused, and a server could bind it (as servers do, past TIME_WAIT)."
+    import socket
+    with socket.socket() as c:
+        if c.connect_ex(("127.0.0.1", port)) == 0: return False
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try: s.bind(("127.0.0.1", port)); s.listen(); return True
+        except OSError: return False
+
+
+def serve_and_stop(ref: str, tracking_uri: str, sig: int, cwd=None, while_up=None) -> tuple[int, str]:
+    """Start `mltrain serve ref` as a user would, wait for /ping, send `sig` to it; (exit status, output).
+    Asserts nothing it started is left."""
+    import time
+    import urllib.request
+    port = _free_port()
+    cmd = [sys.executable, "-c", "import sys; from mltrain_nb.cli import main; sys.exit(main())",
+           "serve", ref, "--port", str(port), "--tracking-uri", tracking_uri]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd,
+                            env={**os.environ, "PYTHONPATH": ROOT})
+    started = set()
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
+                    if r.status == 200: break
+            except OSError: pass
+            assert proc.poll() is None and time.time() < deadline, "the server did not come up"
+            time.sleep(0.5)
+        if while_up is not None: while_up(port)
+        started = _descendants(proc.pid)
+        assert started, "the scoring server runs in processes of its own"
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=60)
+        deadline = time.time() + 10
+        while any(_alive(p) for p in started) and time.time() < deadline: time.sleep(0.2)
+        assert not [p for p in started if _alive(p)], "the scoring server outlived mltrain serve"
+        assert _port_free(port), f"port {port} is still taken"
+        return proc.returncode, out
+    finally:
+        for p in [proc.pid, *started]:
+            try: os.kill(p, signal.SIGKILL)
+            except OSError: pass
+        proc.wait()
+
+
+KILL_WHILE_SAVING = """
+import os, signal, sys
+sys.path.insert(0, {root!r})
+import numpy as np, pandas as pd
+from sklearn.linear_model import LogisticRegression
+from mltrain_nb.registry import ModelDeployment
+dep = ModelDeployment({models!r}, output_dir={exp!r})
+save = dep._save_local
+def save_then_die(*a, **k):
+    save(*a, **k)
+    os.kill(os.getpid(), signal.SIGKILL)      # the model's files written, no version yet
+dep._save_local = save_then_die
+X = pd.DataFrame({{"x1": np.arange(20.0), "x2": np.arange(20.0) % 3}})
+dep.save_model(LogisticRegression().fit(X, X.x1 > 9), "m", task_type="classification")
+"""
+
+
+def test_killed_while_registering_leaves_no_model_folder(tmp_path):
+    dep = _deployment(tmp_path)
+    _register(dep, 1)
+    code = KILL_WHILE_SAVING.format(root=ROOT, models=str(tmp_path / "models"), exp=str(tmp_path / "exp"))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    folders = lambda: sorted(p.name for p in (tmp_path / "models" / "m").iterdir())
+    assert len(folders()) == 2                  # the orphan, before anyone opens the registry
+    dep = _deployment(tmp_path)                 # the next open removes it
+    assert folders() == [e["model_id"] for e in dep.list_models("m")] and len(folders()) == 1
+
+
+def test_a_bad_name_registers_nothing(tmp_path):
+    from mltrain_nb.errors import RegistryError
+    from sklearn.linear_model import LogisticRegression
+    dep = _deployment(tmp_path)
+    X, y = _data()
+    model = LogisticRegression().fit(X, y)
+    for bad in ["x" * 300, "abc\n", "abc ", "a..b", "tab\there"]:
+        with pytest.raises(RegistryError) as e: dep.save_model(model, bad)
+        assert "\n" not in str(e.value)
+    with pytest.raises(RegistryError, match="fitted model with a predict"): dep.save_model("not a model", "m")
+    assert dep.names() == [] and not any((tmp_path / "models").iterdir())

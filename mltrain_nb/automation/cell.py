@@ -79,6 +79,14 @@ def _train(engine, df, target: str, cell: Cell, key: str, rec: dict) -> dict:
     }
     return tuned.result
 
+# %% ../../nbs/automation/05_cell.ipynb #b216d30e
+def _said(e: BaseException, limit: int = 300) -> str:
+    """`Type: message` of `e` in one line: the first line of its message, cut at `limit`. A
+    library's message may go on with the rows it choked on (scikit-learn prints the array); those
+    stay out."""
+    first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "")
+    return f"{type(e).__name__}: {first[:limit]}{'...' if len(first) > limit else ''}"
+
 # %% ../../nbs/automation/05_cell.ipynb #3d0403f6
 def run_cell(df, target: str, cell: Cell, train_config: dict, key: str) -> dict[str, Any]:
     """Train one cell through the engine (one thread) and return its JSON-able record; a failure is
@@ -105,7 +113,7 @@ def run_cell(df, target: str, cell: Cell, train_config: dict, key: str) -> dict[
             res = _train(engine, df, target, cell, key, rec)
             rec.update(_cell_outcome(engine, res, cell, sp["time_column"], sp["group_column"]))
         except (TrainingInterrupted, KeyboardInterrupt): raise
-        except Exception as e: rec.update(status="failed", error=f"{type(e).__name__}: {e}")
+        except Exception as e: rec.update(status="failed", error=_said(e))
     rec["warnings"] = sorted({f"{w.category.__name__}: {str(w.message).strip()}" for w in caught})[
         :20
     ]

@@ -101,8 +101,11 @@ def _leaderboards(done, splits, metric: str, task: str) -> dict:
     for s in splits:
         b = done[done.split == s].set_index("model")[cols]
         boards[s] = b.sort_values(f"cv_{metric}", ascending=asc, kind="stable")
+    # nothing finished (every cell failed, or Ctrl-C before one did): one row that says so, so
+    # the report still renders the failures
     return {s: b for s, b in boards.items() if len(b)} or {
-        "(none)": pd.DataFrame({f"cv_{metric}": []})
+        "(none)": pd.DataFrame({f"cv_{metric}": [float("nan")]},
+                               index=pd.Index(["(no cell finished)"], name="model"))
     }
 
 # %% ../../nbs/automation/10_consolidated.ipynb #ed0c7867

@@ -37,24 +37,35 @@ def _selection_scores(sel, n: int):
     return getattr(sel.estimator_, "feature_importances_", np.full(n, np.nan)), "model importance"
 
 # %% ../../nbs/automation/04_features.ipynb #38b9e183
-def _selection(model) -> tuple[dict, dict[str, str]] | None:
-    "(the selection step's method, scores and kept features; what it dropped and why), or None."
+def _selection(model, cols: list[str]) -> tuple[dict, dict[str, str]] | None:
+    """(the selection step's method, its score and whether it was kept by input column, and its
+    scores by transformed feature; what it dropped and why), or None. An input column's score is
+    the best of the features made from it (a one-hot column's best level); it is kept when any of
+    them is."""
     import numpy as np
+    from mltrain_nb.explain import column_groups
     steps = dict(getattr(model, "steps", []))
     sel = steps.get("select")
     if sel is None: return None
     names = [str(n) for n in steps["preprocess"].get_feature_names_out()]
     support = sel.get_support()
-    scores, method = _selection_scores(sel, len(names))
-    scores = [None if not np.isfinite(s) else float(s) for s in np.asarray(scores, dtype=float)]
-    kept = [n for n, s in zip(names, support) if s]
-    floor = min((s for n, s, k in zip(names, scores, support) if k and s is not None), default=None)
+    raw, method = _selection_scores(sel, len(names))
+    raw = [None if not np.isfinite(s) else float(s) for s in np.asarray(raw, dtype=float)]
+    scores, kept = {}, []
+    for c, idx in column_groups(model[:-1], cols).items():
+        found = [raw[i] for i in idx if raw[i] is not None]
+        scores[c] = max(found) if found else None
+        if any(support[i] for i in idx): kept.append(c)
+    floor = min((scores[c] for c in kept if scores[c] is not None), default=None)
     dropped = {}
-    for n, s, k in zip(names, scores, support):
-        if k: continue
-        below = f" < {floor:.4g}, the lowest kept)" if floor is not None and s is not None else ")"
-        dropped[n] = f"not selected by {method} (score {s:.4g}" + below
-    return {"method": method, "scores": dict(zip(names, scores)), "kept": kept}, dropped
+    for c in cols:
+        if c in kept: continue
+        s = scores.get(c)
+        score = "no score" if s is None else f"score {s:.4g}"
+        below = f" < {floor:.4g}, the lowest kept" if floor is not None and s is not None else ""
+        dropped[c] = f"not selected by {method} ({score}{below})"
+    return {"method": method, "scores": scores, "kept": kept,
+            "feature_scores": dict(zip(names, raw))}, dropped
 
 # %% ../../nbs/automation/04_features.ipynb #f7cbdaaf
 def feature_data(model, X, dropped: dict[str, str] | None = None) -> dict[str, Any]:
@@ -69,7 +80,7 @@ def feature_data(model, X, dropped: dict[str, str] | None = None) -> dict[str, A
         "dropped": dict(dropped or {}),
     }
     out["importance"], out["importance_kind"] = _importance(model, cols)
-    sel = _selection(model)
+    sel = _selection(model, cols)
     if sel is not None:
         out["selection"] = sel[0]
         out["dropped"].update(sel[1])

@@ -92,7 +92,7 @@ def _cell_train_config(train: TrainConfig, cfg: PipelineConfig, cell: Cell, task
     d["split"].update(strategy=cell.split, test_size=cfg.test_size, val_size=0.0,
                       time_column=cfg.time_column, group_column=cfg.group_column)
     if "feature_selection" not in cfg.train:
-        d["feature_selection"] = {"method": "statistical", "k": None}
+        d["feature_selection"] = {"method": "statistical", "k": "all"}
     TrainConfig.from_dict(d)  # the cell's config is valid before anything runs
     return d
 

@@ -277,6 +277,20 @@ def _newest_records(tracker, runs: list[dict], fingerprint: str | None) -> list[
         key=lambda r: (r["model"], SPLITS.index(r["split"]) if r["split"] in SPLITS else 99),
     )
 
+# %% ../../nbs/automation/12_run.ipynb #86c4d4ad
+def _last_matrix(tracker, cfg: PipelineConfig) -> tuple[list[Cell], str] | None:
+    """(the cells, in their order, and the data fingerprint) of the experiment's newest pipeline
+    run, narrowed to `cfg`'s models and splits when given; None when no pipeline run says."""
+    for r in tracker.find_runs({"mltrain.kind": "pipeline"}):
+        p = r.get("params") or {}
+        if not p.get("models") or not p.get("splits"): continue
+        opt, n = p.get("optimization", "none"), int(p.get("n_trials") or 0)
+        cells = [Cell(m, s, opt, 0 if opt == "none" else n) for m in p["models"].split(",")
+                 for s in p["splits"].split(",")
+                 if (not cfg.models or m in cfg.models) and (not cfg.splits or s in cfg.splits)]
+        return cells, r["tags"].get("mltrain.data_fingerprint")
+    return None
+
 # %% ../../nbs/automation/12_run.ipynb #22df3ee8
 def rebuild_reports(
     config: PipelineConfig | dict | None = None, callbacks: Sequence[Callable] = (), **overrides
@@ -292,8 +306,13 @@ def rebuild_reports(
     out = check_output(cfg.output)
     tracker = ExperimentTracker(cfg.tracking_dir, cfg.experiment, cfg.tracking_uri)
     runs = _matrix_runs(tracker, cfg)
-    fingerprint = runs[0]["tags"].get("mltrain.data_fingerprint")
+    # the newest pipeline run's matrix: its cells, in its order (the rows it wrote, no older ones)
+    last = _last_matrix(tracker, cfg)
+    fingerprint = last[1] if last else runs[0]["tags"].get("mltrain.data_fingerprint")
     recs = _newest_records(tracker, runs, fingerprint)
+    if last:
+        order = {c.cell_id: i for i, c in enumerate(last[0])}
+        recs = sorted((r for r in recs if r["cell_id"] in order), key=lambda r: order[r["cell_id"]])
     task = next(
         (r["task"] for r in recs if r.get("task")),
         runs[0]["tags"].get("mltrain.task", "classification"),
@@ -302,7 +321,8 @@ def rebuild_reports(
         (r["metric"] for r in recs if r.get("metric")),
         runs[0]["tags"].get("mltrain.metric", "accuracy"),
     )
-    cells = [Cell(r["model"], r["split"], r["optimization"], r["n_trials"]) for r in recs]
+    cells = last[0] if last else [Cell(r["model"], r["split"], r["optimization"], r["n_trials"])
+                                  for r in recs]
     emit(callbacks, PipelineStarted(*_models_splits(cells), len(cells), 0, metric))
     for r in recs:
         write_cell_files(out, r)

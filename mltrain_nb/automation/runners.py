@@ -14,7 +14,7 @@ from .._compat import loky as loky_shim
 from .cell import _failed, run_cell
 from .plan import Plan
 from .spec import Cell
-from ..errors import TrainingInterrupted
+from ..errors import ConfigError, TrainingInterrupted
 
 # %% auto #0
 __all__ = ['execute_cells']
@@ -146,9 +146,14 @@ def _submit_dask(client, plan: Plan, cells: list[Cell]) -> dict:
 def _start_dask(plan: Plan, cells: list[Cell], address):
     """Start `cells` on the Dask scheduler at `address` (or a `Client`); (records as they come,
     cancel)."""
-    from distributed import Client, as_completed
+    from mltrain_nb.tuning.dask_trials import _distributed
+    Client, as_completed = _distributed().Client, _distributed().as_completed
     own = not isinstance(address, Client)
-    client = Client(address, set_as_default=False) if own else address
+    try: client = Client(address, set_as_default=False, timeout="15s") if own else address
+    except (OSError, TimeoutError) as e:
+        raise ConfigError(f"Cannot reach the Dask scheduler at {address!r} ({str(e)[:120]}). "
+                          "Start it (`dask scheduler`) or leave dask_address out to run the cells "
+                          "in local processes.") from None
     try: futures = _submit_dask(client, plan, cells)
     except BaseException:
         if own: client.close()

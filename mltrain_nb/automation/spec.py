@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ..config import _Spec, load_yaml
+from ..config import NJobs, _Spec, load_yaml
 from ..errors import ConfigError
 
 # %% auto #0
@@ -49,7 +49,7 @@ class PipelineConfig(_Spec):
     optimization: Literal["none", "optuna", "grid", "random"] = "none"
     n_trials: int = Field(50, ge=1)
     output: str = "reports"
-    n_jobs: int = Field(
+    n_jobs: NJobs = Field(
         -1, description="cells at a time in local processes; 1: in this process; -1: one per core"
     )
     dask_address: str | None = Field(

@@ -20,7 +20,13 @@ _NESTED = (list, dict, set, tuple, np.ndarray, pd.Series, pd.DataFrame)
 
 def check_cells(X: pd.DataFrame) -> None:
     """Refuse object columns whose cells hold containers (lists, dicts, arrays): a column holds one
-    value per row."""
+    value per row; and complex numbers, which no estimator takes (named here, not by an error
+    message that prints the column's rows)."""
+    for col in X.columns:
+        if pd.api.types.is_complex_dtype(X[col].dtype) or (X[col].dtype == object and X[col].map(
+                lambda v: isinstance(v, (complex, np.complexfloating))).any()):
+            raise DataError(f"Column {col!r} holds complex numbers; pass real numbers (e.g. "
+                            f"X[{col!r}].abs() or its .real and .imag parts as two columns).")
     for col in X.columns[X.dtypes == object]:
         nested = X[col].map(lambda v: isinstance(v, _NESTED))
         if nested.any():

@@ -50,9 +50,10 @@ def load_table(path, max_columns: int = MAX_COLUMNS) -> pd.DataFrame:
     if p.stat().st_size == 0: raise DataError(f"{p.name!r} is empty (0 bytes): there is no table "
                                               "in it.")
     if excel:
+        import zipfile
         try: return pd.read_excel(p, engine="openpyxl")
-        # openpyxl says a broken .xlsx is a bad zip (a ValueError/KeyError/OSError)
-        except (OSError, ValueError, KeyError) as e:
+        # openpyxl says a broken .xlsx is a bad zip (BadZipFile), or a ValueError/KeyError/OSError
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
             raise DataError(f"Cannot read {p.name!r} as an Excel workbook ({type(e).__name__}: "
                             f"{str(e)[:200]}).") from None
     if not parquet and _looks_binary(p, suffix.endswith(".gz")):

@@ -164,6 +164,10 @@ def split_rows(X: pd.DataFrame, y=None, test_size: float = 0.2, val_size: float 
                                              "split.group_column).")
         if isinstance(groups, str): require_columns(X, [groups], "group column"); groups = X[groups]
         groups = np.asarray(groups)
+        if len(pd.unique(groups)) < 2:
+            raise DataError(f"The {strategy} split keeps each group on one side, so it needs at "
+                            f"least two groups; the group column holds {len(pd.unique(groups))}. "
+                            "Use a finer group column or another strategy.")
     take = lambda obj, idx: None if obj is None else obj.iloc[idx]
     rs = random_state
     res = DataSplit(X, y)

@@ -14,7 +14,7 @@ from mltrain_nb.engine.boosting import (
     _fit_with_history)
 from .cores import (
     _SMALL_TABLE, _THREAD_PARAMS, _cores, _cores_beside_tracking, _beside_tracking, _thread_params,
-    _capped_threads, _spins_every_core, _fit_workers)
+    _capped_threads, _spins_every_core, _fit_workers, fit_threads, _fit_cap, _sized_threads)
 from .parallel import (
     _dumps, _NOT_HERE, _loads, _fold_job, _final_job, _ModelFits, _FitStream, _KnownFolds)
 from .results import leaderboard, TrainResult, TuneResult
@@ -29,8 +29,11 @@ from mltrain_nb.engine.tracking_glue import (
 from .use import _model_type, _flat_evaluation
 from .persistence import (
     _MODEL_FILE, _META_FILE, _REQUIRED_META, _saved_files, _checked_meta)
-from .core import MLTrainingEngine
+from .automl_space import Learner, automl_learners, parse_budget
+from .automl_ensemble import EnsembleSelection, caruana
+from .automl_call import AutoMLResult
+from .core import MLTrainingEngine, automl
 
 # %% ../../nbs/engine/90_package.ipynb #aaff5c06
 __all__ = ["MLTrainingEngine", "TrainResult", "TuneResult", "PreparedData", "prepare_xy",
-           "feature_importance", "leaderboard"]
+           "feature_importance", "leaderboard", "AutoMLResult", "automl", "EnsembleSelection"]

@@ -21,25 +21,30 @@ __all__ = []
 # %% ../../nbs/engine/05_build.ipynb #472f16d7
 def _selector(spec, task):
     """The sklearn selector step for a `FeatureSelectionSpec` (fit after preprocessing, inside each
-    fold)."""
+    fold). `k=None` keeps half of the columns the step sees: the top 50 percent of the scores, half
+    of them for RFE, those at or above the median importance for tree_importance; `k="all"` keeps
+    every column (the step only scores them)."""
     from sklearn import feature_selection as fs
     clf = Task.of(task).classifies
-    k = spec.k or "all"
+    def best(score):
+        if spec.k is None: return fs.SelectPercentile(score, percentile=50)
+        return fs.SelectKBest(score, k=spec.k)
     if spec.method == "mutual_info":
-        return fs.SelectKBest(fs.mutual_info_classif if clf else fs.mutual_info_regression, k=k)
-    if spec.method == "statistical":
-        return fs.SelectKBest(fs.f_classif if clf else fs.f_regression, k=k)
+        return best(fs.mutual_info_classif if clf else fs.mutual_info_regression)
+    if spec.method == "statistical": return best(fs.f_classif if clf else fs.f_regression)
     if spec.method == "correlation":
-        return fs.SelectKBest(lambda X, y: np.nan_to_num(np.abs(fs.r_regression(
-            X, pd.factorize(y)[0] if clf else y))), k=k)
+        return best(lambda X, y: np.nan_to_num(np.abs(fs.r_regression(
+            X, pd.factorize(y)[0] if clf else y))))
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
     from sklearn.linear_model import LogisticRegression, Ridge
     if spec.method == "rfe":
         return fs.RFE(LogisticRegression(max_iter=1000) if clf else Ridge(),
-                      n_features_to_select=spec.k)
+                      n_features_to_select={None: 0.5, "all": 1.0}.get(spec.k, spec.k))
     forest = RandomForestClassifier if clf else RandomForestRegressor
     model = forest(n_estimators=50, random_state=0)
-    return fs.SelectFromModel(model, max_features=spec.k, threshold=-np.inf if spec.k else None)
+    if spec.k is None: return fs.SelectFromModel(model, threshold="median")
+    if spec.k == "all": return fs.SelectFromModel(model, threshold=-np.inf)
+    return fs.SelectFromModel(model, max_features=spec.k, threshold=-np.inf)
 
 # %% ../../nbs/engine/05_build.ipynb #96abb132
 def _pipeline(engine, X: pd.DataFrame, estimator):
@@ -47,7 +52,9 @@ def _pipeline(engine, X: pd.DataFrame, estimator):
     from sklearn.pipeline import Pipeline
     steps = [("preprocess", mdata.build_preprocessor(X, engine.config.preprocess))]
     fs = engine.config.feature_selection
-    if fs.method is not None: steps.append(("select", _selector(fs, engine.task)))
+    # half of a single column is that column: no selector
+    if fs.method is not None and (fs.k is not None or X.shape[1] > 1):
+        steps.append(("select", _selector(fs, engine.task)))
     return Pipeline(steps + [("model", estimator)])
 
 # %% ../../nbs/engine/05_build.ipynb #9871c261

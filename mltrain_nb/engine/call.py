@@ -5,6 +5,8 @@
 # %% ../../nbs/engine/07_call.ipynb #5e699efe
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 
 from ..errors import ConfigError, DataError
@@ -89,6 +91,17 @@ def _resolve(engine, model_type, custom_model=None, model_name=None) -> tuple[st
     model_type = model_type or (models[0] if models else malgo.default_models(engine.task)[0])
     if model_type in malgo.ENSEMBLES: return model_name or model_type, model_type
     return model_name or model_type, malgo.get_algorithm(model_type, engine.task).name
+
+# %% ../../nbs/engine/07_call.ipynb #d2d0701a
+def _fresh_name(engine, name: str, given: bool = False, stacklevel: int = 5) -> str:
+    "`name`, or the first free `name_2`, `name_3`, ... when the engine holds `name` (not given)."
+    if given or name not in engine.models: return name
+    n = 2
+    while f"{name}_{n}" in engine.models: n += 1
+    warnings.warn(f"{name!r} is already trained on this engine: the new model is kept beside it as "
+                  f"'{name}_{n}' (pass model_name={name!r} to replace it).", UserWarning,
+                  stacklevel=stacklevel)
+    return f"{name}_{n}"
 
 # %% ../../nbs/engine/07_call.ipynb #4b1348af
 def _keep(engine, res: ModelResult, split) -> None:

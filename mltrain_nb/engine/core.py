@@ -18,10 +18,10 @@ from ..results import ModelResult
 from .gate import PreparedData
 from .results import TrainResult, TuneResult
 from . import build, call, signals, tracking_glue as glue, use, persistence
-from . import training, tune as tuning_call, reports
+from . import training, tune as tuning_call, reports, automl_call
 
 # %% auto #0
-__all__ = ['MLTrainingEngine']
+__all__ = ['MLTrainingEngine', 'automl']
 
 # %% ../../nbs/engine/20_core.ipynb #434e5888
 class MLTrainingEngine:
@@ -118,6 +118,26 @@ def tune(self: MLTrainingEngine, X, y=None, model_type: str | None = None,
     `method="grid"` override its fields, and `cv` the folds of this call (default: `tuning.cv`,
     else the config's)."""
     return tuning_call._tune(self, X, y, model_type, tuning, model_name, cv, **overrides)
+
+# %% ../../nbs/engine/20_core.ipynb #1ca81f35
+@patch
+def automl(self: MLTrainingEngine, X, y=None, time_budget=60, metric: str | None = None,
+           models=None, ensemble: bool = True, seed: int | None = None,
+           model_name: str = "automl") -> automl_call.AutoMLResult:
+    """The best model of `X`, `y` that `time_budget` seconds allow (the whole call: split, search,
+    ensemble, refit, tracking), kept as `model_name`. Searches the catalog learners that suit the
+    table (or `models`) by their cost and improvement per second, blends the best configurations by
+    greedy ensemble selection (`ensemble=False`: the best one alone); an interrupt returns the best
+    model so far. Returns an `AutoMLResult` (a `TrainResult` with the search's `history`)."""
+    return automl_call._automl(self, X, y, time_budget, metric, models, ensemble, seed, model_name)
+
+# %% ../../nbs/engine/20_core.ipynb #62f4abd0
+def automl(X, y=None, time_budget=60, metric: str | None = None, models=None,
+           ensemble: bool = True, seed: int | None = None, **config):
+    """`MLTrainingEngine(**config).automl(X, y, ...)`: the best model of a table in `time_budget`
+    seconds, on a new engine (`config`: `TrainConfig` fields, e.g. `tracking={'enabled': False}`,
+    and the engine's `callbacks` and `progress`)."""
+    return MLTrainingEngine(**config).automl(X, y, time_budget, metric, models, ensemble, seed)
 
 # %% ../../nbs/engine/20_core.ipynb #2e4d7048
 @patch

@@ -6,12 +6,13 @@
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 
 from .. import algorithms as malgo
 
 # %% auto #0
-__all__ = []
+__all__ = ['fit_threads']
 
 # %% ../../nbs/engine/02_cores.ipynb #c935e39f
 # cells (rows x columns): up to here a call leaves a core to a warming tracking process
@@ -76,6 +77,72 @@ def _spins_every_core(pipe) -> bool:
     if type(est).__module__.split(".")[0] not in ("lightgbm", "xgboost"): return False
     counts = [v for k, v in est.get_params().items() if k in _THREAD_PARAMS and isinstance(v, int)]
     return not counts or any(v <= 0 or v >= _cores() for v in counts)
+
+# %% ../../nbs/engine/02_cores.ipynb #3abb448a
+_CELLS_PER_THREAD = 250_000   # table cells (rows x columns) a booster thread is worth on
+
+# %% ../../nbs/engine/02_cores.ipynb #a9316813
+def fit_threads(cells: int, cores: int | None = None, busy: float | None = None) -> int:
+    """Threads for one booster fit on a table of `cells` (rows x columns): one per
+    `_CELLS_PER_THREAD` cells, at most the `cores` (default: this process's) less those `busy`
+    with other processes (default: measured now), at least one."""
+    cores = _cores() if cores is None else cores
+    busy = _busy_elsewhere() if busy is None else busy
+    free = int(cores - busy + 0.5)        # a core 50% busy elsewhere is not free
+    return max(1, min(cells // _CELLS_PER_THREAD, free, cores))
+
+# %% ../../nbs/engine/02_cores.ipynb #010e0594
+def _cpu_seconds() -> tuple | None:
+    "(busy seconds of every core since boot, this process's CPU seconds); None without /proc/stat."
+    try:
+        with open("/proc/stat") as f: fields = [int(v) for v in f.readline().split()[1:9]]
+    except (OSError, ValueError): return None
+    idle = fields[3] + fields[4]            # idle and iowait; user..steal are busy
+    own = os.times()
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK"), own.user + own.system
+
+# %% ../../nbs/engine/02_cores.ipynb #a8ff7ebc
+class _CpuGauge:
+    """Cores busy with other processes since the previous reading (a first reading, or one more
+    than a minute later, samples `sample` seconds; one within 20 ms repeats the last value)."""
+    def __init__(self, sample: float = 0.05): self.sample, self.last, self.value = sample, None, 0.0
+
+    def _read(self) -> tuple | None:
+        s = _cpu_seconds()
+        return None if s is None else (time.monotonic(), *s)
+
+    def __call__(self) -> float:
+        now, prev = self._read(), self.last
+        if now is None: return 0.0
+        if prev is not None and now[0] - prev[0] < 0.02: return self.value
+        if prev is None or now[0] - prev[0] > 60:
+            time.sleep(self.sample)
+            prev, now = now, self._read()
+        self.last = now
+        wall, total, mine = now[0] - prev[0], now[1] - prev[1], now[2] - prev[2]
+        # the system's load, on this process's share of its cores
+        share = _cores() / (os.cpu_count() or _cores())
+        self.value = max(0.0, (total - mine) * share / wall)
+        return self.value
+
+# %% ../../nbs/engine/02_cores.ipynb #1f216b76
+_busy_elsewhere = _CpuGauge()
+
+# %% ../../nbs/engine/02_cores.ipynb #2d37f053
+def _sized_threads(pipe, cells: int) -> int | None:
+    "Threads for fitting `pipe` on `cells` cells where its booster's count is relative; else None."
+    est = malgo.final_estimator(pipe)
+    if type(est).__module__.split(".")[0] not in ("lightgbm", "xgboost"): return None
+    counts = [v for k, v in est.get_params().items() if k in _THREAD_PARAMS]
+    if any(isinstance(v, int) and v > 0 for v in counts): return None
+    return fit_threads(cells)
+
+# %% ../../nbs/engine/02_cores.ipynb #293acc9f
+def _fit_cap(engine, pipe, cells: int) -> int | None:
+    "The thread cap of one fit of `pipe` on `cells` cells in this process; None for none."
+    caps = [_cores_beside_tracking(engine), _sized_threads(pipe, cells)]
+    caps = [c for c in caps if c is not None]
+    return min(caps) if caps else None
 
 # %% ../../nbs/engine/02_cores.ipynb #c4cd088d
 def _fit_workers(engine) -> int:

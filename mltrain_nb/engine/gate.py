@@ -13,13 +13,13 @@ import pandas as pd
 
 from .._compat import sklearn as sklearn_shim
 from ..config import TrainConfig
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, closest
 from ..task import Task
 from .. import data as mdata
 from .. import algorithms as malgo
 
 # %% auto #0
-__all__ = ['PreparedData', 'prepare_xy']
+__all__ = ['PreparedData', 'prepare_xy', 'check_settings']
 
 # %% ../../nbs/engine/00_gate.ipynb #6fa330be
 @dataclass
@@ -64,6 +64,20 @@ def _check_target(y: pd.Series, task: Task | str) -> None:
         if np.isinf(y.to_numpy(dtype=float)).any():
             raise DataError("The target holds infinite values; replace or drop them.")
 
+# %% ../../nbs/engine/00_gate.ipynb #7cd7d7b2
+def _check_label_types(y: pd.Series) -> None:
+    """A `DataError` for a target mixing numbers and text (`1` and `"one"`): neither a task nor an
+    order of its classes can be read from it."""
+    if y.dtype != object or pd.api.types.infer_dtype(y, skipna=True) not in ("mixed",
+                                                                              "mixed-integer"):
+        return
+    kinds = {}
+    for v in y.dropna().tolist(): kinds.setdefault(type(v).__name__, v)
+    if len(kinds) < 2: return
+    shown = ", ".join(f"{v!r} ({k})" for k, v in list(kinds.items())[:3])
+    raise DataError(f"The target mixes value types: {shown}. Make the labels all text "
+                    "(y.astype(str)) or all numbers.")
+
 # %% ../../nbs/engine/00_gate.ipynb #005fbec5
 def _drop_missing_target(X: pd.DataFrame, y: pd.Series, config: TrainConfig, task: str) -> tuple:
     """`(X, y, dropped)`: the rows whose target is missing removed, with a warning; then the target
@@ -93,7 +107,9 @@ def prepare_xy(X, y=None, config: TrainConfig | None = None) -> PreparedData:
         target = y if isinstance(y, str) else config.target
         mdata.require_columns(X, [target], "target column")
         y, X = X[target], X.drop(columns=[target])
-    if y is not None: y = mdata.align_target(y, X, by_index)
+    if y is not None:
+        y = mdata.align_target(y, X, by_index)
+        _check_label_types(y)
     if X.shape[0] == 0:
         raise DataError("The data is empty (0 rows). Pass a DataFrame with rows to train on.")
     _check_rows(len(X), config, clustering=y is None)
@@ -119,6 +135,46 @@ def _checked_params(est, what: str):
         problem = sklearn_shim.parameter_problem(obj)
         if problem is not None: raise ConfigError(f"{what}: {problem}") from None
     return est
+
+# %% ../../nbs/engine/00_gate.ipynb #a3e516d5
+def _check_early_stopping(algorithms: list, task: str) -> None:
+    "Early stopping asked for `algorithms`: an error when none can stop early, a warning for some."
+    can = [a for a in malgo.list_algorithms(task) if malgo.get_algorithm(a, task).early_stopping]
+    cannot = [a for a in algorithms if a not in can]
+    if not cannot: return
+    which = f"{', '.join(cannot)} train{'s' if len(cannot) == 1 else ''} in one go"
+    if len(cannot) == len(algorithms):
+        raise ConfigError(f"Early stopping cannot apply: {which}. Turn early_stopping off, or "
+                          f"train a model that stops early ({', '.join(can)}).")
+    warnings.warn(f"Early stopping applies to {', '.join(a for a in algorithms if a in can)} only: "
+                  f"{which}.", UserWarning, stacklevel=5)
+
+# %% ../../nbs/engine/00_gate.ipynb #515e18d3
+def check_settings(config: TrainConfig, algorithms, task: str) -> None:
+    """Refuse (`ConfigError`) or warn about settings of `config` that training `algorithms`
+    (catalog names, or "custom" for a user's estimator) for `task` would not apply: `model_params`
+    under a key that is no algorithm or one not trained, early stopping for models without it."""
+    task, algorithms = str(task), list(algorithms)
+    known = set(malgo.list_algorithms(task)) | set(malgo.ENSEMBLES)
+    every = {n for names in malgo.list_algorithms().values() for n in names}
+    ensembles = any(a in malgo.ENSEMBLES for a in algorithms)
+    unused = []
+    for key in config.model_params:
+        if key in known:
+            if key not in algorithms and not ensembles: unused.append(key)
+            continue
+        meant = malgo._norm(key)
+        meant = meant if meant in known else closest(key, known)
+        hint = f" Did you mean {meant!r}?" if meant else ""
+        where = (f"does {', '.join(malgo._CATALOG[key].tasks)}, not {task}" if key in every
+                 else f"is no {task} algorithm")
+        raise ConfigError(f"model_params has settings for {key!r}, which {where}.{hint} "
+                          f"Valid: {', '.join(sorted(known))}.")
+    if unused:
+        warnings.warn(f"model_params for {', '.join(map(repr, unused))} are not applied: the "
+                      f"models trained are {', '.join(algorithms)}.", UserWarning, stacklevel=4)
+    if config.early_stopping.enabled and not ensembles and "custom" not in algorithms:
+        _check_early_stopping(algorithms, task)
 
 # %% ../../nbs/engine/00_gate.ipynb #8568e0b1
 def _refused_params(e: BaseException) -> str | None:

@@ -13,7 +13,8 @@ import numpy as np
 from ..plots import _py
 from ..results import ModelResult
 from .. import evaluation as meval
-from .cores import _beside_tracking, _capped_threads, _cores_beside_tracking
+from .cores import _beside_tracking, _capped_threads, _fit_cap
+from .parallel import _KnownFolds
 from .job import Fitted, TrainJob
 from .scoring import _configured_params, _cv_summary, _held_out_metrics
 from .supervised import _train_supervised
@@ -46,7 +47,8 @@ def _train_one_quiet(job: TrainJob) -> ModelResult:
     engine, t0 = job.engine, time.perf_counter()
     estimator = engine._estimator(job.algorithm, job.custom_model, job.params)
     pipe = engine._pipeline(job.split.X_train, estimator)
-    if job.fits is None: fit_pipe, restore = _capped_threads(pipe, _cores_beside_tracking(engine))
+    if job.fits is None or isinstance(job.fits, _KnownFolds):   # the final fit runs here
+        fit_pipe, restore = _capped_threads(pipe, _fit_cap(engine, pipe, job.split.X_train.size))
     else: fit_pipe, restore = pipe, {}
     if Task.of(engine.task).clusters: fitted = _train_clustering(job, fit_pipe, restore)
     else: fitted = _train_supervised(job, pipe, fit_pipe, restore)

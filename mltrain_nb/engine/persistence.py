@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import struct
 import time
+import warnings
 from pathlib import Path
 
 from ..errors import ConfigError, ModelNotFoundError, ModelIntegrityError
 from ..task import Task
 from ..fileio import (
     check_name, clean_orphans, current_version, file_sha256, jsonable, read_json_object, sign,
-    signing_key, verify, write_version)
+    signing_key, verify, versions, write_version)
 from ..results import ModelResult
 from .. import evaluation as meval
 from .scoring import feature_importance
@@ -25,11 +28,28 @@ __all__ = []
 # %% ../../nbs/engine/17_persistence.ipynb #9982e821
 _MODEL_FILE, _META_FILE = "model.joblib", "model.json"
 _REQUIRED_META = ("model_name", "task", "features", "sha256")
+# a path ending like one file: saved as the versioned folder named by its stem
+_FILE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".sav", ".model", ".bin")
+
+# %% ../../nbs/engine/17_persistence.ipynb #3d07f4c4
+def _save_target(path, model_name: str) -> tuple[Path, str]:
+    """(folder, name) a save writes `folder/name/v<N>/` into: `DIR` and the model's name, or `DIR`
+    and `NAME` for a path `DIR/NAME.joblib` (or `.pkl`, ..., which says what it makes instead)."""
+    folder = Path(path) if path is not None else Path("mltrain_models")
+    if folder.suffix.lower() not in _FILE_SUFFIXES: return folder, check_name(model_name)
+    name = check_name(folder.stem)
+    if folder.suffix != ".joblib":
+        where = folder.parent / name
+        warnings.warn(f"save_model writes a versioned folder, not one {folder.suffix} file: "
+                      f"{folder} is saved as {where}/v<N>/model.joblib with model.json beside it; "
+                      f"load it with load_model({str(where)!r}).", UserWarning, stacklevel=4)
+    return folder.parent, name
 
 # %% ../../nbs/engine/17_persistence.ipynb #29ef6a7c
-def _model_meta(res: ModelResult, model_file: Path, features: list[str] | None = None) -> dict:
-    """The metadata saved beside a model: what it is, how it scored, what it needs, its checksum and
-    signature."""
+def _model_meta(res: ModelResult, model_file: Path, features: list[str] | None = None,
+                saved_as: dict | None = None) -> dict:
+    """The metadata saved beside a model: what it is, how it scored, what it needs, its checksum,
+    where it was saved (`saved_as`: name and version, which the signature covers) and signature."""
     from mltrain_nb.report import library_versions
     keys = ("model_name", "algorithm", "task", "params", "metrics", "test_metrics", "cv_scores",
             "classes", "n_train", "best_iteration")
@@ -39,6 +59,7 @@ def _model_meta(res: ModelResult, model_file: Path, features: list[str] | None =
     meta.update(training_rows=res.n_train, versions=library_versions(),
                 sha256=file_sha256(model_file), model_file=model_file.name,
                 saved_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    if saved_as: meta["saved_as"] = saved_as
     meta = jsonable(meta)
     key = signing_key()
     if key: meta["signature"] = sign(meta, key)
@@ -50,24 +71,30 @@ def _save_model(engine, model_name: str | None = None, path: str | os.PathLike |
     "Save a model as a new version `DIR/NAME/v<N>/`; returns the model file's path."
     import joblib
     res = engine._get(model_name)
-    folder = Path(path) if path is not None else Path("mltrain_models")
-    # DIR/NAME.joblib: DIR/NAME/
-    if folder.suffix == ".joblib": folder, name = folder.parent, check_name(folder.stem)
-    else: name = check_name(res.name)
+    folder, name = _save_target(path, res.name)
     model, features = res.model, None
     if not include_preprocessor and len(getattr(model, "steps", [])) > 1:
         model, features = model.steps[-1][1], [str(f) for f in model[:-1].get_feature_names_out()]
     clean_orphans(folder)   # temporary files of killed saves of the flat layout
-    meta = lambda tmp: engine._model_meta(res, tmp.parent / _MODEL_FILE, features)
-    version = write_version(folder / name, {
-        _MODEL_FILE: lambda tmp: joblib.dump(model, tmp),
-        _META_FILE: lambda tmp: tmp.write_text(json.dumps(meta(tmp), indent=2))})
-    return str(version / _MODEL_FILE)
+    while True:   # the version is in the (signed) metadata: it is chosen first
+        n = max((int(p.name[1:]) for p in versions(folder / name)), default=0) + 1
+        saved_as = {"name": name, "version": f"v{n}"}
+        meta = lambda tmp: engine._model_meta(res, tmp.parent / _MODEL_FILE, features, saved_as)
+        try:
+            version = write_version(folder / name, {
+                _MODEL_FILE: lambda tmp: joblib.dump(model, tmp),
+                _META_FILE: lambda tmp: tmp.write_text(json.dumps(meta(tmp), indent=2))},
+                number=n)
+        except FileExistsError: continue   # another process saved v<n> meanwhile: take the next
+        return str(version / _MODEL_FILE)
 
 # %% ../../nbs/engine/17_persistence.ipynb #ced0dfee
 def _saved_files(path: Path, model_name: str | None) -> tuple[Path, Path]:
     "(model file, metadata file) of the saved model `path` (and `model_name`) points at."
     if path.suffix == ".json": path = path.with_suffix(".joblib")
+    # saved from DIR/NAME.pkl (see `_save_target`): DIR/NAME/
+    if path.suffix.lower() in _FILE_SUFFIXES[1:] and path.with_suffix("").is_dir():
+        path = path.with_suffix("")
     if path.suffix == ".joblib":
         if path.exists() or not path.with_suffix("").is_dir():
             return path, path.with_suffix(".json")
@@ -97,7 +124,9 @@ def _checked_meta(model_file: Path, meta_file: Path) -> dict:
                                      "its .json side by side.")
     meta = read_json_object(meta_file, _REQUIRED_META)
     key = signing_key()
-    if key: verify(meta, key, str(model_file))
+    if key:
+        verify(meta, key, str(model_file))
+        _check_place(meta, model_file)
     digest = file_sha256(model_file)
     if digest != meta["sha256"]:
         was = str(meta["sha256"])[:12]
@@ -105,6 +134,31 @@ def _checked_meta(model_file: Path, meta_file: Path) -> dict:
                                   f"saved ({digest[:12]}... vs {was}...); it was changed or "
                                   "corrupted. Save the model again.")
     return meta
+
+# %% ../../nbs/engine/17_persistence.ipynb #f42669f4
+def _check_place(meta: dict, model_file: Path) -> None:
+    """A `ModelIntegrityError` unless a signed model lies where it was saved (`DIR/NAME/v<N>/`): the
+    signature covers the name and version, so a signed model copied over another one is refused."""
+    was = meta.get("saved_as")
+    if not isinstance(was, dict): return   # saved before models were bound to their place
+    here = {"name": model_file.parent.parent.name, "version": model_file.parent.name}
+    if {k: was.get(k) for k in here} != here:
+        raise ModelIntegrityError(
+            f"{model_file} was signed as {was.get('name')}/{was.get('version')} but lies in "
+            f"{here['name']}/{here['version']}: a signed model loads only where it was saved. "
+            "Save it again under this name.")
+
+# %% ../../nbs/engine/17_persistence.ipynb #ca54decc
+def _unpickle(model_file: Path):
+    """The model in `model_file`; a `ModelIntegrityError` when the file is empty or cut (a hash that
+    was updated to match it does not make it a model)."""
+    import joblib
+    try:
+        if model_file.stat().st_size == 0: raise EOFError("the file is empty")
+        return joblib.load(model_file)
+    except (EOFError, pickle.UnpicklingError, struct.error, ValueError, IndexError, KeyError) as e:
+        raise ModelIntegrityError(f"{model_file} holds no readable model ({type(e).__name__}: "
+                                  f"{e}); it is empty or cut. Save the model again.") from None
 
 # %% ../../nbs/engine/17_persistence.ipynb #1197e79c
 def _load_model(engine, path: str | os.PathLike, model_name: str | None = None) -> ModelResult:
@@ -116,7 +170,7 @@ def _load_model(engine, path: str | os.PathLike, model_name: str | None = None) 
     if engine.task is not None and engine.models and meta["task"] != engine.task:
         raise ConfigError(f"{model_file.name} is a {meta['task']} model; this engine holds "
                           f"{engine.task} models.")
-    model = joblib.load(model_file)
+    model = _unpickle(model_file)
     engine.task = engine.task or Task.of(meta["task"])
     engine.metric = engine.metric or meval.check_metric(engine.config.metric, engine.task)
     fields = ("algorithm", "task", "params", "test_metrics", "cv_scores", "features", "classes",
@@ -128,6 +182,15 @@ def _load_model(engine, path: str | os.PathLike, model_name: str | None = None) 
                              if k not in fields and k not in ("model_name", "metrics")})
     engine.models[res.name] = res
     return res
+
+# %% ../../nbs/engine/17_persistence.ipynb #82ac49c7
+def _input_example(engine, res: ModelResult):
+    """A few rows `res` was trained on (its held-out rows, else the call's data), as the model
+    expects them: the registry infers the signature from them. `None` when the engine has none."""
+    X = (engine.holdout.get(res.name) or (None,))[0]
+    if X is None and engine.data is not None: X = engine.data.X
+    if X is None or [str(c) for c in X.columns] != [str(f) for f in res.features]: return None
+    return X.head(5)
 
 # %% ../../nbs/engine/17_persistence.ipynb #e2f1f8ab
 def _reference_profile(engine, res):
@@ -156,6 +219,6 @@ def _register(engine, model_name: str | None = None, name: str | None = None, pr
                  training_samples=res.n_train, description=description, extra=extra,
                  reference=_reference_profile(engine, res))
     if res.model_uri: model_id = dep.save_model(model_uri=res.model_uri, **facts)
-    else: model_id = dep.save_model(res.model, **facts)
+    else: model_id = dep.save_model(res.model, input_example=_input_example(engine, res), **facts)
     if promote: dep.promote_to_production(model_id)
     return dep.entry(model_id)

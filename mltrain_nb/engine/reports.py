@@ -23,9 +23,10 @@ __all__ = []
 def _generate_explainability(engine, model_name: str | None = None, X=None, method: str = "shap",
                             y=None, max_background: int = 200, max_rows: int = 1000,
                             plot_dir=None) -> dict[str, Any]:
-    """SHAP or permutation importance of a model, by original column: `{method, importance,
-    plot_path, plots, ...}`."""
+    """SHAP or permutation importance of a model, by original column: an `Explanation`, the dict
+    `{method, importance, plot_path, plots, ...}` printed as a short summary."""
     from mltrain_nb.explain import explain_model
+    from mltrain_nb.results import Explanation
     res = engine._get(model_name)
     name = res.name
     if X is None:
@@ -42,7 +43,7 @@ def _generate_explainability(engine, model_name: str | None = None, X=None, meth
                            random_state=engine.config.random_state or 0, plot_dir=out)
     if res.run_id and engine.tracker is not None:
         engine.tracker.log_explanation(res.run_id, result, method)
-    return result
+    return Explanation(result)
 
 # %% ../../nbs/engine/18_reports.ipynb #b34d8d21
 def _generate_report(engine, output_file: str | os.PathLike | None = None,

@@ -12,7 +12,7 @@ import pandas as pd
 from fastcore.basics import patch
 
 from ..config import TrainConfig
-from ..results import ModelResult, viewer_for
+from ..results import ModelResult, show_inline, viewer_for
 from .. import evaluation as meval
 
 # %% auto #0
@@ -51,6 +51,8 @@ class TrainResult:
     elapsed: float = 0.0
     run_id: str | None = None             # the parent MLflow run, when tracked
     tracking_uri: str | None = None
+    # (what, model) the default model was announced for: each is said once
+    _said: set = field(default_factory=set, repr=False, compare=False)
 
     @property
     def best_model_name(self) -> str | None:
@@ -71,46 +73,109 @@ class TrainResult:
         return cls(engine.task, engine.metric, board, models, engine.config, engine,
                    dict(failures or {}), interrupted, elapsed, run_id, uri)
 
+# %% ../../nbs/engine/04_results.ipynb #06c16784
+@patch
+def _pick(self: TrainResult, model: str | None, action: str) -> str:
+    "`model`, or the best one (the leaderboard's first row), said once per `action` and model."
+    if model is not None: return model
+    best = self.best_model_name
+    if best is None:
+        from mltrain_nb.errors import ModelNotFoundError
+        raise ModelNotFoundError("This result holds no trained model.")
+    if (action, best) not in self._said:
+        self._said.add((action, best))
+        print(f"{action} {best} (the best model of this result by {self.metric})")
+    return best
+
+# %% ../../nbs/engine/04_results.ipynb #ef1f8ad9
+@patch
+def add_model(self: TrainResult, res: ModelResult) -> str:
+    """Add a model made from this result (a tuned one) to its models and leaderboard, ranked with
+    the others; returns the name of the best model now."""
+    self.results[res.name] = res
+    self.leaderboard = leaderboard(self.results, self.metric, self.task)
+    return self.best_model_name
+
 # %% ../../nbs/engine/04_results.ipynb #d25f74a9
 @patch
 def predict(self: TrainResult, X, model: str | None = None, return_proba: bool = False):
     "Predict with the best model (or `model`)."
-    return self.engine.predict(X, model or self.best_model_name, return_proba=return_proba)
+    name = self._pick(model, "predicting with")
+    return self.engine.predict(X, name, return_proba=return_proba)
 
 # %% ../../nbs/engine/04_results.ipynb #d312a787
 @patch
 def evaluate(self: TrainResult, model: str | None = None, X_test=None, y_test=None,
              detailed: bool = False):
     "Metrics of the best model (or `model`) on the held-out rows, or on `X_test`/`y_test`."
-    name = model or self.best_model_name
+    name = self._pick(model, "evaluating")
     return self.engine.evaluate_model(name, X_test, y_test, detailed=detailed)
 
 # %% ../../nbs/engine/04_results.ipynb #3c3d8128
 @patch
-def plot(self: TrainResult, kind: str = "confusion_matrix", model: str | None = None, path=None):
-    """One evaluation plot of the best model (or `model`) on the held-out rows; see
-    `MLTrainingEngine.plot`."""
-    return self.engine.plot(kind, model or self.best_model_name, path=path)
+def plot(self: TrainResult, kind: str = "confusion_matrix", model: str | None = None, path=None,
+         show: bool = True):
+    """One evaluation plot (a matplotlib Figure) of the best model (or `model`) on the held-out
+    rows, shown in a Jupyter notebook unless `show=False`; see `MLTrainingEngine.plot`."""
+    fig = self.engine.plot(kind, self._pick(model, "plotting"), path=path)
+    if show: show_inline(fig)   # once: not again as the cell's value
+    return fig
 
 # %% ../../nbs/engine/04_results.ipynb #af9fd6ad
+class _PNGFile:
+    "A PNG file as IPython shows an image."
+    def __init__(self, path): self.path = str(path)
+    def _repr_png_(self) -> bytes:
+        from pathlib import Path
+        return Path(self.path).read_bytes()
+    def __repr__(self) -> str: return f"<plot {self.path}>"
+
 @patch
-def explain(self: TrainResult, model: str | None = None, method: str = "shap", **kwargs):
-    "SHAP or permutation importance of the best model (or `model`), by input column."
-    name = model or self.best_model_name
-    return self.engine.generate_explainability(name, method=method, **kwargs)
+def explain(self: TrainResult, model: str | None = None, method: str = "shap", show: bool = True,
+            **kwargs):
+    """SHAP or permutation importance of the best model (or `model`), by input column: an
+    `Explanation` (a dict printed as a short summary); its plot shown in a notebook unless
+    `show=False`."""
+    name = self._pick(model, "explaining")
+    ex = self.engine.generate_explainability(name, method=method, **kwargs)
+    if show and ex.get("plot_path"): show_inline(_PNGFile(ex["plot_path"]))
+    return ex
 
 # %% ../../nbs/engine/04_results.ipynb #ea87340b
 @patch
 def report(self: TrainResult, path=None, model: str | None = None):
     "Write the Markdown and HTML report; returns the Markdown file's path."
-    return self.engine.generate_report(path, model_name=model or self.best_model_name)
+    return self.engine.generate_report(path, model_name=self._pick(model, "reporting on"))
 
 # %% ../../nbs/engine/04_results.ipynb #7d82d24d
 @patch
 def register(self: TrainResult, name: str | None = None, model: str | None = None,
              promote: bool = False, **kwargs) -> dict:
     "Register the best model (or `model`) of this comparison; see `MLTrainingEngine.register`."
-    return self.engine.register(model or self.best_model_name, name=name, promote=promote, **kwargs)
+    return self.engine.register(self._pick(model, "registering"), name=name, promote=promote,
+                                **kwargs)
+
+# %% ../../nbs/engine/04_results.ipynb #19167cdd
+@patch
+def save(self: TrainResult, path=None, model: str | None = None,
+         include_preprocessor: bool = True) -> str:
+    "Save the best model (or `model`) as a new version; see `MLTrainingEngine.save_model`."
+    return self.engine.save_model(self._pick(model, "saving"), path, include_preprocessor)
+
+# %% ../../nbs/engine/04_results.ipynb #f19270ec
+@patch
+def tune(self: TrainResult, model: str | None = None, tuning=None, **overrides):
+    """Tune the algorithm of the best model (or `model`) on this result's data (see
+    `MLTrainingEngine.tune`); the tuned model joins this result's leaderboard. A `TuneResult`."""
+    name = self._pick(model, "tuning the algorithm of")
+    data = self.engine.data
+    if data is None:
+        from mltrain_nb.errors import ModelNotFoundError
+        raise ModelNotFoundError("This result has no training data to tune on (a loaded model).")
+    tuned = self.engine.tune(data.X, data.y, self.results[name].algorithm, tuning=tuning,
+                             **overrides)
+    self.add_model(tuned.result)
+    return tuned
 
 # %% ../../nbs/engine/04_results.ipynb #c0b55c31
 @patch

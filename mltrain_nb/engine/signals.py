@@ -55,9 +55,13 @@ def _check_stop(engine) -> None:
 # %% ../../nbs/engine/06_signals.ipynb #2f9fc808
 @contextmanager
 def _working(engine):
-    "Mark the engine busy and install our signal handlers for the duration of one training call."
+    """Mark the engine busy and install our signal handlers for the duration of one training call.
+    A signal the process ignores stays ignored: a pipeline's worker process leaves Ctrl-C to the
+    parent, which stops the workers and keeps what they finished."""
     if _in_main_thread():
-        for s in _SIGNALS: engine._saved_handlers[s] = signal.signal(s, engine._on_signal)
+        for s in _SIGNALS:
+            if signal.getsignal(s) != signal.SIG_IGN:
+                engine._saved_handlers[s] = signal.signal(s, engine._on_signal)
     engine._stop.clear(); engine._busy = True
     ended = late = None
     try:

@@ -15,13 +15,14 @@ from .. import algorithms as malgo
 from .. import evaluation as meval
 from ..events import (
     emit, TrainingStarted, ModelDone, ModelFailed, TrainingFinished, TrainingFailed)
-from .gate import _checked_params, _refused_params
+from .gate import _checked_params, _refused_params, check_settings
 from .cores import _fit_workers
 from .parallel import _FitStream
 from .results import TrainResult, leaderboard
 from .job import TrainJob
 from .one_model import _train_one
 from .tracking_glue import _log_comparison
+from .call import _fresh_name
 
 # %% auto #0
 __all__ = []
@@ -79,6 +80,8 @@ def _train_model(engine, X, y=None, model_type: str | None = None, custom_model=
     with engine._working():
         prep, split, folds = engine._begin(X, y, X_val, y_val)
         name, algorithm = engine._resolve(model_type, custom_model, model_name)
+        check_settings(engine.config, [algorithm], engine.task)
+        name = _fresh_name(engine, name, model_name is not None)
         params = None
         if param_grid:
             params = engine._grid_search(algorithm, custom_model, split, folds, param_grid)
@@ -102,6 +105,14 @@ def _train_model(engine, X, y=None, model_type: str | None = None, custom_model=
         emit(cbs, TrainingFinished((name,), name, time.perf_counter() - t0))
     return res
 
+# %% ../../nbs/engine/14_training.ipynb #adf10f25
+def _said(e: BaseException, limit: int = 300) -> str:
+    """`Type: message` of `e` in one line: the first line of its message, cut at `limit`. A
+    library's message may go on with the rows it choked on (scikit-learn prints the array); those
+    stay out."""
+    first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "")
+    return f"{type(e).__name__}: {first[:limit]}{'...' if len(first) > limit else ''}"
+
 # %% ../../nbs/engine/14_training.ipynb #060a0bf2
 def _compare_one(engine, name: str, split, folds, cbs, stream, preps,
                  failures: dict) -> ModelResult | None:
@@ -118,7 +129,7 @@ def _compare_one(engine, name: str, split, folds, cbs, stream, preps,
         return res
     except (TrainingInterrupted, KeyboardInterrupt, MLTrainError): raise
     except Exception as e:
-        failures[name] = f"{type(e).__name__}: {e}"
+        failures[name] = _said(e)
         warnings.warn(f"{name} failed and was skipped: {failures[name]}", RuntimeWarning,
                       stacklevel=5)
         emit(cbs, ModelFailed(name, failures[name]))
@@ -149,6 +160,15 @@ def _compare_models(engine, names: list, split, folds, cbs, failures: dict,
         if stream is not None: stream.close()
     return done, False
 
+# %% ../../nbs/engine/14_training.ipynb #745af034
+def _warn_replaced(engine, names: Sequence[str]) -> None:
+    "Warn, once per call, that a comparison replaces the engine's models of the same names."
+    again = [n for n in names if n in engine.models]
+    if again:
+        warnings.warn(f"This comparison replaces the models this engine already holds as "
+                      f"{', '.join(again)}; compare on a new MLTrainingEngine to keep both.",
+                      UserWarning, stacklevel=5)
+
 # %% ../../nbs/engine/14_training.ipynb #8ef0c634
 def _compare(engine, X, y=None, models: Sequence[str] | None = None) -> TrainResult:
     "Train each of `models` (default: the config's, else the task's default set) and rank them."
@@ -157,7 +177,9 @@ def _compare(engine, X, y=None, models: Sequence[str] | None = None) -> TrainRes
         prep, split, folds = engine._begin(X, y)
         task, failures = engine.task, {}
         names = list(models or engine.config.models or malgo.default_models(task))
-        for n in names: malgo.get_algorithm(n, task)
+        check_settings(engine.config, [n if n in malgo.ENSEMBLES else
+                                       malgo.get_algorithm(n, task).name for n in names], task)
+        _warn_replaced(engine, names)
         rows, features = prep.X.shape
         emit(cbs, TrainingStarted(task, rows, features, tuple(names), max(len(folds), 1)))
         tags = {"mltrain.task": task, "mltrain.rows": rows, "mltrain.features": features,

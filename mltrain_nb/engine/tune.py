@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 
 from ..config import TuneConfig, as_tune_config
 from ..errors import ConfigError, suggest
@@ -14,12 +15,14 @@ from ..results import ModelResult
 from .. import algorithms as malgo
 from ..events import (
     emit, TrainingStarted, ModelDone, TrainingFinished, TrainingFailed, TrialDone)
-from .cores import _beside_tracking
+from .cores import _beside_tracking, _capped_threads, _fit_cap
+from .gate import check_settings
 from .parallel import _KnownFolds
 from .results import TuneResult
 from .job import TrainJob
 from .one_model import _train_one
 from .tracking_glue import _log_search
+from .call import _fresh_name
 
 # %% auto #0
 __all__ = []
@@ -29,14 +32,23 @@ def _search_inputs(engine, tc: TuneConfig, algorithm: str, split, tuned_name: st
     """`(build, on_trial, valid)`: the trial's model builder, its event listener, the estimator's
     parameters."""
     valid = malgo.final_estimator(engine._estimator(algorithm)).get_params()
+    cells = split.X_train.size
     one_core = {"n_jobs": 1} if (tc.n_jobs != 1 or tc.dask_address) and "n_jobs" in valid else {}
     def build(params):
         estimator = engine._estimator(algorithm, params={**one_core, **params})
-        return engine._pipeline(split.X_train, estimator)
+        pipe = engine._pipeline(split.X_train, estimator)
+        # a booster's relative thread count: sized to the table and the cores free now, per trial
+        return pipe if one_core else _capped_threads(pipe, _fit_cap(engine, pipe, cells))[0]
     keys = ("number", "state", "score", "params", "duration", "best_score", "n_complete",
             "n_pruned", "n_failed")
     def on_trial(info): emit(cbs, TrialDone(tuned_name, **{k: info.get(k) for k in keys}))
     return build, on_trial, valid
+
+# %% ../../nbs/engine/15_tune.ipynb #35bf77a6
+def _tracking_reserve(engine, timeout: float) -> float:
+    "Seconds a tracked call's budget leaves for logging its search and model and ending its runs."
+    tracked = engine.config.tracking.enabled and not engine._tracking_off
+    return min(0.25 * timeout, 1.5 + 0.02 * timeout) if tracked else 0.0
 
 # %% ../../nbs/engine/15_tune.ipynb #64528be0
 def _search(engine, tc: TuneConfig, spec, split, folds, build, on_trial, valid, t0: float):
@@ -50,7 +62,8 @@ def _search(engine, tc: TuneConfig, spec, split, folds, build, on_trial, valid, 
             mtuning.SearchData(build, split.X_train, split.y_train, folds, task),
             mtuning.SearchRun(random_state=seed, on_trial=on_trial, stop=engine._stop.is_set,
                               # the refit of the best trial reuses its folds (fold_results)
-                              deadline=t0 + tc.timeout if tc.timeout else None,
+                              deadline=t0 + tc.timeout - _tracking_reserve(engine, tc.timeout)
+                              if tc.timeout else None,
                               reserve=1.25 / max(1, len(folds) - 1)))
     grid = tc.search_space or spec.grid.get(task, {})
     return mtuning.run_search(build, split.X_train, split.y_train, folds, task, metric,
@@ -59,21 +72,33 @@ def _search(engine, tc: TuneConfig, spec, split, folds, build, on_trial, valid, 
                               n_iter=tc.n_trials, random_state=seed,
                               prefix="model__" + spec.param_prefix(task))
 
+# %% ../../nbs/engine/15_tune.ipynb #db1a74b8
+def _partial(outcome, name: str) -> dict:
+    "`{'folds_scored': m}` and a warning when the best trial scored `m` folds of more; else {}."
+    study = outcome.study
+    attrs = study.best_trial.user_attrs if study is not None else {}
+    if "folds_scored" not in attrs: return {}
+    m, k = attrs["folds_scored"], attrs.get("folds_total")
+    warnings.warn(f"{name}: the time budget ended the search during its first trial; its score is "
+                  f"the mean of {m} of {k} folds. Give a larger timeout for a full CV.",
+                  RuntimeWarning, stacklevel=6)
+    return {"folds_scored": m}
+
 # %% ../../nbs/engine/15_tune.ipynb #fdc41aa3
 def _refit_best(engine, tuned_name: str, algorithm: str, split, folds, cbs, outcome,
                 method: str) -> ModelResult:
     """Train the best trial's parameters as `tuned_name` (its folds from the search when it kept
-    them)."""
+    them: only those it scored, when the budget ended it early)."""
     with engine._run(tuned_name, nested=True) as run_id:
         engine._track_inputs(run_id, tuned_name, algorithm, split, n_folds=len(folds))
         known = outcome.fold_results   # the best trial's folds: not fitted twice
         sent = engine._model_sender(run_id, tuned_name, split)
-        fits = _KnownFolds(known) if known and len(known) == len(folds) else None
-        job = TrainJob(engine, tuned_name, algorithm, split, folds, cbs, params=outcome.best_params,
-                       fits=fits, on_final=sent)
+        fits = _KnownFolds(known) if known and len(known) <= len(folds) else None
+        job = TrainJob(engine, tuned_name, algorithm, split, folds[:len(known)] if fits else folds,
+                       cbs, params=outcome.best_params, fits=fits, on_final=sent)
         res = _train_one(job, stacklevel=6)   # frames up to the caller of the engine's tune
         res.tuning = {"method": method, "best_score": outcome.best_score,
-                      "n_trials": len(outcome.trials)}
+                      "n_trials": len(outcome.trials), **_partial(outcome, tuned_name)}
         engine._track_model(run_id, res, sent)
     return res
 
@@ -113,11 +138,13 @@ def _tune(engine, X, y=None, model_type: str | None = None, tuning: TuneConfig |
             name, algorithm = engine._resolve(model_type)
             if algorithm in malgo.ENSEMBLES:
                 raise ConfigError(f"Tune the members of a {algorithm} ensemble, not the ensemble.")
-            malgo.get_algorithm(algorithm, engine.task)
-            tuned_name = model_name or f"{name}_tuned"
+            check_settings(engine.config, [malgo.get_algorithm(algorithm, engine.task).name],
+                           engine.task)
+            tuned_name = model_name or _fresh_name(engine, f"{name}_tuned", stacklevel=6)
             inputs = _search_inputs(engine, tc, algorithm, split, tuned_name, cbs)
+            trials = tc.n_trials if tc.method == "optuna" else None   # optuna reports each trial
             emit(cbs, TrainingStarted(engine.task, len(prep.X), prep.X.shape[1], (tuned_name,),
-                                      max(len(folds), 1)))
+                                      max(len(folds), 1), n_trials=trials, timeout=tc.timeout))
             outcome, res, parent_id = _search_and_refit(engine, tc, name, algorithm, tuned_name,
                                                         split, folds, cbs, inputs, t0)
             engine._keep(res, split)

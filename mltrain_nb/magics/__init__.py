@@ -17,7 +17,7 @@ from .tune import _search_space, _tune, _tune_settings, _tune_target
 from mltrain_nb.magics.dispatch import (
     PENDING_SUBCOMMANDS, SUBCOMMANDS, _mltrain, _mltrain_help, register_subcommand,
     subcommand_parser)
-from .lookup import _engine_result, _model, _result, _store
+from .lookup import _model, _result, _store
 from .cmd_results import (
     _RUN_COLUMNS, _evaluate, _explain, _leaderboard, _plot_kinds, _runs)
 from .cmd_ui import (

@@ -37,18 +37,27 @@ def _trained(magics, name: str | None):
         raise UsageError(f"{name!r} is a {type(obj).__name__}, not a TrainResult or TuneResult.")
     return obj
 
+# %% ../../nbs/magics/11_cmd_registry.ipynb #433aa389
+class _Entry(dict):
+    "A registry entry (every field) that shows as one line."
+    def __init__(self, entry: dict, line: str):
+        super().__init__(entry)
+        self.line = line
+    def __repr__(self) -> str: return self.line
+    def _repr_pretty_(self, p, cycle) -> None: p.text(self.line)
+
 # %% ../../nbs/magics/11_cmd_registry.ipynb #380320b6
 def _register(magics, args):
     "Register the best model of a result (or --model) as a new version of --name."
     from mltrain_nb.engine import TrainResult
+    from mltrain_nb.registry import entry_line
     res = _trained(magics, args.result)
     if args.model and not isinstance(res, TrainResult):
         raise UsageError("--model picks a model of a TrainResult; a TuneResult has one.")
-    kw = {"model": _model(res, args.model)} if isinstance(res, TrainResult) and args.model else {}
+    # the result's best (its leaderboard's first row, a model tuned from it included), or --model
+    kw = {"model": _model(res, args.model)} if isinstance(res, TrainResult) else {}
     e = res.register(name=args.name, promote=args.promote, version=args.version, **kw)
-    print(f"registered {e['name']}/{e['registry_version']} (version {e['version']}, {e['status']}, "
-          f"{e['algorithm']}), model_id {e['model_id']}")
-    return e
+    return _Entry(e, entry_line(e))
 
 # %% ../../nbs/magics/11_cmd_registry.ipynb #d9cc2a59
 register_subcommand("register", _register, subcommand_parser(
@@ -84,9 +93,9 @@ register_subcommand("models", _models, subcommand_parser(
 
 # %% ../../nbs/magics/11_cmd_registry.ipynb #6487e708
 def _moved(e: dict, verb: str) -> dict:
-    "Print where the registry entry `e` went, and return it."
-    print(f"{verb} {e['name']}/{e['registry_version']} (version {e['version']}): now {e['status']}")
-    return e
+    "The registry entry `e`, shown as one line: where it went."
+    return _Entry(e, f"{verb} {e['name']}/{e['registry_version']} (version {e['version']}): "
+                     f"now {e['status']}")
 
 # %% ../../nbs/magics/11_cmd_registry.ipynb #df9b1691
 def _status_command(action: str):

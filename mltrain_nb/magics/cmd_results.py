@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .dispatch import _flag, register_subcommand, subcommand_parser
 from .display import _show_png
-from .lookup import _engine_result, _model, _result, _store
+from .lookup import _model, _result, _store
 from .usage import _check_var
 
 # %% auto #0
@@ -58,8 +58,8 @@ _RESULT_ARG = _flag("result", nargs="?", metavar="RESULT",
 
 # %% ../../nbs/magics/08_cmd_results.ipynb #403a6a16
 def _leaderboard(magics, args):
-    "The leaderboard of a result: every model its engine holds, tuned ones included, best first."
-    r = _engine_result(_result(magics, args.result))
+    "The leaderboard of a result (a model `%tune` made from it included), best first."
+    r = _result(magics, args.result)
     return r.leaderboard if args.full else r.summary()
 
 # %% ../../nbs/magics/08_cmd_results.ipynb #e3462c8e
@@ -79,7 +79,7 @@ def _evaluate(magics, args):
     "Held-out metrics of a model (default: the best), and the plots asked for (the engine draws)."
     from mltrain_nb.plots import figure_to_png
     r = _result(magics, args.result)
-    name = _model(r, args.model)
+    name = _model(r, args.model, "evaluating")
     kinds = [k.strip() for k in (args.plots or "").split(",") if k.strip()]
     if kinds == ["all"]: kinds = r.engine.plot_kinds(name)   # what this model can draw
     figures = [(k, r.engine.plot(k, name)) for k in kinds]   # a wrong kind fails before any shows
@@ -105,8 +105,8 @@ def _explain(magics, args):
     import pandas as pd
     _check_var(args.out)
     r = _result(magics, args.result)
-    name = _model(r, args.model)
-    ex = r.explain(name, method=args.method)
+    name = _model(r, args.model, "explaining")
+    ex = r.explain(name, method=args.method, show=False)   # every plot shows below
     for kind, path in ex.get("plots", {}).items():
         _show_png(magics.shell, path=path, name=f"{name}_{args.method}_{kind}")
     if args.out: magics.shell.user_ns[args.out] = ex

@@ -36,21 +36,14 @@ def _result(magics, name: str | None):
         raise UsageError(f"{name!r} is a {type(obj).__name__}, not a TrainResult from %train.")
     return obj
 
-# %% ../../nbs/magics/07_lookup.ipynb #7156cac7
-def _engine_result(result):
-    "`result` with every model its engine now holds (tuned ones included), ranked together."
-    from mltrain_nb.engine import TrainResult
-    engine = result.engine
-    if set(engine.models) == set(result.results): return result
-    return TrainResult.of(engine, None, result.failures, result.interrupted, result.elapsed,
-                          result.run_id)
-
 # %% ../../nbs/magics/07_lookup.ipynb #51afb606
-def _model(result, name: str | None) -> str:
-    "A model of `result`'s engine (default: the best, tuned ones included), or a `UsageError`."
+def _model(result, name: str | None, action: str | None = None) -> str:
+    """A model of `result`'s engine (default: the result's best, said as `action` when given), or a
+    `UsageError`."""
     models = result.engine.models
-    if not models: raise UsageError("This result holds no trained model.")
-    if name is None: return _engine_result(result).best_model_name or next(iter(models))
+    if not models or (name is None and result.best_model_name is None):
+        raise UsageError("This result holds no trained model.")
+    if name is None: return result._pick(None, action) if action else result.best_model_name
     if name not in models: raise UsageError(suggest(name, models, "model"))
     return name
 

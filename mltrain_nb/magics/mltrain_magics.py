@@ -10,6 +10,7 @@ from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from . import cmd_results, cmd_ui, cmd_pipeline, cmd_registry  # noqa: F401
 from .dispatch import _HELP_HOLDERS, _mltrain_help, mltrain as _mltrain_magic
 from .settings import MLTrain
+from .automl import automl as _automl_magic
 from .train import train as _train_magic
 from .tune import tune as _tune_magic
 
@@ -19,16 +20,17 @@ __all__ = ['MLTrainMagics']
 # %% ../../nbs/magics/12_mltrain_magics.ipynb #eec699e7
 @magics_class
 class MLTrainMagics(Magics):
-    "`%%train`/`%train`, `%%tune`/`%tune` and `%mltrain`."
+    "`%%train`/`%train`, `%%tune`/`%tune`, `%%automl`/`%automl` and `%mltrain`."
     def __init__(self, shell=None, settings: MLTrain | None = None):
         super().__init__(shell)
         self.settings = settings if settings is not None else MLTrain(parent=shell)
-        self.last_result = None   # the last TrainResult %train returned
+        self.last_result = None   # the last TrainResult %train (or AutoMLResult %automl) returned
         self.last_tune = None     # the last TuneResult %tune returned
         self.last_store = None    # the store the last tracked result went to (%mltrain runs/ui)
 
     train = line_cell_magic(_train_magic)
     tune = line_cell_magic(_tune_magic)
+    automl = line_cell_magic(_automl_magic)
     mltrain = line_magic(_mltrain_magic)
 
 # %% ../../nbs/magics/12_mltrain_magics.ipynb #161c98c6

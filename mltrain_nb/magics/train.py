@@ -10,6 +10,7 @@ import time
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from .automl import run_automl
 from .display import _display_callbacks, _finish_panels, _with_progress
 from .inputs import describe_task, resolve_data
 from .settings import train_config
@@ -69,6 +70,7 @@ def _train(magics, args, body: str | None):
     "Run `%%train` with the parsed `args` and the cell `body`; returns the `TrainResult`."
     from mltrain_nb.engine import MLTrainingEngine
     shell, settings = magics.shell, magics.settings
+    if getattr(args, "budget", None) is not None: return run_automl(magics, args, body, args.budget)
     _check_var(args.out)
     df, source = resolve_data(shell.user_ns, args.data)
     config = train_config(settings, body, **_train_options(args))
@@ -106,6 +108,8 @@ def _train(magics, args, body: str | None):
 @argument("--metric", metavar="M",
           help="primary metric that ranks the models (default: the task's)")
 @argument("--test-size", type=float, metavar="F", help="held-out fraction (default: 0.2)")
+@argument("--budget", metavar="SECONDS",
+          help="search for the best model in this wall-clock budget (60, 60s, 2m): see %%automl")
 @argument("--experiment", metavar="NAME", help="MLflow experiment (default: MLTrain.experiment)")
 @argument("--no-track", action="store_true", help="do not track this training in MLflow")
 @argument("--no-panel", action="store_true", help="no live panel: a plain progress bar")

@@ -87,6 +87,16 @@ def _tune_target(magics, args):
     announce = _announce(df, source, config, tuning=True)
     return MLTrainingEngine(config), df, config.target, what, announce
 
+# %% ../../nbs/magics/05_tune.ipynb #d5630c5d
+def _join_result(ns: dict, what: str, tuned) -> None:
+    "Add the model `%tune what` made to the `TrainResult` `what` names, and say which model leads."
+    from mltrain_nb.engine import TrainResult
+    origin = ns.get(what) if what.isidentifier() else None
+    if not isinstance(origin, TrainResult) or getattr(tuned, "result", None) is None: return
+    best = origin.add_model(tuned.result)
+    print(f"{tuned.model_name} joined {what}'s leaderboard; {what}'s best model is now {best} "
+          f"(by {origin.metric}): register, predict, explain and save of {what} take it.")
+
 # %% ../../nbs/magics/05_tune.ipynb #e71aa951
 def _tune(magics, args, body: str | None):
     "Run `%%tune` with the parsed `args` and the cell `body` (a search space); a `TuneResult`."
@@ -108,6 +118,7 @@ def _tune(magics, args, body: str | None):
     with _showing(engine, shown, settings.progress):
         result = engine.tune(X, y, algorithm, tuning=tc)   # one config: the engine reads it all
     _finish_panels(callbacks, result)
+    _join_result(magics.shell.user_ns, args.what, result)
     if getattr(result, "interrupted", False):
         print(f"interrupted: kept the {len(result.trials)} trials that finished; the best of them "
               f"was refit as {result.model_name!r}.")

@@ -11,17 +11,20 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
 from .._compat.argparse import option_strings
-from ..errors import MLTrainError, suggest
+from ..errors import MLTrainError, face_hint, suggest, suggest_option
 
 # %% auto #0
 __all__ = []
 
 # %% ../../nbs/magics/01_usage.ipynb #62ae008f
+_MAGIC_OPTIONS = {"to_version": "--to", "cv": "--cv", "task": "--task", "test_size": "--test-size",
+                  "sampler": "--sampler", "metric": "--metric"}
+
 @contextmanager
 def _user_errors():
-    "Turn `MLTrainError`s raised inside into one-line `UsageError`s."
+    "Turn `MLTrainError`s raised inside into one-line `UsageError`s, hints in the magics' options."
     try: yield
-    except MLTrainError as e: raise UsageError(str(e)) from None
+    except MLTrainError as e: raise UsageError(face_hint(str(e), _MAGIC_OPTIONS)) from None
 
 # %% ../../nbs/magics/01_usage.ipynb #35839c6f
 def _option_strings(parser) -> list[str]:
@@ -46,14 +49,30 @@ def _parse_error(parser, argv: list[str], error: Exception, known: list[str] | N
         opts = _option_strings(parser)
         bad = next((a.split("=")[0] for a in argv
                     if a.startswith("-") and a.split("=")[0] not in opts), None)
-        if bad is not None: msg = suggest(bad, opts if known is None else known, "option")
+        if bad is not None: msg = suggest_option(bad, opts if known is None else known)
     return msg.rstrip(".")
+
+# %% ../../nbs/magics/01_usage.ipynb #1a980d09
+def _strip_comment(line: str) -> str:
+    "`line` without its trailing `# comment`: a `#` starting a word outside quotes, as in a shell."
+    quote, escaped, start = None, False, True   # start: the next character begins a word
+    for i, ch in enumerate(line):
+        space = False
+        if escaped: escaped = False
+        elif ch == "\\" and quote != "'": escaped = True
+        elif quote: quote = None if ch == quote else quote
+        elif ch in "'\"": quote = ch
+        elif ch == "#" and start: return line[:i].rstrip()
+        else: space = ch.isspace()
+        start = space
+    return line
 
 # %% ../../nbs/magics/01_usage.ipynb #82944b35
 def _split(line: str, name: str) -> list[str]:
-    "`line` split as a POSIX shell would; unbalanced quotes are a `UsageError`."
+    """`line` split as a POSIX shell would, its trailing `# comment` dropped; unbalanced quotes are
+    a `UsageError`."""
     from IPython.utils.process import arg_split
-    try: return arg_split(line, posix=True)
+    try: return arg_split(_strip_comment(line), posix=True)
     except ValueError as e:
         raise UsageError(f"%{name}: cannot split the line ({e}); check the quotes.") from None
 

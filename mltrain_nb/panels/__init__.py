@@ -8,6 +8,7 @@ __all__ = []
 # %% ../../nbs/panels/90_package.ipynb #98d517eb
 from .pieces import in_notebook
 from .tuning import TuningPanel, param_importances
+from .automl import AutoMLPanel
 from .plots import key_plot_kinds, plot_kinds, plot_png
 from .training import TrainingPanel
 from .results import ResultsPanel, show_results
@@ -20,4 +21,4 @@ from .choose import finish_panels, panel_callbacks
 __all__ = ["in_notebook", "param_importances", "TuningPanel", "plot_kinds", "key_plot_kinds",
            "plot_png", "TrainingPanel", "ResultsPanel", "show_results", "data_frames", "TrainForm",
            "train_form", "PipelinePanel", "RegistryPanel", "registry_panel", "panel_callbacks",
-           "finish_panels"]
+           "finish_panels", "AutoMLPanel"]

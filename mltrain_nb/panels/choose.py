@@ -9,6 +9,7 @@ import warnings
 from typing import Iterable
 
 from ..errors import ConfigError, suggest
+from .automl import AutoMLPanel
 from .pieces import in_notebook
 from .pipeline import PipelinePanel
 from .training import TrainingPanel
@@ -21,7 +22,8 @@ __all__ = ['panel_callbacks', 'finish_panels']
 def panel_callbacks(kind: str = "train", enabled: bool = True, **kwargs) -> list:
     """`[panel]` for a live display in a notebook kernel, `[]` elsewhere or when not `enabled`;
     `kwargs` go to the panel."""
-    kinds = {"train": TrainingPanel, "tune": TuningPanel, "pipeline": PipelinePanel}
+    kinds = {"train": TrainingPanel, "tune": TuningPanel, "pipeline": PipelinePanel,
+             "automl": AutoMLPanel}
     if kind not in kinds: raise ConfigError(suggest(kind, list(kinds), "panel kind"))
     if not enabled or not in_notebook(): return []
     return [kinds[kind](**kwargs)]
@@ -31,7 +33,7 @@ def finish_panels(callbacks: Iterable, result) -> None:
     """Give `result` to every panel among `callbacks` (the others are left alone); a failing panel
     only warns."""
     for cb in callbacks:
-        if isinstance(cb, (TrainingPanel, TuningPanel, PipelinePanel)):
+        if isinstance(cb, (TrainingPanel, TuningPanel, PipelinePanel, AutoMLPanel)):
             try: cb.finish(result)
             except Exception as e:
                 warnings.warn(f"The panel could not show the result: {e!r}", RuntimeWarning,

@@ -37,7 +37,8 @@ def plot_png(result, kind: str, model: str | None = None) -> bytes | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return figure_to_png(result.plot(kind, model or result.best_model_name), dpi=80)
+            return figure_to_png(result.plot(kind, model or result.best_model_name, show=False),
+                                 dpi=80)
     except Exception: return None
 
 # %% ../../nbs/panels/05_plots.ipynb #975f5e54

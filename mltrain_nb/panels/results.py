@@ -129,7 +129,7 @@ def plot_png(self: ResultsPanel, model: str, kind: str) -> bytes:
     if key not in self._cache:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self._cache[key] = figure_to_png(self.result.plot(kind, model), dpi=80)
+            self._cache[key] = figure_to_png(self.result.plot(kind, model, show=False), dpi=80)
         while len(self._cache) > self.cache_size: self._cache.popitem(last=False)
     self._cache.move_to_end(key)
     return self._cache[key]

@@ -26,3 +26,4 @@ from mltrain_nb.registry.deployment import (
     VERSION_TAG,
     ModelDeployment,
 )
+from .sources import entry_line, model_run, register_source

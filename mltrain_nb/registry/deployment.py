@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -23,8 +24,8 @@ from pathlib import Path
 
 from fastcore.basics import patch
 
-from ..errors import ModelNotFoundError, RegistryError, suggest
-from ..fileio import atomic_write, current_user, jsonable, utc_now
+from ..errors import ConfigError, ModelNotFoundError, RegistryError, closest, suggest
+from ..fileio import atomic_write, check_name, current_user, jsonable, pid_alive, utc_now
 from mltrain_nb.registry.loading import (
     ALIASES,
     STATUSES,
@@ -126,9 +127,12 @@ def _version(self: ModelDeployment, ref: str, version: str | int | None = None):
             f"{m.version} ({m.tags.get(VERSION_TAG, '')})" for m in self._versions(name)
         )
         raise ModelNotFoundError(f"Model {name!r} has no version {v}. Versions: {have or 'none'}.")
+    hint = closest(name, names)
     raise ModelNotFoundError(
-        f"No model with id {name!r}. Use a model_id from list_models(), 'NAME/VERSION' or "
-        "'NAME@production'."
+        f"No model with id {name!r}"
+        + (f" (did you mean the registered model {hint!r}: '{hint}@production' or "
+           f"'{hint}/VERSION'?)" if hint else "" if names else " (the registry is empty)")
+        + ". Use a model_id from list_models(), 'NAME/VERSION' or 'NAME@production'."
     )
 
 # %% ../../nbs/registry/01_deployment.ipynb #601753ea
@@ -188,23 +192,62 @@ def history(self: ModelDeployment, name: str | None = None) -> list[dict]:
         if name is None or e.get("name") == name: out.append(e)
     return out
 
+# %% ../../nbs/registry/01_deployment.ipynb #c30a2cd1
+_MARKER = ".registering"
+
+def _mark_registering(folder: Path, tracking_uri: str) -> None:
+    "Mark `folder` as being registered by this process into `tracking_uri`."
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / _MARKER, json.dumps({"pid": os.getpid(), "tracking_uri": tracking_uri}))
+
+# %% ../../nbs/registry/01_deployment.ipynb #6b0c3206
+@patch
+def _remove_orphans(self: ModelDeployment, ids: set) -> list[Path]:
+    """Remove the model folders killed registrations into this store left (marked, their process
+    gone, no version with their id in `ids`); returns them."""
+    removed = []
+    for marker in self.models_dir.glob(f"*/*/{_MARKER}"):
+        try: info = json.loads(marker.read_text())
+        except (OSError, ValueError): continue
+        pid = info.get("pid") if isinstance(info, dict) else None
+        if info.get("tracking_uri") != self.tracking_uri or not isinstance(pid, int): continue
+        if pid_alive(pid): continue
+        folder = marker.parent
+        if folder.name in ids:   # registered before the kill: the version stands
+            marker.unlink(missing_ok=True); continue
+        shutil.rmtree(folder, ignore_errors=True); removed.append(folder)
+        try: folder.parent.rmdir()   # a name's folder left empty
+        except OSError: pass
+    return removed
+
 # %% ../../nbs/registry/01_deployment.ipynb #d0c8ddee
 @patch
 def repair(self: ModelDeployment) -> list[dict]:
     "Give every version a status tag that agrees with the aliases; returns the repairs made."
-    fixed = []
+    fixed, ids = [], set()
     with self.locked():
         for name in self.names():
             aliases = self._aliases(name)
             for mv in self._versions(name):
+                ids.add(mv.tags.get(ID_TAG))
                 want, have = self.status_of(mv, aliases), mv.tags.get(STATUS_TAG)
                 if want != have:
                     self.client.set_model_version_tag(name, mv.version, STATUS_TAG, want)
                     fixed.append(self._record("repair", name, mv.version, have, want))
+        if self.models_dir.is_dir(): self._remove_orphans(ids)
     return fixed
 
 # %% ../../nbs/registry/01_deployment.ipynb #31941a66
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\- ]*")   # fullmatch: `$` matches before a "\n"
+
+def _check_model_name(name) -> None:
+    """A `RegistryError` unless `name` is a usable registered name: safe as a folder name
+    (`fileio.check_name`: no control characters, outer spaces, '..', at most 128) and ASCII."""
+    try: check_name(name, "registered model name")
+    except ConfigError as e: raise RegistryError(str(e)) from None
+    if not _NAME_RE.fullmatch(name):
+        raise RegistryError(f"Model name {name!r} is not valid: use ASCII letters, digits, '_', "
+                            "'-', '.' and inner spaces, starting with a letter or digit.")
 
 def _feature_key(features) -> str:
     return hashlib.sha256("\x1f".join(map(str, features or [])).encode()).hexdigest()[:16]
@@ -213,10 +256,7 @@ def _feature_key(features) -> str:
 @patch
 def _ensure_name(self: ModelDeployment, name: str) -> None:
     from mlflow.exceptions import MlflowException
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise RegistryError(
-            f"Model name {name!r} is not valid: use letters, digits, '_', '-', '.' (no '/' or '@')."
-        )
+    _check_model_name(name)
     try: self.client.create_registered_model(name)
     except MlflowException as e:
         if "already exists" not in str(e).lower() and "RESOURCE_ALREADY_EXISTS" not in str(e): raise
@@ -325,7 +365,9 @@ def _create_version(
     run_id = logged_id = None
     entry["artifacts"] = {"model": None, "entry": str(folder / "registry.json")}
     try:
-        if model_uri is None: source = str(self._save_local(model, folder / "model", input_example))
+        if model_uri is None:
+            _mark_registering(folder, self.tracking_uri)   # removed once registry.json is written
+            source = str(self._save_local(model, folder / "model", input_example))
         else: source, run_id, logged_id = self._source(str(model_uri))
         entry["run_id"], entry["artifacts"]["model"] = run_id, source
         # registered by its artifact location: MLflow resolves a `models:/m-...` source through the
@@ -352,6 +394,10 @@ def _check_registration(model, model_uri, name, version) -> None:
             "Give exactly one of `model` (a fitted model) or `model_uri` (an MLflow model URI)."
         )
     if name is None: raise RegistryError("save_model needs a `name` for the registered model.")
+    _check_model_name(name)   # before anything is registered or written
+    if model is not None and not callable(getattr(model, "predict", None)):
+        raise RegistryError(f"`model` must be a fitted model with a predict method, got "
+                            f"{type(model).__name__}; or pass model_uri= for a logged model.")
     if version is not None and not str(version).strip():
         raise RegistryError("`version` must be a non-empty string such as '1.0.0'.")
 
@@ -418,6 +464,7 @@ def save_model(
         except Exception: e["signature"] = None
         if profile is not None: atomic_write(folder / "reference_profile.json", profile.to_json())
         atomic_write(folder / "registry.json", json.dumps(e, indent=2, default=str))
+        (folder / _MARKER).unlink(missing_ok=True)
         self._record("register", name, mv.version, None, "Training", model_id=e["model_id"],
                      semver=e["version"])
     return e["model_id"]
@@ -472,6 +519,10 @@ def _save_local(self: ModelDeployment, model, path: Path, input_example=None) ->
         ]
         # loadable where mltrain_nb is not installed
         for m in by_value: cloudpickle.register_pickle_by_value(m)
+        # MLflow logs its caution about cloudpickle (a choice made on purpose) on every save
+        log = logging.getLogger("mlflow.sklearn")
+        level = log.level
+        log.setLevel(logging.ERROR)
         try:
             mlflow.sklearn.save_model(
                 model,
@@ -482,6 +533,7 @@ def _save_local(self: ModelDeployment, model, path: Path, input_example=None) ->
                 serialization_format="cloudpickle",
             )
         finally:
+            log.setLevel(level)
             for m in by_value:
                 cloudpickle.unregister_pickle_by_value(m)
     return path

@@ -95,7 +95,34 @@ def local_model_path(uri: str | os.PathLike, tracking_uri: str | None = None) ->
     except ModelNotFoundError:
         raise
     except Exception as e:
+        why = _missing(client, s)
+        if why: raise ModelNotFoundError(f"Cannot load the model at {s}: {why}") from None
         raise ModelNotFoundError(f"Cannot load the model at {s} from {tu}: {e}") from None
+
+# %% ../../nbs/registry/00_loading.ipynb #20a09a96
+def _missing(client, s: str) -> str | None:
+    """Why the registered model reference `s` (`models:/NAME@ALIAS` or `models:/NAME/V`) finds
+    nothing, naming what there is; `None` for other URIs or when the registry cannot say."""
+    name, v, alias = parse_ref(s) if s.startswith("models:/") else (None, None, None)
+    if name is None or (v is None and alias is None): return None
+    try:
+        names = sorted(m.name for m in client.search_registered_models(max_results=1000))
+        if name not in names:
+            if not names:
+                return (f"no registered model {name!r}: the registry is empty. Register a "
+                        "model first (mltrain register, %mltrain register or "
+                        "ModelDeployment.save_model).")
+            return suggest(name, names, "registered model")
+        if alias is not None:
+            have = client.get_registered_model(name).aliases
+            listed = ", ".join(f"{a} -> {n}" for a, n in sorted(have.items())) or "none"
+            return (f"model {name!r} has no version with alias {alias!r} (its aliases: {listed}); "
+                    f"promote a version first, or name one as {name}/VERSION.")
+        found = client.search_model_versions(f"name = '{name}'")
+        listed = ", ".join(sorted((str(m.version) for m in found), key=int)) or "none"
+        return f"model {name!r} has no version {v} (its versions: {listed})."
+    except Exception:
+        return None
 
 # %% ../../nbs/registry/00_loading.ipynb #800f4fdd
 def load_sklearn(uri: str | os.PathLike, tracking_uri: str | None = None):

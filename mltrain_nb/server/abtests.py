@@ -7,16 +7,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from .bodies import ABTestRequest
+from .bodies import ABTestRequest, BodyRoute, EndABTestRequest
 from .db import json_safe
+from .deployment import sync_versions
 from .handlers import NotFound
 from .platform import Platform, platform
 
 # %% auto #0
-__all__ = ['router', 'create_ab_test', 'ab_test_results']
+__all__ = ['router', 'create_ab_test', 'ab_test_results', 'list_ab_tests', 'end_ab_test']
 
 # %% ../../nbs/server/13_abtests.ipynb #742e8f02
-router = APIRouter()
+router = APIRouter(route_class=BodyRoute)
 
 # %% ../../nbs/server/13_abtests.ipynb #a9d84dba
 @router.post("/models/ab-test", tags=["deployment"])
@@ -42,3 +43,21 @@ def ab_test_results(test_name: str, p: Platform = Depends(platform)):
     "Per-arm counts and metric, and a significance test (or 'not enough data yet')."
     return {"status": "success",
             "results": json_safe(p.registry.ab_test_results(_ab_name(p, test_name)))}
+
+# %% ../../nbs/server/13_abtests.ipynb #57c6ba01
+@router.get("/models/ab-test", tags=["deployment"])
+def list_ab_tests(p: Platform = Depends(platform)):
+    "Every A/B test: its two models, split, metric, status (running or ended) and winner."
+    return {"status": "success", "tests": json_safe(p.registry.list_ab_tests())}
+
+# %% ../../nbs/server/13_abtests.ipynb #72af99f2
+@router.post("/models/ab-test/{test_name}/end", tags=["deployment"])
+def end_ab_test(test_name: str, req: EndABTestRequest | None = None,
+                p: Platform = Depends(platform)):
+    "End a running A/B test; a `winner` ('A', 'B' or a model id) is promoted to production."
+    req, dep = req or EndABTestRequest(), p.registry
+    cfg = dep.ab_tests.config(_ab_name(p, test_name))
+    res = dep.end_ab_test(test_name, req.winner, req.promote)
+    for name in {dep.entry(cfg[arm])["name"] for arm in ("model_a", "model_b")}:
+        sync_versions(p, name)
+    return {"status": "success", "results": json_safe(res)}

@@ -9,15 +9,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 
-from ..errors import MLTrainError
+from ..errors import ConfigError, MLTrainError
 from .db import ServerSettings
 from .guard import Guard, check_bind
-from .handlers import _library_error, _unexpected_error
+from .handlers import (
+    ERROR_RESPONSES, JSONReply, _http_error, _invalid_request, _library_error, _unexpected_error)
 from .platform import Platform
 
 # %% auto #0
-__all__ = ['ROUTERS', 'router', 'create_app', 'serve']
+__all__ = ['ROUTERS', 'router', 'create_app', 'check_port', 'serve']
 
 # %% ../../nbs/server/20_app.ipynb #e81bdfcf
 from .abtests import _ab_name, ab_test_results, create_ab_test
@@ -50,12 +53,12 @@ ROUTERS = (_datasets.router, _training.router, _deployment.router, _abtests.rout
            _predict.router)
 
 # %% ../../nbs/server/20_app.ipynb #171d460e
-router = APIRouter(prefix="/api/ml")
+router = APIRouter(prefix="/api/ml", responses=ERROR_RESPONSES)
 for _r in ROUTERS: router.include_router(_r)
 
 # %% ../../nbs/server/20_app.ipynb #e84a8ada
 _DESCRIPTION = ("Datasets, data preparation, training jobs, deployment, A/B tests and predictions "
-                "(spec 001).")
+                "(spec 001). Bodies are JSON or YAML (Content-Type: application/yaml).")
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     "A FastAPI app serving the platform's API with `settings` (default: from `MLTRAIN_*`)."
@@ -71,24 +74,42 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     try: v = version("mltrain_nb")
     except PackageNotFoundError: v = "0"
     app = FastAPI(title="mltrain_nb platform", version=v, lifespan=lifespan,
-                  description=_DESCRIPTION)
+                  description=_DESCRIPTION, default_response_class=JSONReply)
     app.state.platform = plat
-    app.add_exception_handler(MLTrainError, _library_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    for error, handler in ((MLTrainError, _library_error), (HTTPException, _http_error),
+                           (RequestValidationError, _invalid_request),
+                           (Exception, _unexpected_error)):
+        app.add_exception_handler(error, handler)
     app.include_router(router)
     app.add_middleware(Guard, token=plat.settings.api_token,
                        max_bytes=int(plat.settings.max_upload_mb * 2**20))
     return app
+
+# %% ../../nbs/server/20_app.ipynb #30428852
+def check_port(host: str, port) -> int:
+    "`port` if it is a TCP port this process can listen on at `host`; else a `ConfigError`."
+    import socket
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ConfigError(f"The port must be a number from 1 to 65535, not {port!r}.")
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as uvicorn binds
+        try: s.bind(address)
+        except OSError as e:
+            raise ConfigError(f"Cannot listen on {host}:{port}: {e.strerror or e}. Stop what uses "
+                              "it, or choose another --port.") from None
+    return port
 
 # %% ../../nbs/server/20_app.ipynb #e9b1a649
 def serve(host: str = "127.0.0.1", port: int = 8000, db: str | None = None,
           workers: int | None = None, data_dir: str | None = None, output_dir: str | None = None,
           log_level: str = "info", access_log: bool = True) -> None:
     "Run the server with uvicorn until it is stopped."
-    import uvicorn
     settings = ServerSettings.from_env(db_url=db, workers=workers, data_dir=data_dir,
                                        output_dir=output_dir)
     check_bind(host, settings.api_token)
+    check_port(host, port)
+    import uvicorn
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level,
                 timeout_graceful_shutdown=15, timeout_keep_alive=30, access_log=access_log)
 

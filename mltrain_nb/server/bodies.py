@@ -5,21 +5,75 @@
 # %% ../../nbs/server/06_bodies.ipynb #483cb405
 from __future__ import annotations
 
-from typing import Any, Literal
+import json
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Request
+from fastapi.routing import APIRoute
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from starlette.exceptions import HTTPException
+
+from ..config import load_yaml
+from ..errors import ConfigError
+from ..fileio import check_name
 
 # %% auto #0
-__all__ = ['TaskType', 'Body', 'CleanRequest', 'SelectFeaturesRequest', 'SplitRequest', 'FeatureSelection', 'TrainRequest',
-           'CompareRequest', 'TuneRequest', 'DeployRequest', 'ABTestRequest', 'PredictRequest']
+__all__ = ['TaskType', 'Label', 'TestName', 'ModelName', 'Int', 'Body', 'check_label', 'CleanRequest', 'SelectFeaturesRequest',
+           'SplitRequest', 'FeatureSelection', 'TrainRequest', 'CompareRequest', 'TuneRequest', 'AutoMLRequest',
+           'DeployRequest', 'ABTestRequest', 'EndABTestRequest', 'PredictRequest', 'BodyError', 'BodyRoute']
 
 # %% ../../nbs/server/06_bodies.ipynb #c28e8a9e
 class Body(BaseModel):
-    "Base of request bodies: unknown fields are a 422 naming them."
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    "Base of request bodies: unknown fields are a 422 naming them; types strict; numbers finite."
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False,
+                              strict=True)
 
 # %% ../../nbs/server/06_bodies.ipynb #063a4761
 TaskType = Literal["classification", "regression"]
+
+# %% ../../nbs/server/06_bodies.ipynb #064e4e8d
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+def check_label(value: str | None, what: str = "name", limit: int = 255) -> str | None:
+    "`value` (None passes) if it is printable, non-blank text of at most `limit` characters."
+    if value is None: return None
+    if not value.strip(): raise ConfigError(f"The {what} is blank: give a non-empty text.")
+    if _CONTROL.search(value):
+        raise ConfigError(f"The {what} {value[:40]!r} holds a control character (a newline, tab, "
+                          "...): use printable text only.")
+    if len(value) > limit:
+        raise ConfigError(f"The {what} is {len(value)} characters long; at most {limit} are "
+                          "allowed.")
+    return value
+
+# %% ../../nbs/server/06_bodies.ipynb #ec690009
+def _validated(check, *args) -> AfterValidator:
+    "A pydantic validator from a check that raises `ConfigError` (a 422 with its message)."
+    def validate(v):
+        try: return check(v, *args)
+        except ConfigError as e: raise ValueError(str(e)) from None
+    return AfterValidator(validate)
+
+# %% ../../nbs/server/06_bodies.ipynb #3028ccc1
+_TEXT = r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]"
+_LABEL = {"pattern": rf"^{_TEXT}*[^\s\x00-\x1f\x7f-\x9f\u2028\u2029]{_TEXT}*$"}
+_NAME = {"pattern": r"^\w(?:[\w.\- ]{0,126}[\w\-])?$"}     # what `check_name` takes
+
+Label = Annotated[str, Field(max_length=255, json_schema_extra=_LABEL),
+                  _validated(check_label, "name")]
+TestName = Annotated[str, Field(max_length=128, json_schema_extra=_LABEL),
+                     _validated(check_label, "A/B test name", 128)]
+ModelName = Annotated[str, Field(max_length=128, json_schema_extra=_NAME),
+                      _validated(check_label, "model name", 128),
+                      _validated(check_name, "model name")]
+
+# %% ../../nbs/server/06_bodies.ipynb #f498eb35
+def _whole(v):
+    "A float that is a whole number as an int (JSON's `2.0` is the integer 2); anything else as is."
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+Int = Annotated[int, BeforeValidator(_whole)]
 
 # %% ../../nbs/server/06_bodies.ipynb #d9cc0f35
 class CleanRequest(Body):
@@ -30,7 +84,7 @@ class CleanRequest(Body):
     outlier_threshold: float | None = Field(
         None, gt=0, description="IQR multiplier (default 1.5) or z-score (default 3)")
     columns: list[str] | None = Field(None, description="columns to clean (default: all)")
-    name: str | None = Field(
+    name: Label | None = Field(
         None, description="name of the cleaned dataset (default: '<name> (cleaned)')")
 
 # %% ../../nbs/server/06_bodies.ipynb #f02eea5f
@@ -39,8 +93,8 @@ class SelectFeaturesRequest(Body):
     target_column: str
     method: Literal["correlation", "mutual_info", "rfe", "tree_importance",
                     "statistical"] = "tree_importance"
-    n_features: int | None = Field(
-        None, ge=1, description="features to keep (default: half of them)")
+    n_features: Annotated[int, Field(ge=1), BeforeValidator(_whole)] | None = Field(
+        None, description="features to keep (default: half of them)")
     task_type: TaskType | None = None
 
 # %% ../../nbs/server/06_bodies.ipynb #26b9841b
@@ -56,17 +110,17 @@ class SplitRequest(Body):
 class FeatureSelection(Body):
     method: Literal["correlation", "mutual_info", "rfe", "tree_importance",
                     "statistical"] | None = None
-    n_features: int | None = Field(None, ge=1)
+    n_features: Annotated[int, Field(ge=1), BeforeValidator(_whole)] | None = None
 
 # %% ../../nbs/server/06_bodies.ipynb #8d59b32b
 class _JobBody(Body):
     dataset_id: str
     target_column: str
     task_type: TaskType | None = None
-    cv: int = Field(5, ge=2, le=20)
+    cv: Int = Field(5, ge=2, le=20)
     metric: str | None = None
     test_size: float = Field(0.2, ge=0.0, lt=1.0)
-    random_state: int | None = 42
+    random_state: Int | None = 42
 
 # %% ../../nbs/server/06_bodies.ipynb #fef8c38c
 class TrainRequest(_JobBody):
@@ -76,7 +130,7 @@ class TrainRequest(_JobBody):
     scaling_method: Literal["standard", "minmax", "robust", "none"] = "standard"
     feature_selection: FeatureSelection | None = None
     early_stopping: bool = False
-    early_stopping_patience: int = Field(10, ge=1)
+    early_stopping_patience: Int = Field(10, ge=1)
 
 # %% ../../nbs/server/06_bodies.ipynb #3667143b
 class CompareRequest(_JobBody):
@@ -87,17 +141,25 @@ class CompareRequest(_JobBody):
 class TuneRequest(_JobBody):
     algorithm: str = "random_forest"
     tuning_method: Literal["optuna", "grid_search", "random_search"] = "optuna"
-    n_trials: int = Field(50, ge=1, le=100_000)
+    n_trials: Int = Field(50, ge=1, le=100_000)
     timeout: float | None = Field(None, gt=0, description="seconds for the search")
+
+# %% ../../nbs/server/06_bodies.ipynb #7a6ee7b8
+class AutoMLRequest(_JobBody):
+    time_budget: float = Field(60.0, gt=0, le=86_400,
+                               description="seconds for the whole search, ensemble and refit")
+    models: list[str] | None = Field(
+        None, description="learners to search (default: those of the catalog that suit the table)")
+    ensemble: bool = Field(True, description="ensemble the best configurations (else the best one)")
 
 # %% ../../nbs/server/06_bodies.ipynb #43a0f64f
 class DeployRequest(Body):
     training_job_id: str
-    model_name: str
-    version: str | None = Field(
+    model_name: ModelName
+    version: Label | None = Field(
         None, description="your label, e.g. 1.0.0 (default: the next N.0.0)")
-    description: str | None = None
-    tags: list[str] = Field(default_factory=list)
+    description: str | None = Field(None, max_length=5000)
+    tags: list[Label] = Field(default_factory=list)
     promote_to_production: bool = False
     model: str | None = Field(
         None, description="for a comparison job: which of its models (default: the best)")
@@ -106,9 +168,15 @@ class DeployRequest(Body):
 class ABTestRequest(Body):
     model_a_id: str
     model_b_id: str
-    test_name: str
+    test_name: TestName
     split_ratio: float = Field(0.5, gt=0.0, lt=1.0)
     metric: str | None = None
+
+# %% ../../nbs/server/06_bodies.ipynb #ceeed8ad
+class EndABTestRequest(Body):
+    winner: str | None = Field(
+        None, description="'A', 'B' or one of the two model ids: promoted to production")
+    promote: bool = Field(True, description="promote the winner (false: only record it)")
 
 # %% ../../nbs/server/06_bodies.ipynb #5e563198
 class PredictRequest(Body):
@@ -119,3 +187,50 @@ class PredictRequest(Body):
     user_id: str | None = Field(
         None, description="routes the request in an A/B test (sticky per user)")
     return_proba: bool = True
+
+# %% ../../nbs/server/06_bodies.ipynb #f51e6664
+class BodyError(HTTPException):
+    "A request body that cannot be read: a 422 that says why."
+    def __init__(self, detail: str): super().__init__(422, detail)
+
+# %% ../../nbs/server/06_bodies.ipynb #8d76b39b
+_YAML_TYPES = (b"application/yaml", b"application/x-yaml", b"text/yaml", b"text/x-yaml")
+
+def _as_json(scope: dict) -> dict:
+    "`scope` with a YAML content type shown as JSON's, and marked to be read as YAML."
+    headers = scope.get("headers") or []
+    ctype = next((v for k, v in headers if k == b"content-type"), b"")
+    if ctype.split(b";")[0].strip().lower() not in _YAML_TYPES: return scope
+    return {**scope, "mltrain.yaml": True,
+            "headers": [(k, b"application/json" if k == b"content-type" else v)
+                        for k, v in headers]}
+
+# %% ../../nbs/server/06_bodies.ipynb #788237d3
+def _read(raw: bytes, yaml: bool):
+    "The data in a request body; `BodyError` when it cannot be read."
+    try:
+        if yaml: return load_yaml(raw.decode("utf-8"), "request body")
+        return json.loads(raw)
+    except RecursionError:
+        raise BodyError("The request body is nested too deeply to read; objects and lists nested "
+                        "a few levels are all the API takes.") from None
+    except UnicodeDecodeError:
+        raise BodyError("The request body is not UTF-8 text.") from None
+    except ConfigError as e: raise BodyError(str(e)) from None
+
+# %% ../../nbs/server/06_bodies.ipynb #6f931776
+class _Request(Request):
+    "A request whose `json()` is `_read`: YAML or JSON, a `BodyError` when it cannot be read."
+    async def json(self):
+        if not hasattr(self, "_json"):
+            self._json = _read(await self.body(), bool(self.scope.get("mltrain.yaml")))
+        return self._json
+
+# %% ../../nbs/server/06_bodies.ipynb #5e0c1fa9
+class BodyRoute(APIRoute):
+    "The route class of every router: JSON or YAML bodies; one that cannot be read is a 422."
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+        async def route(request: Request):
+            return await handler(_Request(_as_json(request.scope), request.receive))
+        return route

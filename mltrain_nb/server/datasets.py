@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 
 from ..errors import DataError
 from ..task import Task
-from .bodies import CleanRequest, SelectFeaturesRequest, SplitRequest
+from .bodies import (
+    BodyRoute, CleanRequest, SelectFeaturesRequest, SplitRequest, check_label)
 from .db import MLDataset, MLFeatureStore, ServerSettings, json_safe
 from .platform import Platform, platform
 
@@ -63,7 +64,7 @@ def check_limits(df, settings: ServerSettings, target_column: str | None = None)
     return df
 
 # %% ../../nbs/server/10_datasets.ipynb #dfca51d1
-router = APIRouter()
+router = APIRouter(route_class=BodyRoute)
 
 # %% ../../nbs/server/10_datasets.ipynb #6cec7449
 def dataset_summary(ds: MLDataset) -> dict:
@@ -72,14 +73,22 @@ def dataset_summary(ds: MLDataset) -> dict:
             "target_column": ds.target_column, "source": ds.source, "parent_id": ds.parent_id,
             "created_at": ds.created_at.isoformat()}
 
+# %% ../../nbs/server/10_datasets.ipynb #52fa9c25
+def _file_label(filename: str | None) -> str:
+    "The name of a dataset uploaded as `filename`: its last part, checked (`check_label`)."
+    import re
+    last = re.split(r"[\\/]", filename or "")[-1].strip() or "dataset"
+    return check_label(last, "file name of the upload")
+
 # %% ../../nbs/server/10_datasets.ipynb #ca450d4a
 @router.post("/datasets/upload", tags=["datasets"])
 def upload_dataset(file: UploadFile = File(..., description="CSV, Excel (.xlsx) or Parquet"),
                    name: str | None = Form(None), target_column: str | None = Form(None),
                    p: Platform = Depends(platform)):
     "Upload a table; it is stored as Parquet and profiled."
+    label = check_label(name, "dataset name") or _file_label(file.filename)
     df = check_limits(read_upload(file.file, file.filename), p.settings, target_column)
-    ds = p.add_dataset(df, name or file.filename or "dataset", target_column)
+    ds = p.add_dataset(df, label, target_column)
     return {**dataset_summary(ds), "dtypes": ds.dtypes}
 
 # %% ../../nbs/server/10_datasets.ipynb #dce48a66

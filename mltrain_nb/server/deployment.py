@@ -8,16 +8,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from ..errors import DataError
-from .bodies import DeployRequest
+from .bodies import BodyRoute, DeployRequest
 from .db import MLModelVersion, MLTrainingJob, json_safe
 from .handlers import NotFound
 from .platform import Platform, platform
 
 # %% auto #0
-__all__ = ['router', 'sync_versions', 'deploy', 'list_deployed', 'promote', 'rollback']
+__all__ = ['router', 'sync_versions', 'deploy', 'list_deployed', 'promote', 'rollback', 'demote', 'archive']
 
 # %% ../../nbs/server/12_deployment.ipynb #742e8f02
-router = APIRouter()
+router = APIRouter(route_class=BodyRoute)
 
 # %% ../../nbs/server/12_deployment.ipynb #383caaba
 def _status(e: dict) -> str: return str(e.get("status", "")).lower()
@@ -141,3 +141,23 @@ def rollback(model_name: str, to_version: str | None = None, p: Platform = Depen
     return {"status": "success", "model_id": e["model_id"],
             "message": f"Rolled back to model {e['model_id']}", "name": e["name"],
             "version": e["version"]}
+
+# %% ../../nbs/server/12_deployment.ipynb #4a252d72
+def _moved(p: Platform, e: dict, message: str) -> dict:
+    "The reply to a status change of the version in entry `e`, after the rows are synced."
+    sync_versions(p, e["name"])
+    return {"status": "success", "message": message, "model_id": e["model_id"],
+            "name": e["name"], "version": e["version"], "model_status": _status(e)}
+
+# %% ../../nbs/server/12_deployment.ipynb #ec9233bb
+@router.post("/models/{model_id}/demote", tags=["deployment"])
+def demote(model_id: str, p: Platform = Depends(platform)):
+    ("One step down: production -> staged (the name is left without a production version), "
+     "staged -> training.")
+    return _moved(p, p.registry.demote(model_id), "Model demoted")
+
+# %% ../../nbs/server/12_deployment.ipynb #7aa1708e
+@router.post("/models/{model_id}/archive", tags=["deployment"])
+def archive(model_id: str, p: Platform = Depends(platform)):
+    "Archive a version (even the production one: the name is then left without one)."
+    return _moved(p, p.registry.archive(model_id), "Model archived")

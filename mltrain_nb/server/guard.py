@@ -6,39 +6,72 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
+import socket
+
+from starlette.exceptions import HTTPException
 
 from ..errors import ConfigError
 
 # %% auto #0
-__all__ = ['LOOPBACK', 'is_loopback', 'check_bind', 'Guard']
+__all__ = ['LOOPBACK', 'is_loopback', 'bind_addresses', 'check_bind', 'Guard']
 
 # %% ../../nbs/server/07_guard.ipynb #6243e471
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 # %% ../../nbs/server/07_guard.ipynb #17314e3c
 def is_loopback(host: str | None) -> bool:
-    return bool(host) and (host in LOOPBACK or host.startswith("127."))
+    "Whether `host` is 'localhost' or a loopback IP address (127.0.0.0/8, ::1, ::ffff:127.x)."
+    if not host: return False
+    if host == "localhost": return True
+    try: ip = ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError: return False   # any other name: what it resolves to decides (`check_bind`)
+    return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback
+
+# %% ../../nbs/server/07_guard.ipynb #c921b981
+def bind_addresses(host: str) -> list[str]:
+    "The addresses `host` resolves to (`socket.getaddrinfo`); a `ConfigError` when there are none."
+    try: infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, ValueError) as e:
+        why = getattr(e, "strerror", None) or str(e)
+        raise ConfigError(f"Cannot listen on {host!r}: it does not resolve to an address of this "
+                          f"machine ({why}). Give an address such as 127.0.0.1.") from None
+    return sorted({info[4][0] for info in infos})
 
 # %% ../../nbs/server/07_guard.ipynb #ca22de30
 def check_bind(host: str, token: str | None) -> None:
-    "Refuse to listen on a non-loopback address without an API token."
-    if not is_loopback(host) and not token:
-        raise ConfigError(f"Refusing to listen on {host!r} without a token: anyone who can reach "
-                          "it could read data and train or deploy models. Set MLTRAIN_API_TOKEN "
-                          "(clients then send 'Authorization: Bearer <token>'), or listen on "
-                          "127.0.0.1.")
+    "Refuse to listen without an API token on a host that resolves to a non-loopback address."
+    addresses = bind_addresses(host)
+    if token or all(is_loopback(a) for a in addresses): return
+    shown = host if [host] == addresses else f"{host} ({', '.join(addresses)})"
+    raise ConfigError(f"Refusing to listen on {shown} without a token: anyone who can reach it "
+                      "could read data and train or deploy models. Set MLTRAIN_API_TOKEN (clients "
+                      "then send 'Authorization: Bearer <token>'), or listen on 127.0.0.1.")
 
 # %% ../../nbs/server/07_guard.ipynb #58eff07a
-class _TooLarge(Exception): pass
+class _TooLarge(HTTPException):
+    error = "PayloadTooLarge"
+    def __init__(self, limit: str):
+        super().__init__(413, f"The request body is over the limit of {limit} "
+                              "(MLTRAIN_MAX_UPLOAD_MB).")
 
 # %% ../../nbs/server/07_guard.ipynb #1eabeb6d
 async def _send_json(send, status: int, body: dict, headers: list | None = None):
     import json
-    data = json.dumps(body).encode()
+    data = json.dumps(body).encode() + b"\n"
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(data)).encode()), *(headers or [])]})
     await send({"type": "http.response.body", "body": data})
+
+# %% ../../nbs/server/07_guard.ipynb #abef45fb
+def _local(scope: dict) -> bool:
+    "Whether an HTTP request comes from this machine to a loopback address (or runs in process)."
+    server = (scope.get("server") or (None,))[0]
+    client = (scope.get("client") or (None,))[0]
+    if server == "testserver": return True
+    if server is not None and not is_loopback(server): return False
+    return client is None or is_loopback(client)
 
 # %% ../../nbs/server/07_guard.ipynb #ddce1262
 _NO_TOKEN = "Missing or wrong token: send 'Authorization: Bearer <MLTRAIN_API_TOKEN>'."
@@ -58,17 +91,15 @@ class Guard:
             nonlocal seen
             msg = await receive()
             seen += len(msg.get("body", b""))
-            if seen > self.max_bytes: raise _TooLarge()
+            if seen > self.max_bytes: raise _TooLarge(self._limit)
             return msg
         async def watched(msg):
             nonlocal started
             started = started or msg["type"] == "http.response.start"
             await send(msg)
         try: await self.app(scope, counted, watched)
-        except _TooLarge:
-            if not started:
-                await _send_json(send, 413, {"detail": f"The request body is over the limit of "
-                                                       f"{self._limit} (MLTRAIN_MAX_UPLOAD_MB)."})
+        except _TooLarge as e:
+            if not started: await _send_json(send, 413, {"detail": e.detail, "error": "TooLarge"})
 
     @property
     def _limit(self) -> str: return f"{self.max_bytes / 2**20:g} MB"
@@ -80,11 +111,10 @@ class Guard:
             if not (auth[:7].lower() == b"bearer "
                     and hmac.compare_digest(auth[7:].strip(), self.token.encode())):
                 return 401, {"detail": _NO_TOKEN}, [(b"www-authenticate", b"Bearer")]
-        elif (scope.get("server") and not is_loopback(scope["server"][0])
-              and scope["server"][0] != "testserver"):
-            # (Starlette's in-process TestClient reports "testserver": no socket, nothing reachable)
-            return 403, {"detail": f"This server listens on {scope['server'][0]} without a token. "
-                                   "Set MLTRAIN_API_TOKEN, or listen on 127.0.0.1."}
+        elif not _local(scope):
+            return 403, {"detail": "This server has no token, so it answers only requests from "
+                                   "this machine to 127.0.0.1. Set MLTRAIN_API_TOKEN (clients "
+                                   "then send 'Authorization: Bearer <token>') to serve others."}
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             return 413, {"detail": f"The request body is {int(length) / 2**20:.1f} MB; the limit "

@@ -5,16 +5,23 @@
 # %% ../../nbs/server/03_handlers.ipynb #b9f9580b
 from __future__ import annotations
 
+import json
+import math
+import re
 import sys
 import traceback
+from typing import Any
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from ..errors import MLTrainError, ModelNotFoundError
 
 # %% auto #0
-__all__ = ['NotFound', 'PayloadTooLarge']
+__all__ = ['ERROR_RESPONSES', 'NotFound', 'PayloadTooLarge', 'scrub_paths', 'JSONReply', 'ErrorReply']
 
 # %% ../../nbs/server/03_handlers.ipynb #8dde5752
 class NotFound(ModelNotFoundError):
@@ -30,13 +37,104 @@ def _status_for(e: Exception) -> int:
     if isinstance(e, PayloadTooLarge): return 413
     return 422
 
+# %% ../../nbs/server/03_handlers.ipynb #8f6b5b19
+_PATH = re.compile(r"\b(?:file|sqlite):/*[^\s'\"<>,;]*"
+                   r"|(?<![\w/:.~-])/(?!api/)[^\s'\"<>:,;()\[\]{}\\/]+/[^\s'\"<>,;()\[\]{}\\]*")
+
+def scrub_paths(text: str) -> str:
+    "`text` with every absolute file path and file URL replaced by `<server path>`."
+    return _PATH.sub("<server path>", text)
+
+# %% ../../nbs/server/03_handlers.ipynb #4dbe275c
+def _finite(x):
+    "`x` with NaN and infinities, which JSON cannot hold, as None."
+    if isinstance(x, float): return x if math.isfinite(x) else None
+    if isinstance(x, dict): return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)): return [_finite(v) for v in x]
+    return x
+
+# %% ../../nbs/server/03_handlers.ipynb #c699783e
+class JSONReply(JSONResponse):
+    "The server's JSON: one line ending in a newline, NaN and inf as null, no server file paths."
+    def render(self, content: Any) -> bytes:
+        try: text = json.dumps(content, ensure_ascii=False, allow_nan=False, default=str,
+                               separators=(",", ":"))
+        except ValueError:
+            text = json.dumps(_finite(content), ensure_ascii=False, default=str,
+                              separators=(",", ":"))
+        return (scrub_paths(text) + "\n").encode("utf-8")
+
+# %% ../../nbs/server/03_handlers.ipynb #9fd9bafb
+class ErrorReply(BaseModel):
+    "The body of every error reply: what is wrong (a message, or one entry per field) and its kind."
+    detail: str | list[dict[str, Any]]
+    error: str | None = None
+
+# %% ../../nbs/server/03_handlers.ipynb #027e2c6c
+ERROR_RESPONSES = {
+    400: {"model": ErrorReply, "description": "A body that cannot be parsed (a broken form)"},
+    401: {"model": ErrorReply, "description": "Missing or wrong token (MLTRAIN_API_TOKEN is set)"},
+    403: {"model": ErrorReply,
+          "description": "A request from another machine to a server without a token"},
+    404: {"model": ErrorReply, "description": "An unknown dataset, job, model or A/B test"},
+    413: {"model": ErrorReply, "description": "A body over MLTRAIN_MAX_UPLOAD_MB"},
+    422: {"model": ErrorReply, "description": "A request the API or the library refuses, "
+                                              "with what would be right"},
+}
+
 # %% ../../nbs/server/03_handlers.ipynb #110f1900
 async def _library_error(request: Request, e: MLTrainError):
-    return JSONResponse({"detail": str(e), "error": type(e).__name__}, status_code=_status_for(e))
+    return JSONReply({"detail": str(e), "error": type(e).__name__}, status_code=_status_for(e))
 
 # %% ../../nbs/server/03_handlers.ipynb #f8d7fce7
 async def _unexpected_error(request: Request, e: Exception):
     traceback.print_exception(e, file=sys.stderr)
-    detail = (f"Internal error ({type(e).__name__}): {e}. This is a bug in the server, not in the "
-              "request; the server's log has the traceback.")
-    return JSONResponse({"detail": detail, "error": type(e).__name__}, status_code=500)
+    what = " ".join(str(e).split())
+    what = what if len(what) <= 300 else what[:300] + "..."
+    detail = (f"Internal error ({type(e).__name__}): {what}. This is a bug in the server, not in "
+              "the request; the server's log has the traceback.")
+    return JSONReply({"detail": detail, "error": type(e).__name__}, status_code=500)
+
+# %% ../../nbs/server/03_handlers.ipynb #337da532
+def _short(v) -> bool:
+    return (v is None or isinstance(v, (bool, int)) or (isinstance(v, float) and math.isfinite(v))
+            or (isinstance(v, str) and len(v) <= 200))
+
+# %% ../../nbs/server/03_handlers.ipynb #e4f32a6d
+def _field_error(err: dict) -> dict:
+    "One entry of a 422: where (`loc`), what is wrong (`msg`), its `type`, and a short `input`."
+    out = {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "")),
+           "type": str(err.get("type", ""))}
+    ctx = err.get("ctx") or {}
+    if out["type"] == "json_invalid" and ctx.get("error"): out["msg"] += f": {ctx['error']}"
+    if "input" in err and _short(err["input"]): out["input"] = err["input"]
+    return out
+
+# %% ../../nbs/server/03_handlers.ipynb #52bfc80d
+async def _invalid_request(request: Request, e: RequestValidationError):
+    return JSONReply({"detail": [_field_error(x) for x in e.errors()],
+                      "error": "RequestValidationError"}, status_code=422)
+
+# %% ../../nbs/server/03_handlers.ipynb #6d9c4362
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_PARAM = re.compile(r"\{[^}]+\}")
+
+def _allowed(request: Request) -> str:
+    """The methods the OpenAPI document lists for the request's path (`Allow` of a 405); of the
+    paths that match, those with the most literal text win (`/datasets/upload` over
+    `/datasets/{dataset_id}`)."""
+    path, best, allow = request.scope.get("path", ""), -1, set()
+    for template, ops in request.app.openapi().get("paths", {}).items():
+        parts = _PARAM.split(template)
+        if not re.fullmatch("[^/]+".join(map(re.escape, parts)), path): continue
+        literal = len("".join(parts))
+        if literal > best: best, allow = literal, set()
+        if literal == best: allow |= {m.upper() for m in ops}
+    return ", ".join(m for m in _METHODS if m in allow)
+
+# %% ../../nbs/server/03_handlers.ipynb #3fed7480
+async def _http_error(request: Request, e: HTTPException):
+    headers = getattr(e, "headers", None)
+    if e.status_code == 405: headers = {**(headers or {}), "Allow": _allowed(request)}
+    return JSONReply({"detail": e.detail, "error": getattr(e, "error", type(e).__name__)},
+                     status_code=e.status_code, headers=headers)

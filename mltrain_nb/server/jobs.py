@@ -28,7 +28,7 @@ from .db import (
 __all__ = ['JOB_KINDS', 'TUNING_METHODS', 'RUNNERS', 'train_config', 'check_request', 'ProgressRecorder', 'run_job', 'JobManager']
 
 # %% ../../nbs/server/02_jobs.ipynb #326c0ec4
-JOB_KINDS = ("train", "compare", "tune")
+JOB_KINDS = ("train", "compare", "tune", "automl")
 TUNING_METHODS = {"optuna": "optuna", "grid_search": "grid", "random_search": "random",
                   "grid": "grid", "random": "random"}
 
@@ -84,7 +84,8 @@ def check_request(kind: str, req: dict, df, settings: ServerSettings) -> dict:
         warnings.simplefilter("ignore")
         prep = prepare_xy(df, req["target_column"], cfg)
     names = {"train": [req.get("algorithm")], "tune": [req.get("algorithm")],
-             "compare": list(req.get("models") or [])}[kind]
+             "compare": list(req.get("models") or []),
+             "automl": list(req.get("models") or [])}[kind]
     for n in names:
         if n not in algorithms.ENSEMBLES: algorithms.get_algorithm(n, prep.task)
     if kind == "tune": _tuning_method(req.get("tuning_method") or "optuna")
@@ -116,7 +117,26 @@ class ProgressRecorder:
     def _fraction(self) -> float:
         s = self.state
         if self.n_trials: return round(min(1.0, s["trials_done"] / self.n_trials), 4)
+        if s.get("time_budget"):     # an AutoML job: the share of its budget spent
+            return round(min(1.0, max(0.0, 1 - s["time_left"] / s["time_budget"])), 4)
         return round(min(1.0, s["steps_done"] / s["total_steps"]), 4) if s["total_steps"] else 0.0
+
+# %% ../../nbs/server/02_jobs.ipynb #3efb5d76
+def _automl_progress(s: dict, event) -> bool:
+    "Update a job's progress record `s` from an AutoML event; whether it must be written now."
+    from mltrain_nb import events as ev
+    if isinstance(event, ev.AutoMLStarted):
+        s.update(task=event.task, rows=event.n_rows, features=event.n_features,
+                 time_budget=event.time_budget, time_left=event.time_budget,
+                 learners=list(event.learners), skipped=dict(event.skipped))
+        return True
+    if isinstance(event, ev.AutoMLTrial):
+        s["trials_done"] += 1
+        s.update(current_model=event.learner, best_score=event.best_score,
+                 best_learner=event.best_learner, time_left=event.time_left)
+        return False
+    s["ensemble"] = dict(event.members)
+    return True
 
 # %% ../../nbs/server/02_jobs.ipynb #7fde128e
 @patch
@@ -137,6 +157,8 @@ def _apply(self: ProgressRecorder, event) -> bool:
     elif isinstance(event, ev.TrialDone):
         s["trials_done"] += 1; s["best_score"] = event.best_score
         s["current_model"] = event.model
+    elif isinstance(event, (ev.AutoMLStarted, ev.AutoMLTrial, ev.EnsembleBuilt)):
+        return _automl_progress(s, event)
     elif isinstance(event, (ev.ModelDone, ev.ModelFailed)):
         s["models_done"].append(event.model)
         return True
@@ -206,8 +228,23 @@ def _run_tune(engine, df, req) -> dict:
             "model_uri": t.result.get("model_uri"), "interrupted": t.interrupted,
             "experiment": experiment}
 
+# %% ../../nbs/server/02_jobs.ipynb #78a1b6d9
+def _run_automl(engine, df, req) -> dict:
+    r = engine.automl(df, req["target_column"], time_budget=req.get("time_budget") or 60,
+                      metric=req.get("metric"), models=req.get("models") or None,
+                      ensemble=req.get("ensemble", True))
+    best = r.results.get(r.best_model_name)
+    history = r.history.to_dict(orient="records") if r.history is not None else []
+    out = {"best_model": r.best_model_name, "metric": r.metric, "ensemble": r.ensemble,
+           "skipped": r.skipped, "time_budget": r.time_budget, "history": history,
+           "learners": r.learners.reset_index().to_dict(orient="records")}
+    if best is not None: out.update(_model_outcome(engine, best))
+    return {"results": json_safe(out), "mlflow_run_id": r.run_id,
+            "model_uri": best.get("model_uri") if best else None, "interrupted": r.interrupted}
+
 # %% ../../nbs/server/02_jobs.ipynb #ea8c3b5e
-RUNNERS = {"train": _run_train, "compare": _run_compare, "tune": _run_tune}
+RUNNERS = {"train": _run_train, "compare": _run_compare, "tune": _run_tune,
+           "automl": _run_automl}
 
 # %% ../../nbs/server/02_jobs.ipynb #0ba7c369
 def _set(db: Database, job_id: str, expect: tuple[str, ...] | None = None, **values) -> bool:

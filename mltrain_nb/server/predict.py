@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends
 from ..errors import DataError
 from ..task import Task
 from .abtests import _ab_name
-from .bodies import PredictRequest
+from .bodies import BodyRoute, PredictRequest
 from .db import json_safe
 from .platform import Platform, platform
 
@@ -21,7 +21,7 @@ from .platform import Platform, platform
 __all__ = ['router', 'single_threaded', 'inference_engine', 'predict']
 
 # %% ../../nbs/server/14_predict.ipynb #742e8f02
-router = APIRouter()
+router = APIRouter(route_class=BodyRoute)
 
 # %% ../../nbs/server/14_predict.ipynb #e07e0b92
 def single_threaded(model):
@@ -56,13 +56,38 @@ def inference_engine(p: Platform, model_id: str):
     if model_id == e["model_id"]: _ENGINES[model_id] = cached
     return cached
 
+# %% ../../nbs/server/14_predict.ipynb #2b265b74
+def _bad_value(v) -> str | None:
+    "Why `v` cannot be a feature value, or None when it can."
+    import math
+    if isinstance(v, (dict, list)): return f"a{'n object' if isinstance(v, dict) else ' list'}"
+    if isinstance(v, float) and math.isinf(v): return "infinite"
+    return None
+
+# %% ../../nbs/server/14_predict.ipynb #ad4c10d7
+def _check_rows(rows: list[dict], columns: list[str]) -> None:
+    "Refuse (`DataError`) a row without one of `columns` or with a value that is not one value."
+    for i, row in enumerate(rows):
+        missing = [c for c in columns if c not in row]
+        where = f"Row {i + 1} of {len(rows)}" if len(rows) > 1 else "The row"
+        if missing:
+            raise DataError(f"{where} has no value for {', '.join(map(repr, missing[:5]))}: every "
+                            f"row needs all {len(columns)} features (null for a missing value).")
+        for k, v in row.items():
+            why = _bad_value(v)
+            if why:
+                raise DataError(f"{where} gives feature {k!r} {why} value: give a number, a "
+                                "text, true/false or null.")
+
 # %% ../../nbs/server/14_predict.ipynb #f6eca0a9
 def _frame(engine, features):
     import pandas as pd
-    X = pd.DataFrame([features] if isinstance(features, dict) else features)
-    if not len(X):
+    rows = [features] if isinstance(features, dict) else features
+    if not rows:
         raise DataError("features is empty: send one row as an object or several as a list of "
                         "objects.")
+    _check_rows(rows, engine.spec.columns if engine.spec is not None else list(rows[0]))
+    X = pd.DataFrame(rows)
     return engine.spec.check_frame(X) if engine.spec is not None else X
 
 # %% ../../nbs/server/14_predict.ipynb #d7e74c06

@@ -11,16 +11,17 @@ import time
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
-from .bodies import Body, CompareRequest, TrainRequest, TuneRequest
+from .bodies import (
+    AutoMLRequest, Body, BodyRoute, CompareRequest, TrainRequest, TuneRequest)
 from .db import MLTrainingJob
 from .jobs import check_request
 from .platform import Platform, platform
 
 # %% auto #0
-__all__ = ['router', 'job_response', 'train', 'job_status', 'cancel_job', 'list_jobs', 'compare', 'tune']
+__all__ = ['router', 'job_response', 'train', 'job_status', 'cancel_job', 'list_jobs', 'compare', 'tune', 'automl']
 
 # %% ../../nbs/server/11_training.ipynb #742e8f02
-router = APIRouter()
+router = APIRouter(route_class=BodyRoute)
 
 # %% ../../nbs/server/11_training.ipynb #c61981cb
 def job_response(job: MLTrainingJob, results: bool = True) -> dict:
@@ -103,3 +104,12 @@ def tune(req: TuneRequest, p: Platform = Depends(platform)):
      "parameters are refit.")
     job = _submit(p, "tune", req)
     return {"status": "success", "job_id": job.id, "message": "Hyperparameter tuning job started"}
+
+# %% ../../nbs/server/11_training.ipynb #807676a8
+@router.post("/models/automl", tags=["training"])
+def automl(req: AutoMLRequest, p: Platform = Depends(platform)):
+    ("Start an AutoML job: the best model the table allows in `time_budget` seconds, searched "
+     "across learners and ensembled; followed and cancelled like a training job.")
+    job = _submit(p, "automl", req)
+    return {"status": "success", "job_id": job.id, "message": "AutoML job started",
+            "time_budget": req.time_budget}

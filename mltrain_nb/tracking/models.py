@@ -146,19 +146,59 @@ def _signature(model, model_name: str, input_example, output_example=None):
         warnings.warn(f"No signature for {model_name}: {e}", RuntimeWarning, stacklevel=3)
         return None
 
+# %% ../../nbs/tracking/03_models.ipynb #d92c9ce3
+def _save_path(path) -> Path | None:
+    """Spec 000's `path` of `log_model` (a custom save path) as a folder, checked before anything
+    is logged: a file there, or a folder holding something other than an MLflow model, is a
+    `ConfigError` (nothing of the user's is replaced)."""
+    from mltrain_nb.errors import ConfigError
+    if path is None: return None
+    dest = Path(path).expanduser().absolute()
+    if dest.is_file() or (dest.is_dir() and any(dest.iterdir())
+                          and not (dest / "MLmodel").is_file()):
+        raise ConfigError(f"log_model(path={str(path)!r}): {dest} holds other files; give a new "
+                          "folder (or one holding an MLflow model, which is replaced).")
+    return dest
+
+# %% ../../nbs/tracking/03_models.ipynb #5a7bf145
+def _copy_model(artifact_location: str, dest: Path) -> None:
+    """The logged model's files copied to the folder `dest`, whole or not at all: written into a
+    hidden sibling, then moved in place of what was there."""
+    import shutil
+    import tempfile
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    old = tmp.with_suffix(".old")
+    try:
+        if artifact_location.startswith("file:") or "://" not in artifact_location:
+            from mlflow.utils.file_utils import local_file_uri_to_path
+            shutil.copytree(local_file_uri_to_path(artifact_location), tmp, dirs_exist_ok=True)
+        else:
+            import mlflow.artifacts
+            mlflow.artifacts.download_artifacts(artifact_uri=artifact_location, dst_path=str(tmp))
+        if dest.exists(): dest.rename(old)
+        tmp.rename(dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
 # %% ../../nbs/tracking/03_models.ipynb #f9dde42a
 @patch
 def log_model(self: ModelLogging, model, model_name: str, path: str | None = None,
               input_example=None, run_id: str | None = None,
-              pickle_by_value: Sequence | None = None, output_example=None) -> str:
+              pickle_by_value: Sequence | None = None, output_example=None,
+              name: str = "model") -> str:
     """Log a fitted sklearn-compatible model with its signature and input example; returns its model
-    URI. `pickle_by_value`: modules whose classes are stored by value (default: this package's
-    `data` and `algorithms`); `output_example`: predictions of `model` that the signature's
-    output schema is read from (default: it predicts `input_example`, one more prediction)."""
+    URI. `path`: spec 000's custom save path, a folder that also receives the logged model (see
+    `_save_path`); `name`: the logged model's MLflow name. `pickle_by_value`: modules whose classes
+    are stored by value (default: this package's `data` and `algorithms`); `output_example`:
+    predictions the signature's output schema is read from (default: a prediction of
+    `input_example`)."""
     import sys
     import mlflow
     import mlflow.sklearn
     rid = self._rid(run_id)
+    dest = _save_path(path)
     signature = _signature(model, model_name, input_example, output_example)
     # looked up, not imported: this store must not depend on the workers (a model holding their
     # classes loaded them)
@@ -166,33 +206,33 @@ def log_model(self: ModelLogging, model, model_name: str, path: str | None = Non
         sys.modules[n] for n in _BY_VALUE if n in sys.modules]
     # created here, in the run's experiment: left to itself MLflow files the model under the
     # process-wide active experiment (the Default one), where nothing looking at this run finds it.
-    # A run this tracker opened is in its experiment: no store read (a get_run is a few ms, on
-    # every model's run)
+    # A run this tracker opened is in its experiment: no store read
     experiment_id = (self.experiment_id if rid in self.records
                      else self.client.get_run(rid).info.experiment_id)
-    logged = self.client.create_logged_model(experiment_id, name=path or "model", source_run_id=rid,
+    logged = self.client.create_logged_model(experiment_id, name=name, source_run_id=rid,
                                              tags={"mltrain.model_name": model_name})
     with _bound(self.tracking_uri), warnings.catch_warnings(), \
             _log_level("mlflow.sklearn", logging.ERROR), _by_value(by_value), \
             _no_requirement_check(), _serving_check(model) as refused:
         # the cloudpickle caution: chosen on purpose, skops refuses xgboost pipelines
         warnings.simplefilter("ignore")
-        info = mlflow.sklearn.log_model(model, name=path or "model", signature=signature,
+        info = mlflow.sklearn.log_model(model, name=name, signature=signature,
                                         input_example=input_example,
                                         pip_requirements=pip_requirements(model),
                                         serialization_format="cloudpickle",
                                         model_id=logged.model_id, run_id=rid)
+    tags = {"mltrain.model_uri": info.model_uri}
+    if dest is not None:
+        _copy_model(self.client.get_logged_model(logged.model_id).artifact_location, dest)
+        tags["mltrain.model_path"] = str(dest)[:_MAX_PARAM]
     if rid in self.records:
         self.records[rid].update(model_uri=info.model_uri, model_name=model_name)
-    tags = {"mltrain.model_uri": info.model_uri}
+        if dest is not None: self.records[rid]["model_path"] = str(dest)
     if refused:
         tags["mltrain.serving_check"] = refused[0][:_MAX_PARAM]
-        warnings.warn(
-            f"{model_name} does not answer its input example as a served model "
-            f"({refused[0]}): requests like it would be refused by `mlflow models serve`.",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+        warnings.warn(f"{model_name} does not answer its input example as a served model "
+                      f"({refused[0]}): requests like it would be refused by `mlflow models "
+                      "serve`.", RuntimeWarning, stacklevel=2)
     self.set_tags(tags, rid)
     return info.model_uri
 

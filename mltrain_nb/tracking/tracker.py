@@ -6,11 +6,15 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import posixpath
+import re
 import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -18,7 +22,7 @@ from typing import Any, Callable, Iterator
 from fastcore.basics import patch
 
 from .._compat import mlflow as mlflow_shim
-from ..errors import MLTrainError, TrainingInterrupted
+from ..errors import ConfigError, MLTrainError, TrainingInterrupted
 from .models import ModelLogging
 from .query import RunQueries
 from .rendering import PlotRendering
@@ -155,6 +159,23 @@ def _start_run(self: ExperimentTracker, name: str | None, tags: dict | None,
                          "tags": dict(tags or {}), "artifacts": [], "started": time.time()}
     return rid
 
+# %% ../../nbs/tracking/08_tracker.ipynb #3207dbd4
+@contextmanager
+def _sigint_held():
+    """Ctrl-C held back while a run is created or ended, then delivered: an interrupt between
+    MLflow's `create_run` and the tracker knowing the run's id would leave it RUNNING for good.
+    Only the main thread receives signals; elsewhere this does nothing."""
+    import signal
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    got = []
+    try: previous = signal.signal(signal.SIGINT, lambda sig, frame: got.append(frame))
+    except ValueError: yield; return   # an embedded interpreter without signals
+    try: yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if got and callable(previous): previous(signal.SIGINT, got[0])
+        elif got and previous == signal.SIG_DFL: raise KeyboardInterrupt
+
 # %% ../../nbs/tracking/08_tracker.ipynb #d3b559b9
 @patch
 @contextmanager
@@ -162,20 +183,22 @@ def run(self: ExperimentTracker, name: str | None = None, tags: dict | None = No
         params: dict | None = None, nested: bool = False,
         background: bool = False) -> Iterator[str]:
     """Open a run (a child of this thread's open run, if any); yields its id; always ends it with
-    the right status. `background`: the tracker's worker ends it, after the jobs deferred before
-    (see below)."""
-    rid = self._start_run(name, tags)
-    status = "FAILED"
+    the right status, a Ctrl-C while it is created or ended included (`_sigint_held`).
+    `background`: the tracker's worker ends it, after the jobs deferred before (see below)."""
+    rid, status = None, "FAILED"
     try:
+        with _sigint_held(): rid = self._start_run(name, tags)
         if params: self.log_params(params, run_id=rid)
         yield rid
         status = "FINISHED"
     except (KeyboardInterrupt, TrainingInterrupted):
         status = "KILLED"; raise
     finally:
-        if rid in self._stack: self._stack.remove(rid)
-        if background: self.defer(lambda: self._end_run(rid, status))
-        else: self._end_run(rid, status)
+        if rid is not None:
+            if rid in self._stack: self._stack.remove(rid)
+            if background: self.defer(lambda: self._end_run(rid, status))
+            else:
+                with _sigint_held(): self._end_run(rid, status)
 
 # %% ../../nbs/tracking/08_tracker.ipynb #7760a8e1
 @patch
@@ -308,28 +331,66 @@ def log_params(self: ExperimentTracker, params: dict, run_id: str | None = None)
 def set_tags(self: ExperimentTracker, tags: dict, run_id: str | None = None) -> None:
     self.log_batch(tags=tags, run_id=run_id)
 
+# %% ../../nbs/tracking/08_tracker.ipynb #2198cf62
+_NAME_OK = re.compile(r"^[/\w.\- :]+$")   # the characters MLflow allows in a metric name
+
+def _metric_name(name, what: str = "metric name") -> str:
+    "`name` if MLflow takes it as a metric name, else a one-line `ConfigError` saying why."
+    if (not isinstance(name, str) or not _NAME_OK.match(name) or len(name) > 250
+            or posixpath.normpath(name) != name or name.startswith("/")):
+        raise ConfigError(f"{what.capitalize()} {name!r} cannot be logged: use at most 250 "
+                          "letters, digits, '_', '-', '.', ' ', ':' or '/' "
+                          "(no leading '/', '//' or '..').")
+    return name
+
+def _metric_items(metrics, step) -> tuple[list[tuple[str, float]], int | None]:
+    """`metrics` checked whole, before any is buffered: (name, value) pairs (None, NaN and inf
+    dropped) and the step number. A stage label as `step` (spec 000: "a step identifier to organize
+    metrics by stages", e.g. "validation") prefixes each name: `validation/accuracy`."""
+    import numbers
+    if not isinstance(metrics, Mapping):
+        raise ConfigError("metrics must be a dict of name -> number, got "
+                          f"{type(metrics).__name__}.")
+    prefix = ""
+    if isinstance(step, str):
+        prefix, step = _metric_name(step.strip("/"), "stage label") + "/", None
+    elif step is not None and (isinstance(step, bool) or not isinstance(step, numbers.Integral)):
+        raise ConfigError(f"step must be an integer step or a stage label such as 'validation', "
+                          f"got {step!r}.")
+    items = []
+    for k, v in metrics.items():
+        name = _metric_name(prefix + k if isinstance(k, str) else k)
+        if v is None: continue
+        if isinstance(v, (str, bytes, bool)) or not isinstance(v, numbers.Real):
+            try: v = float(v)   # a one-value array, a Decimal
+            except (TypeError, ValueError):
+                raise ConfigError(f"Metric {name!r} must be a number, got {type(v).__name__} "
+                                  f"{str(v)[:40]!r}.") from None
+        v = float(v)
+        if math.isfinite(v): items.append((name, v))
+    return items, None if step is None else int(step)
+
 # %% ../../nbs/tracking/08_tracker.ipynb #753a99f5
 @patch
-def log_metrics(self: ExperimentTracker, metrics: dict[str, float], step: int | None = None,
+def log_metrics(self: ExperimentTracker, metrics: dict[str, float], step: int | str | None = None,
                 run_id: str | None = None) -> None:
-    """Buffer metrics (NaN and None skipped); they are written in batches. The run's record keeps a
-    stepped metric as its series."""
-    import math
+    """Buffer metrics (None, NaN and inf skipped); they are written in batches. `step`: an integer
+    step (the run's record keeps a stepped metric as its series) or a stage label, which prefixes
+    the names (`step="validation"` logs `validation/accuracy`). All or nothing: a bad name, value or
+    step is a `ConfigError` before anything is buffered."""
     from mlflow.entities import Metric
+    items, step = _metric_items(metrics, step)
     rid = self._rid(run_id)
     now = int(time.time() * 1000)
     buf = self._buffer.setdefault(rid, [])
     rec = self.records.setdefault(rid, {"params": {}, "metrics": {}, "tags": {},
                                         "artifacts": []})["metrics"]
-    for k, v in metrics.items():
-        if v is None: continue
-        v = float(v)
-        if math.isnan(v) or math.isinf(v): continue
+    for k, v in items:
         buf.append(Metric(k, v, now, step or 0))
         if step is None: rec[k] = v
         else:
             series = rec[k] if isinstance(rec.get(k), list) else []
-            rec[k] = series + [{"step": int(step), "value": v}]
+            rec[k] = series + [{"step": step, "value": v}]
     if len(buf) >= _BATCH: self.flush(rid)
 
 # %% ../../nbs/tracking/08_tracker.ipynb #5a2889d9

@@ -264,11 +264,12 @@ def _fit_lgb_watched(model, booster, Xt, y, Xv, y_val, metric, task, eval_metric
 def _fit_watched(pipe, X, y, X_val, y_val, kind: str, task: str, metric: str, trial=None,
                  every: int = 1, start: int = 1, checkpoints=(), budget: _Budget | None = None,
                  flat_stop: bool = False, prepared: tuple | None = None,
-                 native: bool = True) -> tuple:
+                 native: bool = True, cut: list | None = None) -> tuple:
     """Fit a clone of `pipe` watching the study's metric on (`X_val`, `y_val`): (fitted pipeline,
     {round: value at `checkpoints`}); with a `trial`, prune on the rounds `_reported`. `prepared`:
     `evaluation.prepare(pipe, X, y, X_val)`, when the caller has it already (then `X` and `X_val`
-    are not read); `native`: let LightGBM compute the metric where it has its own."""
+    are not read); `native`: let LightGBM compute the metric where it has its own; `cut`: a list
+    the round is appended to when the budget stops the fit (`_Budget.cut_first`)."""
     from sklearn.base import clone
     from sklearn.pipeline import Pipeline
 
@@ -282,7 +283,8 @@ def _fit_watched(pipe, X, y, X_val, y_val, kind: str, task: str, metric: str, tr
     eval_metric = _watching_metric(metric, task, trial, every, start, wanted, values)
     higher = greater_is_better(metric, task)
     guard = (
-        _RoundGuard(budget, values if flat_stop else None, higher)
+        _RoundGuard(budget, values if flat_stop else None, higher,
+                    cut.append if cut is not None and budget is not None else None)
         if budget is not None or flat_stop
         else None
     )

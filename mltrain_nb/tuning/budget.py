@@ -9,6 +9,8 @@ import functools
 import time
 from collections.abc import Mapping
 
+from fastcore.basics import patch
+
 # %% auto #0
 __all__ = ['cheap_point']
 
@@ -17,10 +19,11 @@ _FLAT_PATIENCE = 3        # checkpoints without improvement before a validation-
 
 class _Budget:
     """A search's time budget: `end` (a `time.perf_counter()` time) less `reserve` times the best
-    trial's duration (what a refit costs)."""
+    trial's duration (what a refit costs); `n_folds`: the folds of one trial."""
 
-    def __init__(self, end: float | None, reserve: float = 0.0):
+    def __init__(self, end: float | None, reserve: float = 0.0, n_folds: int = 1):
         self.end, self.reserve, self.durations, self.best = end, reserve, [], None
+        self.n_folds = n_folds
 
     def search_end(self) -> float | None:
         if self.end is None:
@@ -40,19 +43,36 @@ class _Budget:
         then)."""
         return self.end is not None and time.perf_counter() >= self.end
 
+# %% ../../nbs/tuning/04_budget.ipynb #e172beb2
+@patch
+def cut_first(self: _Budget, fold_s: float, next_s: float) -> bool:
+    """Whether the first trial (none completed yet) stops now and is scored on what it has: its
+    next `next_s` seconds of work and the refit of a fold of `fold_s` seconds would end past the
+    budget."""
+    if self.end is None or self.durations: return False
+    refit = fold_s * self.reserve * self.n_folds   # `reserve` is in trials of `n_folds` folds
+    return time.perf_counter() + next_s + refit > self.end
+
 # %% ../../nbs/tuning/04_budget.ipynb #3e3edb74
 class _RoundGuard:
-    """Called after each boosting round `n`: prunes the trial when the budget is spent; True (stop)
+    """Called after each boosting round `n`: prunes the trial when the budget is spent, stops the
+    first trial's fit (recorded by `on_cut(n)`) when the budget has no time for more; True (stop)
     when the curve is flat."""
 
-    def __init__(self, budget: _Budget | None, values: dict | None, higher: bool):
-        self.budget, self.values, self.higher = budget, values, higher
+    def __init__(self, budget: _Budget | None, values: dict | None, higher: bool, on_cut=None):
+        self.budget, self.values, self.higher, self.on_cut = budget, values, higher, on_cut
+        self.t0 = time.perf_counter()
 
     def __call__(self, n: int) -> bool:
         if self.budget is not None and self.budget.spent():
             import optuna
 
             raise optuna.TrialPruned(f"The time budget was spent at boosting round {n}.")
+        elapsed = time.perf_counter() - self.t0
+        first = self.on_cut is not None and self.budget is not None
+        if first and self.budget.cut_first(elapsed, elapsed / n):
+            self.on_cut(n)
+            return True
         if self.values is None or n not in self.values:
             return False
         vals = [self.values[k] for k in sorted(self.values)]

@@ -27,6 +27,17 @@ def _dask_quiet():
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
 
+# %% ../../nbs/tuning/07_dask_trials.ipynb #2495ccf6
+def _distributed():
+    "The `distributed` package; a `ConfigError` saying how to install it when it is missing."
+    from mltrain_nb.errors import ConfigError
+    try: import distributed
+    except ImportError:
+        raise ConfigError("A Dask address needs Dask's distributed scheduler, which is not "
+                          "installed: pip install 'dask[distributed]' (or leave dask_address "
+                          "unset).") from None
+    return distributed
+
 # %% ../../nbs/tuning/07_dask_trials.ipynb #6066574e
 def _dask_trial(storage, study_name: str, objective: _Objective, X, y, folds, sampler: str, seed,
                 pruner, space, stop_event: str, startup: int):
@@ -144,7 +155,7 @@ def _run_dask(objective: _Objective, cfg, run, direction: str, t0: float, first:
     """The study's trials on the Dask cluster at `cfg.dask_address` (an address or a `Client`);
     a `build` that does not pickle is rebuilt from its pipeline."""
     import optuna
-    from distributed import Client
+    Client = _distributed().Client
     if not _picklable(objective.build):
         objective.build = PipelineBuilder.from_pipeline(objective.build({}))
     address = cfg.dask_address
@@ -165,7 +176,7 @@ def _dask_joblib(dask_address):
     "joblib's `dask` backend on the cluster at `dask_address` (a no-op for None)."
     if dask_address is None: yield; return
     import joblib
-    from distributed import Client
+    Client = _distributed().Client
     own = not isinstance(dask_address, Client)
     client = Client(dask_address, set_as_default=False) if own else dask_address
     try:

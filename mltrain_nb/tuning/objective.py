@@ -68,6 +68,14 @@ def _report(self: _Objective, trial, value: float, i: int) -> None:
     if i < len(self.folds) - 1 and trial.should_prune():
         raise optuna.TrialPruned(f"Pruned after fold {i + 1} of {len(self.folds)}.")
 
+# %% ../../nbs/tuning/06_objective.ipynb #78f95248
+@patch
+def _cut_fold(self: _Objective, model, rounds: int) -> dict:
+    "`{rounds: the study's metric}` of the first fold's `model`, stopped by the budget at `rounds`."
+    tr, va = self.folds[0]
+    _, scores, _ = fit_and_score(None, self.X, self.y, tr, va, self.task, fit=lambda *_: model)
+    return {rounds: scores.get(self.metric, math.nan)}
+
 # %% ../../nbs/tuning/06_objective.ipynb #1146f1cc
 _KEEP_LOCK = threading.Lock()   # parallel trials (n_jobs > 1) share one objective
 
@@ -78,18 +86,37 @@ def _keep_if_best(self: _Objective, number: int, value: float, fitted, n: int, f
         if k is None or (value > k[1] if self.higher else value < k[1]):
             self.kept = (number, value, fitted, n, fit_times)
 
+# %% ../../nbs/tuning/06_objective.ipynb #d49a0b9d
+@patch
+def _mark_partial(self: _Objective, trial, scored: int) -> None:
+    "Mark `trial` as scored on its first `scored` folds only."
+    trial.set_user_attr("folds_scored", scored)
+    trial.set_user_attr("folds_total", len(self.folds))
+
+# %% ../../nbs/tuning/06_objective.ipynb #316036fa
+@patch
+def _ends_early(self: _Objective, trial, i: int, seconds: list) -> bool:
+    """Whether the first trial ends after fold `i` (its folds took `seconds` each), marked as scored
+    on its first `i + 1` folds: one more fold and the refit would pass the budget's end."""
+    if self.budget is None or i >= len(self.folds) - 1: return False
+    fold = sum(seconds) / len(seconds)
+    if not self.budget.cut_first(fold, fold): return False
+    self._mark_partial(trial, i + 1)
+    return True
+
 # %% ../../nbs/tuning/06_objective.ipynb #d89ab64e
 @patch
 def _cv(self: _Objective, trial, pipe) -> float:
     """Every fold fitted and scored by `evaluation.fit_and_score`, as the engine scores a model; the
-    CV mean of every metric kept."""
+    CV mean of every metric kept (of the folds scored, when the budget ends the first trial)."""
     import numpy as np
 
-    fold_scores, fit_times = [], []
+    fold_scores, fit_times, seconds, cut = [], [], [], []
     watched = lambda Xtr, ytr, Xva, yva: _fit_watched(pipe, Xtr, ytr, Xva, yva, self.kind,
                                                       self.task, self.metric, trial, self.every,
-                                                      self.start, budget=self.budget)[0]
+                                                      self.start, budget=self.budget, cut=cut)[0]
     for i, (tr, va) in enumerate(self.folds):
+        t = time.perf_counter()
         _, scores, fit_time = fit_and_score(pipe, self.X, self.y, tr, va, self.task,
                                             fit=watched if i == 0 and self.prune_rounds else None)
         value = scores.get(self.metric, math.nan)
@@ -97,7 +124,13 @@ def _cv(self: _Objective, trial, pipe) -> float:
             raise self._undefined(i, value)
         fold_scores.append(scores)
         fit_times.append(fit_time)
+        seconds.append(time.perf_counter() - t)
         self._report(trial, float(np.mean([s[self.metric] for s in fold_scores])), i)
+        if cut:   # the budget stopped the first fold's booster: its rounds are the trial's
+            trial.set_user_attr("curve_params", {"n_estimators": cut[0]})
+            self._mark_partial(trial, 1)
+            break
+        if self._ends_early(trial, i, seconds): break
     means = {m: float(np.mean([s[m] for s in fold_scores if m in s])) for m in fold_scores[0]}
     trial.set_user_attr("cv_scores", means)
     # every metric of every fold: refitting the best trial reuses them instead of fitting its folds
@@ -111,19 +144,24 @@ def _cv(self: _Objective, trial, pipe) -> float:
 @patch
 def _curve_cv(self: _Objective, trial, pipe, points) -> float:
     """One fit per fold to the most rounds; the score of each round count in `points` read off the
-    validation curve."""
+    validation curve. A first trial the budget stops is scored on what it reached."""
     import numpy as np
 
     curves, fitted, fit_times = [], [], []
     for i in range(len(self.folds)):
-        t = time.perf_counter()
+        t, cut = time.perf_counter(), []
         if self.preps is None:
             self.preps = FoldPreps(self.X, self.y, self.folds)
         prep, Xtr, ytr, Xva, yva = self.preps(i, pipe)
         model, values = _fit_watched(pipe, None, ytr, None, yva, self.kind, self.task, self.metric,
                                      trial if i == 0 and self.prune_rounds else None, self.every,
                                      self.start, points, budget=self.budget, flat_stop=True,
-                                     prepared=(prep, Xtr, Xva))
+                                     prepared=(prep, Xtr, Xva), cut=cut)
+        if cut and i:           # a later fold cut short: left out, the trial is its first i folds
+            self._mark_partial(trial, i)
+            break
+        if cut:                 # the first fold cut short: scored at the round it reached
+            values, points = self._cut_fold(model, cut[0]), [cut[0]]
         bad = [v for v in values.values() if not math.isfinite(v)]
         if bad:
             raise self._undefined(i, bad[0])
@@ -137,6 +175,8 @@ def _curve_cv(self: _Objective, trial, pipe, points) -> float:
         best = (max if self.higher else min)(reached, key=means.get)  # ties: the fewest rounds
         trial.set_user_attr("curve_params", {"n_estimators": best})
         self._report(trial, means[best], i)
+        if cut: self._mark_partial(trial, 1)
+        if cut or self._ends_early(trial, i, fit_times): break
     trial.set_user_attr("cv_scores", {self.metric: means[best]})
     trial.set_user_attr("curve", [[n, means[n]] for n in reached])
     self._keep_if_best(trial.number, means[best], fitted, best, fit_times)
@@ -211,7 +251,8 @@ def _info(trial, trials, direction: str, space: dict) -> dict:
             "params": _trial_params(space, trial),
             "duration": trial.duration.total_seconds() if trial.duration else None,
             "best_score": best, "n_complete": n["COMPLETE"], "n_pruned": n["PRUNED"],
-            "n_failed": n["FAIL"], "error": trial.user_attrs.get("error")}
+            "n_failed": n["FAIL"], "error": trial.user_attrs.get("error"),
+            "folds_scored": trial.user_attrs.get("folds_scored")}
 
 # %% ../../nbs/tuning/06_objective.ipynb #32e8de11
 def _call_on_trial(on_trial, info: dict) -> None:
@@ -223,6 +264,11 @@ def _call_on_trial(on_trial, info: dict) -> None:
         )
 
 # %% ../../nbs/tuning/06_objective.ipynb #7ff6a4b5
+def _whole(trial) -> float:
+    "`trial`'s seconds as if it scored every fold (a first trial the budget ended scored fewer)."
+    d = trial.duration.total_seconds()
+    return d * trial.user_attrs.get("folds_total", 1) / trial.user_attrs.get("folds_scored", 1)
+
 class _AfterTrial:
     "The study callback: report each trial to `on_trial`, stop the study when `stop()` says so."
     def __init__(self, space, direction, on_trial, stop):
@@ -232,10 +278,10 @@ class _AfterTrial:
     def __call__(self, study, trial):
         self.numbers.append(trial.number)
         if self.budget is not None and trial.state.name == "COMPLETE" and trial.duration:
-            self.budget.durations.append(trial.duration.total_seconds())
+            self.budget.durations.append(_whole(trial))
             best = study.best_trial  # the one the caller refits: its duration is the time to leave
             if best.duration:
-                self.budget.best = best.duration.total_seconds()
+                self.budget.best = _whole(best)
         if self.on_trial is not None:
             _call_on_trial(
                 self.on_trial,
@@ -244,9 +290,9 @@ class _AfterTrial:
         if self.stop is not None and self.stop():
             self.stopped = True
             study.stop()
-        # the budget is spent (not an interruption); past the deadline with nothing complete (every
-        # trial failing or
-        # pruned), no new trial starts either: the search reports what went wrong instead of trying
-        # to the last trial
-        elif self.budget is not None and (self.budget.spent() or self.budget.overdue()):
+        # the budget is spent (not an interruption), or ended the first trial early; past the
+        # deadline with nothing complete (every trial failing or pruned), no new trial starts
+        # either: the search reports what went wrong instead of trying to the last trial
+        elif self.budget is not None and (self.budget.spent() or self.budget.overdue()
+                                          or "folds_scored" in trial.user_attrs):
             study.stop()

@@ -104,7 +104,8 @@ def _run_local(objective: _Objective, cfg: TuneConfig, run: SearchRun, direction
         if not study.trials:
             _enqueue_start(study, objective, first, end is not None and run.start_from_defaults)
         after = _AfterTrial(objective.space, direction, run.on_trial, run.stop)
-        if end is not None: objective.budget = after.budget = _Budget(end, run.reserve)
+        if end is not None:
+            objective.budget = after.budget = _Budget(end, run.reserve, len(objective.folds))
         interrupted = _optimize(study, objective, after, cfg, end)
     return _finish(
         study, objective.space, cfg.metric, after.numbers, interrupted or after.stopped, t0

@@ -126,7 +126,7 @@ def log_model(
     if not self._ensure_run(): return None
     name = model_name or self.spec.registered_model_name or artifact_path
     self.model_uri = self.tracker.log_model(
-        model, name, path=artifact_path, input_example=X_sample, run_id=self.run_id
+        model, name, name=artifact_path, input_example=X_sample, run_id=self.run_id
     )
     if register: self.register_model(self.model_uri, name)
     return self.model_uri
