@@ -69,7 +69,8 @@ def fill_log(dep, mid, pipe, n: int = 1_000_000, days: int = 30) -> float:
     y = np.concatenate([p[1].to_numpy() for p in parts])
     proba = pipe.predict_proba(X)
     rows = np.empty(n, dtype=rec.dtype)
-    rows["ts"] = time.time() - days * 86400 + np.linspace(0, days * 86400 - 1, n)
+    start = (time.time() // 86400 - days) * 86400   # UTC midnight: `days` whole daily windows
+    rows["ts"] = start + np.linspace(0, days * 86400 - 1, n)
     rows["yhat"], rows["score"], rows["x"] = proba.argmax(1), proba.max(1), prof.encode_frame(X)
     out = np.random.default_rng(4).uniform(size=n) < 0.3
     stamps = pd.to_datetime(rows["ts"], unit="s", utc=True).strftime("%Y-%m-%dT%H:%M:%S.000Z")
@@ -167,7 +168,8 @@ def bench_evidently() -> dict:
         d, p = ks_test(counts, col, len(ref))
         r_sh, c_sh = binned(ref, cur, ColumnType.Numerical, 30)       # Evidently's own bins (Sturges, combined range)
         ev_psi = _psi(ref, cur, ColumnType.Numerical, 0.1)[0]
-        out.append({"shift_sd": shift, "evidently_psi": float(ev_psi), "ours_psi_on_evidently_bins": float(psi(r_sh, c_sh[None])[0]),
+        out.append({"shift_sd": shift, "evidently_psi": float(ev_psi),
+                    "ours_psi_on_evidently_bins": float(psi(r_sh, c_sh[None])[0]),
                     "ours_psi_default_bins": float(psi(*numeric_bins(counts, col))[0]),
                     "scipy_ks_d": float(ks_2samp(ref, cur).statistic), "ours_ks_d": float(d[0]),
                     "evidently_ks_p": float(_ks(ref, cur, ColumnType.Numerical, 0.05)[0]), "ours_ks_p": float(p[0])})

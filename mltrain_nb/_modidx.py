@@ -1204,6 +1204,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                            'mltrain_nb/monitoring/log.py'),
                                            'mltrain_nb.monitoring.log._argmax_is_predict': ( 'monitoring/log.html#_argmax_is_predict',
                                                                                              'mltrain_nb/monitoring/log.py'),
+                                           'mltrain_nb.monitoring.log._outcomes': ( 'monitoring/log.html#_outcomes',
+                                                                                    'mltrain_nb/monitoring/log.py'),
                                            'mltrain_nb.monitoring.log.find_call': ( 'monitoring/log.html#find_call',
                                                                                     'mltrain_nb/monitoring/log.py'),
                                            'mltrain_nb.monitoring.log.read_rows': ( 'monitoring/log.html#read_rows',

@@ -175,10 +175,7 @@ PREDICTION, SCORE = "(prediction)", "(score)"
 # %% ../../nbs/monitoring/04_windows.ipynb #e07e50c4
 def _targets(rows: dict, profile: ReferenceProfile) -> list[tuple]:
     "(values, profile column) of each column the monitor compares: inputs, prediction, score."
-    import numpy as np
-
-    xt = np.ascontiguousarray(rows["x"].T)  # one copy: each column contiguous for searchsorted
-    out = [(xt[j], c) for j, c in enumerate(profile.columns)]
+    out = [(rows["x"][:, j], c) for j, c in enumerate(profile.columns)]  # views, no copy
     out.append((rows["yhat"], {**profile.prediction, "name": PREDICTION}))
     if profile.score is not None:
         out.append((rows["score"], {**profile.score, "name": SCORE}))
