@@ -319,48 +319,28 @@ def serve_command(ref: str, port: int = 5001,
            "--env-manager", "local", "-h", "127.0.0.1", "-p", str(int(port))]
     return cmd, env
 
-# %% ../nbs/11_cli.ipynb #e9eda650
-def _stop_group(proc, grace: float = 10.0) -> None:
-    "Stop the process group `proc` leads: SIGTERM, then SIGKILL after `grace` seconds."
-    import os
-    import signal
-    import subprocess
-    if not hasattr(os, "killpg"):   # no process groups (Windows): the process alone
-        if proc.poll() is None: proc.kill()
-        proc.wait(); return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try: os.killpg(proc.pid, sig)
-        except ProcessLookupError: return   # nothing of the group is left
-        try: proc.wait(grace); grace = 1.0   # the leader is gone; its workers get the SIGKILL
-        except subprocess.TimeoutExpired: pass
-
-# %% ../nbs/11_cli.ipynb #cfff6e06
-def _wait_stopping(proc, grace: float = 10.0) -> int:
-    """Wait for `proc`, the leader of its own process group; a SIGTERM or SIGINT to this process
-    stops the group (`_stop_group`). The exit status: the server's, or 128 + the signal."""
-    import signal
-    got = []
-    def stop(signum, frame):
-        got.append(signum)
-        _stop_group(proc, grace)
-    before = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    try: code = proc.wait()
-    finally:
-        for s, h in before.items(): signal.signal(s, h)
-        _stop_group(proc, grace)   # also after an error here: nothing outlives the command
-    return 128 + got[0] if got else code
-
 # %% ../nbs/11_cli.ipynb #f7259d62
 def run_serve(ref: str, port: int = 5001, tracking_uri: str | None = None, out=None) -> int:
     """Serve `ref` on 127.0.0.1 in the foreground until interrupted (MLflow's scoring protocol, each
-    call logged for monitoring and answered with its `prediction_id`: `registry.serving`); 0."""
+    call logged for monitoring and answered with its `prediction_id`: `registry.serving`); 0, or
+    128 + the signal that stopped it."""
+    import signal
+    import threading
     import uvicorn
     from mltrain_nb.registry.serving import scoring_app
     app = scoring_app(ref, tracking_uri)
     print(f"serving {ref} at http://127.0.0.1:{port}/invocations (Ctrl-C stops)",
           file=out or sys.stdout, flush=True)
-    uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning")
-    return 0
+    got, main = [], threading.current_thread() is threading.main_thread()
+    # uvicorn stops gracefully on SIGINT/SIGTERM, then raises the signal again for the handler
+    # it found: this one, which only notes it
+    before = {s: signal.signal(s, lambda n, f: got.append(n))
+              for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
+    try: uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning")
+    finally:
+        for s, h in before.items(): signal.signal(s, h)
+    return 128 + got[-1] if got else 0
+
 
 # %% ../nbs/11_cli.ipynb #f8a89937
 def run_monitor(name: str, since=None, window="1D", version=None, html=None, as_json: bool = False,
