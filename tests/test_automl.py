@@ -53,10 +53,10 @@ def test_tracked_search_saves_registers_and_explains(cancer, tmp_path):
     assert len(client.get_metric_history(lgb.info.run_id, "trial_seconds")) == n_lgb
 
     import mlflow
-    uri, before = r.results["automl"].model_uri, mlflow.get_tracking_uri()
+    uri = r.results["automl"].model_uri
     mlflow.set_tracking_uri(r.tracking_uri)
     try: info = mlflow.models.get_model_info(uri)
-    finally: mlflow.set_tracking_uri(before)
+    finally: mlflow.set_tracking_uri(None)     # nothing set, as before: later tests use their own stores
     assert info.signature is not None and "site" in info.signature.inputs.input_names()
 
     path = engine.save_model("automl", tmp_path / "models")      # the package's versioned save, checked on load

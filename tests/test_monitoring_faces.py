@@ -97,7 +97,11 @@ def monitored(store):
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     X = X.iloc[:, :5]
     home = Path(store)
-    dep = ModelDeployment(output_dir=home)
+    # module fixtures run before the per-test fixture that drops a leaked MLFLOW_TRACKING_URI (an earlier
+    # module's mlflow.set_tracking_uri sets it): the store must be the module's own, as the faces see it
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        dep = ModelDeployment(output_dir=home)
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X[:300], y[:300])
     mid = dep.save_model(model, "cancer", task_type="classification", input_example=X.head(3),
                          reference=(X[300:], y[300:]))
