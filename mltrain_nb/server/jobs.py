@@ -88,6 +88,13 @@ def check_request(kind: str, req: dict, df, settings: ServerSettings) -> dict:
              "automl": list(req.get("models") or [])}[kind]
     for n in names:
         if n not in algorithms.ENSEMBLES: algorithms.get_algorithm(n, prep.task)
+    if kind != "automl":   # settings training would not apply: a 422 now, not a failed job later
+        from mltrain_nb.engine.gate import check_settings
+        trained = names if kind != "compare" or names else list(
+            cfg.models or algorithms.default_models(prep.task))
+        check_settings(cfg, [n if n in algorithms.ENSEMBLES else
+                             algorithms.get_algorithm(n, prep.task).name for n in trained],
+                       prep.task)
     if kind == "tune": _tuning_method(req.get("tuning_method") or "optuna")
     return {"task": prep.task, "rows": len(prep.X), "features": prep.X.shape[1]}
 
