@@ -8,7 +8,8 @@ from __future__ import annotations
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from .display import _display_callbacks, _finish_panels, _with_progress
+from .display import (
+    _display_callbacks, _finish_panels, _keep_result, _with_progress)
 from .inputs import describe_task, resolve_data
 from .settings import train_config
 from .usage import _check_var, _parse, _user_errors
@@ -68,9 +69,7 @@ def run_automl(magics, args, body: str | None, budget):
                            ensemble=not getattr(args, "no_ensemble", False))
     _finish_panels(callbacks, result)
     _report_automl(result)
-    magics.last_result = result
-    if result.tracking_uri: magics.last_store = result.tracking_uri
-    if args.out: shell.user_ns[args.out] = result
+    _keep_result(magics, result, args.out)
     return result
 
 # %% ../../nbs/magics/03a_automl.ipynb #3b377cbe

@@ -36,6 +36,13 @@ def _finish_panels(callbacks: list, result) -> None:
         from mltrain_nb.panels import finish_panels
         finish_panels(callbacks, result)
 
+# %% ../../nbs/magics/03_display.ipynb #c4e1a7d2
+def _keep_result(magics, result, out: str | None, slot: str = "last_result") -> None:
+    "Keep `result` as `magics.<slot>` (its store as `last_store`) and bind it to `out` when given."
+    setattr(magics, slot, result)
+    if getattr(result, "tracking_uri", None): magics.last_store = result.tracking_uri
+    if out: magics.shell.user_ns[out] = result
+
 # %% ../../nbs/magics/03_display.ipynb #e055a2db
 def _with_progress(display: list, progress: bool, *listeners) -> list:
     "The engine's callbacks: `listeners`, then the `display` ones, else a bar (when `progress`)."

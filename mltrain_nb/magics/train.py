@@ -11,7 +11,8 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from .automl import run_automl
-from .display import _display_callbacks, _finish_panels, _with_progress
+from .display import (
+    _display_callbacks, _finish_panels, _keep_result, _with_progress)
 from .inputs import describe_task, resolve_data
 from .settings import train_config
 from .usage import _check_var, _parse, _user_errors
@@ -89,9 +90,7 @@ def _train(magics, args, body: str | None):
         result = _partial_result(engine, t0)
     _finish_panels(callbacks, result)
     _report_train(result, announce.models)
-    magics.last_result = result
-    if result.tracking_uri: magics.last_store = result.tracking_uri
-    if args.out: shell.user_ns[args.out] = result
+    _keep_result(magics, result, args.out)
     return result
 
 # %% ../../nbs/magics/04_train.ipynb #da3a3c01

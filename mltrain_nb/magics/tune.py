@@ -8,7 +8,8 @@ from __future__ import annotations
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from .display import _display_callbacks, _finish_panels, _showing, _with_progress
+from .display import (
+    _display_callbacks, _finish_panels, _keep_result, _showing, _with_progress)
 from .inputs import resolve_data
 from .settings import train_config
 from .train import _announce
@@ -122,9 +123,7 @@ def _tune(magics, args, body: str | None):
     if getattr(result, "interrupted", False):
         print(f"interrupted: kept the {len(result.trials)} trials that finished; the best of them "
               f"was refit as {result.model_name!r}.")
-    magics.last_tune = result
-    if getattr(result, "tracking_uri", None): magics.last_store = result.tracking_uri
-    if args.out: magics.shell.user_ns[args.out] = result
+    _keep_result(magics, result, args.out, slot="last_tune")
     return result
 
 # %% ../../nbs/magics/05_tune.ipynb #aa033e8a

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 from typing import Callable
 
 from fastcore.basics import patch
@@ -15,8 +14,7 @@ from fastcore.basics import patch
 from ..events import (
     AutoMLStarted, AutoMLTrial, EnsembleBuilt, Event, ModelDone, TrainingFailed, TrainingFinished)
 from .figures import _line_figure, _rescale, _set_line
-from .history import _Series
-from .live import _LivePanel
+from .live import _TrialsPanel
 from .pieces import _BEST, _cut, _dur, _esc, _f, _html_table, _img, _num
 
 # %% auto #0
@@ -25,30 +23,23 @@ __all__ = ['AutoMLPanel']
 # %% ../../nbs/panels/04a_automl.ipynb #8ae03ee8
 _STATE_COLORS = {"COMPLETE": "#2e7d32", "PRUNED": "#b26a00", "FAIL": "#c62828"}
 
-class AutoMLPanel(_LivePanel):
+class AutoMLPanel(_TrialsPanel):
     "A live view of `engine.automl`: learners, trials, the best so far, time left, the ensemble."
     def __init__(self, display: bool | None = None, summary: bool = True, max_rows: int = 10,
                  keep_trials: int = 200, history_cap: int = 1000,
                  clock: Callable[[], float] = time.perf_counter):
-        super().__init__(display, summary, clock)
-        self.max_rows, self.history_cap = max_rows, history_cap
-        self.trials: deque = deque(maxlen=keep_trials)   # the latest trials, newest last
+        super().__init__(display, summary, max_rows, keep_trials, history_cap, clock)
         self._reset()
 
 # %% ../../nbs/panels/04a_automl.ipynb #a7783e3b
 @patch
 def _reset(self: AutoMLPanel) -> None:
     self.started: AutoMLStarted | None = None
-    self.counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
     self.learners: dict = {}     # learner -> trials, complete, best, seconds
-    self.best: dict | None = None                # score, learner, number
-    self.history = _Series(self.history_cap)     # (seconds spent, score, best so far)
     self.ensemble: dict | None = None            # members, score
     self.final: dict | None = None               # the final model's CV and held-out scores
     self.left, self._left_at = None, self._clock()
-    self.state, self.reason, self._chart_dirty = "waiting", None, False
-    self.trials.clear()
-    self._t0 = self._clock()
+    self._reset_trials()   # best: score, learner, number; history: (seconds spent, score, best)
 
 # %% ../../nbs/panels/04a_automl.ipynb #b8e82ac4
 @patch
@@ -185,19 +176,8 @@ def _header_html(self: AutoMLPanel) -> str:
 # %% ../../nbs/panels/04a_automl.ipynb #b7334b20
 @patch
 def _chart_png(self: AutoMLPanel) -> bytes:
-    if getattr(self, "_fig", None) is None:
-        self._fig, self._ax, self._lines, _ = _line_figure(2, "seconds", "score")
-        self._lines[0].set(ls="none", marker="o", ms=3, alpha=0.6)
-        self._lines[1].set(drawstyle="steps-post", lw=1.8)
-    pts = self.history.data()
-    xs = [p[0] for p in pts]
-    _set_line(self._lines[0], xs, [p[1] for p in pts], "complete trial")
-    _set_line(self._lines[1], xs, [p[2] for p in pts], "best so far")
-    self._ax.set_title(f"Best so far after {len(self.history)} trials", fontsize="medium")
-    bests = [p[2] for p in pts if not math.isnan(p[2])]
-    rising = len(bests) < 2 or bests[-1] >= bests[0]
-    _rescale(self._ax, self._lines, "lower right" if rising else "upper right")
-    return self._render(self._fig)
+    return self._trials_chart("seconds", "score", f"Best so far after {len(self.history)} trials",
+                              "lower right" if self._rising() else "upper right")
 
 # %% ../../nbs/panels/04a_automl.ipynb #0256554b
 @patch
@@ -230,10 +210,7 @@ def _draw(self: AutoMLPanel, now: float, final: bool) -> None:
     self._set(self._learners, self.learners_html())
     self._set(self._trials, self.trials_html())
     self._set(self._ensemble, self.ensemble_html())
-    if self._chart_dirty and self._chart_due(now, final):
-        self._set(self._chart, self._chart_png())
-        self._show_widget(self._chart, True)
-        self._chart_dirty = False
+    self._draw_chart(now, final)
     color = "#c62828" if self.state == "failed" else "#555"
     self._set(self._note, f'<span style="color:{color}">{_esc(self.reason)}</span>'
               if self.reason else "")
@@ -262,8 +239,5 @@ def finish(self: AutoMLPanel, result) -> "AutoMLPanel":
         if members and not self.ensemble:
             self.ensemble = {"members": dict(members), "score": math.nan,
                              "metric": getattr(result, "metric", "score")}
-        if self.state in ("waiting", "running"):
-            self.state = "interrupted" if getattr(result, "interrupted", False) else "finished"
-        self.redraw(final=True)
-        self._show_summary()
+        self._conclude(result)
     return self

@@ -8,12 +8,14 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from typing import Callable
 
 from fastcore.basics import patch
 
 from ..events import Event, TrainingFailed, TrainingFinished
-from .figures import _plain_style
+from .figures import _line_figure, _plain_style, _rescale, _set_line
+from .history import _Series
 from .pieces import in_notebook
 
 # %% auto #0
@@ -168,3 +170,68 @@ def _show_summary(self: _LivePanel) -> None:
 # %% ../../nbs/panels/03_live.ipynb #7cf62c73
 @patch
 def _ended(self: _LivePanel) -> None: self._show_summary()
+
+# %% ../../nbs/panels/03_live.ipynb #5b0e2c71
+@patch
+def _conclude(self: _LivePanel, result) -> None:
+    """The end of a panel's `finish`: finished (or interrupted, as `result` says) unless it
+    failed, a last redraw, then the static summary."""
+    if self.state in ("waiting", "running"):
+        self.state = "interrupted" if getattr(result, "interrupted", False) else "finished"
+    self.redraw(final=True)
+    self._show_summary()
+
+# %% ../../nbs/panels/03_live.ipynb #e6a4c0b9
+class _TrialsPanel(_LivePanel):
+    """Base of the panels of a search (`TuningPanel`, `AutoMLPanel`): the latest `keep_trials`
+    trials, newest last, and a best-so-far curve of at most `history_cap` points."""
+    def __init__(self, display: bool | None = None, summary: bool = True, max_rows: int = 10,
+                 keep_trials: int = 200, history_cap: int = 1000,
+                 clock: Callable[[], float] = time.perf_counter):
+        super().__init__(display, summary, clock)
+        self.max_rows, self.history_cap = max_rows, history_cap
+        self.trials: deque = deque(maxlen=keep_trials)   # the latest trials, newest last
+
+# %% ../../nbs/panels/03_live.ipynb #3a8f1d5e
+@patch
+def _reset_trials(self: _TrialsPanel) -> None:
+    "Forget the search so far (trials, counts, best, curve): waiting, timed from now."
+    self.counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
+    self.best: dict | None = None
+    self.history = _Series(self.history_cap)
+    self.state, self.reason, self._chart_dirty = "waiting", None, False
+    self.trials.clear()
+    self._t0 = self._clock()
+
+# %% ../../nbs/panels/03_live.ipynb #f2d8b6a3
+@patch
+def _rising(self: _TrialsPanel) -> bool:
+    """Whether the best score grows (accuracy) rather than falls (a loss), to keep the legend off
+    the curve."""
+    pts = [p[2] for p in self.history.data() if not math.isnan(p[2])]
+    return len(pts) < 2 or pts[-1] >= pts[0]
+
+# %% ../../nbs/panels/03_live.ipynb #0c5e9a27
+@patch
+def _trials_chart(self: _TrialsPanel, xlabel: str, ylabel: str, title: str, legend: str) -> bytes:
+    "The PNG of `history`'s (x, score, best so far): complete trials as dots, the best a step."
+    if getattr(self, "_fig", None) is None:
+        self._fig, self._ax, self._lines, _ = _line_figure(2, xlabel, ylabel)
+        self._lines[0].set(ls="none", marker="o", ms=3, alpha=0.6)
+        self._lines[1].set(drawstyle="steps-post", lw=1.8)
+    pts = self.history.data()
+    xs = [p[0] for p in pts]
+    _set_line(self._lines[0], xs, [p[1] for p in pts], "complete trial")
+    _set_line(self._lines[1], xs, [p[2] for p in pts], "best so far")
+    self._ax.set_title(title, fontsize="medium")
+    _rescale(self._ax, self._lines, legend)
+    return self._render(self._fig)
+
+# %% ../../nbs/panels/03_live.ipynb #a4c7e2f5
+@patch
+def _draw_chart(self: _TrialsPanel, now: float, final: bool) -> None:
+    "Render the curve (`_chart_png`) into the `_chart` widget when it changed and a render is due."
+    if self._chart_dirty and self._chart_due(now, final):
+        self._set(self._chart, self._chart_png())
+        self._show_widget(self._chart, True)
+        self._chart_dirty = False

@@ -71,10 +71,7 @@ def finish(self: PipelinePanel, result) -> "PipelinePanel":
         self.report = (
             str((getattr(result, "reports", {}) or {}).get("html") or self.report or "") or None
         )
-        if self.state in ("waiting", "running"):
-            self.state = "interrupted" if getattr(result, "interrupted", False) else "finished"
-        self.redraw(final=True)
-        self._show_summary()
+        self._conclude(result)
     return self
 
 # %% ../../nbs/panels/09_pipeline.ipynb #61c674e3

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections import deque
 from importlib.util import find_spec
 from typing import Callable
 
@@ -25,8 +24,7 @@ from mltrain_nb.events import (
     TrialDone,
 )
 from .figures import _bar_png, _line_figure, _rescale, _set_line
-from .history import _Series
-from .live import _LivePanel
+from .live import _TrialsPanel
 from .pieces import _BEST, _cut, _dur, _esc, _f, _html_table, _img, _num
 
 # %% auto #0
@@ -52,7 +50,7 @@ def param_importances(study) -> dict[str, float] | None:
     except Exception: return None   # too few complete trials, a single value per parameter, ...
 
 # %% ../../nbs/panels/04_tuning.ipynb #fba1d46c
-class TuningPanel(_LivePanel):
+class TuningPanel(_TrialsPanel):
     "A live view of a hyperparameter search, fed `TrialDone` (and the refit's) events."
     def __init__(
         self,
@@ -66,10 +64,8 @@ class TuningPanel(_LivePanel):
         history_cap: int = 1000,
         clock: Callable[[], float] = time.perf_counter,
     ):
-        super().__init__(display, summary, clock)
+        super().__init__(display, summary, max_rows, keep_trials, history_cap, clock)
         self.metric, self.n_trials, self.timeout = metric, n_trials, timeout
-        self.max_rows, self.history_cap = max_rows, history_cap
-        self.trials: deque = deque(maxlen=keep_trials)  # the latest trials, newest last
         self._reset()
 
 # %% ../../nbs/panels/04_tuning.ipynb #babd1f86
@@ -77,14 +73,10 @@ class TuningPanel(_LivePanel):
 def _reset(self: TuningPanel) -> None:
     self.started: TrainingStarted | None = None
     self.model: str | None = None
-    self.counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
-    self.best: dict | None = None                      # number, score, params of the best trial
-    self.history = _Series(self.history_cap)           # (number, score, best_score)
     self.refit: dict = {}                              # fold, n_folds, cv, state
-    self.state, self.reason, self.importances, self._imp_png = "waiting", None, None, None
-    self.trials.clear()
-    self._t0 = self._clock()
-    self._chart_dirty = False
+    self.importances, self._imp_png = None, None
+    self._reset_trials()   # best: number, score, params of the best trial; history: (number,
+                           # score, best_score)
 
 # %% ../../nbs/panels/04_tuning.ipynb #59a926d5
 @patch(as_prop=True)
@@ -159,10 +151,7 @@ def finish(self: TuningPanel, result) -> "TuningPanel":
                 "score": result.best_score,
                 "params": result.best_params,
             }
-        if self.state in ("waiting", "running"):
-            self.state = "interrupted" if getattr(result, "interrupted", False) else "finished"
-        self.redraw(final=True)
-        self._show_summary()
+        self._conclude(result)
         self.stats["seconds"] += time.perf_counter() - t
     return self
 
@@ -276,32 +265,15 @@ def _build(self: TuningPanel):
     box.add_class("mltrain-tuning-panel")
     return box
 
-# %% ../../nbs/panels/04_tuning.ipynb #265a005c
-@patch
-def _rising(self: TuningPanel) -> bool:
-    """Whether the best score grows (accuracy) rather than falls (a loss), to keep the legend off
-    the curve."""
-    pts = [p[2] for p in self.history.data() if not math.isnan(p[2])]
-    return len(pts) < 2 or pts[-1] >= pts[0]
-
 # %% ../../nbs/panels/04_tuning.ipynb #a9aa1fc1
 @patch
 def _chart_png(self: TuningPanel) -> bytes:
-    if getattr(self, "_fig", None) is None:
-        self._fig, self._ax, self._lines, _ = _line_figure(2, "Trial", self.metric or "score")
-        self._lines[0].set(ls="none", marker="o", ms=3, alpha=0.6)
-        self._lines[1].set(drawstyle="steps-post", lw=1.8)
-    pts = self.history.data()
-    xs = [p[0] for p in pts]
-    _set_line(self._lines[0], xs, [p[1] for p in pts], "complete trial")
-    _set_line(self._lines[1], xs, [p[2] for p in pts], "best so far")
-    self._ax.set_title(f"Best so far after {self.n_done} trials", fontsize="medium")
-    _rescale(
-        self._ax,
-        self._lines,
+    return self._trials_chart(
+        "Trial",
+        self.metric or "score",
+        f"Best so far after {self.n_done} trials",
         "lower right" if self.history.data() and self._rising() else "upper right",
     )
-    return self._render(self._fig)
 
 # %% ../../nbs/panels/04_tuning.ipynb #77337a3e
 @patch
@@ -318,10 +290,7 @@ def _draw(self: TuningPanel, now: float, final: bool) -> None:
     self._show_state()
     self._set(self._status, self.status_text(now))
     self._set(self._table, self.table_html())
-    if self._chart_dirty and self._chart_due(now, final):
-        self._set(self._chart, self._chart_png())
-        self._show_widget(self._chart, True)
-        self._chart_dirty = False
+    self._draw_chart(now, final)
     if self._imp_png is not None:
         self._set(self._imp, self._imp_png); self._show_widget(self._imp, True)
     note = (
