@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 RESULTS = Path(__file__).parent / "results"
+sys.path.insert(0, str(Path(__file__).parent))
+from inference_speed import paired  # noqa: E402  (alternating timings, one definition for the benches)
 N_NUM, N_CAT = 16, 4
 
 
@@ -104,16 +106,6 @@ def bench_monitor(tmp: Path) -> dict:
     print(f"monitor: {res['rows']} rows, {res['windows']} windows: {min(times):.2f} s (read {t_read:.2f} s, "
           f"analyse {t_analyse:.2f} s); statuses {res['statuses']}; profile {res['profile_kb']:.1f} KB", flush=True)
     return res
-
-
-def paired(fn_a, fn_b, n: int) -> tuple[float, float]:
-    "Median seconds per call of `fn_a` and `fn_b`, called alternately so load on the machine hits both alike."
-    for _ in range(20): fn_a(); fn_b()
-    ta, tb = [], []
-    for _ in range(n):
-        t = time.perf_counter(); fn_a(); ta.append(time.perf_counter() - t)
-        t = time.perf_counter(); fn_b(); tb.append(time.perf_counter() - t)
-    return statistics.median(ta), statistics.median(tb)
 
 
 def bench_logging(tmp: Path) -> dict:

@@ -304,21 +304,6 @@ def run_models(name: str | None = None, status: str | None = None, tracking_uri:
               f"{e.get('algorithm') or '':<22} {e.get('created_at') or '':<21} {metrics}", file=out)
     return rows
 
-# %% ../nbs/11_cli.ipynb #7a558aea
-def serve_command(ref: str, port: int = 5001,
-                  tracking_uri: str | None = None) -> tuple[list[str], dict]:
-    "The command and environment serving the registered model `ref` (NAME, NAME@alias, NAME/N)."
-    import os
-    from pathlib import Path
-    from mltrain_nb.registry import local_model_path
-    uri = f"models:/{ref}" if ("@" in ref or "/" in ref) else f"models:/{ref}@production"
-    path = local_model_path(uri, tracking_uri)
-    bin_first = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {**os.environ, "PATH": bin_first}
-    cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(path),
-           "--env-manager", "local", "-h", "127.0.0.1", "-p", str(int(port))]
-    return cmd, env
-
 # %% ../nbs/11_cli.ipynb #f7259d62
 def run_serve(ref: str, port: int = 5001, tracking_uri: str | None = None, out=None) -> int:
     """Serve `ref` on 127.0.0.1 in the foreground until interrupted (MLflow's scoring protocol, each
@@ -483,5 +468,5 @@ def entry() -> None:
 
 # %% ../nbs/11_cli.ipynb #744d8469
 __all__ = ["DEMO_CLASSIFIERS", "DEMO_REGRESSORS", "run_demo", "run_train", "run_pipeline",
-           "run_register", "run_models", "serve_command", "run_serve", "run_monitor",
+           "run_register", "run_models", "run_serve", "run_monitor",
            "main", "entry"]
