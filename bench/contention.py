@@ -18,6 +18,16 @@ process (`--one`), so nothing is warm from the other side. Targets (issue 32, it
 - wall time at most 1.05 x the budget, idle and beside the burners;
 - trials beside the burners at least 80% of the idle count.
 The load average and the CPU count are written with the results: on a shared machine the idle side is not idle.
+
+Beside ours, the same run measures (`--raw`, on by default):
+- `optuna`: plain Optuna over the same table and space, LightGBM one thread per fit (vs_flaml.py's `run_optuna`), the
+  raw libraries doing the same work;
+- `optuna_all_threads`: the same with LightGBM's default threads, the case the issue measured;
+- `cpu_loop`: one Python thread counting loop rounds for the budget. Its busy/idle ratio is the share of a core the
+  scheduler gives one thread beside the burners (with b burners on c cores, c / (b + 1) of a core, so 2/3 here): the
+  bound of any single-threaded search. A process running k threads gets c*k / (k + b) cores of its idle min(k, c);
+  80% of the idle count beside two burners on two cores takes k >= 8 runnable threads, that is taking the cores from
+  the other work. `trials_ratio_of_bound` is each call's ratio over this bound.
 """
 import argparse
 import json
@@ -39,10 +49,42 @@ def table():
     return X, y, metric
 
 
+def cpu_loop(budget: float) -> dict:
+    "Rounds of a pure-Python loop in one thread for `budget` seconds: this process's share of a core."
+    t, rounds = time.perf_counter(), 0
+    while time.perf_counter() - t < budget:
+        sum(range(10_000))
+        rounds += 1
+    return {"wall_s": time.perf_counter() - t, "trials": rounds, "score": None}
+
+
+def raw_optuna(budget: float, seed: int, threads: int | None) -> dict:
+    "Plain Optuna + LightGBM on the table (vs_flaml.py's search); `threads` None: LightGBM's default."
+    import optuna
+    import vs_flaml as vf
+    from sklearn.model_selection import cross_val_score
+    X, y, metric = table()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    cv = vf.folds(X, y, "classification", seed)
+    def objective(trial):
+        p = {k: (trial.suggest_int if kind == "int" else trial.suggest_float)(k, lo, hi, log=log)
+             for k, (kind, lo, hi, log) in vf.SPACE.items()}
+        model = vf.lgbm("classification", p, seed)
+        if threads is None: model.set_params(n_jobs=None)
+        return cross_val_score(model, X, y, cv=cv, scoring=metric).mean()
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    t = time.perf_counter()
+    study.optimize(objective, timeout=budget)
+    return {"wall_s": time.perf_counter() - t, "trials": len(study.trials), "complete": len(study.trials),
+            "score": study.best_value}
+
+
 def one(kind: str, budget: float, seed: int) -> dict:
     "One call in this process: its wall time, trial count and score."
     import warnings
     warnings.simplefilter("ignore")
+    if kind == "cpu_loop": return cpu_loop(budget)
+    if kind in ("optuna", "optuna_all_threads"): return raw_optuna(budget, seed, 1 if kind == "optuna" else None)
     from mltrain_nb.engine import MLTrainingEngine
     X, y, metric = table()
     eng = MLTrainingEngine(cv=5, progress=False, metric=metric, random_state=seed, tracking={"enabled": False})
@@ -112,16 +154,19 @@ def main():
     ap.add_argument("--burners", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--automl", action="store_true", help="also engine.automl(time_budget=budget)")
+    ap.add_argument("--no-raw", dest="raw", action="store_false",
+                    help="only ours: no plain Optuna sides and no cpu_loop bound")
     ap.add_argument("--quick", action="store_true", help="3 s budget, one repeat, nothing written")
     ap.add_argument("--out", help="results file name under bench/results (default contention.json)")
-    ap.add_argument("--one", choices=["tune", "automl"], help=argparse.SUPPRESS)
+    ap.add_argument("--one", choices=["tune", "automl", "optuna", "optuna_all_threads", "cpu_loop"], help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     if a.one:
         print(json.dumps(one(a.one, a.budget, a.seed), default=str))
         return
     if a.quick: a.budget, a.repeats = 3.0, 1
-    kinds = ["tune"] + (["automl"] if a.automl else [])
+    kinds = (["cpu_loop"] if a.raw else []) + ["tune"] + (["automl"] if a.automl else []) + \
+        (["optuna", "optuna_all_threads"] if a.raw else [])
     doc = {"budget": a.budget, "burners": a.burners, "cpus": os.cpu_count(),
            "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
            "load_avg_before": os.getloadavg(), "when": time.strftime("%Y-%m-%d %H:%M:%S"), "calls": {}}
@@ -138,6 +183,14 @@ def main():
         s = summary(rows["idle"], rows["busy"], a.budget)
         print(kind, json.dumps(s), flush=True)
         doc["calls"][kind] = {**rows, "summary": s}
+    bound = doc["calls"].get("cpu_loop", {}).get("summary", {}).get("trials_ratio")
+    if bound:
+        for kind, call in doc["calls"].items():
+            if kind != "cpu_loop" and "trials_ratio" in call["summary"]:
+                call["summary"]["trials_ratio_of_bound"] = call["summary"]["trials_ratio"] / bound
+        doc["fair_share_bound"] = bound
+        print("fair-share bound (cpu_loop busy/idle):", round(bound, 3), {k: round(c["summary"].get(
+            "trials_ratio_of_bound", 0), 3) for k, c in doc["calls"].items() if k != "cpu_loop"}, flush=True)
     doc["load_avg_after"] = os.getloadavg()
     if a.quick and not a.out: return
     RESULTS.mkdir(exist_ok=True)

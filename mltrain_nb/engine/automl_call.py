@@ -13,7 +13,7 @@ from ..errors import ConfigError, MLTrainError, TrainingInterrupted
 from ..evaluation import compute_metrics, greater_is_better
 from ..events import (emit, AutoMLStarted, AutoMLTrial, EnsembleBuilt, ModelDone,
                                TrainingFinished, TrainingFailed)
-from .cores import _cores
+from .cores import fit_threads
 from .parallel import _KnownFolds
 from .results import TrainResult
 from .job import TrainJob
@@ -71,9 +71,11 @@ AutoMLResult._cv = _automl_cv
 # %% ../../nbs/engine/19e_automl_call.ipynb #f1dcfcc6
 _BIG_TABLE = 2_000_000   # cells: below it every fit runs on one thread
 
-def _threads(X) -> int:
-    "Threads per fit: one on small tables (the search's parallelism is its trials), else the cores."
-    return 1 if X.size <= _BIG_TABLE else max(1, min(4, _cores()))
+def _threads(X, n_folds: int) -> int:
+    """Threads per fit: one on small tables scored on several folds (the search's parallelism is
+    its folds, `automl_trials.fold_workers`), else sized to the table and the cores free now
+    (`cores.fit_threads`)."""
+    return 1 if n_folds > 1 and X.size <= _BIG_TABLE else fit_threads(X.size)
 
 # %% ../../nbs/engine/19e_automl_call.ipynb #9ce9bf9c
 def _refit_rounds(t, plan: Plan) -> int | None:
@@ -318,7 +320,7 @@ def _automl(engine, X, y=None, time_budget=60, metric: str | None = None, models
     try:
         with engine._working():
             prep, split, learners, skipped, pipe, plan = _start(engine, X, y, metric, models, seed)
-            threads, task = _threads(prep.X), engine.task
+            threads, task = _threads(prep.X, len(plan.folds)), engine.task
             emit(cbs, AutoMLStarted(task, len(prep.X), prep.X.shape[1],
                                     tuple(l.name for l in learners), dict(skipped), engine.metric,
                                     budget, len(plan.folds)))

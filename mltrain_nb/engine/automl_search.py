@@ -14,7 +14,7 @@ from ..evaluation import _optuna_quiet, greater_is_better
 from ..tuning import make_sampler, parse_space, suggest
 from ..tuning.spaces import _encode
 from .automl_space import Learner
-from .automl_trials import Plan, Trial, run_trial
+from .automl_trials import Plan, Trial, fold_workers, run_trial
 
 # %% auto #0
 __all__ = ['LearnerState', 'record', 'eci', 'choose', 'SearchClock', 'size', 'expected_cost', 'search']
@@ -188,7 +188,8 @@ def _one_trial(state: LearnerState, plan: Plan, pipe, number: int, threads: int,
         state.hint = cost
     else:
         state.hint = 0.0
-        run_trial(trial, state.learner, plan, pipe, threads, state.seed, clock.over)
+        run_trial(trial, state.learner, plan, pipe, threads, state.seed, clock.over,
+                  fold_workers(len(plan.folds), threads))
     _tell(state, ot, trial)
     return trial
 

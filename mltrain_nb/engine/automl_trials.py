@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -15,9 +16,11 @@ from .. import algorithms as malgo
 from ..evaluation import FoldPreps, take_rows
 from .automl_space import Learner
 from .automl_ensemble import oof_scorer
+from .cores import _busy_elsewhere, _cores
 
 # %% auto #0
-__all__ = ['MAX_ROUNDS', 'PATIENCE', 'Plan', 'n_folds', 'make_plan', 'make_estimator', 'fit_fold', 'Trial', 'run_trial']
+__all__ = ['MAX_ROUNDS', 'PATIENCE', 'Plan', 'n_folds', 'make_plan', 'make_estimator', 'fit_fold', 'Trial', 'fold_workers',
+           'run_trial']
 
 # %% ../../nbs/engine/19c_automl_trials.ipynb #f26e16e9
 MAX_ROUNDS, PATIENCE = 2000, 30
@@ -187,28 +190,48 @@ def _fold_rows(plan: Plan, i: int, pipe, rows: int) -> tuple:
     pos = np.searchsorted(plan.folds[i][0], plan.order[i][:rows])  # positions in the fold
     return take_rows(Xtr, np.sort(pos)), take_rows(ytr, np.sort(pos)), Xva, yva
 
+# %% ../../nbs/engine/19c_automl_trials.ipynb #52f4358f
+def fold_workers(n_folds: int, threads: int) -> int:
+    """Folds a trial fits at once: with one thread per fit (small tables), one per core that other
+    processes leave free now (measured as `cores.fit_threads` measures it), at least one."""
+    if threads != 1 or n_folds < 2: return 1
+    free = int(_cores() - _busy_elsewhere() + 0.5)   # a core half busy elsewhere is not free
+    return max(1, min(n_folds, free))
+
 # %% ../../nbs/engine/19c_automl_trials.ipynb #1d66e5fe
 def run_trial(trial: Trial, lrn: Learner, plan: Plan, pipe, threads: int, seed: int,
-              stop: Callable[[], bool]) -> Trial:
-    """Fit `trial`'s configuration on each fold of `plan`, keep its out-of-fold predictions and
-    score them; PRUNED when `stop()` holds between folds, FAIL (with the error) when a fit fails."""
+              stop: Callable[[], bool], workers: int = 1) -> Trial:
+    """Fit `trial`'s configuration on each fold of `plan` (`workers` folds at once, in threads: the
+    boosters, trees and solvers release the GIL), keep its out-of-fold predictions and score them;
+    PRUNED when `stop()` holds before a fold (or after folds fitted at once), FAIL (with the error)
+    when a fit fails."""
     import numpy as np
-    t0, preds, rounds, fit_time = time.perf_counter(), [], [], 0.0
+    t0 = time.perf_counter()
+    def fold(i):
+        if stop(): return None
+        Xtr, ytr, Xva, yva = _fold_rows(plan, i, pipe, trial.rows)
+        est = make_estimator(lrn, plan.task, trial.params, threads, seed)
+        t = time.perf_counter()
+        fitted, n = fit_fold(est, lrn, Xtr, ytr, Xva, yva, stop)
+        return np.asarray(_predict(fitted, Xva, plan.task), dtype=float), n, time.perf_counter() - t
+    done = []
     try:
-        for i in range(len(plan.folds)):
-            if stop(): trial.state = "PRUNED"; break
-            Xtr, ytr, Xva, yva = _fold_rows(plan, i, pipe, trial.rows)
-            est = make_estimator(lrn, plan.task, trial.params, threads, seed)
-            t = time.perf_counter()
-            fitted, n = fit_fold(est, lrn, Xtr, ytr, Xva, yva, stop)
-            fit_time += time.perf_counter() - t
-            preds.append(np.asarray(_predict(fitted, Xva, plan.task), dtype=float))
-            if n is not None: rounds.append(n)
+        if workers > 1:
+            with ThreadPoolExecutor(min(workers, len(plan.folds))) as pool:
+                done = list(pool.map(fold, range(len(plan.folds))))
+            if stop(): done.append(None)        # fits that ran together may have been cut short
+        else:
+            for i in range(len(plan.folds)):
+                done.append(fold(i))
+                if done[-1] is None: break
+        if any(d is None for d in done): trial.state = "PRUNED"
     except Exception as e:
         trial.state, trial.error = "FAIL", f"{type(e).__name__}: {e}"[:500]
-    trial.duration, trial.fit_time = time.perf_counter() - t0, fit_time
+    kept = [d for d in done if d is not None]
+    trial.duration, trial.fit_time = time.perf_counter() - t0, sum(d[2] for d in kept)
     if trial.state == "COMPLETE":
-        trial.oof = np.concatenate(preds)
+        rounds = [d[1] for d in kept if d[1] is not None]
+        trial.oof = np.concatenate([d[0] for d in kept])
         trial.rounds = int(round(np.mean(rounds))) if rounds else None
         y = take_rows(plan.y, plan.scored)
         trial.score = float(oof_scorer(plan.task, plan.metric, y, plan.classes)(trial.oof))
