@@ -147,22 +147,12 @@ def select(trials: list, plan: Plan, ensemble: bool,
 # %% ../../nbs/engine/19e_automl_call.ipynb #310ef0d5
 def _label(t) -> str: return f"{t.learner}:{t.number}"
 
-# %% ../../nbs/engine/19e_automl_call.ipynb #1c766ada
-def _reweigh(members: list, plan: Plan) -> list:
-    "Caruana's weights again, over the `members` that were refitted (time left out the others)."
-    import numpy as np
-    higher = greater_is_better(plan.metric, plan.task)
-    y = np.asarray(plan.y)[plan.scored]
-    weights, _ = caruana([t.oof for t in members], oof_scorer(plan.task, plan.metric, y,
-                                                              plan.classes), higher)
-    return weights
-
 # %% ../../nbs/engine/19e_automl_call.ipynb #5e5ae9d6
 def refit(members: list, weights: list, plan: Plan, pipe, threads: int, seed: int,
           end: float) -> tuple:
     """`(pipeline, members, weights)`: the preprocessing and each member fitted on every training
     row, the best-scoring member first, then by weight; members whose refit would end past `end`
-    are left out (never the first), and the weights of those kept chosen again."""
+    are left out (never the first), the weights of those kept scaled to sum to one."""
     from sklearn.pipeline import Pipeline
     from mltrain_nb.evaluation import prepare
     prep, Xt, _ = prepare(pipe, plan.X, plan.y)
@@ -175,10 +165,9 @@ def refit(members: list, weights: list, plan: Plan, pipe, threads: int, seed: in
         lrn = learner(t.learner, plan.task)
         est = make_estimator(lrn, plan.task, t.params, threads, seed, rounds)
         fitted[t.number] = est.fit(Xt, plan.y)
+    # the members left out give their weight to the others in proportion (choosing the weights
+    # again would spend the time their refit was left out to save)
     kept = [(t, w) for t, w in order if t.number in fitted]
-    if len(kept) < len(order): kept = [(t, w) for t, w in zip([t for t, _ in kept],
-                                                               _reweigh([t for t, _ in kept], plan))
-                                       if w > 0]
     steps = list(prep.steps) if prep is not None else []
     members, weights = [t for t, _ in kept], [w / sum(w for _, w in kept) for _, w in kept]
     if len(kept) == 1:

@@ -12,6 +12,7 @@ from fastcore.basics import patch
 
 from ..errors import ConfigError
 from ..evaluation import compute_metrics
+from ..evaluation.scores import _auc
 
 # %% auto #0
 __all__ = ['blend', 'oof_scorer', 'caruana', 'EnsembleSelection']
@@ -26,6 +27,32 @@ def blend(preds: list, weights) -> np.ndarray:
     return out / w.sum()
 
 # %% ../../nbs/engine/19b_automl_ensemble.ipynb #2ca04e15
+def _fast_scorer(metric: str, y, classes):
+    """`metric` (accuracy, log loss or ROC AUC) of class probabilities against `y` as
+    `compute_metrics` defines it, with the labels encoded once instead of on every call (selection
+    scores hundreds of blends); None for another metric or a label outside `classes`."""
+    col = {c: i for i, c in enumerate(classes.tolist())}
+    if metric not in ("accuracy", "log_loss", "roc_auc") or not set(y.tolist()) <= set(col):
+        return None
+    idx = np.array([col[v] for v in y.tolist()])
+    present, rows, eps = np.unique(idx), np.arange(len(idx)), np.finfo("float64").eps
+    def proba(p):
+        p = np.clip(np.asarray(p, dtype="float64"), 0, None)
+        s = p.sum(1, keepdims=True)
+        return p / np.where(s > 0, s, 1)
+    if metric == "accuracy": return lambda p: float((np.argmax(p, axis=1) == idx).mean())
+    if metric == "log_loss":
+        return lambda p: float(-np.log(np.clip(proba(p)[rows, idx], eps, 1 - eps)).mean())
+    if len(present) < 2: return None
+    if len(classes) == 2: return lambda p: float(_auc(idx == 1, proba(p)[:, 1]))
+    masks = [(idx == c, c) for c in present.tolist()]
+    def auc(p):
+        q = proba(p)
+        return float(np.mean([_auc(m, q[:, c]) for m, c in masks]))
+    return auc
+
+
+# %% ../../nbs/engine/19b_automl_ensemble.ipynb #8926569d
 def oof_scorer(task: str, metric: str, y, classes=None) -> Callable:
     """`score(pred)`: `metric` of out-of-fold predictions `pred` (probabilities, one column per
     class of `classes`, for classification) against `y`."""
@@ -33,9 +60,12 @@ def oof_scorer(task: str, metric: str, y, classes=None) -> Callable:
     if task != "classification":
         return lambda p: compute_metrics(task, y, p)[metric]
     classes = np.asarray(classes)
+    fast = _fast_scorer(metric, y, classes)
+    if fast is not None: return fast
     def score(p):
         return compute_metrics(task, y, classes[np.argmax(p, axis=1)], p, classes)[metric]
     return score
+
 
 # %% ../../nbs/engine/19b_automl_ensemble.ipynb #9480cfc7
 def caruana(preds: list, score: Callable, higher: bool, rounds: int = 50, init: int = 1,
