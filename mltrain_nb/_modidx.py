@@ -718,6 +718,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'mltrain_nb.errors.UnknownAlgorithmError': ('errors.html#unknownalgorithmerror', 'mltrain_nb/errors.py'),
                                    'mltrain_nb.errors.closest': ('errors.html#closest', 'mltrain_nb/errors.py'),
                                    'mltrain_nb.errors.face_hint': ('errors.html#face_hint', 'mltrain_nb/errors.py'),
+                                   'mltrain_nb.errors.shown': ('errors.html#shown', 'mltrain_nb/errors.py'),
                                    'mltrain_nb.errors.suggest': ('errors.html#suggest', 'mltrain_nb/errors.py'),
                                    'mltrain_nb.errors.suggest_option': ('errors.html#suggest_option', 'mltrain_nb/errors.py')},
             'mltrain_nb.evaluation.evaluator': { 'mltrain_nb.evaluation.evaluator.ModelEvaluator': ( 'evaluation/evaluator.html#modelevaluator',

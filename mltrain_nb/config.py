@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ConfigError, suggest
+from .errors import ConfigError, shown, suggest
 
 # %% auto #0
 __all__ = ['NJobs', 'ExperimentName', 'TaskName', 'load_yaml', 'SplitSpec', 'PreprocessSpec', 'FeatureSelectionSpec',
@@ -228,8 +228,7 @@ _MLFLOW_NAME_MAX = 500   # MLflow's limit on an experiment name (mlflow.utils.va
 def _experiment_name(v: str | None) -> str | None:
     "An experiment name MLflow takes: not blank, printable, at most 500 characters."
     if v is None or (v.strip() and v.isprintable() and len(v) <= _MLFLOW_NAME_MAX): return v
-    shown = repr(v) if len(v) <= 60 else f"{v[:40]!r}... ({len(v)} characters)"
-    raise ConfigError(f"The experiment name {shown} cannot be used: MLflow takes a name of 1 to "
+    raise ConfigError(f"The experiment name {shown(v)} cannot be used: MLflow takes a name of 1 to "
                       f"{_MLFLOW_NAME_MAX} printable characters.")
 
 ExperimentName = Annotated[str | None, AfterValidator(_experiment_name)]

@@ -12,7 +12,7 @@ from typing import Iterable
 # %% auto #0
 __all__ = ['OPTION_SYNONYMS', 'MLTrainError', 'ConfigError', 'DataError', 'UnknownAlgorithmError', 'ModelNotFoundError',
            'ModelIntegrityError', 'TrainingInterrupted', 'RegistryError', 'ABTestError', 'InputSchemaError', 'closest',
-           'suggest', 'suggest_option', 'face_hint']
+           'suggest', 'suggest_option', 'face_hint', 'shown']
 
 # %% ../nbs/00_errors.ipynb #59c5042d
 class MLTrainError(Exception):
@@ -104,3 +104,9 @@ def face_hint(message: str, options: dict[str, str]) -> str:
         value = next((g for g in m.groups()[1:] if g is not None), "")
         return f"{option} {value}" if value else option
     return re.sub(_KEYWORD, swap, message)
+
+# %% ../nbs/00_errors.ipynb #79187480
+def shown(value: str, most: int = 80) -> str:
+    "`repr(value)`; when longer than `most`, its start and the value's length."
+    r = repr(value)
+    return r if len(r) <= most else f"{r[:most - 20]}... ({len(value)} characters)"

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable
 
-from .errors import ConfigError, ModelIntegrityError
+from .errors import ConfigError, ModelIntegrityError, shown
 
 # %% auto #0
 __all__ = ['POINTER', 'SIGNING_KEY_ENV', 'atomic_write', 'jsonable', 'utc_now', 'current_user', 'pid_alive', 'clean_orphans',
@@ -164,9 +164,8 @@ def check_name(name, what: str = "model name") -> str:
         raise ConfigError(f"The {what} must be a non-empty string, got {name!r}.")
     why = _unsafe_because(name)
     if why:
-        shown = repr(name) if len(name) <= 60 else f"{name[:40]!r}... ({len(name)} characters)"
         raise ConfigError(
-            f"The {what} {shown} cannot be used as a file name: {why}. Use letters, digits, '_', "
+            f"The {what} {shown(name)} cannot be used as a file name: {why}. Use letters, digits, '_', "
             "'-', '.' and inner spaces (at most 128, no '/', '\\' or '..', not starting with '.'), "
             f"e.g. {safe_name(name if len(name) <= 60 else name[:40])!r}."
         )
