@@ -418,6 +418,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                          'mltrain_nb.engine.cores._fit_cap': ('engine/cores.html#_fit_cap', 'mltrain_nb/engine/cores.py'),
                                          'mltrain_nb.engine.cores._fit_workers': ( 'engine/cores.html#_fit_workers',
                                                                                    'mltrain_nb/engine/cores.py'),
+                                         'mltrain_nb.engine.cores._free_cores': ( 'engine/cores.html#_free_cores',
+                                                                                  'mltrain_nb/engine/cores.py'),
                                          'mltrain_nb.engine.cores._sized_threads': ( 'engine/cores.html#_sized_threads',
                                                                                      'mltrain_nb/engine/cores.py'),
                                          'mltrain_nb.engine.cores._spins_every_core': ( 'engine/cores.html#_spins_every_core',

@@ -166,8 +166,8 @@ def check_name(name, what: str = "model name") -> str:
     if why:
         raise ConfigError(
             f"The {what} {shown(name)} cannot be used as a file name: {why}. Use letters, "
-            "digits, '_', "
-            "'-', '.' and inner spaces (at most 128, no '/', '\\' or '..', not starting with '.'), "
+            "digits, '_', '-', '.' and inner spaces (at most 128, no '/', '\\' or '..', not "
+            "starting with '.'), "
             f"e.g. {safe_name(name if len(name) <= 60 else name[:40])!r}."
         )
     return name

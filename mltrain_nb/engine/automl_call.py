@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ConfigError, MLTrainError, TrainingInterrupted
+from ..errors import MLTrainError, TrainingInterrupted
 from ..evaluation import compute_metrics, greater_is_better
 from ..events import (emit, AutoMLStarted, AutoMLTrial, EnsembleBuilt, ModelDone,
                                TrainingFinished, TrainingFailed)
@@ -69,7 +69,7 @@ def _automl_cv(self: AutoMLResult) -> float:
 AutoMLResult._cv = _automl_cv
 
 # %% ../../nbs/engine/19e_automl_call.ipynb #f1dcfcc6
-_BIG_TABLE = 2_000_000   # cells: below it every fit runs on one thread
+_BIG_TABLE = 2_000_000   # cells: below it a fit scored on several folds runs on one thread
 
 def _threads(X, n_folds: int) -> int:
     """Threads per fit: one on small tables scored on several folds (the search's parallelism is

@@ -51,7 +51,6 @@ def _fast_scorer(metric: str, y, classes):
         return float(np.mean([_auc(m, q[:, c]) for m, c in masks]))
     return auc
 
-
 # %% ../../nbs/engine/19b_automl_ensemble.ipynb #8926569d
 def oof_scorer(task: str, metric: str, y, classes=None) -> Callable:
     """`score(pred)`: `metric` of out-of-fold predictions `pred` (probabilities, one column per
@@ -65,7 +64,6 @@ def oof_scorer(task: str, metric: str, y, classes=None) -> Callable:
     def score(p):
         return compute_metrics(task, y, classes[np.argmax(p, axis=1)], p, classes)[metric]
     return score
-
 
 # %% ../../nbs/engine/19b_automl_ensemble.ipynb #9480cfc7
 def caruana(preds: list, score: Callable, higher: bool, rounds: int = 50, init: int = 1,

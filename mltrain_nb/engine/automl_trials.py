@@ -6,8 +6,8 @@
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -16,7 +16,7 @@ from .. import algorithms as malgo
 from ..evaluation import FoldPreps, take_rows
 from .automl_space import Learner
 from .automl_ensemble import oof_scorer
-from .cores import _busy_elsewhere, _cores
+from .cores import _free_cores
 
 # %% auto #0
 __all__ = ['MAX_ROUNDS', 'PATIENCE', 'Plan', 'n_folds', 'make_plan', 'make_estimator', 'fit_fold', 'Trial', 'fold_workers',
@@ -195,8 +195,7 @@ def fold_workers(n_folds: int, threads: int) -> int:
     """Folds a trial fits at once: with one thread per fit (small tables), one per core that other
     processes leave free now (measured as `cores.fit_threads` measures it), at least one."""
     if threads != 1 or n_folds < 2: return 1
-    free = int(_cores() - _busy_elsewhere() + 0.5)   # a core half busy elsewhere is not free
-    return max(1, min(n_folds, free))
+    return max(1, min(n_folds, _free_cores()))
 
 # %% ../../nbs/engine/19c_automl_trials.ipynb #1d66e5fe
 def run_trial(trial: Trial, lrn: Learner, plan: Plan, pipe, threads: int, seed: int,

@@ -82,14 +82,18 @@ def _spins_every_core(pipe) -> bool:
 _CELLS_PER_THREAD = 250_000   # table cells (rows x columns) a booster thread is worth on
 
 # %% ../../nbs/engine/02_cores.ipynb #a9316813
-def fit_threads(cells: int, cores: int | None = None, busy: float | None = None) -> int:
-    """Threads for one booster fit on a table of `cells` (rows x columns): one per
-    `_CELLS_PER_THREAD` cells, at most the `cores` (default: this process's) less those `busy`
-    with other processes (default: measured now), at least one."""
+def _free_cores(cores: int | None = None, busy: float | None = None) -> int:
+    """The `cores` (default: this process's) less those `busy` with other processes (default:
+    measured now); a core half busy elsewhere is not free."""
     cores = _cores() if cores is None else cores
     busy = _busy_elsewhere() if busy is None else busy
-    free = int(cores - busy + 0.5)        # a core 50% busy elsewhere is not free
-    return max(1, min(cells // _CELLS_PER_THREAD, free, cores))
+    return max(0, int(cores - busy + 0.5))
+
+def fit_threads(cells: int, cores: int | None = None, busy: float | None = None) -> int:
+    """Threads for one booster fit on a table of `cells` (rows x columns): one per
+    `_CELLS_PER_THREAD` cells, at most the free cores (`_free_cores(cores, busy)`), at least one."""
+    cores = _cores() if cores is None else cores
+    return max(1, min(cells // _CELLS_PER_THREAD, _free_cores(cores, busy), cores))
 
 # %% ../../nbs/engine/02_cores.ipynb #010e0594
 def _cpu_seconds() -> tuple | None:

@@ -13,7 +13,6 @@ from fastcore.basics import patch
 
 from ..events import (
     AutoMLStarted, AutoMLTrial, EnsembleBuilt, Event, ModelDone, TrainingFailed, TrainingFinished)
-from .figures import _line_figure, _rescale, _set_line
 from .live import _TrialsPanel
 from .pieces import _BEST, _cut, _dur, _esc, _f, _html_table, _img, _num
 

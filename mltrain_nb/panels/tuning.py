@@ -23,7 +23,7 @@ from mltrain_nb.events import (
     TrainingStarted,
     TrialDone,
 )
-from .figures import _bar_png, _line_figure, _rescale, _set_line
+from .figures import _bar_png
 from .live import _TrialsPanel
 from .pieces import _BEST, _cut, _dur, _esc, _f, _html_table, _img, _num
 
